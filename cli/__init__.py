@@ -1,0 +1,1 @@
+"""Datayard's command line: renders the core's events for a terminal."""

@@ -1,0 +1,42 @@
+"""``datayard store``: the embedded SeaweedFS object store."""
+
+from __future__ import annotations
+
+import click
+
+from datayard.core.workspace import Workspace
+
+from .render import console, out
+
+
+@click.group(name="store")
+def command() -> None:
+    """Start, stop or inspect the embedded object store (profile 'local')."""
+
+
+@command.command()
+def start() -> None:
+    """Start the embedded store (or reuse the running one); it keeps running after exit."""
+    workspace = Workspace.default()
+    connection = workspace.start_local()
+    console.print(f"The embedded store runs at {connection.profile.endpoint}.")
+
+
+@command.command()
+def stop() -> None:
+    """Stop the embedded store."""
+    stopped = Workspace.default().stop_local()
+    console.print(
+        "Stopped the embedded store." if stopped else "The embedded store was not running."
+    )
+
+
+@command.command()
+def status() -> None:
+    """Say whether the embedded store runs, where, and where its data lives."""
+    state = Workspace.default().local_status()
+    if state.running:
+        out.print(f"running  pid {state.pid}  {state.endpoint}  data {state.data_dir}")
+    else:
+        out.print(f"stopped  data {state.data_dir}")
+    raise SystemExit(0 if state.running else 3)

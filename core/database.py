@@ -1,0 +1,27 @@
+"""The local SQLite database: scan cache, push journal, run registry.
+
+One file in the state folder, shared by the CLI, the GUI and workers that may
+run at the same time, hence WAL mode and a busy timeout. Each module that keeps
+state declares its own tables with ``CREATE TABLE IF NOT EXISTS`` through
+:func:`connect`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+
+def connect(path: Path, schema: str = "") -> sqlite3.Connection:
+    """Open the database, creating it and the given tables if needed.
+
+    The connection may be used from other threads; callers serialise their use
+    of it (one writer at a time is what SQLite allows anyway).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path, timeout=30, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    if schema:
+        connection.executescript(schema)
+    return connection

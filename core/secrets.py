@@ -1,0 +1,103 @@
+"""Secret keys in the OS keyring, and nowhere else.
+
+A missing or insecure keyring is an error with instructions, never a silent
+fallback: a plaintext "keyring" would put secrets in a file on a shared drive's
+client machine, which is exactly what Datayard promises not to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import keyring
+import keyring.backend
+import keyring.errors
+from keyring.backends import chainer, fail
+
+from .errors import KeyringUnavailableError, SecretMissingError
+
+log = logging.getLogger(__name__)
+
+SERVICE = "datayard"
+
+_INSECURE_MODULES = ("keyrings.alt",)
+
+
+def _how_to_fix() -> str:
+    if sys.platform.startswith("linux"):
+        return (
+            "Datayard keeps secret keys in the Secret Service (GNOME Keyring or KWallet). "
+            "Install one ('sudo apt-get install gnome-keyring') and use Datayard from a "
+            "desktop session where it is unlocked; on a headless machine run it inside "
+            "'dbus-run-session' after 'gnome-keyring-daemon --unlock --components=secrets'."
+        )
+    return "Datayard keeps secret keys in the system keychain; make sure it is available."
+
+
+def _usable(backend: keyring.backend.KeyringBackend) -> bool:
+    if isinstance(backend, fail.Keyring):
+        return False
+    if isinstance(backend, chainer.ChainerBackend):
+        return any(_usable(inner) for inner in backend.backends)
+    return not type(backend).__module__.startswith(_INSECURE_MODULES)
+
+
+class SecretStore:
+    """Reads and writes the secret key of each storage profile."""
+
+    def __init__(self, backend: keyring.backend.KeyringBackend | None = None) -> None:
+        self._backend = backend
+
+    @property
+    def backend(self) -> keyring.backend.KeyringBackend:
+        backend = self._backend or keyring.get_keyring()
+        if not _usable(backend):
+            raise KeyringUnavailableError(
+                f"no secure keyring is available (found {type(backend).__name__}). " + _how_to_fix()
+            )
+        return backend
+
+    def describe(self) -> str:
+        backend = self.backend
+        return f"{type(backend).__module__}.{type(backend).__name__}"
+
+    def get(self, profile: str) -> str:
+        try:
+            secret = self.backend.get_password(SERVICE, _username(profile))
+        except keyring.errors.KeyringError as error:
+            raise _unavailable(error) from error
+        if secret is None:
+            raise SecretMissingError(
+                f"profile {profile!r} has no secret key in the keyring; "
+                f"set it with 'datayard profile add {profile} ...' or in Settings"
+            )
+        return secret
+
+    def set(self, profile: str, secret: str) -> None:
+        if not secret:
+            raise SecretMissingError(f"the secret key for profile {profile!r} is empty")
+        try:
+            self.backend.set_password(SERVICE, _username(profile), secret)
+        except keyring.errors.KeyringError as error:
+            raise _unavailable(error) from error
+        log.info("stored the secret key of profile %r in the keyring", profile)
+
+    def delete(self, profile: str) -> None:
+        """Forget the profile's secret; forgetting a secret that is not there is fine."""
+        try:
+            self.backend.delete_password(SERVICE, _username(profile))
+        except keyring.errors.PasswordDeleteError:
+            pass
+        except keyring.errors.KeyringError as error:
+            raise _unavailable(error) from error
+
+
+def _username(profile: str) -> str:
+    return f"profile:{profile}"
+
+
+def _unavailable(error: Exception) -> KeyringUnavailableError:
+    # The backend's message may name a D-Bus path or "Prompt dismissed" (locked
+    # keyring); it never contains the secret itself.
+    return KeyringUnavailableError(f"the keyring refused the request ({error}). {_how_to_fix()}")

@@ -1,0 +1,32 @@
+"""Test set-up shared by every suite: private folders, Qt offscreen, real services."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Before pytest-qt creates the QApplication: no display is needed.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+pytest_plugins = ["tests.fixtures.services"]
+
+
+@pytest.fixture(autouse=True)
+def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point every platformdirs folder at the test's own temporary folder.
+
+    Nothing a test does may read or change the real user's settings or data.
+    """
+    home = tmp_path / "home"
+    for variable, folder in (
+        ("XDG_CONFIG_HOME", "config"),
+        ("XDG_DATA_HOME", "data"),
+        ("XDG_STATE_HOME", "state"),
+        ("XDG_CACHE_HOME", "cache"),
+    ):
+        path = home / folder
+        path.mkdir(parents=True)
+        monkeypatch.setenv(variable, str(path))
+    return home

@@ -1,0 +1,103 @@
+"""The embedded SeaweedFS store: start, reuse, stop, restart with data kept."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from datayard.core import s3
+from datayard.core.errors import InvalidSecretError
+from datayard.core.secrets import SecretStore
+from datayard.core.workspace import Workspace
+from tests.fixtures.services import S3Server, datayard_command
+
+pytestmark = pytest.mark.usefixtures("secret_service")
+
+
+def listening_addresses(pid: int) -> set[str]:
+    """Local addresses of the TCP sockets ``pid`` listens on, from /proc."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = str(fd.readlink())
+        except FileNotFoundError:  # closed while we looked
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    addresses = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and inode in inodes:  # 0A: LISTEN
+                addresses.add(local.split(":")[0])
+    return addresses
+
+
+def test_start_reuse_stop_restart_keeps_data() -> None:
+    workspace = Workspace.default()
+    first = workspace.start_local()
+    status = workspace.local_status()
+    assert status.running and status.pid
+    assert first.profile.endpoint == status.endpoint
+    assert listening_addresses(status.pid) == {"0100007F"}  # 127.0.0.1 only
+
+    again = Workspace.default().start_local()
+    assert Workspace.default().local_status().pid == status.pid
+    assert again.profile == first.profile
+
+    client = s3.make_client(first.profile, first.secret)
+    client.put_object(
+        bucket_name=first.profile.bucket, object_name="kept.txt", data=io.BytesIO(b"hi"), length=2
+    )
+    assert workspace.stop_local()
+    assert not workspace.local_status().running
+    assert not workspace.stop_local()
+
+    restarted = Workspace.default().start_local()
+    assert restarted.profile.endpoint == first.profile.endpoint  # the port is remembered
+    client = s3.make_client(restarted.profile, restarted.secret)
+    body = client.get_object(bucket_name=restarted.profile.bucket, object_name="kept.txt")
+    assert body.read() == b"hi"
+    body.close()
+    assert Workspace.default().stop_local()
+
+
+def test_credentials_live_in_the_keyring_and_the_server_checks_them(
+    s3_server: S3Server, private_dirs: Path
+) -> None:
+    workspace = Workspace.default()
+    connection = workspace.start_local()
+    try:
+        assert SecretStore().get("local") == connection.secret
+        offenders = [
+            p
+            for p in private_dirs.rglob("*")
+            if p.is_file() and connection.secret.encode() in p.read_bytes()
+        ]
+        assert offenders == []
+        cmdline = Path(f"/proc/{workspace.local_status().pid}/cmdline").read_bytes()
+        assert connection.secret.encode() not in cmdline
+        with pytest.raises(InvalidSecretError, match="secret key is wrong"):
+            s3.check_profile(connection.profile, "not-" + connection.secret)
+    finally:
+        workspace.stop_local()
+
+
+def test_store_cli() -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(datayard_command(*args), capture_output=True, text=True, timeout=120)
+
+    assert run("store", "status").returncode == 3
+    started = run("store", "start")
+    assert started.returncode == 0, started.stderr
+    status = run("store", "status")
+    assert status.returncode == 0
+    assert status.stdout.startswith("running")
+    assert "runs at http://127.0.0.1:" in run("store", "start").stderr
+    stopped = run("store", "stop")
+    assert "Stopped" in stopped.stderr
+    assert run("store", "status").stdout.startswith("stopped")

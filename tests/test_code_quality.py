@@ -1,0 +1,79 @@
+"""Packaging, the layering contract, lint and types: part of the suite, so CI enforces them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def run(*command: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **env},
+    )
+
+
+@pytest.fixture(scope="module")
+def unpacked_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel users install, unpacked: what the contract and layout checks look at.
+
+    The editable install maps folders through an import hook that import-linter
+    cannot walk, and the wheel is what ships anyway.
+    """
+    out = tmp_path_factory.mktemp("wheel")
+    built = run(sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "-q", "-w", str(out))
+    assert built.returncode == 0, built.stderr
+    (wheel,) = out.glob("datayard-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(out / "site")
+    return out / "site"
+
+
+def test_the_wheel_installs_only_the_datayard_package(unpacked_wheel: Path) -> None:
+    top = {path.name for path in unpacked_wheel.iterdir() if not path.name.endswith("dist-info")}
+    assert top == {"datayard"}
+    installed = {path.name for path in (unpacked_wheel / "datayard").iterdir()}
+    assert {"core", "gui", "cli", "resources"} <= installed
+    sources = {p.relative_to(ROOT).with_suffix("") for p in ROOT.glob("core/**/*.py")}
+    shipped = {
+        p.relative_to(unpacked_wheel / "datayard").with_suffix("")
+        for p in (unpacked_wheel / "datayard").glob("core/**/*.py")
+    }
+    assert sources == shipped
+
+
+def test_core_never_imports_qt_or_the_gui(unpacked_wheel: Path) -> None:
+    result = run(
+        str(BIN / "lint-imports"),
+        "--no-cache",
+        "--config",
+        str(ROOT / "pyproject.toml"),
+        cwd=unpacked_wheel,
+        PYTHONPATH=str(unpacked_wheel),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Contracts: 2 kept, 0 broken." in result.stdout
+
+
+def test_ruff_is_clean() -> None:
+    result = run(str(BIN / "ruff"), "check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = run(str(BIN / "ruff"), "format", "--check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_is_clean_and_strict_on_core() -> None:
+    result = run(str(BIN / "mypy"), "core", "gui", "cli")
+    assert result.returncode == 0, result.stdout + result.stderr
