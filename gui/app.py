@@ -7,6 +7,7 @@ CLI commands stay fast and work without a display.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -19,8 +20,24 @@ from .main_window import MainWindow
 log = logging.getLogger(__name__)
 
 
+def _no_display() -> bool:
+    """On Linux, Qt aborts the process when there is no screen to draw on: say it first."""
+    return (
+        sys.platform.startswith("linux")
+        and not os.environ.get("QT_QPA_PLATFORM")
+        and not os.environ.get("DISPLAY")
+        and not os.environ.get("WAYLAND_DISPLAY")
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if _no_display():
+        log.error(
+            "no display: start Datayard from a desktop session (DISPLAY or WAYLAND_DISPLAY "
+            "must be set), or use the 'datayard' command line"
+        )
+        return 2
     app = QApplication.instance() or QApplication([sys.argv[0], *(argv or [])])
     app.setApplicationName("Datayard")
     app.setOrganizationName("Datayard")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox
 from superqt.utils import WorkerBase, create_worker
@@ -16,6 +16,9 @@ log = logging.getLogger(__name__)
 
 
 class MainWindow(QMainWindow):
+    store_state_changed = Signal(str)
+    """The status-bar text of the store connection, after every change."""
+
     def __init__(self, workspace: Workspace) -> None:
         super().__init__()
         self.workspace = workspace
@@ -30,9 +33,10 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(welcome)
         self.store_state = QLabel("Store: not connected")
         self.statusBar().addPermanentWidget(self.store_state)
+        self.store_state_changed.connect(self.store_state.setText)
 
     def connect_store(self, profile: str | None = None) -> WorkerBase[Connection]:
-        self.store_state.setText("Store: connecting…")
+        self.store_state_changed.emit("Store: connecting…")
         # Starting the embedded store takes a second or more: never on the UI thread.
         worker: WorkerBase[Connection] = create_worker(
             self.workspace.connect,
@@ -44,10 +48,10 @@ class MainWindow(QMainWindow):
     def _on_connected(self, connection: Connection) -> None:
         self.connection = connection
         profile = connection.profile
-        self.store_state.setText(f"Store: {profile.name} ({profile.endpoint}) connected")
+        self.store_state_changed.emit(f"Store: {profile.name} ({profile.endpoint}) connected")
 
     def _on_connect_failed(self, error: Exception) -> None:
-        self.store_state.setText("Store: not connected")
+        self.store_state_changed.emit("Store: not connected")
         if not isinstance(error, DatayardError):
             log.error("connecting to the store failed", exc_info=error)
         QMessageBox.warning(self, "Datayard: store unavailable", str(error))

@@ -11,6 +11,10 @@ from datayard.gui.main_window import MainWindow
 pytestmark = pytest.mark.usefixtures("secret_service")
 
 
+def connected(text: str) -> bool:
+    return text.endswith(" connected")
+
+
 def test_window_starts_the_local_store_and_stops_it_on_close(qtbot: QtBot) -> None:
     workspace = Workspace.default()
     window = MainWindow(workspace)
@@ -18,10 +22,9 @@ def test_window_starts_the_local_store_and_stops_it_on_close(qtbot: QtBot) -> No
     window.show()
     assert window.store_state.text() == "Store: not connected"
 
-    with qtbot.waitSignal(window.connect_store().finished, timeout=60_000):
-        pass
+    with qtbot.waitSignal(window.store_state_changed, timeout=60_000, check_params_cb=connected):
+        window.connect_store()
     assert window.connection is not None
-    assert window.store_state.text().endswith("connected")
     assert "127.0.0.1" in window.store_state.text()
     assert workspace.local_status().running
     assert workspace.store.started_here
@@ -37,8 +40,10 @@ def test_window_reuses_a_running_store_and_leaves_it_running(qtbot: QtBot) -> No
         workspace = Workspace.default()
         window = MainWindow(workspace)
         qtbot.addWidget(window)
-        with qtbot.waitSignal(window.connect_store().finished, timeout=60_000):
-            pass
+        with qtbot.waitSignal(
+            window.store_state_changed, timeout=60_000, check_params_cb=connected
+        ):
+            window.connect_store()
         assert window.connection is not None
         assert not workspace.store.started_here
         window.close()
@@ -56,8 +61,10 @@ def test_connection_failure_is_shown_as_a_message(
     monkeypatch.setattr(QMessageBox, "warning", lambda _parent, _title, text: shown.append(text))
     window = MainWindow(Workspace.default())
     qtbot.addWidget(window)
-    with qtbot.waitSignal(window.connect_store("no-such-profile").finished, timeout=10_000):
-        pass
+    with qtbot.waitSignal(
+        window.store_state_changed, timeout=10_000, check_params_cb=lambda t: "not" in t
+    ):
+        window.connect_store("no-such-profile")
     assert window.connection is None
     assert shown and "there is no profile 'no-such-profile'" in shown[0]
     assert window.store_state.text() == "Store: not connected"
