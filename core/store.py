@@ -27,6 +27,7 @@ from filelock import FileLock
 
 from . import s3
 from .errors import DatayardError, EmbeddedStoreError
+from .paths import AppDirs
 from .settings import DEFAULT_BUCKET, LOCAL_PROFILE, Profile
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,11 @@ class EmbeddedStore:
         self._lock = FileLock(str(state_dir / "store.lock"))
         self._log_file = log_dir / "store.log"
         self._process: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def in_dirs(cls, dirs: AppDirs) -> EmbeddedStore:
+        """The store of one installation: data, state and log in its folders."""
+        return cls(dirs.data / "store", dirs.state, dirs.log)
 
     # -- state -----------------------------------------------------------------
 

@@ -33,7 +33,7 @@ class Workspace:
     def __init__(self, dirs: AppDirs, secrets: SecretStore | None = None) -> None:
         self.dirs = dirs.ensure()
         self.secrets = secrets or SecretStore()
-        self.store = EmbeddedStore(dirs.data / "store", dirs.state, dirs.log)
+        self.store = EmbeddedStore.in_dirs(self.dirs)
 
     @classmethod
     def default(cls) -> Workspace:

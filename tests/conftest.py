@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from datayard.core.paths import AppDirs
+from datayard.core.store import EmbeddedStore
 
 # Before pytest-qt creates the QApplication: no display is needed.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -14,10 +18,11 @@ pytest_plugins = ["tests.fixtures.services"]
 
 
 @pytest.fixture(autouse=True)
-def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Point every platformdirs folder at the test's own temporary folder.
 
-    Nothing a test does may read or change the real user's settings or data.
+    Nothing a test does may read or change the real user's settings or data,
+    and an embedded store a test started is stopped even when the test fails.
     """
     home = tmp_path / "home"
     for variable, folder in (
@@ -29,4 +34,5 @@ def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         path = home / folder
         path.mkdir(parents=True)
         monkeypatch.setenv(variable, str(path))
-    return home
+    yield home
+    EmbeddedStore.in_dirs(AppDirs.default()).stop()
