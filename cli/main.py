@@ -19,6 +19,8 @@ from datayard.core.events import Cancelled
 
 # name -> module under datayard.cli that defines ``command``
 COMMANDS = {
+    "scan": "scan_cmd",
+    "check": "check_cmd",
     "profile": "profile_cmd",
     "store": "store_cmd",
 }

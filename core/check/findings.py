@@ -1,0 +1,289 @@
+"""What a check can find, how serious it is, and what the user should do about it.
+
+Severity follows one rule: ERROR when a training run would crash or silently
+drop or corrupt data, WARNING when it trains but probably not as intended,
+INFO when the user should merely know. Each kind carries one fix hint written
+for a data scientist; the per-finding ``detail`` says what exactly is wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """0 for the most serious, so that sorting puts errors first."""
+        return _SEVERITY_ORDER.index(self)
+
+
+_SEVERITY_ORDER = (Severity.ERROR, Severity.WARNING, Severity.INFO)
+
+
+class FindingKind(StrEnum):
+    """One kind of problem; the value is the stable name used in JSON."""
+
+    # Images
+    EMPTY_FILE = "empty_file"
+    UNREADABLE_IMAGE = "unreadable_image"
+    NOT_AN_IMAGE = "not_an_image"
+    UNSUPPORTED_FORMAT = "unsupported_format"
+    CORRUPT_IMAGE = "corrupt_image"
+    TRUNCATED_IMAGE = "truncated_image"
+    DECOMPRESSION_BOMB = "decompression_bomb"
+    WRONG_EXTENSION = "wrong_extension"
+    EXTREME_ASPECT = "extreme_aspect"
+    HIGH_BIT_DEPTH = "high_bit_depth"
+    CMYK = "cmyk"
+    EXIF_ROTATED = "exif_rotated"
+    # Label files
+    LABEL_UNREADABLE = "label_unreadable"
+    LABEL_MALFORMED = "label_malformed"
+    LABEL_CLASS_ID = "label_class_id"
+    LABEL_CLASS_BEYOND_NAMES = "label_class_beyond_names"
+    LABEL_NOT_FINITE = "label_not_finite"
+    LABEL_COORDINATES = "label_coordinates"
+    LABEL_MIXED_SHAPES = "label_mixed_shapes"
+    LABEL_DUPLICATE_LINE = "label_duplicate_line"
+    # Sets
+    DATA_YAML_INVALID = "data_yaml_invalid"
+    DATA_YAML_MISSING_SPLIT = "data_yaml_missing_split"
+    DATA_YAML_TOO_FEW_NAMES = "data_yaml_too_few_names"
+    NO_LABELLED_IMAGES = "no_labelled_images"
+    ORPHAN_LABEL = "orphan_label"
+    DUPLICATE_IMAGES = "duplicate_images"
+    UNLABELLED_IMAGE = "unlabelled_image"
+    UNUSED_CLASS = "unused_class"
+    # What the scan could not look at
+    UNREADABLE_FOLDER = "unreadable_folder"
+    UNREADABLE_FILE = "unreadable_file"
+    BROKEN_SYMLINK = "broken_symlink"
+    SYMLINK_LOOP = "symlink_loop"
+
+    @property
+    def severity(self) -> Severity:
+        return _ABOUT[self].severity
+
+    @property
+    def heading(self) -> str:
+        """A short name of the problem for report headings (``str.title`` is taken)."""
+        return _ABOUT[self].heading
+
+    @property
+    def hint(self) -> str:
+        return _ABOUT[self].hint
+
+
+@dataclass(frozen=True, slots=True)
+class _About:
+    severity: Severity
+    heading: str
+    hint: str
+
+
+_E, _W, _I = Severity.ERROR, Severity.WARNING, Severity.INFO
+_ABOUT: dict[FindingKind, _About] = {
+    FindingKind.EMPTY_FILE: _About(
+        _E, "empty image file (0 bytes)", "The copy or export failed: copy the image again."
+    ),
+    FindingKind.UNREADABLE_IMAGE: _About(
+        _E,
+        "image cannot be read",
+        "The file exists but cannot be opened: check its permissions on the share.",
+    ),
+    FindingKind.NOT_AN_IMAGE: _About(
+        _E,
+        "not an image",
+        "The content is not an image at all: replace it with the real image or delete it.",
+    ),
+    FindingKind.UNSUPPORTED_FORMAT: _About(
+        _E,
+        "image format Ultralytics does not read",
+        "Ultralytics skips these images: convert them to JPEG or PNG.",
+    ),
+    FindingKind.CORRUPT_IMAGE: _About(
+        _E, "image does not decode", "The image data is damaged: re-export the image."
+    ),
+    FindingKind.TRUNCATED_IMAGE: _About(
+        _E,
+        "image is truncated",
+        "The end of the file is missing (an interrupted copy or upload): "
+        "copy it again from its source or re-export it.",
+    ),
+    FindingKind.DECOMPRESSION_BOMB: _About(
+        _E,
+        "image declares too many pixels",
+        "The header claims more pixels than the limit (a decompression bomb or a broken "
+        "header): re-export the image at a sane size.",
+    ),
+    FindingKind.WRONG_EXTENSION: _About(
+        _W,
+        "extension does not match the content",
+        "Rename the file to the extension of its real format: tools that trust the "
+        "extension (browsers, content types in the store) will mishandle it.",
+    ),
+    FindingKind.EXTREME_ASPECT: _About(
+        _W,
+        "extreme aspect ratio",
+        "Resized to the training size, the image becomes a thin line: crop or tile it.",
+    ),
+    FindingKind.HIGH_BIT_DEPTH: _About(
+        _W,
+        "more than 8 bits per channel",
+        "Training loads it through OpenCV, which scales it to 8 bits and loses precision: "
+        "for depth or thermal data, normalise it to 8 bits yourself.",
+    ),
+    FindingKind.CMYK: _About(
+        _I,
+        "CMYK colours",
+        "Converted to RGB when training loads it; colours may shift: re-export as RGB "
+        "for exact colours.",
+    ),
+    FindingKind.EXIF_ROTATED: _About(
+        _I,
+        "EXIF orientation",
+        "Training loads the image rotated as its EXIF orientation says, so boxes must be "
+        "drawn on the rotated view; re-export with the rotation applied to remove doubt.",
+    ),
+    FindingKind.LABEL_UNREADABLE: _About(
+        _E,
+        "label file cannot be read",
+        "Save the label as plain UTF-8 text (and check its permissions).",
+    ),
+    FindingKind.LABEL_MALFORMED: _About(
+        _E,
+        "malformed label line",
+        "A line must be 'class x_center y_center width height' (a box) or "
+        "'class x1 y1 x2 y2 x3 y3 ...' (a polygon); Ultralytics skips the whole image "
+        "when one line is malformed: fix or delete the line.",
+    ),
+    FindingKind.LABEL_CLASS_ID: _About(
+        _E,
+        "class id is not a non-negative integer",
+        "Class ids are 0-based integers indexing the names in data.yaml: replace class "
+        "names or decimals with the id.",
+    ),
+    FindingKind.LABEL_CLASS_BEYOND_NAMES: _About(
+        _E,
+        "class id beyond the class names",
+        "Ultralytics skips the image: add the missing names to data.yaml (or classes.txt) "
+        "or fix the label.",
+    ),
+    FindingKind.LABEL_NOT_FINITE: _About(
+        _E,
+        "NaN or infinite value in a label",
+        "The exporting tool wrote NaN or inf: fix or delete the line.",
+    ),
+    FindingKind.LABEL_COORDINATES: _About(
+        _E,
+        "coordinates outside [0, 1]",
+        "Coordinates are fractions of the image width and height: divide pixel values "
+        "by the image size, or clip boxes at the image border. Ultralytics skips the image.",
+    ),
+    FindingKind.LABEL_MIXED_SHAPES: _About(
+        _E,
+        "boxes and polygons in one label file",
+        "Ultralytics then reads every line as a polygon and turns the boxes into wrong "
+        "shapes: convert the boxes to 4-point polygons, or keep one kind per file.",
+    ),
+    FindingKind.LABEL_DUPLICATE_LINE: _About(
+        _W,
+        "duplicate label line",
+        "The same object is labelled twice; Ultralytics drops the repeats: delete them "
+        "so that counts are right.",
+    ),
+    FindingKind.DATA_YAML_INVALID: _About(
+        _E, "invalid data.yaml", "Fix data.yaml: training reads it before anything else."
+    ),
+    FindingKind.DATA_YAML_MISSING_SPLIT: _About(
+        _E,
+        "data.yaml points at a missing split",
+        "Fix the path in data.yaml (relative to the data.yaml's folder) or remove the split.",
+    ),
+    FindingKind.DATA_YAML_TOO_FEW_NAMES: _About(
+        _E,
+        "data.yaml names fewer classes than the labels use",
+        "Add the missing class names to data.yaml (ids are 0-based), or fix the labels "
+        "listed under 'class id beyond the class names'.",
+    ),
+    FindingKind.NO_LABELLED_IMAGES: _About(
+        _W,
+        "set without any label",
+        "Labels are expected here but none was found: copy the labels in, otherwise the "
+        "model trains on background images only.",
+    ),
+    FindingKind.ORPHAN_LABEL: _About(
+        _W,
+        "label without image",
+        "The image of this label is missing (renamed, moved or deleted): restore it or "
+        "delete the label; training ignores it.",
+    ),
+    FindingKind.DUPLICATE_IMAGES: _About(
+        _W,
+        "identical images under several names",
+        "Delete the copies: duplicates weigh double in training, and a copy in both train "
+        "and val inflates the validation scores.",
+    ),
+    FindingKind.UNLABELLED_IMAGE: _About(
+        _I,
+        "image without label",
+        "Trained as a background image (no objects): add a label if it shows objects.",
+    ),
+    FindingKind.UNUSED_CLASS: _About(
+        _I,
+        "class never used",
+        "No label uses this class: add examples, or remove it from data.yaml (and "
+        "renumber the labels after it).",
+    ),
+    FindingKind.UNREADABLE_FOLDER: _About(
+        _W,
+        "folder cannot be read",
+        "Its files were not checked and will not be pushed: ask its owner for read access.",
+    ),
+    FindingKind.UNREADABLE_FILE: _About(
+        _W,
+        "file cannot be read",
+        "It was not checked and will not be pushed: ask its owner for read access.",
+    ),
+    FindingKind.BROKEN_SYMLINK: _About(
+        _W,
+        "broken symbolic link",
+        "The link points at nothing: fix or delete it.",
+    ),
+    FindingKind.SYMLINK_LOOP: _About(
+        _I,
+        "symbolic link loop",
+        "The link points back at one of its own parent folders; it was followed once only.",
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem at one place.
+
+    ``path`` is POSIX and relative to the scanned root; ``related`` lists other
+    paths involved in the same problem (the copies of a duplicate image).
+    """
+
+    kind: FindingKind
+    path: str
+    detail: str
+    line: int | None = None
+    related: tuple[str, ...] = ()
+
+    @property
+    def severity(self) -> Severity:
+        return self.kind.severity
+
+    def sort_key(self) -> tuple[int, int, str, int]:
+        return (self.severity.rank, _KIND_ORDER[self.kind], self.path, self.line or 0)
+
+
+_KIND_ORDER = {kind: index for index, kind in enumerate(FindingKind)}

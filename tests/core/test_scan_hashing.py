@@ -1,0 +1,118 @@
+"""Hashes, the hash cache, progress events and cancellation."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest_scan import label, scan_to_end, sha256, touch
+
+from datayard.core.events import Cancelled, CancelToken, Finished, Progress
+from datayard.core.inventory import FileKind
+from datayard.core.scan import PHASE_HASHING, PHASE_SCANNING, HashCache, scan
+from datayard.core.scan.hash_cache import CacheKey
+
+
+def rewrite_keeping_stat(path: Path, content: bytes) -> None:
+    """Change the content but not the size or mtime: only a cache can miss that."""
+    before = path.stat()
+    assert len(content) == before.st_size
+    path.write_bytes(content)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def test_hashes_and_class_ids(tmp_path: Path) -> None:
+    touch(tmp_path, "a.jpg", content=os.urandom(3 << 20))  # several 1 MiB buffers
+    label(tmp_path, "a.txt", 3, 1)
+    touch(tmp_path, "video.mp4", content=b"not read")
+
+    files = {entry.rel: entry for entry in scan_to_end(tmp_path, workers=2).files}
+
+    assert files["a.jpg"].sha256 == sha256(tmp_path / "a.jpg")
+    assert files["a.txt"].sha256 == sha256(tmp_path / "a.txt")
+    assert files["a.txt"].class_ids == (3, 1)
+    assert files["video.mp4"].kind is FileKind.OTHER
+    assert files["video.mp4"].sha256 is None, "files outside any dataset are not read"
+
+
+def test_without_hashing_only_labels_are_read(tmp_path: Path) -> None:
+    touch(tmp_path, "a.jpg")
+    label(tmp_path, "a.txt", 0)
+    files = {entry.rel: entry for entry in scan_to_end(tmp_path, hash_files=False).files}
+    assert files["a.jpg"].sha256 is None
+    assert files["a.txt"].class_ids == (0,)
+
+
+def test_second_scan_of_an_unchanged_tree_reads_no_content(tmp_path: Path) -> None:
+    tree, database = tmp_path / "tree", tmp_path / "cache.sqlite3"
+    touch(tree, "a.jpg", content=b"AAAA")
+    label(tree, "a.txt", 1)
+    first = {entry.rel: entry for entry in scan_to_end(tree, database).files}
+
+    rewrite_keeping_stat(tree / "a.jpg", b"BBBB")
+    rewrite_keeping_stat(tree / "a.txt", b"2" + (tree / "a.txt").read_bytes()[1:])
+    second = {entry.rel: entry for entry in scan_to_end(tree, database).files}
+
+    assert second == first, "had a file been read, its new content would show"
+
+    os.utime(tree / "a.jpg", ns=(0, 10**9))
+    third = {entry.rel: entry for entry in scan_to_end(tree, database).files}
+    assert third["a.jpg"].sha256 == sha256(tree / "a.jpg") != first["a.jpg"].sha256
+    assert third["a.txt"] == first["a.txt"]
+
+
+def test_progress_phases_and_result(tmp_path: Path) -> None:
+    touch(tmp_path, "a/1.jpg", content=b"x" * 100)
+    touch(tmp_path, "a/2.jpg", content=b"y" * 50)
+
+    events = list(scan(tmp_path, database=tmp_path / "db.sqlite3"))
+
+    progress = [event for event in events if isinstance(event, Progress)]
+    assert {event.phase for event in progress} == {PHASE_SCANNING, PHASE_HASHING}
+    assert all(event.total is None for event in progress if event.phase == PHASE_SCANNING)
+    hashing = [event for event in progress if event.phase == PHASE_HASHING]
+    assert hashing[0].done == 0
+    assert {(event.total, event.bytes_total) for event in hashing} == {(2, 150)}
+    assert (hashing[-1].done, hashing[-1].bytes_done) == (2, 150)
+    assert progress == sorted(progress, key=lambda event: event.phase != PHASE_SCANNING)
+    assert isinstance(events[-1], Finished)
+    assert len(events[-1].result.files) == 2
+
+
+def test_cancel_keeps_the_hashes_done_so_far(tmp_path: Path) -> None:
+    tree, database = tmp_path / "tree", tmp_path / "cache.sqlite3"
+    for index in range(300):  # several chunks of files
+        touch(tree, f"img/{index:03d}.jpg", content=os.urandom(64))
+    cancel = CancelToken()
+
+    with pytest.raises(Cancelled):
+        for event in scan(tree, database=database, workers=1, cancel=cancel):
+            # The first file read is always reported (then updates are paced).
+            if isinstance(event, Progress) and event.phase == PHASE_HASHING and event.done:
+                cancel.set()
+
+    keys = [
+        CacheKey(str(path), path.stat().st_size, path.stat().st_mtime_ns)
+        for path in sorted((tree / "img").iterdir())
+    ]
+    with HashCache(database) as cache:
+        saved = cache.lookup(keys)
+    assert 1 <= len(saved) < len(keys), "stopped early, and kept what it had"
+    for key, content in saved.items():
+        assert content.sha256 == sha256(Path(key.path))
+
+
+def test_cancel_during_the_walk(tmp_path: Path) -> None:
+    touch(tmp_path, "a/x.jpg")
+    cancel = CancelToken()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        list(scan(tmp_path, database=None, cancel=cancel))
+
+
+def test_workers_must_be_positive(tmp_path: Path) -> None:
+    from datayard.core.errors import UsageError
+
+    with pytest.raises(UsageError):
+        next(scan(tmp_path, workers=0))
