@@ -17,7 +17,6 @@ from tests.fixtures.messy_tree import (
     unprivileged_prefix,
 )
 
-
 DATAYARD = Path(sys.executable).with_name("datayard")
 
 

@@ -19,7 +19,6 @@ from tests.fixtures.messy_tree import (
 )
 
 
-
 def scan_and_check(root: Path, deep: bool = False, include_hidden: bool = False) -> CheckReport:
     inventory = run_to_end(scan(root, database=None, include_hidden=include_hidden), Inventory)
     return run_to_end(check(inventory, deep=deep, workers=4), CheckReport)

@@ -13,7 +13,6 @@ from datayard.core import formats
 from tests.fixtures.messy_tree import MessyTree, make_messy_tree
 
 
-
 def _files(root: Path) -> dict[str, bytes]:
     contents = {}
     for folder, folders, names in os.walk(root):
