@@ -4,11 +4,15 @@ Long operations are generators of frozen event dataclasses that take a cancel
 token. The CLI renders the events as progress bars; the GUI forwards them as Qt
 signals from a worker thread. Cancellation is cooperative: the operation checks
 the token between units of work and stops cleanly, leaving caches consistent.
+Progress is sent when a :class:`Throttle` says so, so that a fast loop does not
+flood its UI.
 """
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -44,6 +48,28 @@ class Progress:
     current: str = ""
 
 
+THROTTLE_INTERVAL_S = 0.1
+"""Ten updates a second is smooth for a bar and cheap for a Qt signal."""
+
+
+class Throttle:
+    """Says when enough time has passed since the last event to send another.
+
+    The first call is always due, so a user sees the work start at once.
+    """
+
+    def __init__(self, interval_s: float = THROTTLE_INTERVAL_S) -> None:
+        self._interval_s = interval_s
+        self._last = -math.inf
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self._last < self._interval_s:
+            return False
+        self._last = now
+        return True
+
+
 @dataclass(frozen=True)
 class Finished(Generic[T]):
     """The last event of an operation, carrying its result."""
@@ -57,3 +83,36 @@ def run_to_end(events: Iterable[object], result_type: type[T]) -> T:
         if isinstance(event, Finished) and isinstance(event.result, result_type):
             return event.result
     raise RuntimeError("the operation ended without a result")
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Progress of a transfer of many files, with the rate and ETA a user asks for."""
+
+    phase: str
+    files_done: int
+    files_total: int
+    bytes_done: int
+    bytes_total: int
+    elapsed: float
+    current: str = ""
+
+    @property
+    def rate(self) -> float:
+        """Bytes per second since the transfer started."""
+        return self.bytes_done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current rate; ``None`` until there is a rate."""
+        if self.rate <= 0:
+            return None
+        return max(self.bytes_total - self.bytes_done, 0) / self.rate
+
+
+@dataclass(frozen=True)
+class FileFailed:
+    """One file could not be transferred; the others go on."""
+
+    path: str
+    error: str

@@ -30,7 +30,8 @@ def _how_to_fix() -> str:
             "Datayard keeps secret keys in the Secret Service (GNOME Keyring or KWallet). "
             "Install one ('sudo apt-get install gnome-keyring') and use Datayard from a "
             "desktop session where it is unlocked; on a headless machine run it inside "
-            "'dbus-run-session' after 'gnome-keyring-daemon --unlock --components=secrets'."
+            "'dbus-run-session' after 'gnome-keyring-daemon --unlock --daemonize "
+            "--components=secrets' (the password on stdin, XDG_RUNTIME_DIR set)."
         )
     return "Datayard keeps secret keys in the system keychain; make sure it is available."
 

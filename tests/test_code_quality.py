@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -33,6 +34,9 @@ def unpacked_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cannot walk, and the wheel is what ships anyway.
     """
     out = tmp_path_factory.mktemp("wheel")
+    # setuptools builds in ./build and packs what it finds there: start clean, so
+    # that a module deleted from the sources cannot linger in the wheel.
+    shutil.rmtree(ROOT / "build", ignore_errors=True)
     built = run(sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "-q", "-w", str(out))
     assert built.returncode == 0, built.stderr
     (wheel,) = out.glob("datayard-*.whl")

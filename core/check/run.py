@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from datayard.core.events import CancelToken, Finished, Progress, check_cancel
+from datayard.core.events import CancelToken, Finished, Progress, Throttle, check_cancel
 from datayard.core.inventory import FileEntry, FileKind, Inventory, ScanProblemKind
-from datayard.core.scan.throttle import Throttle
 
 from .findings import Finding, FindingKind
 from .images import check_image

@@ -7,6 +7,9 @@ shared drive), retries a ``../x`` entry that does not exist as ``x``, reads
 images. A ``path:`` that is absolute but does not exist on this machine (the
 YAML was written on someone's laptop) falls back to the YAML's own folder,
 which is where such a dataset almost always sits on the share.
+
+The scan (:func:`load`) and the check (:func:`read`) share this reader, so that
+the splits a check says are missing are the ones the scan found no images in.
 """
 
 from __future__ import annotations
@@ -41,6 +44,14 @@ class SplitSource:
     list_file: str | None = None
 
 
+_REQUIRED_KEYS = (("train",), ("val", "validation"))
+"""Ultralytics refuses a data.yaml without these, though the scan reads ``valid`` too."""
+
+
+class UnreadableYamlError(Exception):
+    """The file is not a YAML mapping, so it cannot describe a dataset at all."""
+
+
 @dataclass(frozen=True)
 class DataYaml:
     rel: str
@@ -48,24 +59,78 @@ class DataYaml:
     splits: dict[str, tuple[SplitSource, ...]]
     outside: tuple[str, ...] = ()
     """Entries that point outside the scanned folder (their images are not in the inventory)."""
+    problems: tuple[str, ...] = ()
+    """What Ultralytics would refuse in its keys, each worded to follow "data.yaml"."""
+    missing: tuple[tuple[str, str], ...] = ()
+    """``(key as written, entry)`` of each split entry that points at nothing."""
 
 
 def load(root: str, rel: str) -> DataYaml | None:
-    """Parse ``rel`` as a dataset description, or ``None`` if it is not one."""
+    """Parse ``rel`` as a dataset description, or ``None`` if it is not one.
+
+    Names and a train or val split make a YAML a dataset's; any other YAML
+    (hyperparameters, a model config) is just a file of the tree.
+    """
     try:
-        with open(os.path.join(root, rel), "rb") as file:
-            data = yaml.load(file, Loader=_LOADER)
-    except (OSError, yaml.YAMLError, UnicodeDecodeError) as error:
+        data = _mapping(root, rel)
+    except UnreadableYamlError as error:
         log.debug("%s is not a readable YAML: %s", rel, error)
         return None
-    if not isinstance(data, dict) or "names" not in data:
+    if "names" not in data:
         return None
     entries = _split_entries(data)
     if not entries.keys() & {"train", "val"}:
         return None
+    return _describe(root, rel, data, entries)
+
+
+def read(root: str, rel: str) -> DataYaml:
+    """``rel`` whatever it lacks, for a check to say what Ultralytics would refuse.
+
+    Raises :class:`UnreadableYamlError` when it is not a YAML mapping.
+    """
+    data = _mapping(root, rel)
+    return _describe(root, rel, data, _split_entries(data))
+
+
+def _mapping(root: str, rel: str) -> dict[Any, Any]:
+    try:
+        with open(os.path.join(root, rel), "rb") as file:
+            data = yaml.load(file, Loader=_LOADER)
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as error:
+        raise UnreadableYamlError(f"cannot be read as YAML: {error}") from error
+    if not isinstance(data, dict):
+        raise UnreadableYamlError("is not a mapping of keys to values")
+    return data
+
+
+def _describe(
+    root: str, rel: str, data: dict[Any, Any], entries: dict[str, tuple[str, list[str]]]
+) -> DataYaml:
     resolver = _Resolver(root, rel, data.get("path"))
-    splits = {split: resolver.resolve_all(values) for split, values in entries.items()}
-    return DataYaml(rel, class_names(data["names"]), splits, tuple(resolver.outside))
+    splits = {split: resolver.resolve_all(*entry) for split, entry in entries.items()}
+    return DataYaml(
+        rel,
+        class_names(data.get("names")),
+        splits,
+        tuple(resolver.outside),
+        tuple(_key_problems(data)),
+        tuple(resolver.missing),
+    )
+
+
+def _key_problems(data: dict[Any, Any]) -> list[str]:
+    problems = [
+        f"has no '{keys[0]}' key" for keys in _REQUIRED_KEYS if not any(key in data for key in keys)
+    ]
+    names, count = data.get("names"), data.get("nc")
+    if names is None and count is None:
+        problems.append("has neither 'names' nor 'nc': training cannot know the classes")
+    elif names is not None and not isinstance(names, list | dict):
+        problems.append("'names' must be a list or a mapping of ids to names")
+    elif names is not None and count is not None and count != len(names):
+        problems.append(f"'nc' is {count} but 'names' lists {len(names)} classes")
+    return problems
 
 
 def class_names(names: Any) -> tuple[str, ...]:
@@ -78,14 +143,15 @@ def class_names(names: Any) -> tuple[str, ...]:
     return ()
 
 
-def _split_entries(data: dict[Any, Any]) -> dict[str, list[str]]:
-    entries: dict[str, list[str]] = {}
+def _split_entries(data: dict[Any, Any]) -> dict[str, tuple[str, list[str]]]:
+    """``split: (key as written, entries)``; the first key that means a split wins."""
+    entries: dict[str, tuple[str, list[str]]] = {}
     for key, value in data.items():
         split = formats.SPLIT_ALIASES.get(str(key))
         if split is None or split in entries or not value:
             continue
         values = value if isinstance(value, list) else [value]
-        entries[split] = [str(item) for item in values]
+        entries[split] = (str(key), [str(item) for item in values])
     return entries
 
 
@@ -95,6 +161,7 @@ class _Resolver:
         self.folder = os.path.join(self.root, posixpath.dirname(yaml_rel))
         self.base = self._base(str(path) if path else "")
         self.outside: list[str] = []
+        self.missing: list[tuple[str, str]] = []
 
     def _base(self, path: str) -> str:
         if not path:
@@ -107,14 +174,18 @@ class _Resolver:
             return self.folder
         return base
 
-    def resolve_all(self, values: list[str]) -> tuple[SplitSource, ...]:
-        sources = (self.resolve(value) for value in values)
+    def resolve_all(self, key: str, values: list[str]) -> tuple[SplitSource, ...]:
+        sources = (self.resolve(key, value) for value in values)
         return tuple(source for source in sources if source is not None)
 
-    def resolve(self, value: str) -> SplitSource | None:
+    def resolve(self, key: str, value: str) -> SplitSource | None:
         target = os.path.normpath(os.path.join(self.base, value))
-        if not os.path.exists(target) and value.startswith("../"):
+        exists = os.path.exists(target)
+        if not exists and value.startswith("../"):
             target = os.path.normpath(os.path.join(self.base, value[3:]))
+            exists = os.path.exists(target)
+        if not exists:
+            self.missing.append((key, value))
         rel = self._rel(target)
         if rel is None:
             self.outside.append(value)

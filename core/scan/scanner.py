@@ -17,14 +17,13 @@ from typing import TypeAlias
 
 from datayard.core import formats
 from datayard.core.errors import UsageError
-from datayard.core.events import CancelToken, Finished, Progress, check_cancel
+from datayard.core.events import CancelToken, Finished, Progress, Throttle, check_cancel
 from datayard.core.inventory import FileEntry, FileKind, Inventory, ScanProblem, ScanProblemKind
 
 from . import data_yaml, walker
 from .hash_cache import CacheKey, Content, HashCache
 from .hashing import Job, default_workers, read_all
 from .layout import detect_sets
-from .throttle import Throttle
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,8 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 
 from datayard.core import formats
-from datayard.core.events import CancelToken, Progress, check_cancel
+from datayard.core.events import CancelToken, Progress, Throttle, check_cancel
 from datayard.core.inventory import FileEntry, FileKind, ScanProblem, ScanProblemKind
-
-from .throttle import Throttle
 
 log = logging.getLogger(__name__)
 

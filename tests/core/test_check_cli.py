@@ -10,12 +10,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tests.fixtures.messy_tree import (
-    ExpectedFinding,
-    MessyTree,
-    make_clean_set,
-    unprivileged_prefix,
-)
+from tests.fixtures.messy_tree import ExpectedFinding, MessyTree, make_clean_set
+from tests.fixtures.privileges import unprivileged_prefix
 
 DATAYARD = Path(sys.executable).with_name("datayard")
 

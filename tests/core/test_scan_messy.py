@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 from conftest_scan import scan_to_end
-from test_scan_walk import unprivileged_prefix
 
 from datayard.core.inventory import FileKind, Inventory, ScanProblem, ScanProblemKind
 from tests.fixtures.messy_tree import ClassCount, MessyTree, make_messy_tree
+from tests.fixtures.privileges import unprivileged_prefix
 
 
 @pytest.fixture

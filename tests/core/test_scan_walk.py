@@ -17,6 +17,7 @@ from conftest_scan import only_set, scan_to_end, touch
 from datayard.core.errors import UsageError
 from datayard.core.inventory import LayoutKind, ScanProblemKind
 from datayard.core.scan import scan
+from tests.fixtures.privileges import unprivileged_prefix
 
 
 def problems(inventory: object) -> dict[str, ScanProblemKind]:
@@ -134,23 +135,6 @@ def test_root_must_be_an_existing_folder(tmp_path: Path, kind: str) -> None:
 
 
 # --- Permissions: root reads everything, so these run the scan without that power.
-
-_AS_UNPRIVILEGED = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
-"""Root without the capabilities that bypass file modes: mode 000 then means denied."""
-
-
-def unprivileged_prefix(probe: Path) -> list[str]:
-    """The command prefix under which ``probe`` (mode 000) is unreadable, or skip."""
-    if os.geteuid() != 0:
-        prefix: list[str] = []
-    elif shutil.which("setpriv"):
-        prefix = _AS_UNPRIVILEGED
-    else:
-        pytest.skip("running as root and setpriv is missing: permissions cannot be tested")
-    check = [*prefix, sys.executable, "-c", f"import os; os.listdir({str(probe)!r})"]
-    if subprocess.run(check, capture_output=True, check=False).returncode == 0:
-        pytest.skip("a mode-000 folder is still readable here: the premise does not hold")
-    return prefix
 
 
 @pytest.fixture
