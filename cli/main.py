@@ -21,6 +21,7 @@ from datayard.core.events import Cancelled
 COMMANDS = {
     "scan": "scan_cmd",
     "check": "check_cmd",
+    "push": "push_cmd",
     "profile": "profile_cmd",
     "store": "store_cmd",
 }

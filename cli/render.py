@@ -10,7 +10,6 @@ from typing import Any
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     SpinnerColumn,
     TextColumn,
@@ -30,7 +29,7 @@ def progress_bar() -> Progress:
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
@@ -39,19 +38,40 @@ def progress_bar() -> Progress:
     )
 
 
+def size(count: float) -> str:
+    """Bytes for people: 1.5 MiB, 12.0 GiB."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(count) < 1024 or unit == "TiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
+
+
 def follow(operation: Iterable[object]) -> Iterator[object]:
-    """Show :class:`events.Progress` events as bars and pass every event on.
+    """Show progress and transfer events as bars and pass every event on.
 
     One bar per phase; a phase whose total is not yet known shows a spinner.
+    Transfers show files, bytes and the rate; the bar follows bytes.
     """
     with progress_bar() as bars:
         tasks: dict[str, Any] = {}
+
+        def update(phase: str, done: int, total: int | None, detail: str) -> None:
+            if phase not in tasks:
+                tasks[phase] = bars.add_task(phase, total=total, detail=detail)
+            bars.update(tasks[phase], completed=done, total=total, detail=detail)
+
         for event in operation:
             if isinstance(event, events.Progress):
-                task = tasks.get(event.phase)
-                if task is None:
-                    task = tasks[event.phase] = bars.add_task(event.phase, total=event.total)
-                bars.update(task, completed=event.done, total=event.total)
+                counted = f"{event.done}/{event.total}" if event.total else f"{event.done}"
+                update(event.phase, event.done, event.total, counted)
+            elif isinstance(event, events.Transfer):
+                detail = (
+                    f"{event.files_done}/{event.files_total} files, "
+                    f"{size(event.bytes_done)}/{size(event.bytes_total)}, "
+                    f"{size(event.rate)}/s"
+                )
+                update(event.phase, event.bytes_done, event.bytes_total, detail)
             yield event
 
 

@@ -1,0 +1,418 @@
+"""The push operation: scan, check, upload what the store lacks, publish the version.
+
+Order matters for safety: blobs first, each complete before it counts as stored;
+the manifest last, so a version never names a blob that is not there. A marker
+object under ``pushes/`` lists the blobs of a push in progress, so that gc never
+deletes what an unfinished push has already uploaded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Generator, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from datayard.core import check as checking
+from datayard.core import scan as scanning
+from datayard.core.bucket import Bucket
+from datayard.core.catalog import BLOBS, Catalog, DatasetRef, blob_generation, push_marker_key
+from datayard.core.check import CheckReport
+from datayard.core.errors import (
+    BucketMissingError,
+    DatayardError,
+    EndpointUnreachableError,
+    InvalidAccessKeyError,
+    InvalidSecretError,
+    PermissionDeniedError,
+    StorageError,
+    TLSError,
+    UsageError,
+)
+from datayard.core.events import (
+    CancelToken,
+    FileFailed,
+    Finished,
+    Progress,
+    Transfer,
+    check_cancel,
+)
+from datayard.core.inventory import Inventory
+from datayard.core.manifest import Manifest, ManifestFile, new_version_id
+from datayard.core.events import Throttle
+
+from .journal import Journal
+from .plan import Plan, PlannedFile, SplitMode, plan
+from .upload import Uploaded, upload_blob
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MiB = 1 << 20
+MIN_PART_SIZE = 5 * MiB
+"""S3 refuses smaller parts (except the last one of an upload)."""
+_PERMANENT = (
+    InvalidAccessKeyError,
+    InvalidSecretError,
+    BucketMissingError,
+    PermissionDeniedError,
+    TLSError,
+)
+"""Errors that no retry fixes: they stop the whole push."""
+_ATTEMPTS = 3
+
+
+class CheckFailedError(DatayardError):
+    """The folders have problems that would break training; nothing was uploaded."""
+
+    def __init__(self, reports: Sequence[CheckReport]) -> None:
+        errors = sum(r.counts[checking.Severity.ERROR] for r in reports)
+        super().__init__(
+            f"the check found {errors} blocking problem(s): fix them, or push anyway with --force"
+        )
+        self.reports = tuple(reports)
+
+
+@dataclass(frozen=True)
+class PushOptions:
+    dataset: str
+    owner: str
+    split: SplitMode = SplitMode.AUTO
+    force: bool = False
+    workers: int = 16
+    """Files uploaded at once; the HTTP pool is sized to match."""
+    part_size: int = 16 * MiB
+    """Files larger than this are sent in parts of this size, resumable part by part."""
+    parallel_parts: int = 4
+    include_hidden: bool = False
+
+    def __post_init__(self) -> None:
+        if self.part_size < MIN_PART_SIZE:
+            raise UsageError("the part size must be at least 5 MiB (the S3 minimum)")
+        if self.workers < 1 or self.parallel_parts < 1:
+            raise UsageError("workers and parallel parts must be at least 1")
+
+
+@dataclass(frozen=True)
+class PushPlanned:
+    """What the push will do, once it knows what the store already has."""
+
+    dataset: str
+    files: int
+    bytes: int
+    blobs: int
+    new_blobs: int
+    new_bytes: int
+
+
+@dataclass(frozen=True)
+class PushResult:
+    dataset: str
+    manifest: Manifest | None
+    """The published version; ``None`` when files failed or nothing changed."""
+    unchanged: bool = False
+    uploaded_blobs: int = 0
+    sent_bytes: int = 0
+    failures: tuple[FileFailed, ...] = ()
+    changed_files: tuple[str, ...] = ()
+    reports: tuple[CheckReport, ...] = field(default=(), repr=False)
+
+
+PushEvent = Progress | Transfer | PushPlanned | FileFailed | Finished[PushResult]
+
+
+def store_id(bucket: Bucket) -> str:
+    return f"{bucket.profile.endpoint}/{bucket.name}"
+
+
+def push(
+    paths: Sequence[Path],
+    options: PushOptions,
+    *,
+    bucket: Bucket,
+    database: Path,
+    cancel: CancelToken | None = None,
+) -> Iterator[PushEvent]:
+    """Push folders as a new version of ``owner/dataset``; see the module doc."""
+    ref = DatasetRef.parse(f"{options.owner}/{options.dataset}", options.owner)
+    inventories: list[Inventory] = []
+    reports: list[CheckReport] = []
+    for path in paths:
+        events = scanning.scan(
+            path, database=database, include_hidden=options.include_hidden, cancel=cancel
+        )
+        inventory = yield from _forward(events, Inventory)
+        report = yield from _forward(checking.check(inventory, cancel=cancel), CheckReport)
+        inventories.append(inventory)
+        reports.append(report)
+    if not options.force and not all(report.trainable for report in reports):
+        raise CheckFailedError(reports)
+    planned = plan(inventories, options.split)
+    catalog = Catalog(bucket)
+    latest_id = catalog.latest(ref.owner, ref.name)
+    latest = catalog.manifest(replace(ref, version=latest_id)) if latest_id else None
+    if latest is not None and _same_content(latest, planned):
+        yield Finished(PushResult(str(ref), latest, unchanged=True, reports=tuple(reports)))
+        return
+
+    journal = Journal(database, store_id(bucket))
+    try:
+        journal.check_generation(blob_generation(bucket))
+        missing = _missing_blobs(bucket, journal, planned, options.workers)
+        yield PushPlanned(
+            dataset=str(ref),
+            files=len(planned.files),
+            bytes=sum(f.entry.size for f in planned.files),
+            blobs=len(planned.blobs),
+            new_blobs=len(missing),
+            new_bytes=sum(planned.blobs[sha].entry.size for sha in missing),
+        )
+        push_id = uuid.uuid4().hex
+        journal.begin_push(
+            push_id,
+            {
+                "paths": [str(p) for p in paths],
+                "dataset": options.dataset,
+                "owner": options.owner,
+                "split": options.split.value,
+                "force": options.force,
+            },
+        )
+        marker = push_marker_key(push_id)
+        bucket.put_bytes(marker, _marker(planned), content_type="application/json")
+        sender = _Sender(bucket, journal, options, cancel)
+        uploaded = yield from sender.run(planned, missing)
+        if sender.failures:
+            journal.end_push(push_id, "failed")
+            yield Finished(
+                PushResult(
+                    str(ref),
+                    None,
+                    uploaded_blobs=sender.uploaded,
+                    sent_bytes=sender.sent,
+                    failures=tuple(sender.failures),
+                    reports=tuple(reports),
+                )
+            )
+            return
+        files = tuple(_actual(f.entry, uploaded.get(str(f.local))) for f in planned.files)
+        manifest = Manifest(
+            id=new_version_id(files),
+            owner=ref.owner,
+            name=ref.name,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            parent=latest.id if latest else None,
+            pushed_by=f"{options.owner}@{socket.gethostname()}",
+            source_host=socket.gethostname(),
+            source_paths=tuple(str(p.resolve()) for p in paths),
+            class_names=planned.class_names,
+            files=files,
+        )
+        catalog.publish(manifest)
+        bucket.remove([marker])
+        journal.end_push(push_id, "done", manifest.id)
+        changed = tuple(f.path for f, p in zip(files, planned.files, strict=True) if f != p.entry)
+        yield Finished(
+            PushResult(
+                str(ref),
+                manifest,
+                uploaded_blobs=sender.uploaded,
+                sent_bytes=sender.sent,
+                changed_files=changed,
+                reports=tuple(reports),
+            )
+        )
+    finally:
+        journal.close()
+
+
+def _forward(events: Iterator[object], result_type: type[T]) -> Generator[Progress, None, T]:
+    """Pass a sub-operation's progress on and return its result."""
+    for event in events:
+        if isinstance(event, Finished) and isinstance(event.result, result_type):
+            return event.result
+        if isinstance(event, Progress):
+            yield event
+    raise RuntimeError("the operation ended without a result")
+
+
+def _same_content(latest: Manifest, planned: Plan) -> bool:
+    before = {(f.path, f.sha256) for f in latest.files}
+    return before == {(f.entry.path, f.entry.sha256) for f in planned.files} and (
+        latest.class_names == planned.class_names
+    )
+
+
+def _missing_blobs(bucket: Bucket, journal: Journal, planned: Plan, workers: int) -> list[str]:
+    """Blobs the store lacks, asking it only about prefixes the local index cannot vouch for.
+
+    Listing ``blobs/sha256/<xx>/`` costs one request per 1000 blobs, instead of
+    one request per file; the prefixes are listed in parallel.
+    """
+    needed = planned.blobs
+    unknown = set(needed) - journal.known(needed)
+    prefixes = sorted({sha[:2] for sha in unknown})
+
+    def listed(prefix: str) -> list[tuple[str, int]]:
+        return [
+            (item.key.rsplit("/", 1)[1], item.size) for item in bucket.objects(f"{BLOBS}{prefix}/")
+        ]
+
+    with ThreadPoolExecutor(max(1, min(workers, len(prefixes)))) as pool:
+        for found in pool.map(listed, prefixes):
+            journal.remember(found)
+            unknown.difference_update(
+                sha for sha, size in found if sha in needed and size == needed[sha].entry.size
+            )
+    return sorted(unknown, key=lambda sha: needed[sha].entry.size, reverse=True)
+
+
+def _marker(planned: Plan) -> bytes:
+    return json.dumps(
+        {
+            "blobs": sorted(planned.blobs),
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            "host": socket.gethostname(),
+        }
+    ).encode()
+
+
+def _actual(entry: ManifestFile, uploaded: Uploaded | None) -> ManifestFile:
+    """The entry as stored: a file that changed since the scan has its new content."""
+    if uploaded is None or uploaded.sha256 == entry.sha256:
+        return entry
+    return replace(entry, sha256=uploaded.sha256, size=uploaded.size)
+
+
+class _Sender:
+    """Uploads the missing blobs in a bounded pool, reporting progress as it goes."""
+
+    def __init__(
+        self, bucket: Bucket, journal: Journal, options: PushOptions, cancel: CancelToken | None
+    ) -> None:
+        self.bucket = bucket
+        self.journal = journal
+        self.options = options
+        self.cancel = cancel or threading.Event()
+        self.failures: list[FileFailed] = []
+        self.uploaded = 0
+        self.sent = 0
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def _count(self, size: int) -> None:
+        with self._lock:
+            self._bytes += size
+
+    def _send(self, planned: PlannedFile, parts_pool: ThreadPoolExecutor) -> Uploaded:
+        for attempt in range(1, _ATTEMPTS + 1):
+            counted = 0
+
+            def count(size: int) -> None:
+                nonlocal counted
+                counted += size
+                self._count(size)
+
+            try:
+                return upload_blob(
+                    self.bucket,
+                    self.journal,
+                    planned.local,
+                    part_size=self.options.part_size,
+                    parts_pool=parts_pool,
+                    parallel_parts=self.options.parallel_parts,
+                    on_bytes=count,
+                    expected_sha256=planned.entry.sha256,
+                    cancel=self.cancel,
+                )
+            except BaseException as error:
+                self._count(-counted)  # the bar shows what is stored, not what was tried
+                transient = isinstance(error, StorageError) and not isinstance(error, _PERMANENT)
+                if not transient or attempt == _ATTEMPTS:
+                    raise
+                log.info("retrying %s after: %s", planned.local, error)
+                self.cancel.wait(0.5 * 2**attempt)
+                check_cancel(self.cancel)
+        raise AssertionError("unreachable")
+
+    def run(
+        self, planned: Plan, missing: Sequence[str]
+    ) -> Generator[Transfer | FileFailed, None, dict[str, Uploaded]]:
+        by_sha: dict[str, list[PlannedFile]] = {}
+        for f in planned.files:
+            by_sha.setdefault(f.entry.sha256, []).append(f)
+        todo = list(missing)
+        total_bytes = sum(by_sha[sha][0].entry.size for sha in todo)
+        uploaded: dict[str, Uploaded] = {}
+        started = time.monotonic()
+        throttle = Throttle()
+        window = self.options.workers * 2
+        with (
+            ThreadPoolExecutor(self.options.workers, thread_name_prefix="push") as pool,
+            ThreadPoolExecutor(self.options.workers, thread_name_prefix="part") as parts_pool,
+        ):
+            running: dict[Future[Uploaded], tuple[str, PlannedFile]] = {}
+            try:
+                while todo or running:
+                    while todo and len(running) < window and not self.cancel.is_set():
+                        sha = todo.pop()
+                        candidate = by_sha[sha].pop(0)
+                        running[pool.submit(self._send, candidate, parts_pool)] = (sha, candidate)
+                    done, _ = wait(running, timeout=0.1, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        sha, candidate = running.pop(future)
+                        failure = self._settle(future, sha, candidate, by_sha, todo, uploaded)
+                        if failure is not None:
+                            yield failure
+                    if throttle.due() or not (todo or running):
+                        yield Transfer(
+                            "uploading",
+                            self.uploaded + len(self.failures),
+                            len(missing),
+                            self._bytes,
+                            total_bytes,
+                            time.monotonic() - started,
+                        )
+                    if not running:
+                        check_cancel(self.cancel)
+            except BaseException:
+                self.cancel.set()
+                raise
+        return uploaded
+
+    def _settle(
+        self,
+        future: Future[Uploaded],
+        sha: str,
+        candidate: PlannedFile,
+        by_sha: dict[str, list[PlannedFile]],
+        todo: list[str],
+        uploaded: dict[str, Uploaded],
+    ) -> FileFailed | None:
+        try:
+            result = future.result()
+        except (*_PERMANENT, EndpointUnreachableError):
+            # Retried already: the store is down or refuses us; stop, the journal keeps
+            # what was done, and the same command continues later.
+            raise
+        except (DatayardError, OSError) as error:
+            message = (
+                error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            )
+            return FileFailed(candidate.entry.path, message)
+        self.journal.remember([(result.sha256, result.size)])
+        uploaded[str(candidate.local)] = result
+        self.uploaded += 1
+        self.sent += result.sent
+        if result.sha256 != sha and by_sha[sha]:
+            # This file changed since the scan; other files still hold the old content.
+            todo.append(sha)
+        return None

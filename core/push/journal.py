@@ -1,0 +1,168 @@
+"""What a push has done so far, kept on local disk so that it survives a crash.
+
+Two things are remembered per store (endpoint + bucket): the blobs known to be
+stored (so that a push asks the server nothing about them), and multipart
+uploads in progress with their finished parts (so that a large file continues
+from its last finished part). Pushes themselves are recorded too, so that
+``push --resume`` can repeat the last unfinished one.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from datayard.core.database import connect
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS known_blobs (
+    store TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+    PRIMARY KEY (store, sha256)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS index_generation (
+    store TEXT PRIMARY KEY, generation TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS uploads (
+    store TEXT NOT NULL, sha256 TEXT NOT NULL, upload_id TEXT NOT NULL,
+    part_size INTEGER NOT NULL, started REAL NOT NULL,
+    PRIMARY KEY (store, sha256));
+CREATE TABLE IF NOT EXISTS upload_parts (
+    upload_id TEXT NOT NULL, number INTEGER NOT NULL, etag TEXT NOT NULL,
+    PRIMARY KEY (upload_id, number));
+CREATE TABLE IF NOT EXISTS pushes (
+    id TEXT PRIMARY KEY, store TEXT NOT NULL, request TEXT NOT NULL,
+    state TEXT NOT NULL, started REAL NOT NULL, version TEXT);
+"""
+
+
+@dataclass(frozen=True)
+class OpenUpload:
+    upload_id: str
+    part_size: int
+    started: float
+    parts: dict[int, str]
+
+
+class Journal:
+    """Thread-safe: upload workers record parts and blobs as they finish."""
+
+    def __init__(self, database: Path, store: str) -> None:
+        self.store = store
+        self._db = connect(database, _SCHEMA)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _write(self, sql: str, rows: Iterable[tuple[object, ...]]) -> None:
+        with self._lock, self._db:
+            self._db.executemany(sql, rows)
+
+    def _read(self, sql: str, args: tuple[object, ...]) -> list[sqlite3.Row | tuple[object, ...]]:
+        with self._lock:
+            return list(self._db.execute(sql, args))
+
+    # -- blobs known to be stored ------------------------------------------------
+
+    def known(self, candidates: Iterable[str]) -> set[str]:
+        wanted = list(candidates)
+        found: set[str] = set()
+        for start in range(0, len(wanted), 900):  # SQLite's bound-variable limit
+            chunk = wanted[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            rows = self._read(
+                f"SELECT sha256 FROM known_blobs WHERE store = ? AND sha256 IN ({marks})",
+                (self.store, *chunk),
+            )
+            found.update(str(row[0]) for row in rows)
+        return found
+
+    def remember(self, blobs: Iterable[tuple[str, int]]) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO known_blobs (store, sha256, size) VALUES (?, ?, ?)",
+            ((self.store, sha, size) for sha, size in blobs),
+        )
+
+    def check_generation(self, generation: str) -> None:
+        """Forget the known blobs when the store's blob generation moved (a gc ran)."""
+        rows = self._read("SELECT generation FROM index_generation WHERE store = ?", (self.store,))
+        if rows and rows[0][0] == generation:
+            return
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM known_blobs WHERE store = ?", (self.store,))
+            self._db.execute(
+                "INSERT OR REPLACE INTO index_generation (store, generation) VALUES (?, ?)",
+                (self.store, generation),
+            )
+
+    # -- multipart uploads -------------------------------------------------------
+
+    def open_upload(self, sha256: str) -> OpenUpload | None:
+        rows = self._read(
+            "SELECT upload_id, part_size, started FROM uploads WHERE store = ? AND sha256 = ?",
+            (self.store, sha256),
+        )
+        if not rows:
+            return None
+        upload_id, part_size, started = rows[0]
+        parts = self._read(
+            "SELECT number, etag FROM upload_parts WHERE upload_id = ?", (str(upload_id),)
+        )
+        return OpenUpload(
+            str(upload_id),
+            int(str(part_size)),
+            float(str(started)),
+            {int(str(n)): str(e) for n, e in parts},
+        )
+
+    def begin_upload(self, sha256: str, upload_id: str, part_size: int) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO uploads (store, sha256, upload_id, part_size, started) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(self.store, sha256, upload_id, part_size, time.time())],
+        )
+
+    def part_done(self, upload_id: str, number: int, etag: str) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO upload_parts (upload_id, number, etag) VALUES (?, ?, ?)",
+            [(upload_id, number, etag)],
+        )
+
+    def end_upload(self, sha256: str, upload_id: str) -> None:
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM upload_parts WHERE upload_id = ?", (upload_id,))
+            self._db.execute(
+                "DELETE FROM uploads WHERE store = ? AND sha256 = ?", (self.store, sha256)
+            )
+
+    # -- pushes, for --resume ----------------------------------------------------
+
+    def begin_push(self, push_id: str, request: dict[str, object]) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO pushes (id, store, request, state, started) "
+            "VALUES (?, ?, ?, 'running', ?)",
+            [(push_id, self.store, json.dumps(request), time.time())],
+        )
+
+    def end_push(self, push_id: str, state: str, version: str | None = None) -> None:
+        self._write(
+            "UPDATE pushes SET state = ?, version = ? WHERE id = ?", [(state, version, push_id)]
+        )
+
+
+def last_unfinished_push(database: Path) -> tuple[str, dict[str, object]] | None:
+    """The most recent push that did not publish its version, with its request."""
+    db = connect(database, _SCHEMA)
+    try:
+        row = db.execute(
+            "SELECT id, request FROM pushes WHERE state != 'done' ORDER BY started DESC LIMIT 1"
+        ).fetchone()
+    finally:
+        db.close()
+    if row is None:
+        return None
+    request: dict[str, object] = json.loads(row[1])
+    return str(row[0]), request

@@ -1,0 +1,153 @@
+"""Push against a real SeaweedFS: dedup, resume after kill -9, verification, errors."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from datayard.core import s3
+from datayard.core.bucket import Bucket
+from datayard.core.catalog import BLOBS, PUSHES, Catalog, blob_key
+from datayard.core.events import Cancelled, Finished, Transfer
+from datayard.core.paths import AppDirs
+from datayard.core.push import PushOptions, PushPlanned, PushResult, push
+from datayard.core.push.engine import store_id
+from datayard.core.push.journal import Journal
+from tests.fixtures.messy_tree import make_clean_set
+from tests.fixtures.services import S3Server
+
+MiB = 1 << 20
+
+
+@pytest.fixture
+def bucket(s3_server: S3Server) -> Bucket:
+    """A fresh bucket per test, so that tests do not see each other's blobs."""
+    profile = s3_server.profile(bucket=f"t-{uuid.uuid4().hex[:12]}")
+    s3.create_bucket(profile, s3_server.secret)
+    return Bucket(profile, s3_server.secret, connections=32)
+
+
+def write_images(folder: Path, count: int, side: int = 80, seed: int = 0) -> Path:
+    """A folder of distinct, valid, unlabelled PNGs (about 20 KB each at 80x80)."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        image = Image.frombytes("RGB", (side, side), rng.randbytes(side * side * 3))
+        image.save(folder / f"img_{index:05d}.png", compress_level=0)
+    return folder
+
+
+def run_push(paths: list[Path], bucket: Bucket, **options: object) -> PushResult:
+    settings = {"dataset": "set", "owner": "ada", "workers": 8, **options}
+    result = None
+    for event in push(paths, PushOptions(**settings), bucket=bucket, database=db()):  # type: ignore[arg-type]
+        if isinstance(event, Finished):
+            result = event.result
+    assert isinstance(result, PushResult)
+    return result
+
+
+def db() -> Path:
+    return AppDirs.default().ensure().database
+
+
+def stored_blobs(bucket: Bucket) -> set[str]:
+    return {item.key.rsplit("/", 1)[1] for item in bucket.objects(BLOBS)}
+
+
+def test_push_a_clean_set_then_nothing_to_send(bucket: Bucket, tmp_path: Path) -> None:
+    source = make_clean_set(tmp_path / "pets")
+    first = run_push([source], bucket)
+    manifest = first.manifest
+    assert manifest is not None and not first.failures
+    assert manifest.class_names == ("cat", "dog")
+    assert manifest.split_counts() == {"train": 4, "val": 2}
+    assert {f.path for f in manifest.files} >= {
+        "images/train/pet_00.jpg",
+        "labels/train/pet_00.txt",
+        "images/val/pet_05.jpg",
+    }
+    for f in manifest.files:
+        local = source / f.source.split("/pets/", 1)[1]
+        assert bucket.get_bytes(blob_key(f.sha256)) == local.read_bytes()
+    assert stored_blobs(bucket) == set(manifest.blobs)
+    assert first.sent_bytes == sum(manifest.blobs.values())
+    assert list(bucket.objects(PUSHES)) == []  # the in-progress marker is gone
+
+    again = run_push([source], bucket)
+    assert again.unchanged and again.sent_bytes == 0
+    assert again.manifest == manifest
+    versions = Catalog(bucket).versions("ada", "set")
+    assert versions == [manifest.id]
+
+
+def test_a_second_dataset_sends_only_what_the_store_lacks(bucket: Bucket, tmp_path: Path) -> None:
+    first = write_images(tmp_path / "a", 20, seed=1)
+    second = tmp_path / "b"
+    second.mkdir()
+    for index, image in enumerate(sorted(first.iterdir())):
+        if index % 2 == 0:  # half the same images, under other names
+            (second / f"copy_{image.name}").write_bytes(image.read_bytes())
+    write_images(second / "new", 10, seed=2)
+    run_push([first], bucket, dataset="first")
+    result = run_push([second], bucket, dataset="second")
+    assert result.manifest is not None
+    assert result.uploaded_blobs == 10
+    new_bytes = sum(p.stat().st_size for p in (second / "new").iterdir())
+    assert result.sent_bytes == new_bytes
+    assert len(stored_blobs(bucket)) == 30
+
+
+def test_a_file_changed_after_the_scan_is_stored_as_read(bucket: Bucket, tmp_path: Path) -> None:
+    source = write_images(tmp_path / "set", 5, seed=3)
+    victim = source / "img_00002.png"
+    new_content = (source / "img_00004.png").read_bytes()[:-1] + b"\x01"
+    result = None
+    options = PushOptions(dataset="set", owner="ada", force=True)
+    for event in push([source], options, bucket=bucket, database=db()):
+        if isinstance(event, PushPlanned):
+            victim.write_bytes(new_content)  # after the scan hashed it, before the upload
+        if isinstance(event, Finished):
+            result = event.result
+    assert isinstance(result, PushResult) and result.manifest is not None
+    entry = next(f for f in result.manifest.files if f.source.endswith("img_00002.png"))
+    assert bucket.get_bytes(blob_key(entry.sha256)) == new_content
+    assert entry.path in result.changed_files
+
+
+def test_multipart_upload_resumes_from_the_last_finished_part(
+    bucket: Bucket, tmp_path: Path
+) -> None:
+    source = tmp_path / "big"
+    source.mkdir()
+    big = source / "scan.tif"
+    side = 6000  # 36 MB: 7 parts of 5 MiB (the S3 minimum) and a tail
+    Image.frombytes("L", (side, side), random.Random(4).randbytes(side * side)).save(big)
+    size = big.stat().st_size
+    part = 5 * MiB
+    options = PushOptions(dataset="big", owner="ada", part_size=part, parallel_parts=1, workers=1)
+    token = threading.Event()
+    with pytest.raises(Cancelled):
+        for event in push([source], options, bucket=bucket, database=db(), cancel=token):
+            if isinstance(event, Transfer) and event.bytes_done >= 2 * part:
+                token.set()
+    sha = hashlib.sha256(big.read_bytes()).hexdigest()
+    journal = Journal(db(), store_id(bucket))
+    open_upload = journal.open_upload(sha)
+    assert open_upload is not None
+    done_parts = len(open_upload.parts)
+    assert 2 <= done_parts < size // part
+    assert sha not in stored_blobs(bucket)  # an unfinished multipart upload is invisible
+
+    result = run_push([source], bucket, dataset="big", part_size=part, parallel_parts=2)
+    assert result.manifest is not None and not result.failures
+    assert result.sent_bytes == size - done_parts * part
+    (entry,) = result.manifest.files
+    assert bucket.get_bytes(blob_key(entry.sha256)) == big.read_bytes()
+    assert journal.open_upload(entry.sha256) is None
