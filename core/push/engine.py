@@ -42,12 +42,12 @@ from datayard.core.events import (
     FileFailed,
     Finished,
     Progress,
+    Throttle,
     Transfer,
     check_cancel,
 )
 from datayard.core.inventory import Inventory
 from datayard.core.manifest import Manifest, ManifestFile, new_version_id
-from datayard.core.events import Throttle
 
 from .journal import Journal
 from .plan import Plan, PlannedFile, SplitMode, plan
@@ -140,7 +140,7 @@ def push(
     bucket: Bucket,
     database: Path,
     cancel: CancelToken | None = None,
-) -> Iterator[PushEvent]:
+) -> Generator[PushEvent, None, None]:
     """Push folders as a new version of ``owner/dataset``; see the module doc."""
     ref = DatasetRef.parse(f"{options.owner}/{options.dataset}", options.owner)
     inventories: list[Inventory] = []
