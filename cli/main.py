@@ -22,6 +22,12 @@ COMMANDS = {
     "scan": "scan_cmd",
     "check": "check_cmd",
     "push": "push_cmd",
+    "pull": "pull_cmd",
+    "datasets": "datasets_cmd",
+    "show": "show_cmd",
+    "diff": "diff_cmd",
+    "verify": "verify_cmd",
+    "gc": "gc_cmd",
     "profile": "profile_cmd",
     "store": "store_cmd",
 }

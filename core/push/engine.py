@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -165,16 +165,6 @@ def push(
 
     journal = Journal(database, store_id(bucket))
     try:
-        journal.check_generation(blob_generation(bucket))
-        missing = _missing_blobs(bucket, journal, planned, options.workers)
-        yield PushPlanned(
-            dataset=str(ref),
-            files=len(planned.files),
-            bytes=sum(f.entry.size for f in planned.files),
-            blobs=len(planned.blobs),
-            new_blobs=len(missing),
-            new_bytes=sum(planned.blobs[sha].entry.size for sha in missing),
-        )
         push_id = uuid.uuid4().hex
         journal.begin_push(
             push_id,
@@ -186,8 +176,20 @@ def push(
                 "force": options.force,
             },
         )
+        # The marker goes first: from now on gc keeps every blob this push counts on,
+        # including those it finds already stored and will not send.
         marker = push_marker_key(push_id)
-        bucket.put_bytes(marker, _marker(planned), content_type="application/json")
+        bucket.put_bytes(marker, _marker(planned.blobs), content_type="application/json")
+        journal.check_generation(blob_generation(bucket))
+        missing = _missing_blobs(bucket, journal, planned, options.workers)
+        yield PushPlanned(
+            dataset=str(ref),
+            files=len(planned.files),
+            bytes=sum(f.entry.size for f in planned.files),
+            blobs=len(planned.blobs),
+            new_blobs=len(missing),
+            new_bytes=sum(planned.blobs[sha].entry.size for sha in missing),
+        )
         sender = _Sender(bucket, journal, options, cancel)
         uploaded = yield from sender.run(planned, missing)
         if sender.failures:
@@ -204,6 +206,10 @@ def push(
             )
             return
         files = tuple(_actual(f.entry, uploaded.get(str(f.local))) for f in planned.files)
+        if any(f.sha256 not in planned.blobs for f in files):
+            # Files changed while pushed were stored under new hashes: keep those too.
+            contents = {f.sha256 for f in files} | set(planned.blobs)
+            bucket.put_bytes(marker, _marker(contents), content_type="application/json")
         manifest = Manifest(
             id=new_version_id(files),
             owner=ref.owner,
@@ -275,10 +281,10 @@ def _missing_blobs(bucket: Bucket, journal: Journal, planned: Plan, workers: int
     return sorted(unknown, key=lambda sha: needed[sha].entry.size, reverse=True)
 
 
-def _marker(planned: Plan) -> bytes:
+def _marker(blobs: Iterable[str]) -> bytes:
     return json.dumps(
         {
-            "blobs": sorted(planned.blobs),
+            "blobs": sorted(blobs),
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
             "host": socket.gethostname(),
         }

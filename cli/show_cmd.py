@@ -1,0 +1,49 @@
+"""``datayard show``: one dataset version, its origin, splits and classes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import click
+from rich.filesize import decimal
+from rich.table import Table
+from rich.text import Text
+
+from .render import out, print_json
+from .versions import REF_METAVAR, json_option, open_store, profile_option, summary
+
+
+@click.command(name="show")
+@click.argument("dataset", metavar=REF_METAVAR)
+@profile_option
+@json_option
+def command(dataset: str, profile_name: str | None, as_json: bool) -> None:
+    """Show a version of DATASET (the newest unless @VERSION is given)."""
+    info = summary(open_store(profile_name).manifest(dataset))
+    if as_json:
+        print_json(info)
+        return
+    overview = [
+        ("version", info["ref"]),
+        ("parent", info["parent"] or "none"),
+        ("created", info["created"]),
+        ("pushed by", info["pushed_by"]),
+        ("source", f"{info['source']['host']}: {', '.join(info['source']['paths'])}"),
+        ("files", f"{info['files']} ({info['images']} images, {info['labels']} labels)"),
+        ("size", decimal(info["bytes"])),
+    ]
+    out.print(_table(info["ref"], ["", ""], overview, header=False))
+    out.print(_table("Images per split", ["split", "images"], info["splits"].items()))
+    classes = [(c["id"], c["name"] or "(no name)", c["instances"]) for c in info["classes"]]
+    out.print(_table("Classes", ["id", "name", "instances"], classes))
+
+
+def _table(
+    title: str, columns: list[str], rows: Iterable[Iterable[Any]], *, header: bool = True
+) -> Table:
+    # Text, not markup: a source path named "[raw]" must print as it is.
+    table = Table(*columns, title=Text(title), title_justify="left", show_header=header)
+    for row in rows:
+        table.add_row(*(Text(str(cell)) for cell in row))
+    return table

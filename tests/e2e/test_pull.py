@@ -1,0 +1,215 @@
+"""Pull against a real SeaweedFS: exact files, resume, corruption, cancel, disk full."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from datayard.core.catalog import blob_key
+from datayard.core.errors import StorageError
+from datayard.core.events import Cancelled, CancelToken, FileFailed, Transfer, run_to_end
+from datayard.core.pull import PART_SUFFIX, DestinationError, PullResult, pull
+from tests.fixtures.datasets import add_profile, fresh_bucket, noise, publish, run_cli, sample_files
+from tests.fixtures.services import S3Server
+
+
+def pulled_files(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` except the ones pull writes for itself."""
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in root.rglob("*")
+        if path.is_file() and not path.name.startswith(".") and path.name != "data.yaml"
+    }
+
+
+def leftovers(root: Path) -> list[Path]:
+    return [path for path in root.rglob(f"*{PART_SUFFIX}")]
+
+
+def test_pull_writes_the_exact_files_and_a_data_yaml(s3_server: S3Server, tmp_path: Path) -> None:
+    bucket = fresh_bucket(s3_server)
+    files = sample_files()
+    manifest = publish(bucket, "alice/cats", files)
+    dest = tmp_path / "cats"
+
+    events = list(pull(bucket, manifest, dest, workers=4))
+    result = run_to_end(events, PullResult)
+
+    assert pulled_files(dest) == files
+    assert (result.downloaded, result.skipped, result.failures) == (len(files), 0, ())
+    assert result.downloaded_bytes == sum(len(data) for data in files.values())
+    last = [e for e in events if isinstance(e, Transfer)][-1]
+    assert (last.phase, last.files_done, last.files_total) == ("pulling", len(files), len(files))
+    assert last.bytes_done == last.bytes_total == result.downloaded_bytes
+    data = yaml.safe_load((dest / "data.yaml").read_text())
+    assert data == {
+        "path": str(dest.resolve()),
+        "train": "images/train",
+        "val": "images/val",
+        "names": {0: "cat", 1: "dog"},
+    }
+    assert leftovers(dest) == []
+
+
+def test_a_version_without_val_validates_on_train(s3_server: S3Server, tmp_path: Path) -> None:
+    bucket = fresh_bucket(s3_server)
+    files = {p: d for p, d in sample_files().items() if "/val/" not in p}
+    files["images/test/t.jpg"] = noise(100, seed=9)
+    manifest = publish(bucket, "alice/noval", files, class_names=("a", "b", "c"))
+
+    result = run_to_end(pull(bucket, manifest, tmp_path / "d"), PullResult)
+
+    data = yaml.safe_load(result.data_yaml.read_text())
+    assert (data["train"], data["val"], data["test"]) == (
+        "images/train",
+        "images/train",
+        "images/test",
+    )
+    assert data["names"] == {0: "a", 1: "b", 2: "c"}
+
+
+def test_pull_again_fetches_only_what_is_missing_or_wrong(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    bucket = fresh_bucket(s3_server)
+    files = sample_files()
+    manifest = publish(bucket, "alice/cats", files)
+    dest, database = tmp_path / "cats", tmp_path / "state.sqlite3"
+    run_to_end(pull(bucket, manifest, dest, database=database), PullResult)
+
+    corrupted = dest / "images/train/x1.jpg"
+    corrupted.write_bytes(bytes(len(files["images/train/x1.jpg"])))  # same size, other bytes
+    stat = corrupted.stat()  # timestamps can be coarser than this test is fast
+    os.utime(corrupted, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    (dest / "labels/train/cat2.txt").unlink()
+    (dest / "images/train/notes.md").write_text("mine")
+
+    result = run_to_end(pull(bucket, manifest, dest, database=database), PullResult)
+
+    assert (result.downloaded, result.skipped) == (2, len(files) - 2)
+    assert result.downloaded_bytes == len(files["images/train/x1.jpg"]) + len(
+        files["labels/train/cat2.txt"]
+    )
+    assert result.extra_files == 1
+    assert (dest / "images/train/notes.md").read_text() == "mine"
+    assert pulled_files(dest) == {**files, "images/train/notes.md": b"mine"}
+
+    again = run_to_end(pull(bucket, manifest, dest, database=database), PullResult)
+    assert (again.downloaded, again.skipped) == (0, len(files))
+
+
+def test_a_cancelled_pull_leaves_no_partial_file_and_resumes(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    bucket = fresh_bucket(s3_server)
+    files = sample_files(extra_train=12)
+    manifest = publish(bucket, "alice/cats", files)
+    dest = tmp_path / "cats"
+    cancel = CancelToken()
+
+    def cancel_after_first_file(events: Iterator[object]) -> None:
+        for event in events:
+            if isinstance(event, Transfer) and event.files_done >= 1:
+                cancel.set()
+
+    with pytest.raises(Cancelled):
+        cancel_after_first_file(pull(bucket, manifest, dest, workers=1, cancel=cancel))
+
+    present = pulled_files(dest)
+    assert 1 <= len(present) < len(files)
+    assert all(files[path] == data for path, data in present.items())
+    assert leftovers(dest) == []
+    assert not (dest / "data.yaml").exists()
+
+    result = run_to_end(pull(bucket, manifest, dest, workers=4), PullResult)
+    assert (result.downloaded, result.skipped) == (len(files) - len(present), len(present))
+    assert pulled_files(dest) == files
+
+
+def test_a_corrupt_blob_is_a_failure_of_that_file_only(s3_server: S3Server, tmp_path: Path) -> None:
+    bucket = fresh_bucket(s3_server)
+    files = sample_files()
+    manifest = publish(bucket, "alice/cats", files)
+    damaged = next(f for f in manifest.files if f.path == "images/train/cat1.png")
+    bucket.put_bytes(blob_key(damaged.sha256), b"not the picture")
+    dest = tmp_path / "cats"
+
+    events = list(pull(bucket, manifest, dest))
+    result = run_to_end(events, PullResult)
+
+    assert [f.path for f in result.failures] == [damaged.path]
+    assert "damaged" in result.failures[0].error
+    assert [e for e in events if isinstance(e, FileFailed)] == list(result.failures)
+    assert result.downloaded == len(files) - 1
+    assert not (dest / damaged.path).exists()
+    assert leftovers(dest) == []
+
+
+def test_a_manifest_path_outside_the_folder_is_refused(s3_server: S3Server, tmp_path: Path) -> None:
+    bucket = fresh_bucket(s3_server)
+    manifest = publish(bucket, "mallory/evil", {"images/train/a.jpg": b"x"})
+    evil = replace(manifest, files=(replace(manifest.files[0], path="../escaped.jpg"),))
+
+    with pytest.raises(StorageError, match=r"unsafe path '\.\./escaped\.jpg'"):
+        list(pull(bucket, evil, tmp_path / "inside"))
+    assert not (tmp_path / "escaped.jpg").exists()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB file system, to run out of space for real (needs root to mount)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)])
+    if done.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_stops_the_pull_with_a_clear_message(
+    s3_server: S3Server, small_disk: Path
+) -> None:
+    bucket = fresh_bucket(s3_server)
+    files = {f"images/train/big{i}.jpg": noise(40_000, seed=i) for i in range(3)}
+    manifest = publish(bucket, "alice/big", files)
+
+    with pytest.raises(DestinationError, match="is full") as raised:
+        list(pull(bucket, manifest, small_disk / "big", workers=1))
+
+    assert "run the same pull again" in str(raised.value)
+    assert leftovers(small_disk) == []
+
+
+def test_pull_command(s3_server: S3Server, secret_service: str, tmp_path: Path) -> None:
+    bucket = fresh_bucket(s3_server)
+    files = sample_files()
+    publish(bucket, "alice/cats", files)
+    add_profile(s3_server, bucket)
+    dest = tmp_path / "out"
+
+    first = run_cli("pull", "alice/cats", str(dest), "--profile", "lab", "--workers", "3")
+    assert first.returncode == 0, first.stderr
+    assert f"{len(files)} files downloaded" in first.stdout
+    assert pulled_files(dest) == files
+
+    again = run_cli("pull", "alice/cats", str(dest), "--profile", "lab", "--json")
+    assert again.returncode == 0, again.stderr
+    report = json.loads(again.stdout)
+    assert report["downloaded"] == 0 and report["skipped"] == len(files)
+    assert report["failures"] == [] and report["data_yaml"] == str(dest.resolve() / "data.yaml")
+
+    unknown = run_cli("pull", "alice/nothing", str(tmp_path / "x"), "--profile", "lab")
+    assert unknown.returncode == 2
+    assert "there is no dataset alice/nothing" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    assert not (tmp_path / "x").exists()
