@@ -7,10 +7,10 @@ import logging
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox
-from superqt.utils import WorkerBase, create_worker
 
-from datayard.core.errors import DatayardError
 from datayard.core.workspace import Connection, Workspace
+
+from .workers import Operation, call_in_background, stop_all
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +35,13 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.store_state)
         self.store_state_changed.connect(self.store_state.setText)
 
-    def connect_store(self, profile: str | None = None) -> WorkerBase[Connection]:
+    def connect_store(self, profile: str | None = None) -> Operation:
         self.store_state_changed.emit("Store: connecting…")
         # Starting the embedded store takes a second or more: never on the UI thread.
-        worker: WorkerBase[Connection] = create_worker(
-            self.workspace.connect,
-            profile,
-            _connect={"returned": self._on_connected, "errored": self._on_connect_failed},
-        )
-        return worker
+        operation = call_in_background(lambda: self.workspace.connect(profile), self)
+        operation.finished.connect(self._on_connected)
+        operation.failed.connect(self._on_connect_failed)
+        return operation
 
     def _on_connected(self, connection: Connection) -> None:
         self.connection = connection
@@ -52,13 +50,11 @@ class MainWindow(QMainWindow):
 
     def _on_connect_failed(self, error: Exception) -> None:
         self.store_state_changed.emit("Store: not connected")
-        if not isinstance(error, DatayardError):
-            log.error("connecting to the store failed", exc_info=error)
         QMessageBox.warning(self, "Datayard: store unavailable", str(error))
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         # Workers are cancelled and joined before the store they may use goes away.
-        WorkerBase.await_workers()
+        stop_all()
         if self.workspace.store.started_here:
             log.info("stopping the embedded store started by this app")
             self.workspace.stop_local()

@@ -1,0 +1,135 @@
+"""The one place where the GUI starts background work.
+
+Core operations are generators of events that take a cancel token. Here they
+run in superqt's thread-pool workers; their events arrive on the UI thread as
+Qt signals, so widgets never touch a thread and threads never touch a widget.
+Every operation is tracked, so the window can cancel and join them all on close.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
+
+from PySide6.QtCore import QObject, Signal
+from superqt.utils import GeneratorWorker, WorkerBase, create_worker
+
+from datayard.core.events import Cancelled, CancelToken, Finished
+
+log = logging.getLogger(__name__)
+
+
+class _Crashed(Exception):  # noqa: N818 - a carrier, not an error of its own
+    def __init__(self, original: RuntimeError) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+class Operation(QObject):
+    """A running core operation, seen from the UI thread.
+
+    ``event`` carries every event except the last; ``finished`` carries the
+    result of the final :class:`Finished` event (or ``None`` when the operation
+    ends without one); ``failed`` carries the exception; ``cancelled`` fires
+    when the user's cancel stopped it. Exactly one of the three ends it, and
+    ``ended`` follows whichever it was.
+    """
+
+    event = Signal(object)
+    finished = Signal(object)
+    failed = Signal(Exception)
+    cancelled = Signal()
+    ended = Signal()
+
+    _live: ClassVar[weakref.WeakSet[Operation]] = weakref.WeakSet()
+
+    def __init__(
+        self,
+        run: Callable[[CancelToken], Iterator[object]],
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.token = CancelToken()
+        self._run = run
+        self._result: object = None
+        self._worker: GeneratorWorker[Any, Any, Any] | None = None
+
+    def start(self) -> Operation:
+        def work() -> Iterator[object]:
+            try:
+                yield from self._run(self.token)
+            except RuntimeError as error:
+                # superqt takes a RuntimeError for a deleted Qt object and then
+                # emits neither "errored" nor "finished": pass it on disguised.
+                raise _Crashed(error) from error
+
+        worker = create_worker(work, _start_thread=False, _ignore_errors=True)
+        assert isinstance(worker, GeneratorWorker)
+        worker.yielded.connect(self._on_event)
+        worker.errored.connect(self._on_error)
+        worker.finished.connect(self._on_finished)
+        self._worker = worker
+        Operation._live.add(self)
+        worker.start()
+        return self
+
+    def cancel(self) -> None:
+        """Ask the operation to stop at its next checkpoint."""
+        self.token.set()
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None and self._worker.is_running
+
+    def _on_event(self, item: object) -> None:
+        if isinstance(item, Finished):
+            self._result = item
+        else:
+            self.event.emit(item)
+
+    def _on_error(self, error: Exception) -> None:
+        if isinstance(error, _Crashed):
+            error = error.original
+        if isinstance(error, Cancelled):
+            self.cancelled.emit()
+        else:
+            if not hasattr(error, "exit_code"):  # not one of ours: a bug worth a traceback
+                log.error("background operation failed", exc_info=error)
+            self.failed.emit(error)
+        self._result = error
+
+    def _on_finished(self) -> None:
+        result = self._result
+        if isinstance(result, Finished):
+            self.finished.emit(result.result)
+        elif not isinstance(result, Exception):
+            if self.token.is_set():
+                self.cancelled.emit()
+            else:
+                self.finished.emit(None)
+        self.ended.emit()
+
+
+def run_in_background(
+    run: Callable[[CancelToken], Iterator[object]], parent: QObject | None = None
+) -> Operation:
+    """Start ``run(token)`` in a worker thread and return its :class:`Operation`."""
+    return Operation(run, parent).start()
+
+
+def call_in_background(function: Callable[[], object], parent: QObject | None = None) -> Operation:
+    """Run a plain function (one result, no events) the same way."""
+
+    def run(_token: CancelToken) -> Iterator[object]:
+        yield Finished(function())
+
+    return run_in_background(run, parent)
+
+
+def stop_all(timeout_ms: int = 10_000) -> None:
+    """Cancel every operation and wait for the threads: none outlives the window."""
+    for operation in list(Operation._live):
+        operation.cancel()
+    WorkerBase.await_workers(timeout_ms)

@@ -1,0 +1,63 @@
+"""Background operations deliver their events on the UI thread and end exactly once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from datayard.core.errors import UsageError
+from datayard.core.events import CancelToken, Finished, Progress, check_cancel
+from datayard.gui.workers import run_in_background
+
+
+def counting(token: CancelToken, limit: int = 5) -> Iterator[object]:
+    for index in range(limit):
+        check_cancel(token)
+        yield Progress("counting", index + 1, limit)
+    yield Finished(f"counted {limit} on {threading.current_thread().name}")
+
+
+def test_events_then_the_result_arrive_on_the_ui_thread(qtbot: QtBot) -> None:
+    seen: list[tuple[int, bool]] = []
+    operation = run_in_background(counting)
+    operation.event.connect(
+        lambda e: seen.append((e.done, threading.current_thread() is threading.main_thread()))
+    )
+    with qtbot.waitSignal(operation.finished, timeout=5000) as finished:
+        pass
+    assert [done for done, _ in seen] == [1, 2, 3, 4, 5]
+    assert all(on_ui for _, on_ui in seen)
+    assert finished.args[0].startswith("counted 5 on ")
+    assert "MainThread" not in finished.args[0]  # the work itself ran elsewhere
+
+
+def test_cancel_stops_the_operation(qtbot: QtBot) -> None:
+    gate = threading.Event()
+
+    def slow(token: CancelToken) -> Iterator[object]:
+        gate.set()
+        while True:
+            token.wait(0.01)
+            check_cancel(token)
+            yield Progress("waiting", 0)
+
+    operation = run_in_background(slow)
+    assert gate.wait(5)
+    with qtbot.waitSignal(operation.cancelled, timeout=5000):
+        operation.cancel()
+    qtbot.waitUntil(lambda: not operation.running)
+
+
+@pytest.mark.parametrize("error", [UsageError("bad input"), RuntimeError("bug")])
+def test_errors_are_delivered_not_raised(qtbot: QtBot, error: Exception) -> None:
+    def failing(_token: CancelToken) -> Iterator[object]:
+        yield Progress("starting", 0)
+        raise error
+
+    operation = run_in_background(failing)
+    with qtbot.waitSignal(operation.failed, timeout=5000) as failed:
+        pass
+    assert failed.args[0] is error
