@@ -169,7 +169,7 @@ def push(
         journal.begin_push(
             push_id,
             {
-                "paths": [str(p) for p in paths],
+                "paths": [str(p.resolve()) for p in paths],
                 "dataset": options.dataset,
                 "owner": options.owner,
                 "split": options.split.value,
@@ -223,8 +223,8 @@ def push(
             files=files,
         )
         catalog.publish(manifest)
-        bucket.remove([marker])
-        journal.end_push(push_id, "done", manifest.id)
+        superseded = journal.end_push(push_id, "done", manifest.id)
+        bucket.remove([marker, *(push_marker_key(old) for old in superseded)])
         changed = tuple(f.path for f, p in zip(files, planned.files, strict=True) if f != p.entry)
         yield Finished(
             PushResult(

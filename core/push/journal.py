@@ -147,10 +147,30 @@ class Journal:
             [(push_id, self.store, json.dumps(request), time.time())],
         )
 
-    def end_push(self, push_id: str, state: str, version: str | None = None) -> None:
-        self._write(
-            "UPDATE pushes SET state = ?, version = ? WHERE id = ?", [(state, version, push_id)]
-        )
+    def end_push(self, push_id: str, state: str, version: str | None = None) -> list[str]:
+        """Record how a push ended; return the ids of earlier pushes it supersedes.
+
+        A push that publishes also completes every earlier, interrupted run of
+        the same request (the same folders into the same dataset): they must not
+        be offered for resuming any more, and their store markers can go.
+        """
+        with self._lock, self._db:
+            self._db.execute(
+                "UPDATE pushes SET state = ?, version = ? WHERE id = ?", (state, version, push_id)
+            )
+            if state != "done":
+                return []
+            rows = self._db.execute(
+                "SELECT id FROM pushes WHERE store = ? AND state != 'done' AND request = "
+                "(SELECT request FROM pushes WHERE id = ?)",
+                (self.store, push_id),
+            ).fetchall()
+            superseded = [str(row[0]) for row in rows]
+            self._db.executemany(
+                "UPDATE pushes SET state = 'done', version = ? WHERE id = ?",
+                [(version, old) for old in superseded],
+            )
+        return superseded
 
 
 def last_unfinished_push(database: Path) -> tuple[str, dict[str, object]] | None:

@@ -16,9 +16,10 @@ import pytest
 
 from datayard.core import s3
 from datayard.core.bucket import Bucket
-from datayard.core.catalog import BLOBS, Catalog, DatasetRef, blob_key
+from datayard.core.catalog import BLOBS, PUSHES, Catalog, DatasetRef, blob_key
 from datayard.core.database import connect
 from datayard.core.paths import AppDirs
+from datayard.core.push.journal import last_unfinished_push
 from datayard.core.settings import Profile
 from datayard.core.store import EmbeddedStore
 from datayard.core.workspace import Workspace
@@ -95,6 +96,9 @@ def test_kill_9_at_several_points_then_resume(lab: tuple[str, Bucket], tmp_path:
     result = json.loads(resumed.stdout)
     assert result["uploaded_blobs"] == 300 - before  # nothing stored is sent again
     assert blob_count(bucket) == 300
+    # The interrupted runs are complete now: nothing left to resume, no stale markers.
+    assert last_unfinished_push(AppDirs.default().database) is None
+    assert list(bucket.objects(PUSHES)) == []
     owner = Workspace.default().settings().owner
     manifest = Catalog(bucket).manifest(DatasetRef(owner, "photos"))
     assert manifest.id == result["version"]
