@@ -30,14 +30,14 @@ class _Crashed(Exception):  # noqa: N818 - a carrier, not an error of its own
 class Operation(QObject):
     """A running core operation, seen from the UI thread.
 
-    ``event`` carries every event except the last; ``finished`` carries the
+    ``yielded`` carries every event except the last; ``finished`` carries the
     result of the final :class:`Finished` event (or ``None`` when the operation
     ends without one); ``failed`` carries the exception; ``cancelled`` fires
     when the user's cancel stopped it. Exactly one of the three ends it, and
     ``ended`` follows whichever it was.
     """
 
-    event = Signal(object)
+    yielded = Signal(object)
     finished = Signal(object)
     failed = Signal(Exception)
     cancelled = Signal()
@@ -87,7 +87,7 @@ class Operation(QObject):
         if isinstance(item, Finished):
             self._result = item
         else:
-            self.event.emit(item)
+            self.yielded.emit(item)
 
     def _on_error(self, error: Exception) -> None:
         if isinstance(error, _Crashed):
@@ -100,7 +100,7 @@ class Operation(QObject):
             self.failed.emit(error)
         self._result = error
 
-    def _on_finished(self) -> None:
+    def _on_finished(self, _: object = None) -> None:
         result = self._result
         if isinstance(result, Finished):
             self.finished.emit(result.result)

@@ -23,7 +23,7 @@ def counting(token: CancelToken, limit: int = 5) -> Iterator[object]:
 def test_events_then_the_result_arrive_on_the_ui_thread(qtbot: QtBot) -> None:
     seen: list[tuple[int, bool]] = []
     operation = run_in_background(counting)
-    operation.event.connect(
+    operation.yielded.connect(
         lambda e: seen.append((e.done, threading.current_thread() is threading.main_thread()))
     )
     with qtbot.waitSignal(operation.finished, timeout=5000) as finished:
