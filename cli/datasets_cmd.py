@@ -9,8 +9,10 @@ from rich.filesize import decimal
 from rich.table import Table
 from rich.text import Text
 
+from datayard.core.describe import summary
+
 from .render import console, out, print_json
-from .versions import json_option, open_store, profile_option, summary
+from .versions import json_option, open_store, profile_option
 
 
 @click.command(name="datasets")

@@ -8,12 +8,12 @@ import click
 from rich.filesize import decimal
 from rich.text import Text
 
+from datayard.core.describe import count
 from datayard.core.events import run_to_end
 from datayard.core.gc import STALE_PUSH, GcResult, collect_garbage
 
 from .render import console, follow, out, print_json
 from .versions import (
-    count,
     interruptible,
     json_option,
     open_store,

@@ -10,6 +10,7 @@ import click
 from rich.filesize import decimal
 from rich.text import Text
 
+from datayard.core.describe import count
 from datayard.core.events import FileFailed, run_to_end
 from datayard.core.paths import AppDirs
 from datayard.core.pull import PullResult, pull
@@ -17,7 +18,6 @@ from datayard.core.pull import PullResult, pull
 from .render import console, follow, out, print_json
 from .versions import (
     REF_METAVAR,
-    count,
     interruptible,
     json_option,
     open_store,

@@ -10,8 +10,10 @@ from rich.filesize import decimal
 from rich.table import Table
 from rich.text import Text
 
+from datayard.core.describe import summary
+
 from .render import out, print_json
-from .versions import REF_METAVAR, json_option, open_store, profile_option, summary
+from .versions import REF_METAVAR, json_option, open_store, profile_option
 
 
 @click.command(name="show")

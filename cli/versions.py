@@ -7,14 +7,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
 
 import click
 
 from datayard.core.bucket import Bucket
 from datayard.core.catalog import Catalog, DatasetRef
 from datayard.core.events import CancelToken
-from datayard.core.manifest import Manifest, Role
+from datayard.core.manifest import Manifest
 from datayard.core.workspace import Workspace
 
 REF_METAVAR = "[OWNER/]NAME[@VERSION]"
@@ -38,11 +37,6 @@ json_option = click.option(
 )
 
 
-def count(number: int, noun: str) -> str:
-    """ "1 file", "2 files": counts read as sentences."""
-    return f"{number} {noun}{'' if number == 1 else 's'}"
-
-
 @dataclass(frozen=True)
 class Store:
     """One profile's bucket, and the owner that a ref without one means."""
@@ -62,31 +56,6 @@ def open_store(profile_name: str | None, connections: int = 10) -> Store:
     connection = workspace.connect(profile_name)
     bucket = Bucket(connection.profile, connection.secret, connections=connections)
     return Store(bucket, Catalog(bucket), workspace.settings().owner)
-
-
-def summary(manifest: Manifest) -> dict[str, Any]:
-    """One version as plain data: the --json of ``show`` and the rows of ``datasets``."""
-    histogram = manifest.class_histogram()
-    names = dict(enumerate(manifest.class_names))
-    return {
-        "ref": manifest.ref,
-        "owner": manifest.owner,
-        "name": manifest.name,
-        "id": manifest.id,
-        "created": manifest.created,
-        "parent": manifest.parent,
-        "pushed_by": manifest.pushed_by,
-        "source": {"host": manifest.source_host, "paths": list(manifest.source_paths)},
-        "files": len(manifest.files),
-        "bytes": manifest.total_bytes,
-        "images": sum(1 for f in manifest.files if f.role is Role.IMAGE),
-        "labels": sum(1 for f in manifest.files if f.role is Role.LABEL),
-        "splits": dict(sorted(manifest.split_counts().items())),
-        "classes": [
-            {"id": class_id, "name": names.get(class_id), "instances": histogram[class_id]}
-            for class_id in sorted(names.keys() | histogram.keys())
-        ],
-    }
 
 
 @contextmanager

@@ -26,6 +26,14 @@ class ConfigError(DatayardError):
     exit_code = 2
 
 
+class ProfileFieldError(ConfigError):
+    """One field of a storage profile is not valid; ``field`` names it for a form to point at."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class KeyringUnavailableError(ConfigError):
     """No secure credential store is reachable; secrets are never kept elsewhere."""
 

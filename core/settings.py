@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import tomli_w
 
-from .errors import ConfigError
+from .errors import ConfigError, ProfileFieldError
 
 LOCAL_PROFILE = "local"
 DEFAULT_BUCKET = "datayard"
@@ -53,38 +53,43 @@ class Profile:
         return urlsplit(self.endpoint).netloc
 
     def validated(self) -> Profile:
-        """Return self, or raise a ConfigError that names the bad field."""
+        """Return self, or raise a ProfileFieldError that names the bad field."""
         if not _PROFILE_NAME.match(self.name):
-            raise ConfigError(
-                f"profile name {self.name!r} is not valid: use letters, digits, '.', '_' or '-'"
+            raise ProfileFieldError(
+                "name",
+                f"profile name {self.name!r} is not valid: use letters, digits, '.', '_' or '-'",
             )
         parts = urlsplit(self.endpoint)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(
+            raise ProfileFieldError(
+                "endpoint",
                 f"profile {self.name!r}: endpoint {self.endpoint!r} is not a URL like "
-                "https://minio.example.com:9000"
+                "https://minio.example.com:9000",
             )
         if parts.path not in ("", "/") or parts.query:
-            raise ConfigError(
+            raise ProfileFieldError(
+                "endpoint",
                 f"profile {self.name!r}: the endpoint must not have a path ({self.endpoint!r}); "
-                "put the bucket name in the bucket field"
+                "put the bucket name in the bucket field",
             )
         try:
             parts.port  # noqa: B018 - raises ValueError on a bad port
         except ValueError:
-            raise ConfigError(
-                f"profile {self.name!r}: endpoint {self.endpoint!r} has an invalid port"
+            raise ProfileFieldError(
+                "endpoint", f"profile {self.name!r}: endpoint {self.endpoint!r} has an invalid port"
             ) from None
         if not _BUCKET_NAME.match(self.bucket) or ".." in self.bucket:
-            raise ConfigError(
+            raise ProfileFieldError(
+                "bucket",
                 f"profile {self.name!r}: bucket {self.bucket!r} is not a valid S3 bucket name "
-                "(3-63 lowercase letters, digits, '.' or '-')"
+                "(3-63 lowercase letters, digits, '.' or '-')",
             )
         if not self.access_key.strip():
-            raise ConfigError(f"profile {self.name!r}: the access key is empty")
+            raise ProfileFieldError("access_key", f"profile {self.name!r}: the access key is empty")
         if self.ca_bundle and not Path(self.ca_bundle).expanduser().is_file():
-            raise ConfigError(
-                f"profile {self.name!r}: CA bundle {self.ca_bundle!r} is not a readable file"
+            raise ProfileFieldError(
+                "ca_bundle",
+                f"profile {self.name!r}: CA bundle {self.ca_bundle!r} is not a readable file",
             )
         return replace(self, endpoint=self.endpoint.rstrip("/"))
 

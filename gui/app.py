@@ -11,11 +11,13 @@ import os
 import sys
 from collections.abc import Sequence
 
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
+from datayard import resources
 from datayard.core.workspace import Workspace
 
-from .main_window import MainWindow
+from .main_window import MainWindow, delayed_start
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +40,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             "must be set), or use the 'datayard' command line"
         )
         return 2
-    app = QApplication.instance() or QApplication([sys.argv[0], *(argv or [])])
+    existing = QApplication.instance()
+    app = (
+        existing
+        if isinstance(existing, QApplication)
+        else QApplication([sys.argv[0], *(argv or [])])
+    )
     app.setApplicationName("Datayard")
     app.setOrganizationName("Datayard")
+    app.setDesktopFileName("datayard")
+    app.setWindowIcon(QIcon(str(resources.ROOT / "icons" / "datayard.svg")))
     workspace = Workspace.default()
     window = MainWindow(workspace)
     window.show()
-    window.connect_store()
+    delayed_start(window)
     return int(app.exec())

@@ -1,18 +1,42 @@
-"""The main window: for now, the store connection and the folders to browse."""
+"""The main window: the shared drive on the left, what it holds in the middle,
+transfers and the log at the bottom, the store's state in the status bar.
+
+It only composes the panels and wires their signals; each panel owns its
+behaviour. Window geometry, dock positions and the selected tab are kept in
+QSettings (UI state, not user settings, which live in settings.toml).
+"""
 
 from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QTabWidget,
+    QWidget,
+)
 
+from datayard.core.settings import Settings
 from datayard.core.workspace import Connection, Workspace
 
+from .about import AboutDialog
+from .browser import DriveBrowser
+from .datasets import DatasetsView
+from .inspector import Inspector
+from .log_panel import LogPanel
+from .settings_dialog import SettingsDialog
+from .transfers import TransfersPanel
+from .welcome import WelcomeDialog, is_first_start
 from .workers import Operation, call_in_background, stop_all
 
 log = logging.getLogger(__name__)
+
+_STATE_VERSION = 1
 
 
 class MainWindow(QMainWindow):
@@ -24,16 +48,143 @@ class MainWindow(QMainWindow):
         self.workspace = workspace
         self.connection: Connection | None = None
         self.setWindowTitle("Datayard")
-        self.resize(1100, 700)
-        settings = workspace.settings()
-        roots = "\n".join(settings.roots) or "No shared-drive folders configured yet."
-        welcome = QLabel(f"<h2>Datayard</h2><p>Owner: {settings.owner}</p><p>{roots}</p>")
-        welcome.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        welcome.setTextFormat(Qt.TextFormat.RichText)
-        self.setCentralWidget(welcome)
+        self.resize(1280, 760)
+
+        # The inspector scans what is selected and hands the results to the tree's
+        # badges, so a selected folder is not scanned twice.
+        self.browser = DriveBrowser(workspace, scan_on_select=False)
+        self.inspector = Inspector(workspace)
+        self.datasets = DatasetsView(workspace)
+        self.transfers = TransfersPanel(workspace)
+        self.log_panel = LogPanel()
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.inspector, "Inspector")
+        self.tabs.addTab(self.datasets, "Datasets in the store")
+        self.setCentralWidget(self.tabs)
+        self.browser_dock = self._dock(
+            "Shared drive", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea
+        )
+        self.transfers_dock = self._dock(
+            "Transfers", self.transfers, Qt.DockWidgetArea.BottomDockWidgetArea
+        )
+        self.log_dock = self._dock("Log", self.log_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.transfers_dock, self.log_dock)
+        self.transfers_dock.raise_()
+
         self.store_state = QLabel("Store: not connected")
         self.statusBar().addPermanentWidget(self.store_state)
         self.store_state_changed.connect(self.store_state.setText)
+
+        self._build_menus()
+        self._wire()
+        self._restore_layout()
+
+    # -- composition -----------------------------------------------------------
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title.replace(" ", "_").lower())  # saveState needs names
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _action(
+        self,
+        text: str,
+        shortcut: QKeySequence | QKeySequence.StandardKey | str | None,
+        slot: object,
+    ) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        return action
+
+    def _build_menus(self) -> None:
+        menus = self.menuBar()
+        file_menu = menus.addMenu("&File")
+        self.push_action = self._action("&Push selection…", "Ctrl+P", self.push_selection)
+        file_menu.addAction(self.push_action)
+        file_menu.addAction(
+            self._action("&Refresh", QKeySequence.StandardKey.Refresh, self.refresh)
+        )
+        file_menu.addSeparator()
+        file_menu.addAction(
+            self._action("&Settings…", QKeySequence.StandardKey.Preferences, self.open_settings)
+        )
+        file_menu.addSeparator()
+        file_menu.addAction(self._action("&Quit", QKeySequence.StandardKey.Quit, self.close))
+
+        view_menu = menus.addMenu("&View")
+        view_menu.addAction(
+            self._action("&Inspector", "Ctrl+1", lambda: self.tabs.setCurrentIndex(0))
+        )
+        view_menu.addAction(self._action("&Datasets", "Ctrl+2", self.show_datasets))
+        view_menu.addSeparator()
+        for dock in (self.browser_dock, self.transfers_dock, self.log_dock):
+            view_menu.addAction(dock.toggleViewAction())
+
+        help_menu = menus.addMenu("&Help")
+        help_menu.addAction(self._action("&About Datayard", None, self.show_about))
+
+    def _wire(self) -> None:
+        self.browser.selection_changed.connect(self.inspector.inspect)
+        self.inspector.inspected.connect(self.browser.add_results)
+        self.browser.add_root_requested.connect(self.open_settings)
+        self.tabs.currentChanged.connect(self._on_tab_changed)
+
+    # -- actions ---------------------------------------------------------------
+
+    def push_selection(self) -> None:
+        paths = self.browser.selected_paths()
+        if not paths:
+            self.statusBar().showMessage(
+                "Select folders in the shared drive first, or drop them on the Transfers panel.",
+                5000,
+            )
+            return
+        self.transfers_dock.raise_()
+        self.transfers.request_push(paths)
+
+    def refresh(self) -> None:
+        self.browser.refresh()
+        if self.tabs.currentWidget() is self.datasets:
+            self.datasets.refresh()
+
+    def show_datasets(self) -> None:
+        self.tabs.setCurrentWidget(self.datasets)
+
+    def _on_tab_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.datasets:
+            self.datasets.refresh()
+
+    def open_settings(self) -> SettingsDialog:
+        dialog = SettingsDialog(self.workspace, self)
+        dialog.settings_saved.connect(self._on_settings_saved)
+        dialog.open()
+        return dialog
+
+    def _on_settings_saved(self, settings: Settings) -> None:
+        self.browser.set_roots(list(settings.roots))
+        self.datasets.reload_profiles()
+        self.connect_store()
+
+    def show_about(self) -> None:
+        AboutDialog(self.workspace.dirs, self).open()
+
+    def start(self) -> None:
+        """What happens once the window is on screen: welcome, store, interrupted pushes."""
+        if is_first_start(self.workspace):
+            welcome = WelcomeDialog(self.workspace, self)
+            welcome.settings_saved.connect(self._on_settings_saved)
+            welcome.open()
+            return
+        self.connect_store()
+        self.transfers.offer_interrupted()
+
+    # -- the store connection ----------------------------------------------------
 
     def connect_store(self, profile: str | None = None) -> Operation:
         self.store_state_changed.emit("Store: connecting…")
@@ -50,12 +201,60 @@ class MainWindow(QMainWindow):
 
     def _on_connect_failed(self, error: Exception) -> None:
         self.store_state_changed.emit("Store: not connected")
-        QMessageBox.warning(self, "Datayard: store unavailable", str(error))
+        QMessageBox.warning(
+            self,
+            "Datayard: store unavailable",
+            f"{error}\n\nCheck the storage profile in File → Settings.",
+        )
+
+    # -- layout and closing ------------------------------------------------------
+
+    def _ui_state(self) -> QSettings:
+        return QSettings("Datayard", "Datayard")
+
+    def _restore_layout(self) -> None:
+        state = self._ui_state()
+        geometry = state.value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        docks = state.value("window/state")
+        if isinstance(docks, QByteArray):
+            self.restoreState(docks, _STATE_VERSION)
+        self.tabs.setCurrentIndex(int(str(state.value("window/tab", 0))))
+
+    def _save_layout(self) -> None:
+        state = self._ui_state()
+        state.setValue("window/geometry", self.saveGeometry())
+        state.setValue("window/state", self.saveState(_STATE_VERSION))
+        state.setValue("window/tab", self.tabs.currentIndex())
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        if self.transfers.has_active_jobs() and not self._confirm_quit():
+            event.ignore()
+            return
+        self.transfers.pause_all()
+        self._save_layout()
         # Workers are cancelled and joined before the store they may use goes away.
+        for panel in (self.browser, self.inspector):
+            panel.stop()
         stop_all()
         if self.workspace.store.started_here:
             log.info("stopping the embedded store started by this app")
             self.workspace.stop_local()
         super().closeEvent(event)
+
+    def _confirm_quit(self) -> bool:
+        answer = QMessageBox.question(
+            self,
+            "Pushes are running",
+            "Pushes are still running. Pause them and quit? They are offered for "
+            "resuming at the next start, and nothing already sent is sent again.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+
+def delayed_start(window: MainWindow) -> None:
+    """Start after the first paint, so the window appears before any dialog or work."""
+    QTimer.singleShot(0, window.start)

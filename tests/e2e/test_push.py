@@ -17,7 +17,7 @@ from datayard.core.catalog import BLOBS, PUSHES, Catalog, blob_key
 from datayard.core.events import Cancelled, Finished, Transfer
 from datayard.core.paths import AppDirs
 from datayard.core.push import PushOptions, PushPlanned, PushResult, push
-from datayard.core.push.engine import store_id
+from datayard.core.push.engine import CheckFailedError, store_id
 from datayard.core.push.journal import Journal
 from tests.fixtures.messy_tree import make_clean_set
 from tests.fixtures.services import S3Server
@@ -85,6 +85,23 @@ def test_push_a_clean_set_then_nothing_to_send(bucket: Bucket, tmp_path: Path) -
     assert again.manifest == manifest
     versions = Catalog(bucket).versions("ada", "set")
     assert versions == [manifest.id]
+
+
+def test_an_unchanged_push_skips_the_check(bucket: Bucket, tmp_path: Path) -> None:
+    """Pushing the latest version's content again publishes nothing, so nothing is checked.
+
+    The check guards what gets published; skipping it is most of a no-op push's time.
+    """
+    source = write_images(tmp_path / "set", 3)
+    (source / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"x" * 100)
+    with pytest.raises(CheckFailedError):
+        run_push([source], bucket)
+    forced = run_push([source], bucket, force=True)
+    again = run_push([source], bucket)
+    assert again.unchanged and again.manifest == forced.manifest and again.reports == ()
+    (source / "img_00000.png").unlink()  # now it differs: the check runs and blocks again
+    with pytest.raises(CheckFailedError):
+        run_push([source], bucket)
 
 
 def test_a_second_dataset_sends_only_what_the_store_lacks(bucket: Bucket, tmp_path: Path) -> None:

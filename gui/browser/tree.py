@@ -1,0 +1,256 @@
+"""The tree of shared-drive folders: filled lazily from listings made in worker threads.
+
+QFileSystemModel was measured freezing the window for about a second when a
+100,000-file folder opens (it sorts and stats on the UI thread). Here a folder
+is listed and sorted by :func:`datayard.core.folder_listing.list_folder` in a
+worker, which also builds the rows (QStandardItem is no QObject: it may be made
+in any thread); the UI thread only adds them in batches between events, so the
+longest stall stays in the tens of milliseconds. Icons and colours are the
+delegate's business, so that nothing here touches a pixmap off the UI thread.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QModelIndex, QObject, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+
+from datayard.core.folder_listing import Entry, Listing, Root, SortKey
+from datayard.core.inspection import FolderSummary
+
+BATCH = 5000
+"""Rows added per turn of the event loop: a few milliseconds, then the view's layout."""
+
+EMPTY = "No folders or images here"
+
+
+def _changed(key: SortKey, entry: Entry | None) -> bool:
+    """Gone, or a file that became a folder (or back)."""
+    return entry is None or entry.sort_key != key
+
+
+class Role(IntEnum):
+    PATH = Qt.ItemDataRole.UserRole + 1
+    KIND = Qt.ItemDataRole.UserRole + 2
+    MTIME = Qt.ItemDataRole.UserRole + 3
+    SUMMARY = Qt.ItemDataRole.UserRole + 4
+    OWNED = Qt.ItemDataRole.UserRole + 5
+    WARNING = Qt.ItemDataRole.UserRole + 6
+
+
+class Kind(IntEnum):
+    FOLDER = 1
+    FILE = 2
+    NOTE = 3
+    """A row that only says something: loading, empty, cannot be read."""
+
+
+def folder_row(name: str, path: str, mtime_ns: int) -> QStandardItem:
+    item = _row(name, path, mtime_ns, Kind.FOLDER)
+    item.appendRow(note_row("Loading…"))  # gives the folder its expand arrow
+    return item
+
+
+def note_row(text: str, *, warning: bool = False) -> QStandardItem:
+    item = QStandardItem(text)
+    item.setData(Kind.NOTE, Role.KIND)
+    item.setData(warning, Role.WARNING)
+    item.setFlags(Qt.ItemFlag.ItemIsEnabled)
+    if warning:
+        item.setToolTip(text)
+    return item
+
+
+def _row(name: str, path: str, mtime_ns: int, kind: Kind) -> QStandardItem:
+    item = QStandardItem(name)
+    item.setData(path, Role.PATH)
+    item.setData(kind, Role.KIND)
+    item.setData(mtime_ns, Role.MTIME)
+    item.setEditable(False)
+    item.setDropEnabled(False)
+    return item
+
+
+@dataclass
+class Rows:
+    """A folder's rows, built in a worker: batches to add, and the folder rows among them."""
+
+    batches: list[list[QStandardItem]]
+    folders: dict[str, QStandardItem]
+    keys: list[SortKey]
+    """The sort key of each row, in order (computing them takes a while, too)."""
+
+
+def build_rows(listing: Listing) -> Rows:
+    """Safe in any thread: touches no model, icon or palette."""
+    folders: dict[str, QStandardItem] = {}
+    rows = []
+    base = str(listing.folder)
+    for entry in listing.entries:
+        path = f"{base}/{entry.name}"
+        if entry.is_dir:
+            folders[path] = folder_row(entry.name, path, entry.mtime_ns)
+            rows.append(folders[path])
+        else:
+            rows.append(_row(entry.name, path, entry.mtime_ns, Kind.FILE))
+    batches = [rows[i : i + BATCH] for i in range(0, len(rows), BATCH)]
+    return Rows(batches, folders, [entry.sort_key for entry in listing.entries])
+
+
+class FolderTree(QStandardItemModel):
+    """Roots, their folders and images; folders gain rows when :meth:`apply` gets a listing."""
+
+    folder_filled = Signal(str)
+    """A folder's rows are all in (its path)."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.setHorizontalHeaderLabels(["Folder"])
+        self._folders: dict[str, QStandardItem] = {}
+        self._keys: dict[str, list[SortKey]] = {}
+        """Per loaded folder, the sort key of each row, in row order."""
+        self._key_of: dict[str, dict[str, SortKey]] = {}
+        self._feeding: dict[str, Iterator[list[QStandardItem]]] = {}
+
+    # Building ------------------------------------------------------------------
+
+    def set_roots(self, roots: Sequence[Root]) -> None:
+        self.removeRows(0, self.rowCount())
+        self._folders.clear()
+        self._keys.clear()
+        self._key_of.clear()
+        self._feeding.clear()
+        for root in roots:
+            item = folder_row(root.path.name or str(root.path), str(root.path), 0)
+            item.setToolTip(str(root.path))
+            item.setData(root.owned, Role.OWNED)
+            self._folders[str(root.path)] = item
+            if root.problem is not None:
+                item.removeRows(0, item.rowCount())
+                item.appendRow(note_row(f"Cannot open: {root.problem}", warning=True))
+            self.appendRow(item)
+
+    # Listings ------------------------------------------------------------------
+
+    def folder(self, path: Path | str) -> QStandardItem | None:
+        return self._folders.get(str(path))
+
+    def is_loaded(self, item: QStandardItem) -> bool:
+        return str(item.data(Role.PATH)) in self._keys
+
+    def loaded_folders(self) -> list[str]:
+        return list(self._keys)
+
+    def show_note(self, path: str, text: str, *, warning: bool = False) -> None:
+        """Say something in place of a folder's rows (progress, or why it cannot be read)."""
+        item = self._folders.get(path)
+        if item is None or self.is_loaded(item):
+            return
+        item.removeRows(0, item.rowCount())
+        item.appendRow(note_row(text, warning=warning))
+
+    def apply(self, listing: Listing, rows: Rows | None = None) -> None:
+        """Bring a folder's rows in line with a fresh listing: add, remove, keep the rest.
+
+        ``rows`` are the listing's rows built in a worker: used when the folder is filled
+        from scratch (the first time, or after many changes).
+        """
+        path = str(listing.folder)
+        item = self._folders.get(path)
+        if item is None:
+            return
+        item.setData(listing.mtime_ns, Role.MTIME)
+        keys = self._keys.get(path)
+        if keys is None or path in self._feeding or len(listing.entries) - len(keys) > BATCH:
+            self._refill(item, path, listing, rows or build_rows(listing))
+            return
+        known = self._key_of[path]
+        wanted = {entry.name: entry for entry in listing.entries}
+        for name in [name for name, key in known.items() if _changed(key, wanted.get(name))]:
+            row = bisect_left(keys, known.pop(name))
+            self._forget(item.child(row))
+            item.removeRow(row)
+            del keys[row]
+        for entry in listing.entries:
+            if entry.name not in known:
+                row = bisect_left(keys, entry.sort_key)
+                keys.insert(row, entry.sort_key)
+                known[entry.name] = entry.sort_key
+                new = build_rows(Listing(listing.folder, 0, (entry,)))
+                self._folders.update(new.folders)
+                item.insertRow(row, new.batches[0])  # a list: the single-item overload adds nothing
+            elif entry.is_dir:
+                item.child(bisect_left(keys, entry.sort_key)).setData(entry.mtime_ns, Role.MTIME)
+        if not keys:
+            item.appendRow(note_row(EMPTY))
+        elif item.rowCount() > len(keys):  # the "empty" note of a folder that is not any more
+            item.removeRow(item.rowCount() - 1)
+        self.folder_filled.emit(path)
+
+    def _refill(self, item: QStandardItem, path: str, listing: Listing, rows: Rows) -> None:
+        for row in range(item.rowCount()):
+            self._forget(item.child(row))
+        item.removeRows(0, item.rowCount())
+        self._keys[path] = rows.keys
+        self._key_of[path] = {key[-1]: key for key in rows.keys}  # the name ends the key
+        self._folders.update(rows.folders)
+        if not listing.entries:
+            self._feeding.pop(path, None)
+            item.appendRow(note_row(EMPTY))
+            self.folder_filled.emit(path)
+            return
+        self._feeding[path] = iter(rows.batches)
+        self._feed(path)
+
+    def _feed(self, path: str) -> None:
+        batches = self._feeding.get(path)
+        item = self._folders.get(path)
+        if batches is None or item is None:
+            return
+        batch = next(batches, None)
+        if batch is None:
+            del self._feeding[path]
+            self.folder_filled.emit(path)
+            return
+        item.appendRows(batch)
+        QTimer.singleShot(0, self, lambda: self._feed(path))
+
+    def _forget(self, item: QStandardItem) -> None:
+        """Drop what is known of a removed folder and everything under it."""
+        path = str(item.data(Role.PATH))
+        if item.data(Role.KIND) != Kind.FOLDER or path not in self._folders:
+            return
+        prefix = path.rstrip("/") + "/"
+        for known in (self._folders, self._keys, self._key_of, self._feeding):
+            for key in [key for key in known if key == path or key.startswith(prefix)]:
+                del known[key]
+
+    # Badges ----------------------------------------------------------------
+
+    def set_summary(self, summary: FolderSummary) -> None:
+        item = self._folders.get(str(summary.folder))
+        if item is not None:
+            item.setData(summary, Role.SUMMARY)
+            item.setToolTip(f"{summary.folder}\n{summary.describe()}")
+
+    # Drag ------------------------------------------------------------------
+
+    def mimeTypes(self) -> list[str]:  # noqa: N802 - Qt override
+        return ["text/uri-list"]
+
+    def mimeData(self, indexes: Sequence[QModelIndex]) -> QMimeData:  # noqa: N802 - Qt override
+        """File URLs of the dragged folders and images, for the push area or a file manager."""
+        data = QMimeData()
+        paths = dict.fromkeys(
+            str(index.data(Role.PATH)) for index in indexes if index.data(Role.PATH) is not None
+        )
+        data.setUrls([QUrl.fromLocalFile(path) for path in paths])
+        return data
+
+    def supportedDragActions(self) -> Qt.DropAction:  # noqa: N802 - Qt override
+        return Qt.DropAction.CopyAction

@@ -1,0 +1,281 @@
+"""The store's datasets and versions: pick a profile, select, read, compare, pull."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from datayard.core.errors import DatayardError
+from datayard.core.events import Progress
+from datayard.core.manifest import Manifest
+from datayard.core.settings import LOCAL_PROFILE
+from datayard.core.store_listing import DatasetVersions, StoreContents, load_store, version_ref
+from datayard.core.workspace import Workspace
+
+from ..notice import Notice
+from ..workers import Operation, run_in_background
+from .details import VersionDetails, VersionDiff
+from .formatting import size, when
+from .pull_panel import PullPanel
+
+COLUMNS = ("Dataset / version", "Owner", "Versions", "Files", "Size", "Classes", "Created")
+_NAME, _OWNER, _VERSIONS, _FILES, _SIZE, _CLASSES, _CREATED = range(len(COLUMNS))
+_SORT_KEY = Qt.ItemDataRole.UserRole + 1
+_HINT = "Select a version to see what it holds; select two to compare them."
+
+
+class _Row(QTreeWidgetItem):
+    """Sorts numbers as numbers; holds the manifest it shows (a dataset: its newest)."""
+
+    def __init__(self, cells: list[str], manifest: Manifest, keys: dict[int, int]) -> None:
+        super().__init__(cells)
+        self.manifest = manifest
+        for column, key in keys.items():
+            self.setData(column, _SORT_KEY, key)
+            self.setTextAlignment(column, Qt.AlignmentFlag.AlignRight)
+
+    def __lt__(self, other: QTreeWidgetItem) -> bool:
+        column = self.treeWidget().sortColumn() if self.treeWidget() else 0
+        mine, theirs = self.data(column, _SORT_KEY), other.data(column, _SORT_KEY)
+        if mine is not None and theirs is not None:
+            return bool(mine < theirs)
+        return self.text(column).lower() < other.text(column).lower()
+
+
+def _dataset_row(dataset: DatasetVersions) -> _Row:
+    latest = dataset.latest
+    row = _Row(
+        [
+            dataset.name,
+            dataset.owner,
+            str(len(dataset.versions)),
+            str(len(latest.files)),
+            size(latest.total_bytes),
+            ", ".join(latest.class_names),
+            when(latest.created),
+        ],
+        latest,
+        {_VERSIONS: len(dataset.versions), _FILES: len(latest.files), _SIZE: latest.total_bytes},
+    )
+    row.setToolTip(_NAME, f"{dataset.owner}/{dataset.name}: the newest version is {latest.id}")
+    row.setToolTip(_CLASSES, ", ".join(latest.class_names))
+    for manifest in dataset.versions:
+        child = _Row(
+            [
+                manifest.id,
+                manifest.pushed_by,
+                "",
+                str(len(manifest.files)),
+                size(manifest.total_bytes),
+                ", ".join(manifest.class_names),
+                when(manifest.created),
+            ],
+            manifest,
+            {_FILES: len(manifest.files), _SIZE: manifest.total_bytes},
+        )
+        child.setToolTip(_OWNER, "pushed by")
+        row.addChild(child)
+    return row
+
+
+class DatasetsView(QWidget):
+    version_selected = Signal(object)
+    """The :class:`DatasetRef` (with its version id) of the one version selected."""
+    loaded = Signal(object)
+    """The :class:`StoreContents` of each successful load."""
+
+    def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.workspace = workspace
+        self.contents: StoreContents | None = None
+        self._loading: Operation | None = None
+
+        self.profile = QComboBox()
+        self.profile.setMinimumContentsLength(16)
+        self.profile.setToolTip("The storage profile whose datasets are shown")
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.clicked.connect(self.refresh)
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(160)
+        self.busy.hide()
+        self.cancel = QPushButton("Cancel")
+        self.cancel.clicked.connect(self._cancel_load)
+        self.cancel.hide()
+        self.status = Notice()
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Store:"))
+        top.addWidget(self.profile)
+        top.addWidget(self.refresh_button)
+        top.addWidget(self.busy)
+        top.addWidget(self.cancel)
+        top.addStretch()
+
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(list(COLUMNS))
+        self.tree.setSelectionMode(QTreeWidget.SelectionMode.ExtendedSelection)
+        self.tree.setSortingEnabled(True)
+        self.tree.sortByColumn(_NAME, Qt.SortOrder.AscendingOrder)
+        self.tree.setUniformRowHeights(True)
+        header = self.tree.header()
+        header.setSectionResizeMode(_NAME, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(_CLASSES, QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(False)
+        self.tree.itemSelectionChanged.connect(self._selection_changed)
+        self.tree.itemExpanded.connect(self._fit_columns)
+
+        self.hint = QLabel(_HINT)
+        self.hint.setWordWrap(True)
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.details = VersionDetails()
+        self.diff = VersionDiff()
+        self.side = QStackedWidget()
+        for page in (self.hint, self.details, self.diff):
+            self.side.addWidget(page)
+        self.pull = PullPanel(workspace.dirs.database)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.tree)
+        splitter.addWidget(self.side)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.status)
+        layout.addWidget(splitter, 1)
+        layout.addWidget(self.pull)
+
+        self.reload_profiles()
+        self.profile.currentIndexChanged.connect(self.refresh)
+
+    # -- loading ------------------------------------------------------------------
+
+    def reload_profiles(self) -> None:
+        """Offer the profiles of the settings, the default one chosen (after Settings saved)."""
+        try:
+            settings = self.workspace.settings()
+            names = [LOCAL_PROFILE, *(p.name for p in settings.profiles if p.name != LOCAL_PROFILE)]
+            default = settings.default_profile
+        except DatayardError as error:
+            self.status.error(f"{error}\nFix the settings file, or open Settings and save.")
+            names, default = [LOCAL_PROFILE], LOCAL_PROFILE
+        self.profile.blockSignals(True)
+        self.profile.clear()
+        for name in names:
+            self.profile.addItem(f"{name} (built-in)" if name == LOCAL_PROFILE else name, name)
+        self.profile.setCurrentIndex(names.index(default) if default in names else 0)
+        self.profile.blockSignals(False)
+
+    def refresh(self) -> Operation:
+        """Read the chosen store again; a load still running is abandoned."""
+        self._abandon_load()
+        name = str(self.profile.currentData())
+        self.busy.show()
+        self.cancel.show()
+        self.status.info(f"Connecting to {name}…")
+        operation = run_in_background(lambda token: load_store(self.workspace, name, token), self)
+        operation.yielded.connect(lambda event: self._progress(operation, event))
+        operation.finished.connect(lambda contents: self._loaded(operation, contents))
+        operation.failed.connect(lambda error: self._load_failed(operation, error))
+        operation.cancelled.connect(lambda: self._load_cancelled(operation))
+        self._loading = operation
+        return operation
+
+    def _progress(self, operation: Operation, event: object) -> None:
+        if operation is self._loading and isinstance(event, Progress):
+            self.status.info(f"{event.phase.capitalize()}…")
+
+    def _loaded(self, operation: Operation, contents: StoreContents) -> None:
+        if operation is not self._loading:
+            return
+        self._load_ended()
+        self.contents = contents
+        self.tree.setSortingEnabled(False)
+        self.tree.clear()
+        self.tree.addTopLevelItems([_dataset_row(d) for d in contents.datasets])
+        self.tree.setSortingEnabled(True)
+        self._fit_columns()
+        if contents.datasets:
+            self.status.clear()
+        else:
+            self.status.info(
+                f"No datasets in bucket {contents.bucket.name!r} yet: "
+                "push a folder to create the first one."
+            )
+        self._selection_changed()
+        self.loaded.emit(contents)
+
+    def _load_failed(self, operation: Operation, error: Exception) -> None:
+        if operation is not self._loading:
+            return
+        self._load_ended()
+        self.status.error(
+            f"Could not read the store: {error}\n"
+            "Check the profile in Settings (its Test button names the problem), then Refresh."
+        )
+
+    def _load_cancelled(self, operation: Operation) -> None:
+        if operation is self._loading:
+            self._load_ended()
+            self.status.info("Loading cancelled: Refresh to try again.")
+
+    def _cancel_load(self) -> None:
+        if self._loading is not None:
+            self._loading.cancel()
+            self.status.info("Cancelling…")
+
+    def _abandon_load(self) -> None:
+        if self._loading is not None:
+            self._loading.cancel()
+        self._loading = None
+
+    def _load_ended(self) -> None:
+        self._loading = None
+        self.busy.hide()
+        self.cancel.hide()
+
+    def _fit_columns(self) -> None:
+        """Columns as wide as what they show, version ids of expanded datasets included."""
+        for column in (_NAME, _OWNER, _VERSIONS, _FILES, _SIZE, _CREATED):
+            self.tree.resizeColumnToContents(column)
+
+    # -- selection ------------------------------------------------------------------
+
+    def selected_versions(self) -> list[Manifest]:
+        """The selected versions (a dataset row means its newest), oldest first."""
+        chosen = {
+            item.manifest.ref: item.manifest
+            for item in self.tree.selectedItems()
+            if isinstance(item, _Row)
+        }
+        return sorted(chosen.values(), key=lambda m: (m.id, m.ref))
+
+    def _selection_changed(self) -> None:
+        versions = self.selected_versions()
+        contents = self.contents
+        if len(versions) == 1 and contents is not None:
+            self.details.show_version(versions[0])
+            self.side.setCurrentWidget(self.details)
+            self.pull.set_source((contents.bucket, versions[0]))
+            self.version_selected.emit(version_ref(versions[0]))
+            return
+        self.pull.set_source(None)
+        if len(versions) == 2:
+            self.diff.show_diff(*versions)
+            self.side.setCurrentWidget(self.diff)
+        else:
+            self.hint.setText(_HINT if not versions else "Select one version, or two to compare.")
+            self.side.setCurrentWidget(self.hint)

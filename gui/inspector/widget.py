@@ -1,0 +1,200 @@
+"""The set inspector: what the selected folders and images hold, and what is wrong with them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QModelIndex, QSize, Qt, Signal
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QLabel,
+    QListView,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from datayard.core.check import Severity
+from datayard.core.events import CancelToken
+from datayard.core.inspection import InspectedImage, Inspection, inspect
+from datayard.core.thumbnail_cache import THUMBNAIL_PX, ThumbnailCache
+from datayard.core.workspace import Workspace
+
+from ..operation_bar import OperationBar
+from ..thumbnails import ThumbnailModel
+from ..workers import Operation, run_in_background
+from .charts import ClassHistogram, SizePlot
+from .problems import ProblemTree
+from .viewer import LabelViewer
+
+NOTHING_SELECTED = "Select folders or images in the browser to inspect them."
+
+
+class Inspector(QWidget):
+    inspected = Signal(object)
+    """An inspection finished: its :class:`~datayard.core.inspection.Inspection`
+    (the browser's :meth:`add_results` takes the folders' badges from it)."""
+
+    def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.workspace = workspace
+        self.inspection: Inspection | None = None
+        self._operation: Operation | None = None
+        self._rows: dict[Path, int] = {}
+
+        self.summary = QLabel(NOTHING_SELECTED)
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.bar = OperationBar()
+
+        self.thumbnails = ThumbnailModel(ThumbnailCache(workspace.dirs.cache / "thumbnails"), self)
+        self.grid = QListView()
+        self.grid.setViewMode(QListView.ViewMode.IconMode)
+        self.grid.setModel(self.thumbnails)
+        self.grid.setUniformItemSizes(True)
+        self.grid.setIconSize(QSize(THUMBNAIL_PX, THUMBNAIL_PX))
+        self.grid.setGridSize(self.thumbnails.cell_size())
+        self.grid.setResizeMode(QListView.ResizeMode.Adjust)
+        self.grid.setMovement(QListView.Movement.Static)
+        self.grid.setLayoutMode(QListView.LayoutMode.Batched)
+        self.grid.setWordWrap(False)
+        self.grid.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.grid.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.grid.selectionModel().currentChanged.connect(self._on_current)
+
+        self.viewer = LabelViewer()
+        self.histogram = ClassHistogram()
+        self.sizes = SizePlot()
+        self.problems = ProblemTree()
+        self.problems.file_selected.connect(self.show_file)
+        self.tabs = QTabWidget()
+        problems = QWidget()
+        problems_layout = QVBoxLayout(problems)
+        problems_layout.setContentsMargins(0, 0, 0, 0)
+        problems_layout.addWidget(self.problems, 1)
+        problems_layout.addWidget(self.problems.hint)
+        self.tabs.addTab(problems, "Problems")
+        self.tabs.addTab(self.histogram, "Classes")
+        self.tabs.addTab(self.sizes, "Image sizes")
+
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(self.grid)
+        left.addWidget(self.viewer)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(self.tabs)
+        # Proportions, scaled to the real size when shown.
+        left.setSizes([1000, 1000])
+        self.splitter.setSizes([1100, 900])
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.splitter, 1)
+
+    def inspect(self, paths: Sequence[Path]) -> Operation | None:
+        """Show what ``paths`` (folders and/or files) hold; cancels the previous inspection."""
+        self.stop()
+        self._show(None)
+        paths = [Path(path) for path in paths]
+        if not paths:
+            self.summary.setText(NOTHING_SELECTED)
+            return None
+        database = self.workspace.dirs.database
+
+        def run(token: CancelToken) -> Iterator[object]:
+            return inspect(paths, database=database, cancel=token)
+
+        operation = run_in_background(run, self)
+        operation.finished.connect(lambda inspection: self._on_finished(operation, inspection))
+        operation.cancelled.connect(lambda: self._on_stopped(operation, "Inspection cancelled."))
+        operation.failed.connect(lambda _error: self._on_stopped(operation, "Inspection failed."))
+        names = ", ".join(path.name for path in paths[:3]) + (" …" if len(paths) > 3 else "")
+        self.summary.setText(f"Inspecting <b>{names}</b>…")
+        self.bar.track(operation, "Scanning…")
+        self._operation = operation
+        return operation
+
+    def stop(self) -> None:
+        """Cancel the inspection and the thumbnails and image being loaded."""
+        if self._operation is not None:
+            self._operation.cancel()
+        self.thumbnails.stop()
+        self.viewer.stop()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        self.stop()
+        super().closeEvent(event)
+
+    def _on_finished(self, operation: Operation, inspection: Inspection) -> None:
+        if operation is not self._operation:
+            return
+        self._operation = None
+        self._show(inspection)
+        self.inspected.emit(inspection)
+
+    def _on_stopped(self, operation: Operation, text: str) -> None:
+        if operation is self._operation:
+            self._operation = None
+            self.summary.setText(text)
+
+    def _show(self, inspection: Inspection | None) -> None:
+        self.inspection = inspection
+        images = inspection.images if inspection else ()
+        self._rows = {image.path: row for row, image in enumerate(images)}
+        self.thumbnails.set_images(images)
+        self.histogram.show_classes(inspection.classes if inspection else ())
+        self.sizes.show_sizes(inspection.sizes if inspection else ())
+        root = _common_root(inspection.paths) if inspection else None
+        self.problems.show_problems(inspection.problems if inspection else (), root)
+        found = sum(inspection.counts.values()) if inspection else 0
+        self.tabs.setTabText(0, f"Problems ({found:,})" if inspection else "Problems")
+        self.viewer.show_message("Select an image to see its labels.")
+        if inspection is not None:
+            self.summary.setText(_describe(inspection))
+            if images:
+                self.grid.setCurrentIndex(self.thumbnails.index(0))
+
+    def show_file(self, path: Path) -> None:
+        """Show an image of the inspection in the viewer and select it in the grid."""
+        row = self._rows.get(Path(path))
+        if row is not None:
+            self.grid.setCurrentIndex(self.thumbnails.index(row))
+
+    def _on_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if self.inspection is not None and current.isValid():
+            image: InspectedImage = self.inspection.images[current.row()]
+            self.grid.scrollTo(current)
+            self.viewer.show_image(image)
+
+
+def _common_root(paths: Sequence[Path]) -> Path | None:
+    """The folder that holds every selected path: shown paths are relative to it."""
+    try:
+        return Path(os.path.commonpath([os.path.abspath(path.parent) for path in paths]))
+    except ValueError:  # paths on different drives
+        return None
+
+
+def _describe(inspection: Inspection) -> str:
+    counts = inspection.counts
+    images = len(inspection.images)
+    share = f" ({inspection.labelled / images:.0%})" if images else ""
+    problems = ", ".join(
+        f"{counts[severity]:,} {name}{'s' * (counts[severity] != 1)}"
+        for severity, name in (
+            (Severity.ERROR, "error"),
+            (Severity.WARNING, "warning"),
+            (Severity.INFO, "note"),
+        )
+    )
+    classes = len(inspection.classes)
+    return (
+        f"<b>{images:,}</b> images, <b>{inspection.labelled:,}</b> labelled{share}, "
+        f"{classes} class{'es' * (classes != 1)} — {problems}"
+    )

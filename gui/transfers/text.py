@@ -1,0 +1,135 @@
+"""How a push job reads on screen: sizes, rates, time left, and one line of status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from datayard.core.jobs import Job, JobState
+
+ERROR_COLOUR = "#d64541"
+"""A red that reads on both the light and the dark palette."""
+
+
+def size(count: float) -> str:
+    """Bytes for people: 1.5 MiB, 12.0 GiB (the CLI's units, so both faces agree)."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(count) < 1024 or unit == "TiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
+
+
+def duration(seconds: float) -> str:
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def title(job: Job) -> str:
+    folders = job.request.paths
+    where = folders[0].name if len(folders) == 1 else f"{len(folders)} folders"
+    return f"{job.request.dataset}  ←  {where}  ({job.request.profile})"
+
+
+def detail(job: Job) -> str:
+    """The line under the bar: what is happening, or what happened and what to do next."""
+    match job.state:
+        case JobState.QUEUED:
+            return "Waiting for a free slot…"
+        case JobState.RUNNING:
+            return _running(job)
+        case JobState.PAUSED:
+            return f"Paused{_so_far(job)}. Resume continues where it stopped."
+        case JobState.CANCELLED:
+            return f"Cancelled{_so_far(job)}. What was sent stays stored: Resume sends the rest."
+        case JobState.INTERRUPTED:
+            return "Left unfinished when Datayard closed. Resume sends what is still missing."
+        case JobState.FAILED:
+            return job.error
+        case JobState.DONE:
+            return _done(job)
+    raise AssertionError(job.state)
+
+
+def _running(job: Job) -> str:
+    transfer = job.transfer
+    if transfer is not None:
+        parts = [
+            f"{transfer.files_done} of {transfer.files_total} files",
+            f"{size(transfer.bytes_done)} of {size(transfer.bytes_total)}",
+        ]
+        if transfer.rate > 0:
+            parts.append(f"{size(transfer.rate)}/s")
+        if transfer.eta is not None and transfer.bytes_done < transfer.bytes_total:
+            parts.append(f"{duration(transfer.eta)} left")
+        if job.failures:
+            parts.append(f"{len(job.failures)} failed")
+        return " · ".join(parts)
+    if job.planned is not None:
+        planned = job.planned
+        return (
+            f"{planned.files} files ({size(planned.bytes)}): {planned.new_blobs} to send "
+            f"({size(planned.new_bytes)})"
+        )
+    progress = job.progress
+    if progress is None:
+        return "Connecting to the store…"
+    total = f" of {progress.total}" if progress.total is not None else ""
+    return f"{progress.phase.capitalize()}: {progress.done}{total} files"
+
+
+def _so_far(job: Job) -> str:
+    transfer = job.transfer
+    if transfer is None:
+        return ""
+    return f" at {transfer.files_done} of {transfer.files_total} files"
+
+
+def _done(job: Job) -> str:
+    result = job.result
+    if result is None or result.manifest is None:
+        return "Done."
+    if result.unchanged:
+        return f"Nothing new: {result.manifest.ref} already holds exactly these files."
+    return (
+        f"Published {result.manifest.ref}: {len(result.manifest.files)} files, "
+        f"{result.uploaded_blobs} sent ({size(result.sent_bytes)})."
+    )
+
+
+@dataclass(frozen=True)
+class Bar:
+    """A progress bar's reading: ``permille`` is ``None`` while the total is unknown."""
+
+    permille: int | None
+    text: str
+
+
+def bar(job: Job) -> Bar:
+    """Phase by phase: scan and check first, then bytes sent; full once done."""
+    if job.state is JobState.DONE:
+        return Bar(1000, "Done")
+    fraction: float | None = 0.0
+    phase = job.state.value.capitalize()
+    if job.transfer is not None:
+        done, total = job.transfer.bytes_done, job.transfer.bytes_total
+        if total == 0:
+            done, total = job.transfer.files_done, job.transfer.files_total
+        fraction = done / total if total else 1.0
+        phase = "Sending" if job.state is JobState.RUNNING else phase
+    elif job.progress is not None and job.state is JobState.RUNNING:
+        total_files = job.progress.total
+        fraction = job.progress.done / total_files if total_files else None
+        phase = job.progress.phase.capitalize()
+    elif job.state is JobState.RUNNING:
+        fraction = None
+        phase = "Starting"
+    if fraction is None:
+        return Bar(None, phase)
+    permille = min(1000, int(fraction * 1000))
+    return Bar(permille, f"{phase} {permille // 10}%")

@@ -1,0 +1,140 @@
+"""The datasets view lists, describes, compares and pulls versions of a real SeaweedFS store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QFileDialog
+from pytestqt.qtbot import QtBot
+
+from datayard.core.catalog import DatasetRef
+from datayard.core.manifest import Manifest
+from datayard.core.settings import Profile, Settings
+from datayard.core.workspace import Workspace
+from datayard.gui.datasets import DatasetsView
+from datayard.gui.datasets.view import COLUMNS
+from tests.fixtures.datasets import fresh_bucket, noise, png, publish, sample_files
+from tests.fixtures.services import S3Server
+
+pytestmark = pytest.mark.usefixtures("secret_service")
+
+
+def workspace_for(profile: Profile, secret: str) -> Workspace:
+    workspace = Workspace.default()
+    workspace.secrets.set(profile.name, secret)
+    workspace.save(Settings(owner="alice", profiles=(profile,), default_profile=profile.name))
+    return workspace
+
+
+@pytest.fixture
+def store(s3_server: S3Server) -> tuple[Workspace, dict[str, bytes], Manifest, Manifest]:
+    """alice/cats twice (one file added, one removed, one changed) and bob/dogs once."""
+    bucket = fresh_bucket(s3_server)
+    files = sample_files(extra_train=2)
+    first = publish(bucket, "alice/cats", files, when=datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    changed = {k: v for k, v in files.items() if k != "labels/train/x1.txt"}
+    changed["images/train/cat2.png"] = png((1, 2, 3))
+    changed["images/val/new.jpg"] = noise(500, seed=7)
+    second = publish(bucket, "alice/cats", changed, parent=first.id)
+    publish(bucket, "bob/dogs", {"images/train/d.jpg": noise(10, 1)})
+    profile = s3_server.profile("lab", bucket=bucket.name)
+    return workspace_for(profile, s3_server.secret), changed, first, second
+
+
+def loaded_view(qtbot: QtBot, workspace: Workspace) -> DatasetsView:
+    view = DatasetsView(workspace)
+    qtbot.addWidget(view)
+    view.resize(1200, 650)
+    view.show()
+    with qtbot.waitSignal(view.loaded, timeout=20_000):
+        view.refresh()
+    return view
+
+
+def cells(view: DatasetsView, row: int, child: int | None = None) -> dict[str, str]:
+    item = view.tree.topLevelItem(row)
+    if child is not None:
+        item = item.child(child)
+    return {column: item.text(index) for index, column in enumerate(COLUMNS)}
+
+
+def test_lists_datasets_with_their_versions(qtbot: QtBot, store: tuple) -> None:
+    workspace, _, first, second = store
+    view = loaded_view(qtbot, workspace)
+
+    assert view.profile.currentText() == "lab"
+    assert view.tree.topLevelItemCount() == 2
+    cats = cells(view, 0)
+    assert (cats["Dataset / version"], cats["Owner"], cats["Versions"]) == ("cats", "alice", "2")
+    assert cats["Files"] == str(len(second.files))
+    assert cats["Classes"] == "cat, dog"
+    assert cells(view, 1)["Dataset / version"] == "dogs"
+    oldest, newest = cells(view, 0, 0), cells(view, 0, 1)  # sorted by id: oldest first
+    assert (oldest["Dataset / version"], newest["Dataset / version"]) == (first.id, second.id)
+    assert oldest["Created"].startswith("2026-01-0")
+    assert oldest["Files"] == str(len(first.files))
+
+    with qtbot.waitSignal(view.version_selected) as selected:
+        view.tree.setCurrentItem(view.tree.topLevelItem(0).child(0))
+    assert selected.args == [DatasetRef("alice", "cats", first.id)]
+    details = " ".join(view.details.toPlainText().split())
+    assert f"alice/cats@{first.id}" in details
+    assert "alice@lab-pc" in details and "lab-pc: /share/cats" in details
+    assert "none (first version)" in details
+    assert "split images train 4 val 1" in details
+    assert "id name instances 0 cat 3 1 dog 3" in details
+
+
+def test_shows_the_diff_of_two_versions(qtbot: QtBot, store: tuple) -> None:
+    workspace, _, first, second = store
+    view = loaded_view(qtbot, workspace)
+    cats = view.tree.topLevelItem(0)
+    cats.setExpanded(True)
+    cats.child(0).setSelected(True)
+    cats.child(1).setSelected(True)
+
+    assert view.side.currentWidget() is view.diff
+    assert f"From {first.ref}\nto {second.ref}" in view.diff.summary.text()
+    groups = [view.diff.tree.topLevelItem(i) for i in range(3)]
+    assert [g.text(0) for g in groups] == ["Added (1)", "Removed (1)", "Changed (1)"]
+    assert [g.child(0).text(0) for g in groups] == [
+        "images/val/new.jpg",
+        "labels/train/x1.txt",
+        "images/train/cat2.png",
+    ]
+    assert not view.pull.button.isEnabled()  # one version at a time
+
+
+def test_pulls_a_version_into_a_folder(
+    qtbot: QtBot, store: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace, files, _, second = store
+    view = loaded_view(qtbot, workspace)
+    view.tree.setCurrentItem(view.tree.topLevelItem(0).child(1))
+    destination = tmp_path / "pulled"
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *_: str(destination))
+
+    with qtbot.waitSignal(view.pull.pulled, timeout=30_000) as pulled:
+        view.pull.button.click()
+    assert pulled.args[0].complete
+    for path, data in files.items():
+        assert (destination / path).read_bytes() == data
+    assert (destination / "data.yaml").is_file()
+    message = view.pull.message.text()
+    assert f"Pulled {second.ref} into {destination}: {len(files)} files downloaded" in message
+    assert "Train with data=" in message
+    qtbot.waitUntil(lambda: view.pull.button.isEnabled())
+
+
+def test_an_unreachable_store_is_a_readable_message(qtbot: QtBot, s3_server: S3Server) -> None:
+    down = Profile(name="down", endpoint="http://127.0.0.1:9", bucket="datayard", access_key="k")
+    view = DatasetsView(workspace_for(down, "secret"))
+    qtbot.addWidget(view)
+    with qtbot.waitSignal(view.refresh().ended, timeout=30_000):
+        pass
+    text = view.status.text()
+    assert "nothing answers at 127.0.0.1:9" in text
+    assert "Settings" in text and "Traceback" not in text
+    assert view.tree.topLevelItemCount() == 0

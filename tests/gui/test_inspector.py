@@ -1,0 +1,194 @@
+"""The set inspector on the messy tree: counts, problems, thumbnails, labels drawn, histogram."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QObject, QUrl, Slot
+from PySide6.QtGui import QDesktopServices
+from pytestqt.qtbot import QtBot
+
+from datayard.core.workspace import Workspace
+from datayard.gui.inspector import Inspector
+from datayard.gui.thumbnails import ERROR_ROLE
+from tests.fixtures.messy_tree import MessyTree
+
+
+@pytest.fixture
+def open_inspectors() -> Iterator[list[Inspector]]:
+    made: list[Inspector] = []
+    yield made
+    for inspector in made:
+        inspector.close()
+
+
+def inspector_on(
+    qtbot: QtBot, made: list[Inspector], *paths: Path, size: tuple[int, int] = (900, 600)
+) -> Inspector:
+    inspector = Inspector(Workspace.default())
+    made.append(inspector)
+    qtbot.addWidget(inspector)
+    inspector.resize(*size)
+    inspector.show()
+    with qtbot.waitSignal(inspector.inspected, timeout=20_000):
+        inspector.inspect(list(paths))
+    return inspector
+
+
+def wait_for_thumbnails(qtbot: QtBot, inspector: Inspector) -> None:
+    qtbot.waitUntil(lambda: not inspector.thumbnails.busy, timeout=10_000)
+
+
+def test_counts_and_problems_of_the_messy_tree(
+    qtbot: QtBot, open_inspectors: list[Inspector], messy_tree: MessyTree
+) -> None:
+    inspector = inspector_on(qtbot, open_inspectors, messy_tree.root)
+    images = len(messy_tree.images)
+    assert inspector.thumbnails.rowCount() == images
+    errors = sum(f.severity == "error" for f in messy_tree.findings)
+    warnings = sum(f.severity == "warning" for f in messy_tree.findings)
+    text = inspector.summary.text()
+    assert f"<b>{images}</b> images" in text
+    assert f"{errors} errors, {warnings} warnings" in text
+    assert inspector.tabs.tabText(0) == f"Problems ({len(messy_tree.findings)})"
+    # One group per kind of problem, each listing the files the fixture planted it in.
+    shown = inspector.problems
+    kinds = {f.kind for f in messy_tree.findings}
+    assert len(shown.headings()) == len(kinds)
+    truncated = shown.paths_of("image is truncated")
+    assert truncated == [
+        messy_tree.root / f.path for f in messy_tree.findings if f.kind == "truncated_image"
+    ]
+    assert inspector.inspection is not None
+    first = inspector.inspection.problems[0]  # an error: errors come first
+    assert first.severity == "error"
+    assert shown.headings()[0].startswith(first.heading)
+    assert first.hint in shown.hint.text()  # its fix, under the tree
+
+
+def test_broken_images_show_the_placeholder(
+    qtbot: QtBot, open_inspectors: list[Inspector], messy_tree: MessyTree
+) -> None:
+    phone = messy_tree.root / "phone_dump"
+    inspector = inspector_on(qtbot, open_inspectors, phone, size=(1800, 1400))  # all on screen
+    qtbot.waitUntil(lambda: sum(inspector.thumbnails.stats.values()) >= 13, timeout=10_000)
+    wait_for_thumbnails(qtbot, inspector)
+    model = inspector.thumbnails
+    broken = {
+        model.index(row).data(): model.index(row).data(ERROR_ROLE)
+        for row in range(model.rowCount())
+        if model.index(row).data(ERROR_ROLE)
+    }
+    assert set(broken) == {"IMG_0004.jpg", "IMG_0005.jpg", "notes.png", "scan_huge.png"}
+    assert broken["IMG_0004.jpg"] == "the image is truncated (an interrupted copy?)"
+    assert model.stats["broken"] == 4
+
+
+def test_thumbnails_are_cached_on_disk(
+    qtbot: QtBot, open_inspectors: list[Inspector], messy_tree: MessyTree
+) -> None:
+    road = messy_tree.root / "road_signs"
+    first = inspector_on(qtbot, open_inspectors, road, size=(1800, 1400))
+    # "cached" too: a thumbnail made by a batch that was then cancelled is read back later.
+    qtbot.waitUntil(lambda: first.thumbnails.stats.total() == 11, timeout=10_000)
+    cache = Workspace.default().dirs.cache / "thumbnails"
+    assert len(list(cache.rglob("*.jpg"))) == 11
+    second = inspector_on(qtbot, open_inspectors, road, size=(1800, 1400))
+    qtbot.waitUntil(lambda: second.thumbnails.stats["cached"] == 11, timeout=10_000)
+    assert second.thumbnails.stats["made"] == 0  # nothing decoded the second time
+
+
+def test_only_visible_items_ask_for_thumbnails(
+    qtbot: QtBot, open_inspectors: list[Inspector], messy_tree: MessyTree
+) -> None:
+    inspector = inspector_on(qtbot, open_inspectors, messy_tree.root, size=(700, 500))
+    model = inspector.thumbnails
+    qtbot.waitUntil(lambda: model.stats.total() > 0 and not model.busy, timeout=10_000)
+    seen = model.stats.total()
+    assert seen < model.rowCount()  # the rest is below the fold
+    inspector.grid.scrollToBottom()
+    qtbot.waitUntil(lambda: model.stats.total() > seen and not model.busy, timeout=10_000)
+    assert model.shown(model.rowCount() - 1)
+
+
+def test_histogram_and_sizes(
+    qtbot: QtBot, open_inspectors: list[Inspector], messy_tree: MessyTree
+) -> None:
+    expected = messy_tree.set_at("road_signs")
+    inspector = inspector_on(qtbot, open_inspectors, messy_tree.root / "road_signs")
+    names = expected.class_names
+    want = {
+        (names[i] if i < len(names) else str(i)): count.instances
+        for i, count in expected.histogram.items()
+    }
+    histogram = inspector.histogram
+    assert dict(zip(histogram.names, histogram.heights, strict=True)) == want
+    assert histogram.bars is not None
+    assert list(histogram.bars.opts["height"]) == histogram.heights
+    assert inspector.sizes.count == len(expected.pairs)
+
+
+def test_the_viewer_draws_the_boxes_with_class_names(
+    qtbot: QtBot, open_inspectors: list[Inspector], messy_tree: MessyTree
+) -> None:
+    road = messy_tree.root / "road_signs"
+    inspector = inspector_on(qtbot, open_inspectors, road)
+    viewer = inspector.viewer
+
+    def showing(name: str) -> object:
+        return lambda image: image.path.name == name
+
+    with qtbot.waitSignal(viewer.drawn, timeout=5000, check_params_cb=showing("sign_000.jpg")):
+        inspector.show_file(road / "images/train/sign_000.jpg")
+    assert viewer.names == ["stop", "yield"]
+    with qtbot.waitSignal(viewer.drawn, timeout=5000, check_params_cb=showing("sign_001.jpg")):
+        inspector.show_file(road / "images/train/sign_001.jpg")
+    assert viewer.names == ["speed_limit"]  # one polygon
+    assert viewer.shapes[0].polygon().count() == 4
+
+
+class _Opened(QObject):
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[QUrl] = []
+
+    @Slot(QUrl)
+    def open(self, url: QUrl) -> None:
+        self.urls.append(url)
+
+
+def test_problem_rows_show_and_open_the_file(
+    qtbot: QtBot, open_inspectors: list[Inspector], messy_tree: MessyTree
+) -> None:
+    inspector = inspector_on(qtbot, open_inspectors, messy_tree.root / "road_signs")
+    tree = inspector.problems
+    group = next(g for g in tree.groups() if g.text(0).startswith("extension does not match"))
+    row = group.child(0)
+    assert row is not None
+    tree.setCurrentItem(row)
+    target = messy_tree.root / "road_signs/images/val/sign_101.jpg"
+    assert inspector.grid.currentIndex().data() == target.name
+    assert "Rename the file" in tree.hint.text()
+    opened = _Opened()
+    QDesktopServices.setUrlHandler("file", opened, "open")
+    try:
+        tree.itemDoubleClicked.emit(row, 0)
+    finally:
+        QDesktopServices.unsetUrlHandler("file")
+    assert [url.toLocalFile() for url in opened.urls] == [str(target)]
+
+
+def test_an_error_is_shown_as_a_sentence(
+    qtbot: QtBot, open_inspectors: list[Inspector], tmp_path: Path
+) -> None:
+    inspector = Inspector(Workspace.default())
+    open_inspectors.append(inspector)
+    qtbot.addWidget(inspector)
+    operation = inspector.inspect([tmp_path / "gone"])
+    assert operation is not None
+    with qtbot.waitSignal(operation.ended, timeout=5000):
+        pass
+    assert inspector.summary.text() == "Inspection failed."
+    assert "gone does not exist" in inspector.bar.message.text()

@@ -1,0 +1,57 @@
+"""The log panel shows records from any thread, filtered by level, and cleans up after itself."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from pytestqt.qtbot import QtBot
+
+from datayard.gui.log_panel import LogPanel
+
+
+def test_a_record_from_a_worker_thread_appears(qtbot: QtBot) -> None:
+    panel = LogPanel()
+    qtbot.addWidget(panel)
+    worker = threading.Thread(
+        target=lambda: logging.getLogger("datayard.core.pull").warning("pulled %d files", 3),
+        name="pull-worker",
+    )
+    worker.start()
+    worker.join()
+    qtbot.waitUntil(lambda: "pulled 3 files" in panel.text.toPlainText(), timeout=5000)
+    assert "WARNING datayard.core.pull: pulled 3 files" in panel.text.toPlainText()
+
+
+def test_the_level_filter_and_the_line_limit(qtbot: QtBot) -> None:
+    panel = LogPanel(max_lines=3)
+    qtbot.addWidget(panel)
+    log = logging.getLogger("datayard.test")
+    log.setLevel(logging.DEBUG)
+    try:
+        log.debug("detail")
+        log.info("step")
+        log.error("broken")
+        qtbot.waitUntil(lambda: "broken" in panel.text.toPlainText())
+        assert "detail" not in panel.text.toPlainText()  # Info is the default
+        assert "step" in panel.text.toPlainText()
+        panel.level.setCurrentIndex(panel.level.findText("Errors"))
+        assert "step" not in panel.text.toPlainText() and "broken" in panel.text.toPlainText()
+        panel.level.setCurrentIndex(panel.level.findText("Debug"))
+        assert "detail" in panel.text.toPlainText()
+        for index in range(5):
+            log.info("line %d", index)
+        qtbot.waitUntil(lambda: "line 4" in panel.text.toPlainText())
+        assert panel.text.blockCount() == 3
+        assert "line 4" in panel.text.toPlainText() and "broken" not in panel.text.toPlainText()
+    finally:
+        log.setLevel(logging.NOTSET)
+
+
+def test_the_handler_goes_away_with_the_panel(qtbot: QtBot) -> None:
+    logger = logging.getLogger("datayard")
+    before = list(logger.handlers)
+    panel = LogPanel()
+    assert panel.handler in logger.handlers
+    panel.deleteLater()
+    qtbot.waitUntil(lambda: logger.handlers == before)
