@@ -236,12 +236,19 @@ def _bits_per_channel(image: Image.Image, head: bytes) -> int:
 
 
 def _orientation(image: Image.Image) -> int:
+    # Cameras write the orientation tag into JPEG, TIFF, WebP and HEIF files; for
+    # a PNG, reading EXIF means decoding the whole file to find an eXIf chunk.
+    if image.format not in _EXIF_FORMATS:
+        return 1
     try:
         value = image.getexif().get(ExifTags.Base.Orientation, 1)
     except _DECODE_ERRORS:
         log.debug("unreadable EXIF block", exc_info=True)
         return 1
     return value if isinstance(value, int) else 1
+
+
+_EXIF_FORMATS = frozenset({"JPEG", "MPO", "TIFF", "WEBP", "HEIF"})
 
 
 def _is_heif(head: bytes) -> bool:

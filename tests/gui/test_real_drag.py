@@ -1,0 +1,109 @@
+"""One real drag, as a user's mouse makes it: from the tree onto the drop zone, under Xvfb.
+
+Offscreen Qt cannot run a real drag (QDrag.exec needs a window system), so this
+test starts Xvfb, runs the app on it in a child process, and moves the mouse
+with xdotool. It is skipped where Xvfb or xdotool is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("Xvfb") and shutil.which("xdotool")), reason="needs Xvfb and xdotool"
+)
+
+CHILD = r"""
+import sys
+from pathlib import Path
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from datayard.core.settings import Settings
+from datayard.core.workspace import Workspace
+from datayard.gui.main_window import MainWindow
+
+app = QApplication(sys.argv)
+workspace = Workspace.default()
+workspace.save(Settings(owner="ada", roots=(sys.argv[1],)))
+window = MainWindow(workspace)
+window.setGeometry(0, 0, 1200, 760)
+window.show()
+window.transfers_dock.raise_()
+panel = window.transfers
+
+def requested(paths):
+    print("DROPPED", *paths, flush=True)
+    app.quit()
+
+panel.drop_area.dropped.connect(requested)
+
+def report():
+    tree = window.browser.tree
+    model = tree.model()
+    root = model.index(0, 0)
+    if model.rowCount(root) == 0:
+        tree.expand(root)
+        QTimer.singleShot(200, report)
+        return
+    source = tree.visualRect(model.index(0, 0, root)).center()
+    source = tree.viewport().mapToGlobal(source)
+    target = panel.drop_area.mapToGlobal(panel.drop_area.rect().center())
+    print("AT", source.x(), source.y(), target.x(), target.y(), flush=True)
+
+QTimer.singleShot(500, report)
+QTimer.singleShot(60_000, app.quit)
+app.exec()
+window.close()
+"""
+
+
+def test_a_real_mouse_drag_from_the_tree_queues_a_push(tmp_path: Path) -> None:
+    share = tmp_path / "share"
+    (share / "cats").mkdir(parents=True)
+    (share / "cats" / "a.jpg").write_bytes(b"\xff\xd8\xff\xd9")
+    display = ":97"
+    xvfb = subprocess.Popen(
+        ["Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        stderr=subprocess.DEVNULL,
+    )
+    env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
+    child = None
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(share)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert child.stdout is not None
+        line = child.stdout.readline().split()
+        assert line and line[0] == "AT", child.stderr.read() if child.stderr else line
+        sx, sy, tx, ty = (int(v) for v in line[1:])
+
+        def xdotool(*args: str) -> None:
+            subprocess.run(["xdotool", *args], env=env, check=True, timeout=10)
+            time.sleep(0.15)  # pacing for the window system, not a timing assertion
+
+        xdotool("mousemove", str(sx), str(sy))
+        xdotool("mousedown", "1")
+        for step in range(1, 11):  # past the drag distance, then across to the target
+            xdotool("mousemove", str(sx + (tx - sx) * step // 10), str(sy + (ty - sy) * step // 10))
+        xdotool("mouseup", "1")
+
+        dropped = child.stdout.readline().split()
+        assert dropped[:1] == ["DROPPED"], child.stderr.read() if child.stderr else dropped
+        assert dropped[1:] == [str(share / "cats")]
+    finally:
+        if child is not None:
+            child.kill()
+            child.wait(timeout=10)
+        xvfb.terminate()
+        xvfb.wait(timeout=10)
