@@ -111,11 +111,9 @@ class MainWindow(QMainWindow):
             self._action("&Refresh", QKeySequence.StandardKey.Refresh, self.refresh)
         )
         file_menu.addSeparator()
-        file_menu.addAction(
-            self._action("&Settings…", QKeySequence.StandardKey.Preferences, self.open_settings)
-        )
+        file_menu.addAction(self._action("&Settings…", "Ctrl+,", self.open_settings))
         file_menu.addSeparator()
-        file_menu.addAction(self._action("&Quit", QKeySequence.StandardKey.Quit, self.close))
+        file_menu.addAction(self._action("&Quit", "Ctrl+Q", self.close))
 
         view_menu = menus.addMenu("&View")
         view_menu.addAction(
@@ -175,14 +173,19 @@ class MainWindow(QMainWindow):
         AboutDialog(self.workspace.dirs, self).open()
 
     def start(self) -> None:
-        """What happens once the window is on screen: welcome, store, interrupted pushes."""
-        if is_first_start(self.workspace):
+        """Once the window is on screen: connect the store, then welcome or resume.
+
+        The default profile is the embedded store, so a first start is ready to
+        push while the welcome asks for the shared-drive folder.
+        """
+        first = is_first_start(self.workspace)
+        self.connect_store()
+        if first:
             welcome = WelcomeDialog(self.workspace, self)
             welcome.settings_saved.connect(self._on_settings_saved)
             welcome.open()
-            return
-        self.connect_store()
-        self.transfers.offer_interrupted()
+        else:
+            self.transfers.offer_interrupted()
 
     # -- the store connection ----------------------------------------------------
 

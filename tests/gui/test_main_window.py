@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from PySide6.QtWidgets import QMenu
 from pytestqt.qtbot import QtBot
 
 from datayard.core.workspace import Workspace
@@ -68,3 +69,75 @@ def test_connection_failure_is_shown_as_a_message(
     assert window.connection is None
     assert shown and "there is no profile 'no-such-profile'" in shown[0]
     assert window.store_state.text() == "Store: not connected"
+
+
+def test_first_start_connects_the_built_in_store_and_welcomes(qtbot: QtBot) -> None:
+    from datayard.gui.welcome import WelcomeDialog
+
+    workspace = Workspace.default()
+    window = MainWindow(workspace)
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.store_state_changed, timeout=60_000, check_params_cb=connected):
+        window.start()
+    assert window.connection is not None and window.connection.profile.embedded
+    welcome = window.findChildren(WelcomeDialog)
+    assert len(welcome) == 1 and welcome[0].isVisible()
+    welcome[0].reject()
+    window.close()
+    assert not workspace.local_status().running
+
+
+def test_menus_have_shortcuts_and_push_needs_a_selection(qtbot: QtBot) -> None:
+    window = MainWindow(Workspace.default())
+    qtbot.addWidget(window)
+    shortcuts = {
+        action.text().replace("&", ""): action.shortcut().toString()
+        for menu in window.menuBar().findChildren(QMenu)
+        for action in menu.actions()
+        if not action.shortcut().isEmpty()
+    }
+    assert shortcuts["Push selection…"] == "Ctrl+P"
+    assert shortcuts["Settings…"] == "Ctrl+,"
+    assert shortcuts["Quit"] == "Ctrl+Q" and shortcuts["Refresh"] == "F5"
+    window.push_selection()
+    assert "Select folders" in window.statusBar().currentMessage()
+    window.close()
+
+
+def test_the_window_layout_is_remembered(qtbot: QtBot) -> None:
+    first = MainWindow(Workspace.default())
+    qtbot.addWidget(first)
+    first.resize(760, 560)
+    first.tabs.setCurrentIndex(1)
+    first.log_dock.raise_()
+    first.close()
+    second = MainWindow(Workspace.default())
+    qtbot.addWidget(second)
+    assert (second.width(), second.height()) == (760, 560)
+    assert second.tabs.currentIndex() == 1
+    second.close()
+
+
+def test_closing_with_pushes_running_asks_first(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    window = MainWindow(Workspace.default())
+    qtbot.addWidget(window)
+    window.show()
+    monkeypatch.setattr(window.transfers, "has_active_jobs", lambda: True)
+    answers = [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes]
+    asked: list[str] = []
+
+    def question(_parent: object, title: str, *_args: object) -> QMessageBox.StandardButton:
+        asked.append(title)
+        return answers.pop(0)
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    window.close()
+    assert window.isVisible()  # "No": the window stays, pushes go on
+    window.close()
+    assert not window.isVisible()
+    assert asked == ["Pushes are running", "Pushes are running"]
