@@ -6,7 +6,6 @@ import html
 import importlib.metadata
 import platform
 
-import pyqtgraph
 import PySide6
 from PySide6.QtCore import Qt, qVersion
 from PySide6.QtWidgets import (
@@ -21,17 +20,22 @@ from PySide6.QtWidgets import (
 from datayard.core.paths import AppDirs
 
 
-def versions() -> dict[str, str]:
+def _installed(distribution: str) -> str:
+    # Read from the package metadata: importing pyqtgraph just for its version
+    # would add a third of a second to the app's start-up.
     try:
-        app = importlib.metadata.version("datayard")
+        return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
-        app = "unknown (not installed)"
+        return "unknown (not installed)"
+
+
+def versions() -> dict[str, str]:
     return {
-        "Datayard": app,
+        "Datayard": _installed("datayard"),
         "Python": platform.python_version(),
         "Qt": qVersion(),
         "PySide6": PySide6.__version__,
-        "pyqtgraph": pyqtgraph.__version__,
+        "pyqtgraph": _installed("pyqtgraph"),
         "System": platform.platform(),
     }
 

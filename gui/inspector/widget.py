@@ -27,9 +27,22 @@ from datayard.core.workspace import Workspace
 from ..operation_bar import OperationBar
 from ..thumbnails import ThumbnailModel
 from ..workers import Operation, run_in_background
-from .charts import ClassHistogram, SizePlot
+from .lazy_chart import LazyChart
 from .problems import ProblemTree
 from .viewer import LabelViewer
+
+
+def _class_histogram() -> QWidget:
+    from .charts import ClassHistogram
+
+    return ClassHistogram()
+
+
+def _size_plot() -> QWidget:
+    from .charts import SizePlot
+
+    return SizePlot()
+
 
 NOTHING_SELECTED = "Select folders or images in the browser to inspect them."
 
@@ -67,8 +80,8 @@ class Inspector(QWidget):
         self.grid.selectionModel().currentChanged.connect(self._on_current)
 
         self.viewer = LabelViewer()
-        self.histogram = ClassHistogram()
-        self.sizes = SizePlot()
+        self.histogram = LazyChart(_class_histogram)
+        self.sizes = LazyChart(_size_plot)
         self.problems = ProblemTree()
         self.problems.file_selected.connect(self.show_file)
         self.tabs = QTabWidget()
@@ -148,8 +161,8 @@ class Inspector(QWidget):
         images = inspection.images if inspection else ()
         self._rows = {image.path: row for row, image in enumerate(images)}
         self.thumbnails.set_images(images)
-        self.histogram.show_classes(inspection.classes if inspection else ())
-        self.sizes.show_sizes(inspection.sizes if inspection else ())
+        self.histogram.call("show_classes", inspection.classes if inspection else ())
+        self.sizes.call("show_sizes", inspection.sizes if inspection else ())
         root = _common_root(inspection.paths) if inspection else None
         self.problems.show_problems(inspection.problems if inspection else (), root)
         found = sum(inspection.counts.values()) if inspection else 0

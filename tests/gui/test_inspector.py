@@ -123,11 +123,11 @@ def test_histogram_and_sizes(
         (names[i] if i < len(names) else str(i)): count.instances
         for i, count in expected.histogram.items()
     }
-    histogram = inspector.histogram
+    histogram = inspector.histogram.chart()
     assert dict(zip(histogram.names, histogram.heights, strict=True)) == want
     assert histogram.bars is not None
     assert list(histogram.bars.opts["height"]) == histogram.heights
-    assert inspector.sizes.count == len(expected.pairs)
+    assert inspector.sizes.chart().count == len(expected.pairs)
 
 
 def test_the_viewer_draws_the_boxes_with_class_names(

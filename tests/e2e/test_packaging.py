@@ -1,0 +1,240 @@
+"""The packaged app: built by packaging/build-linux.sh, then run as a user runs it.
+
+The bundle and the .deb are built once for this module into a temporary
+folder, so nothing lands in the repository. Every command then runs the
+bundle's own executable, where ``sys.executable`` is the app and not a Python,
+with a PATH that holds no virtual environment: the ``weed`` server, the icons
+and the version must all come from inside the bundle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.datasets import sample_files
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD_SCRIPT = ROOT / "packaging" / "build-linux.sh"
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+"""No virtual environment on it: a `weed` or `datayard` found there would not be the bundle's."""
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="packaging/build-linux.sh builds for Linux"
+)
+
+
+@dataclass(frozen=True)
+class Build:
+    app: Path
+    """The bundle's executable, dist/datayard/datayard."""
+    deb: Path | None
+    """The .deb, when dpkg-deb is there to build it."""
+    version: str
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Build]:
+    out = tmp_path_factory.mktemp("packaging")
+    dist, work = out / "dist", out / "work"
+    command = ["bash", str(BUILD_SCRIPT), "--dist", str(dist), "--work", str(work)]
+    if shutil.which("dpkg-deb") is None:
+        command.append("--no-deb")
+    result = subprocess.run(
+        command,
+        env=dict(os.environ, PYTHON=sys.executable),
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    if result.returncode == 3:  # the script's code for "PyInstaller cannot be installed"
+        pytest.skip(f"PyInstaller is not installed and could not be installed: {result.stderr}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    shutil.rmtree(work)
+    debs = sorted(dist.glob("datayard_*.deb"))
+    yield Build(dist / "datayard" / "datayard", debs[0] if debs else None, version("datayard"))
+    shutil.rmtree(out, ignore_errors=True)
+
+
+def run(app: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the bundle with this test's private folders and keyring, and a system PATH."""
+    return subprocess.run(
+        [str(app), *args],
+        env=dict(os.environ, PATH=SYSTEM_PATH, **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_version_from_the_bundle_and_through_a_link(build: Build, tmp_path: Path) -> None:
+    shown = run(build.app, "--version")
+    assert shown.returncode == 0, shown.stderr
+    assert build.version in shown.stdout
+    # As /usr/bin/datayard runs it: a symbolic link to the executable.
+    link = tmp_path / "bin" / "datayard"
+    link.parent.mkdir()
+    link.symlink_to(build.app)
+    assert build.version in run(link, "--version").stdout
+
+
+def test_scan_json_from_the_bundle(build: Build, tmp_path: Path) -> None:
+    folder = tmp_path / "set"
+    for name, data in sample_files(extra_train=2).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    scanned = run(build.app, "scan", str(folder), "--json")
+    assert scanned.returncode == 0, scanned.stderr
+    summary = json.loads(scanned.stdout)
+    assert summary["files"] == 10
+    assert summary["kinds"] == {"image": 5, "label": 5}
+    assert summary["splits"] == {"train": 4, "val": 1}
+
+
+def store_pid(app: Path) -> int | None:
+    status = run(app, "store", "status")
+    if status.returncode == 3:
+        return None
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.startswith("running"), status.stdout
+    return int(status.stdout.split()[2])  # "running  pid <pid>  <endpoint>  data <folder>"
+
+
+def assert_bundled_weed(app: Path, pid: int) -> None:
+    """The server that runs is the `weed` inside the bundle (sys._MEIPASS), not the venv's."""
+    assert Path(f"/proc/{pid}/exe").resolve() == (app.parent / "_internal" / "weed").resolve()
+
+
+@pytest.mark.usefixtures("secret_service")
+def test_embedded_store_from_the_bundle(build: Build) -> None:
+    assert store_pid(build.app) is None
+    started = run(build.app, "store", "start")
+    assert started.returncode == 0, started.stderr
+    pid = store_pid(build.app)
+    assert pid is not None
+    assert_bundled_weed(build.app, pid)
+    stopped = run(build.app, "store", "stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert "Stopped" in stopped.stderr
+    assert store_pid(build.app) is None
+
+
+def wait_for(what: str, check: Callable[[], bool], app: subprocess.Popen[bytes], log: Path) -> None:
+    """Poll ``check`` until true; fail at once with the app's output if the app exits."""
+    deadline = time.monotonic() + 60
+    while not check():
+        if app.poll() is not None:
+            pytest.fail(f"the app exited ({app.returncode}) before {what}:\n{log.read_text()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what} within 60 s:\n{log.read_text()}")
+        time.sleep(0.3)
+
+
+@pytest.mark.skipif(
+    not (shutil.which("Xvfb") and shutil.which("xdotool")), reason="needs Xvfb and xdotool"
+)
+@pytest.mark.usefixtures("secret_service")
+def test_gui_from_the_bundle_on_a_real_x_server(build: Build, tmp_path: Path) -> None:
+    """`datayard gui` from the bundle: its window, the welcome, its store, Ctrl+Q."""
+    read_end, write_end = os.pipe()
+    xvfb = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        pass_fds=(write_end,),
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_end)
+    with os.fdopen(read_end) as numbers:
+        display = numbers.readline().strip()  # Xvfb picks a free display and says which
+    app = None
+    try:
+        assert display, "Xvfb did not start"
+        env = dict(os.environ, PATH=SYSTEM_PATH, DISPLAY=f":{display}", QT_QPA_PLATFORM="xcb")
+
+        def xdotool(*args: str) -> list[str]:
+            found = subprocess.run(
+                ["xdotool", *args], env=env, capture_output=True, text=True, timeout=10
+            )
+            return found.stdout.split() if found.returncode == 0 else []
+
+        log = tmp_path / "gui.log"
+        with log.open("wb") as output:
+            app = subprocess.Popen(
+                [str(build.app), "gui"], env=env, stdout=output, stderr=subprocess.STDOUT
+            )
+        windows: dict[str, list[str]] = {}
+
+        def shown(title: str) -> Callable[[], bool]:
+            def check() -> bool:
+                windows[title] = xdotool("search", "--onlyvisible", "--name", f"^{title}$")
+                return bool(windows[title])
+
+            return check
+
+        wait_for("main window", shown("Datayard"), app, log)
+        # A first start: the store is started in the background and the welcome asks.
+        wait_for("welcome dialog", shown("Welcome to Datayard"), app, log)
+        wait_for("embedded store", lambda: store_pid(build.app) is not None, app, log)
+        pid = store_pid(build.app)
+        assert pid is not None
+        assert_bundled_weed(build.app, pid)
+
+        xdotool("windowfocus", windows["Welcome to Datayard"][0])
+        xdotool("key", "Escape")  # "Not now"
+        wait_for("welcome closed", lambda: not shown("Welcome to Datayard")(), app, log)
+        xdotool("windowfocus", windows["Datayard"][0])
+        xdotool("key", "ctrl+q")
+        assert app.wait(timeout=30) == 0, log.read_text()
+        # The app stops the store it started.
+        assert store_pid(build.app) is None
+        assert "Traceback" not in log.read_text()
+    finally:
+        if app is not None and app.poll() is None:
+            app.kill()
+            app.wait(timeout=10)
+        xvfb.terminate()
+        xvfb.wait(timeout=10)
+
+
+def test_deb_contents(build: Build, tmp_path: Path) -> None:
+    if build.deb is None:
+        pytest.skip("dpkg-deb is missing: only the bundle was built")
+    assert build.deb.name.startswith(f"datayard_{build.version}_")
+    fields = subprocess.run(
+        ["dpkg-deb", "--field", str(build.deb)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "Package: datayard\n" in fields
+    assert f"Version: {build.version}\n" in fields
+    for package in ("libgl1", "libegl1", "libfontconfig1", "libxkbcommon0", "libdbus-1-3"):
+        assert package in fields.split("Depends:")[1].splitlines()[0]
+    assert "Recommends: gnome-keyring\n" in fields
+
+    listing = subprocess.run(
+        ["dpkg-deb", "--contents", str(build.deb)], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    # "-rwxr-xr-x root/root 1234 2026-01-01 00:00 ./opt/datayard/datayard"
+    entries = {line.split(None, 5)[5]: line.split()[:2] for line in listing}
+    assert {owner for _mode, owner in entries.values()} == {"root/root"}
+    assert entries["./opt/datayard/datayard"][0] == "-rwxr-xr-x"
+    assert entries["./opt/datayard/_internal/weed"][0] == "-rwxr-xr-x"
+    assert "./usr/bin/datayard -> /opt/datayard/datayard" in entries
+    assert entries["./usr/bin/datayard-gui"][0] == "-rwxr-xr-x"
+    assert entries["./usr/share/applications/datayard.desktop"][0] == "-rw-r--r--"
+    assert "./usr/share/icons/hicolor/scalable/apps/datayard.svg" in entries
+    assert "./opt/datayard/_internal/datayard/resources/icons/datayard.svg" in entries
+
+    # Unpacked elsewhere than /opt, the app still finds everything relative to itself.
+    subprocess.run(["dpkg-deb", "--extract", str(build.deb), str(tmp_path)], check=True)
+    wrapper = (tmp_path / "usr" / "bin" / "datayard-gui").read_text()
+    assert "exec /opt/datayard/datayard gui" in wrapper
+    unpacked = run(tmp_path / "opt" / "datayard" / "datayard", "--version")
+    assert build.version in unpacked.stdout, unpacked.stderr
