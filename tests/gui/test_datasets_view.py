@@ -76,7 +76,7 @@ def test_lists_datasets_with_their_versions(qtbot: QtBot, store: tuple) -> None:
     assert oldest["Created"].startswith("2026-01-0")
     assert oldest["Files"] == str(len(first.files))
 
-    with qtbot.waitSignal(view.version_selected) as selected:
+    with qtbot.waitSignal(view.version_selected, timeout=30_000) as selected:
         view.tree.setCurrentItem(view.tree.topLevelItem(0).child(0))
     assert selected.args == [DatasetRef("alice", "cats", first.id)]
     details = " ".join(view.details.toPlainText().split())
@@ -125,7 +125,7 @@ def test_pulls_a_version_into_a_folder(
     message = view.pull.message.text()
     assert f"Pulled {second.ref} into {destination}: {len(files)} files downloaded" in message
     assert "Train with data=" in message
-    qtbot.waitUntil(lambda: view.pull.button.isEnabled())
+    qtbot.waitUntil(lambda: view.pull.button.isEnabled(), timeout=30_000)
 
 
 def test_an_unreachable_store_is_a_readable_message(qtbot: QtBot, s3_server: S3Server) -> None:

@@ -140,10 +140,10 @@ def test_the_viewer_draws_the_boxes_with_class_names(
     def showing(name: str) -> object:
         return lambda image: image.path.name == name
 
-    with qtbot.waitSignal(viewer.drawn, timeout=5000, check_params_cb=showing("sign_000.jpg")):
+    with qtbot.waitSignal(viewer.drawn, timeout=30_000, check_params_cb=showing("sign_000.jpg")):
         inspector.show_file(road / "images/train/sign_000.jpg")
     assert viewer.names == ["stop", "yield"]
-    with qtbot.waitSignal(viewer.drawn, timeout=5000, check_params_cb=showing("sign_001.jpg")):
+    with qtbot.waitSignal(viewer.drawn, timeout=30_000, check_params_cb=showing("sign_001.jpg")):
         inspector.show_file(road / "images/train/sign_001.jpg")
     assert viewer.names == ["speed_limit"]  # one polygon
     assert viewer.shapes[0].polygon().count() == 4
@@ -188,7 +188,7 @@ def test_an_error_is_shown_as_a_sentence(
     qtbot.addWidget(inspector)
     operation = inspector.inspect([tmp_path / "gone"])
     assert operation is not None
-    with qtbot.waitSignal(operation.ended, timeout=5000):
+    with qtbot.waitSignal(operation.ended, timeout=30_000):
         pass
     assert inspector.summary.text() == "Inspection failed."
     assert "gone does not exist" in inspector.bar.message.text()

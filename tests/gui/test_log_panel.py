@@ -19,7 +19,7 @@ def test_a_record_from_a_worker_thread_appears(qtbot: QtBot) -> None:
     )
     worker.start()
     worker.join()
-    qtbot.waitUntil(lambda: "pulled 3 files" in panel.text.toPlainText(), timeout=5000)
+    qtbot.waitUntil(lambda: "pulled 3 files" in panel.text.toPlainText(), timeout=30_000)
     assert "WARNING datayard.core.pull: pulled 3 files" in panel.text.toPlainText()
 
 
@@ -32,7 +32,7 @@ def test_the_level_filter_and_the_line_limit(qtbot: QtBot) -> None:
         log.debug("detail")
         log.info("step")
         log.error("broken")
-        qtbot.waitUntil(lambda: "broken" in panel.text.toPlainText())
+        qtbot.waitUntil(lambda: "broken" in panel.text.toPlainText(), timeout=30_000)
         assert "detail" not in panel.text.toPlainText()  # Info is the default
         assert "step" in panel.text.toPlainText()
         panel.level.setCurrentIndex(panel.level.findText("Errors"))
@@ -41,7 +41,7 @@ def test_the_level_filter_and_the_line_limit(qtbot: QtBot) -> None:
         assert "detail" in panel.text.toPlainText()
         for index in range(5):
             log.info("line %d", index)
-        qtbot.waitUntil(lambda: "line 4" in panel.text.toPlainText())
+        qtbot.waitUntil(lambda: "line 4" in panel.text.toPlainText(), timeout=30_000)
         assert panel.text.blockCount() == 3
         assert "line 4" in panel.text.toPlainText() and "broken" not in panel.text.toPlainText()
     finally:
@@ -54,4 +54,4 @@ def test_the_handler_goes_away_with_the_panel(qtbot: QtBot) -> None:
     panel = LogPanel()
     assert panel.handler in logger.handlers
     panel.deleteLater()
-    qtbot.waitUntil(lambda: logger.handlers == before)
+    qtbot.waitUntil(lambda: logger.handlers == before, timeout=30_000)

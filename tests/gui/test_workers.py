@@ -26,7 +26,7 @@ def test_events_then_the_result_arrive_on_the_ui_thread(qtbot: QtBot) -> None:
     operation.yielded.connect(
         lambda e: seen.append((e.done, threading.current_thread() is threading.main_thread()))
     )
-    with qtbot.waitSignal(operation.finished, timeout=5000) as finished:
+    with qtbot.waitSignal(operation.finished, timeout=30_000) as finished:
         pass
     assert [done for done, _ in seen] == [1, 2, 3, 4, 5]
     assert all(on_ui for _, on_ui in seen)
@@ -46,9 +46,9 @@ def test_cancel_stops_the_operation(qtbot: QtBot) -> None:
 
     operation = run_in_background(slow)
     assert gate.wait(5)
-    with qtbot.waitSignal(operation.cancelled, timeout=5000):
+    with qtbot.waitSignal(operation.cancelled, timeout=30_000):
         operation.cancel()
-    qtbot.waitUntil(lambda: not operation.running)
+    qtbot.waitUntil(lambda: not operation.running, timeout=30_000)
 
 
 @pytest.mark.parametrize("error", [UsageError("bad input"), RuntimeError("bug")])
@@ -58,6 +58,6 @@ def test_errors_are_delivered_not_raised(qtbot: QtBot, error: Exception) -> None
         raise error
 
     operation = run_in_background(failing)
-    with qtbot.waitSignal(operation.failed, timeout=5000) as failed:
+    with qtbot.waitSignal(operation.failed, timeout=30_000) as failed:
         pass
     assert failed.args[0] is error
