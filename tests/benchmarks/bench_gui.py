@@ -85,7 +85,7 @@ def child_browse(folder: str, count: str) -> None:
 
     from datayard.core.settings import Settings
     from datayard.core.workspace import Workspace
-    from datayard.gui.app import tune_garbage_collector
+    from datayard.gui.app import tune_interpreter
     from datayard.gui.main_window import MainWindow
 
     app = QApplication(sys.argv[:1])
@@ -95,7 +95,7 @@ def child_browse(folder: str, count: str) -> None:
     window = MainWindow(workspace)
     window.resize(1366, 768)
     window.show()
-    tune_garbage_collector()  # as the app does after showing its window
+    tune_interpreter()  # as the app does after showing its window
     browser = window.browser
     pump_until(app, lambda: browser.model.folder(big) is not None)
     beat = Heartbeat()
@@ -120,7 +120,7 @@ def child_push(folder: str, keyring_home: str) -> None:
 
     from datayard.core.push.request import PushRequest
     from datayard.core.workspace import Workspace
-    from datayard.gui.app import tune_garbage_collector
+    from datayard.gui.app import tune_interpreter
     from datayard.gui.transfers import TransfersPanel
     from tests.fixtures.services import private_secret_service
 
@@ -131,7 +131,7 @@ def child_push(folder: str, keyring_home: str) -> None:
         panel = TransfersPanel(workspace)
         panel.resize(1366, 250)
         panel.show()
-        tune_garbage_collector()
+        tune_interpreter()
         beat = Heartbeat()
         started = time.monotonic()
         job = panel.enqueue(PushRequest((Path(folder),), "bench", "local"))
