@@ -48,7 +48,8 @@ fail() { printf 'error: %s\n' "$*" >&2; exit 1; }
 python=${PYTHON:-$root/.venv/bin/python}
 [ -x "$python" ] || fail "no Python at $python: run ./bootstrap.sh first (or set PYTHON)"
 
-version=$("$python" -c 'import importlib.metadata as m; print(m.version("datayard"))' 2>/dev/null) ||
+# -I: the installed distribution, not a datayard.egg-info in the current folder.
+version=$("$python" -I -c 'import importlib.metadata as m; print(m.version("datayard"))' 2>/dev/null) ||
     fail "Datayard is not installed in $python's environment: run ./bootstrap.sh first"
 
 # PyInstaller, from the `package` extra: installed on demand, so that building
@@ -105,8 +106,11 @@ install -m 0644 "$root/resources/datayard.desktop" "$tree/usr/share/applications
 install -m 0644 "$root/resources/icons/datayard.svg" \
     "$tree/usr/share/icons/hicolor/scalable/apps/datayard.svg"
 
-# Qt's bundled libraries still need the system's OpenGL/EGL, fontconfig, xkbcommon,
-# D-Bus and GLib; the Secret Service (GNOME Keyring) keeps the storage secrets.
+# Qt's bundled libraries still need the system's OpenGL/EGL, fontconfig (and so
+# fonts), xkbcommon, D-Bus and GLib; the Secret Service (GNOME Keyring) keeps the
+# storage secrets. PyInstaller bundles this machine's system libraries, which need
+# its glibc or newer.
+glibc=$(getconf GNU_LIBC_VERSION | awk '{print $2}')
 cat > "$tree/DEBIAN/control" <<EOF
 Package: datayard
 Version: $deb_version
@@ -115,7 +119,7 @@ Maintainer: ${DATAYARD_MAINTAINER:-Datayard developers <datayard@example.invalid
 Section: science
 Priority: optional
 Installed-Size: $(du -sk --exclude=DEBIAN "$tree" | cut -f1)
-Depends: libgl1, libegl1, libfontconfig1, libxkbcommon0, libdbus-1-3, libglib2.0-0
+Depends: libc6 (>= $glibc), libgl1, libegl1, libfontconfig1, libxkbcommon0, libdbus-1-3, libglib2.0-0
 Recommends: gnome-keyring
 Description: Check image sets, version them in MinIO and train YOLO models
  Datayard is a desktop app and a command line for computer-vision teams:
