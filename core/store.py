@@ -9,13 +9,11 @@ so the ``local`` profile keeps its endpoint across restarts.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 from filelock import FileLock
 
 from . import s3
@@ -106,13 +105,17 @@ def _answers(port: int) -> bool:
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs; an exited child not yet reaped (a zombie) does not.
+
+    psutil rather than ``os.kill(pid, 0)``: on Windows that call terminates the
+    process it was meant to probe.
+    """
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    return True
 
 
 class EmbeddedStore:
@@ -230,13 +233,14 @@ class EmbeddedStore:
             pid = self._running_pid()
             if pid is None:
                 return False
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while self._exists(pid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if self._exists(pid):
+            server = psutil.Process(pid)
+            server.terminate()
+            try:
+                server.wait(timeout)
+            except psutil.TimeoutExpired:
                 log.warning("the embedded store did not stop in %.0f s; killing it", timeout)
-                os.kill(pid, signal.SIGKILL)
+                server.kill()
+                server.wait(10)
             state = self._read_state()
             state.pop("pid", None)
             self._write_state(state)
@@ -278,17 +282,6 @@ class EmbeddedStore:
         raise EmbeddedStoreError(
             f"the embedded store did not answer within {timeout:.0f} s; see {self._log_file}"
         )
-
-    @staticmethod
-    def _exists(pid: int) -> bool:
-        """Whether ``pid`` still runs; a server started by this process is reaped first.
-
-        Without reaping, an exited child stays a zombie that still answers kill(0).
-        """
-        if hasattr(os, "waitpid"):
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)
-        return _alive(pid)
 
     def _log_tail(self, lines: int = 15) -> str:
         try:

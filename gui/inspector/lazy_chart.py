@@ -20,14 +20,14 @@ class LazyChart(QWidget):
         self._build = build
         self._chart: Any = None
         self._pending: tuple[str, tuple[Any, ...]] | None = None
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
 
     def chart(self) -> Any:
         """The chart itself, built now if it was not yet."""
         if self._chart is None:
             self._chart = self._build()
-            self.layout().addWidget(self._chart)
+            self._layout.addWidget(self._chart)
             if self._pending is not None:
                 method, args = self._pending
                 getattr(self._chart, method)(*args)
