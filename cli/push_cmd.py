@@ -12,10 +12,11 @@ from datayard.core.events import CancelToken, FileFailed, Finished
 from datayard.core.push import PushOptions, PushPlanned, PushResult, SplitMode, push
 from datayard.core.push.engine import CheckFailedError
 from datayard.core.push.journal import last_unfinished_push
+from datayard.core.units import size
 from datayard.core.workspace import Workspace
 
 from .check_cmd import show_report
-from .render import console, follow, print_json, size
+from .render import console, follow, print_json
 
 MiB = 1 << 20
 

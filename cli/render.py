@@ -18,6 +18,7 @@ from rich.progress import (
 )
 
 from datayard.core import events
+from datayard.core.units import size
 
 console = Console(stderr=True, soft_wrap=True)
 """Progress and messages go to stderr so that stdout stays clean for --json."""
@@ -36,15 +37,6 @@ def progress_bar() -> Progress:
         transient=True,
         disable=not console.is_terminal,
     )
-
-
-def size(count: float) -> str:
-    """Bytes for people: 1.5 MiB, 12.0 GiB."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(count) < 1024 or unit == "TiB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    raise AssertionError("unreachable")
 
 
 def follow(operation: Iterable[object]) -> Iterator[object]:

@@ -13,10 +13,8 @@ import hashlib
 import logging
 import string
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Generator, Iterable
 from contextlib import closing
-from itertools import islice
 from typing import TypeVar, cast
 
 from minio.error import S3Error
@@ -24,7 +22,8 @@ from minio.error import S3Error
 from .bucket import Bucket
 from .catalog import BLOBS, blob_key
 from .errors import EndpointUnreachableError, StorageError
-from .events import Cancelled, CancelToken, Progress, check_cancel
+from .events import CancelToken, Progress, check_cancel
+from .pool import run_parallel
 
 log = logging.getLogger(__name__)
 
@@ -136,50 +135,6 @@ def with_retries(action: Callable[[], Result], what: str) -> Result:
             delay = BACKOFF_S * 2 ** (transient - 1)
             log.info("%s: %s; trying again in %.1f s", what, error, delay)
             time.sleep(delay)
-
-
-def run_parallel(
-    work: Callable[[Item], Result],
-    items: Iterable[Item],
-    *,
-    workers: int,
-    cancel: CancelToken | None,
-    name: str,
-) -> Iterator[Result]:
-    """``work`` over ``items`` in a bounded pool; results in the order they finish.
-
-    At most ``2 * workers`` items are queued, so millions of files never become
-    millions of futures. Once ``cancel`` is set nothing new starts, the running
-    items finish (or stop at their own checkpoint), and ``Cancelled`` is raised
-    if any item was left undone. Closing the iterator drops the queued items
-    and waits only for the running ones.
-    """
-
-    def guarded(item: Item) -> Result:
-        check_cancel(cancel)
-        return work(item)
-
-    pending = iter(items)
-    more = True
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix=name) as pool:
-        running: set[Future[Result]] = set()
-        try:
-            while True:
-                if more and not (cancel is not None and cancel.is_set()):
-                    room = 2 * max(1, workers) - len(running)
-                    batch = list(islice(pending, room))
-                    more = len(batch) == room
-                    running.update(pool.submit(guarded, item) for item in batch)
-                if not running:
-                    break
-                done, running = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield future.result()
-        finally:
-            for future in running:
-                future.cancel()
-    if more:
-        raise Cancelled
 
 
 def list_blobs(

@@ -25,11 +25,12 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import yaml
 from filelock import FileLock, Timeout
 
-from .blobs import fetch_blob, is_per_blob, run_parallel, with_retries
+from .blobs import fetch_blob, is_per_blob, with_retries
 from .bucket import Bucket
 from .errors import DatayardError, StorageError, UsageError
 from .events import CancelToken, FileFailed, Finished, Throttle, Transfer
 from .manifest import Manifest, ManifestFile, Role
+from .pool import run_parallel
 from .scan.hash_cache import CacheKey, Content, HashCache
 from .scan.hashing import Job, read_content
 

@@ -19,13 +19,13 @@ from .blobs import (
     fetch_blob,
     is_per_blob,
     list_blobs,
-    run_parallel,
     with_retries,
 )
 from .bucket import Bucket
 from .errors import StorageError
 from .events import CancelToken, Finished, Progress, Throttle
 from .manifest import Manifest
+from .pool import run_parallel
 
 log = logging.getLogger(__name__)
 

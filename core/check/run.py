@@ -11,14 +11,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 from datayard.core.events import CancelToken, Finished, Progress, Throttle, check_cancel
 from datayard.core.inventory import FileEntry, FileKind, Inventory, ScanProblemKind
+from datayard.core.pool import run_parallel
 
 from .findings import Finding, FindingKind
 from .images import check_image
@@ -36,9 +35,6 @@ _SCAN_PROBLEMS = {
     ScanProblemKind.BROKEN_SYMLINK: FindingKind.BROKEN_SYMLINK,
     ScanProblemKind.SYMLINK_LOOP: FindingKind.SYMLINK_LOOP,
 }
-
-Job = TypeVar("Job")
-Result = TypeVar("Result")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +84,14 @@ def check(
     labels: dict[str, LabelResult] = {}
     hashes = _known_hashes(inventory)
     throttle = Throttle()
-    results = _in_parallel(run_job, jobs, workers or _default_workers(), cancel)
+    results = run_parallel(
+        run_job,
+        jobs,
+        workers=workers or _default_workers(),
+        cancel=cancel,
+        name="datayard-check",
+        queued=_QUEUED_PER_WORKER,
+    )
     for done, result in enumerate(results, start=1):
         findings += result.findings
         if result.label is not None:
@@ -172,34 +175,3 @@ def _sha256(path: Path) -> str | None:
 
 def _default_workers() -> int:
     return min(32, (os.cpu_count() or 1) + 4)
-
-
-def _in_parallel(
-    function: Callable[[Job], Result],
-    jobs: Iterable[Job],
-    workers: int,
-    cancel: CancelToken | None,
-) -> Iterator[Result]:
-    """``map`` over a thread pool, in completion order, with a bounded queue.
-
-    The cancel token is checked between results; queued jobs are dropped and
-    running ones finish before :class:`Cancelled` leaves this generator.
-    """
-    pending: set[Future[Result]] = set()
-    queue = iter(jobs)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="datayard-check") as pool:
-        try:
-            while True:
-                check_cancel(cancel)
-                for job in queue:
-                    pending.add(pool.submit(function, job))
-                    if len(pending) >= workers * _QUEUED_PER_WORKER:
-                        break
-                if not pending:
-                    return
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield future.result()
-        finally:
-            for future in pending:
-                future.cancel()

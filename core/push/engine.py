@@ -153,7 +153,7 @@ def push(
     latest_id = catalog.latest(ref.owner, ref.name)
     latest = catalog.manifest(replace(ref, version=latest_id)) if latest_id else None
     early = _plan_if_possible(inventories, options.split) if latest is not None else None
-    if latest is not None and early is not None and _same_content(latest, early):
+    if latest is not None and early is not None and same_content(latest, early):
         # Nothing will be published, and the check only guards what is published: the
         # same content passed it (or was forced) when the latest version was pushed.
         # Skipping it makes a no-op push cost a cached scan and one manifest read.
@@ -185,7 +185,7 @@ def push(
         marker = push_marker_key(push_id)
         bucket.put_bytes(marker, _marker(planned.blobs), content_type="application/json")
         journal.check_generation(blob_generation(bucket))
-        missing = _missing_blobs(bucket, journal, planned, options.workers)
+        missing = missing_blobs(bucket, journal, planned, options.workers)
         yield PushPlanned(
             dataset=str(ref),
             files=len(planned.files),
@@ -306,14 +306,14 @@ def _forward(events: Iterator[object], result_type: type[T]) -> Generator[Progre
     raise RuntimeError("the operation ended without a result")
 
 
-def _same_content(latest: Manifest, planned: Plan) -> bool:
+def same_content(latest: Manifest, planned: Plan) -> bool:
     before = {(f.path, f.sha256) for f in latest.files}
     return before == {(f.entry.path, f.entry.sha256) for f in planned.files} and (
         latest.class_names == planned.class_names
     )
 
 
-def _missing_blobs(bucket: Bucket, journal: Journal, planned: Plan, workers: int) -> list[str]:
+def missing_blobs(bucket: Bucket, journal: Journal, planned: Plan, workers: int) -> list[str]:
     """Blobs the store lacks, asking it only about prefixes the local index cannot vouch for.
 
     Listing ``blobs/sha256/<xx>/`` costs one request per 1000 blobs, instead of

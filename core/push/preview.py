@@ -19,7 +19,7 @@ from datayard.core.check import CheckReport, Severity
 from datayard.core.errors import UsageError
 from datayard.core.events import CancelToken, Finished, Progress, check_cancel
 
-from .engine import PushOptions, _missing_blobs, _same_content, scan_and_check, store_id
+from .engine import PushOptions, missing_blobs, same_content, scan_and_check, store_id
 from .journal import Journal
 from .plan import plan
 
@@ -78,7 +78,7 @@ def preview(
     journal = Journal(database, store_id(bucket))
     try:
         journal.check_generation(blob_generation(bucket))
-        missing = _missing_blobs(bucket, journal, planned, options.workers)
+        missing = missing_blobs(bucket, journal, planned, options.workers)
     finally:
         journal.close()
     blobs = planned.blobs
@@ -90,7 +90,7 @@ def preview(
             blobs=len(blobs),
             new_blobs=len(missing),
             new_bytes=sum(blobs[sha].entry.size for sha in missing),
-            unchanged=latest is not None and _same_content(latest, planned),
+            unchanged=latest is not None and same_content(latest, planned),
             reports=tuple(reports),
         )
     )

@@ -33,10 +33,11 @@ from datayard.core.push import SplitMode
 from datayard.core.push.preview import PushPreview
 from datayard.core.push.request import PushRequest, preview_request, suggest_dataset_name
 from datayard.core.settings import LOCAL_PROFILE
+from datayard.core.units import size
 from datayard.core.workspace import Workspace
 
 from ..workers import Operation, run_in_background
-from .text import ERROR_COLOUR, size
+from .text import ERROR_COLOUR
 
 _SPLITS = {
     SplitMode.AUTO: "The folders' train/val/test, else a stable 80/20 split",

@@ -5,18 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from datayard.core.jobs import Job, JobState
+from datayard.core.units import size
 
 ERROR_COLOUR = "#d64541"
 """A red that reads on both the light and the dark palette."""
-
-
-def size(count: float) -> str:
-    """Bytes for people: 1.5 MiB, 12.0 GiB (the CLI's units, so both faces agree)."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(count) < 1024 or unit == "TiB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    raise AssertionError("unreachable")
 
 
 def duration(seconds: float) -> str:
