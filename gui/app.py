@@ -36,16 +36,17 @@ def _no_display() -> bool:
 def tune_interpreter() -> None:
     """Keep worker threads from stalling the UI while large sets are in memory.
 
-    Two measured causes (tests/benchmarks/bench_gui.py, a folder of 50,000 to
-    100,000 images): a full garbage collection walks every live object while
-    holding the GIL, which froze the event loop for 80-180 ms at a time; and a
-    worker thread keeps the GIL for up to 5 ms before the UI thread may run.
-    Freezing the start-up objects, collecting less often (the app allocates in
-    bursts, then idles) and switching threads every millisecond brought the
-    longest stalls from 137-179 ms to 24-46 ms, at no visible cost.
+    Measured with tests/benchmarks/bench_gui.py on folders of 50,000 to 100,000
+    images: garbage collections walking the objects an inspection creates held
+    the GIL for 80-180 ms at a time, and a worker thread could keep the UI
+    thread waiting 5 ms per turn. Freezing the start-up objects, running young
+    collections less often but middle ones as often as by default (letting the
+    middle generation grow large made one collection of it take 125 ms), and
+    switching threads every millisecond brought the longest stall while
+    inspecting 100,000 images from 130-270 ms to 55-63 ms.
     """
     gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
+    gc.set_threshold(20_000, 10, 100)
     sys.setswitchinterval(0.001)
 
 
