@@ -162,7 +162,7 @@ def test_an_invalid_data_yaml_says_why(tmp_path: Path, yaml: bytes, problem: str
         # Roboflow exports point one folder too high; Ultralytics tries again without "../".
         b"train: ../images/train\nval: ../images/train\nnames: [a, b, c]\n",
         # A path on the author's machine: the splits are read next to the data.yaml.
-        b"path: /home/someone/ds\ntrain: images/train\nval: images/train\nnames: [a, b, c]\n",
+        b"path: /mnt/authors-laptop/ds\ntrain: images/train\nval: images/train\nnames: [a, b, c]\n",
         b"path: .\ntrain: [images/train]\nvalidation: images/train\nnames: {0: a, 1: b, 2: c}\n",
     ],
 )

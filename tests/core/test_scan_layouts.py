@@ -72,7 +72,7 @@ def test_data_yaml_with_absolute_path(tmp_path: Path) -> None:
 
 def test_data_yaml_absolute_path_of_another_machine_reads_the_yaml_folder(tmp_path: Path) -> None:
     touch(tmp_path, "ds/images/train/a.jpg")
-    yaml = b"path: /home/someone/datasets/ds\ntrain: images/train\nnames: [a]\n"
+    yaml = b"path: /mnt/authors-laptop/datasets/ds\ntrain: images/train\nnames: [a]\n"
     touch(tmp_path, "ds/data.yml", content=yaml)
 
     dataset = only_set(scan_to_end(tmp_path), "ds")
