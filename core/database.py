@@ -20,7 +20,11 @@ def connect(path: Path, schema: str = "") -> sqlite3.Connection:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(path, timeout=30, check_same_thread=False)
-    connection.execute("PRAGMA journal_mode=WAL")
+    # Switching the journal mode takes a lock that another process's reads can
+    # refuse at once ("database is locked"): switch only the first time.
+    mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+    if str(mode).lower() != "wal":
+        connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
     if schema:
         connection.executescript(schema)

@@ -50,23 +50,30 @@ class EndpointUnreachableError(StorageError):
     """Nothing answers at the profile's endpoint (DNS, refused, timeout)."""
 
 
-class TLSError(StorageError):
+class AccessError(StorageError):
+    """Credentials, bucket, permission or TLS: every request fails the same way.
+
+    No retry fixes these, so an operation over many files stops at the first.
+    """
+
+
+class TLSError(AccessError):
     """The TLS handshake or certificate verification failed."""
 
 
-class InvalidAccessKeyError(StorageError):
+class InvalidAccessKeyError(AccessError):
     """The server does not know the access key."""
 
 
-class InvalidSecretError(StorageError):
+class InvalidSecretError(AccessError):
     """The access key is known but the secret key does not match it."""
 
 
-class BucketMissingError(StorageError):
+class BucketMissingError(AccessError):
     """The profile's bucket does not exist."""
 
 
-class PermissionDeniedError(StorageError):
+class PermissionDeniedError(AccessError):
     """The credentials are valid but may not do what was asked."""
 
 

@@ -29,14 +29,10 @@ from datayard.core.bucket import Bucket
 from datayard.core.catalog import BLOBS, Catalog, DatasetRef, blob_generation, push_marker_key
 from datayard.core.check import CheckReport
 from datayard.core.errors import (
-    BucketMissingError,
+    AccessError,
     DatayardError,
     EndpointUnreachableError,
-    InvalidAccessKeyError,
-    InvalidSecretError,
-    PermissionDeniedError,
     StorageError,
-    TLSError,
     UsageError,
 )
 from datayard.core.events import (
@@ -61,14 +57,6 @@ T = TypeVar("T")
 MiB = 1 << 20
 MIN_PART_SIZE = 5 * MiB
 """S3 refuses smaller parts (except the last one of an upload)."""
-_PERMANENT = (
-    InvalidAccessKeyError,
-    InvalidSecretError,
-    BucketMissingError,
-    PermissionDeniedError,
-    TLSError,
-)
-"""Errors that no retry fixes: they stop the whole push."""
 _ATTEMPTS = 3
 _REMEMBER_BATCH = 500
 
@@ -410,7 +398,7 @@ class _Sender:
                 )
             except BaseException as error:
                 self._count(-counted)  # the bar shows what is stored, not what was tried
-                transient = isinstance(error, StorageError) and not isinstance(error, _PERMANENT)
+                transient = isinstance(error, StorageError) and not isinstance(error, AccessError)
                 if not transient or attempt == _ATTEMPTS:
                     raise
                 log.info("retrying %s after: %s", planned.local, error)
@@ -493,7 +481,7 @@ class _Sender:
     ) -> FileFailed | None:
         try:
             result = future.result()
-        except (*_PERMANENT, EndpointUnreachableError):
+        except (AccessError, EndpointUnreachableError):
             # Retried already: the store is down or refuses us; stop, the journal keeps
             # what was done, and the same command continues later.
             raise

@@ -17,7 +17,6 @@ import pytest
 from datayard.core import s3
 from datayard.core.bucket import Bucket
 from datayard.core.catalog import BLOBS, PUSHES, Catalog, DatasetRef, blob_key
-from datayard.core.database import connect
 from datayard.core.paths import AppDirs
 from datayard.core.push.journal import last_unfinished_push
 from datayard.core.settings import Profile
@@ -63,7 +62,9 @@ def blob_count(bucket: Bucket) -> int:
 def kill_when(process: subprocess.Popen[str], ready: Callable[[], bool]) -> None:
     """SIGKILL the push once ``ready()`` holds; fail if the push ended first."""
     while not ready():
-        assert process.poll() is None, "the push finished before the point to interrupt it"
+        if process.poll() is not None:
+            errors = process.stderr.read() if process.stderr else ""
+            raise AssertionError(f"the push ended before the point to interrupt it: {errors}")
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
 
@@ -116,7 +117,7 @@ def test_kill_9_during_a_multipart_upload_then_resume(
     process = subprocess.Popen(
         push_command(source, name, "--part-size", "5", "--workers", "1"),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
     )
     database = AppDirs.default().database
@@ -124,7 +125,7 @@ def test_kill_9_during_a_multipart_upload_then_resume(
     def parts_done() -> int:
         if not database.exists():
             return 0
-        db = connect(database)
+        db = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
         try:
             return int(db.execute("SELECT count(*) FROM upload_parts").fetchone()[0])
         except sqlite3.OperationalError:  # the push has not created its tables yet
