@@ -30,6 +30,7 @@ COMMANDS = {
     "gc": "gc_cmd",
     "profile": "profile_cmd",
     "store": "store_cmd",
+    "worker": "worker_cmd",
 }
 
 log = logging.getLogger(__name__)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from minio import Minio
 from minio.datatypes import Part
@@ -62,6 +63,16 @@ class Bucket:
                 metadata=metadata,  # type: ignore[arg-type]
             )
         return _unquote(result.etag)
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Upload a local file of any size (multipart above the SDK's threshold)."""
+        with translated(self.profile):
+            self.client.fput_object(bucket_name=self.name, object_name=key, file_path=str(path))
+
+    def get_file(self, key: str, path: Path) -> None:
+        """Download an object to ``path``; the SDK writes a temporary file and renames it."""
+        with translated(self.profile):
+            self.client.fget_object(bucket_name=self.name, object_name=key, file_path=str(path))
 
     def get_bytes(self, key: str) -> bytes:
         with translated(self.profile):

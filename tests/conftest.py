@@ -14,7 +14,7 @@ from datayard.core.store import EmbeddedStore
 # Before pytest-qt creates the QApplication: no display is needed.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-pytest_plugins = ["tests.fixtures.services", "tests.fixtures.messy_tree"]
+pytest_plugins = ["tests.fixtures.services", "tests.fixtures.messy_tree", "tests.fixtures.training"]
 
 
 @pytest.fixture(autouse=True)

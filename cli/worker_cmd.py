@@ -1,0 +1,28 @@
+"""``datayard worker``: the process that trains one run, started by a backend."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from datayard.core.errors import UsageError
+from datayard.core.training.runs import RUN_FILE, RunFolder
+from datayard.core.training.worker import run, take_stdout
+from datayard.core.workspace import Workspace
+
+
+@click.command(name="worker", hidden=True)
+@click.argument("run_folder", type=click.Path(path_type=Path, exists=True))
+@click.option("--resume", is_flag=True, help="Continue from the run's last checkpoint.")
+def command(run_folder: Path, resume: bool) -> None:
+    """Train the run described by RUN_FOLDER/run.json, speaking JSON lines on stdout.
+
+    Backends start this; users launch runs with `datayard train`.
+    """
+    folder = RunFolder(run_folder.parent if run_folder.name == RUN_FILE else run_folder)
+    if not folder.record_file.is_file():
+        raise UsageError(f"{folder.path} holds no {RUN_FILE}: not a run folder")
+    events = take_stdout()
+    sys.exit(run(folder, events, resume=resume, workspace=Workspace.default()))

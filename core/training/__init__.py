@@ -1,0 +1,1 @@
+"""Training YOLO models on dataset versions: specs, the worker, its events, backends."""

@@ -1,0 +1,229 @@
+"""The local backend: training workers as child processes of this machine.
+
+A worker is started in its own session, writing its events into the run's
+folder, so it outlives the app or the command that launched it; whoever looks
+next (a restarted GUI, ``datayard logs``) follows the same file. Stop and pause
+requests go through the run's control file, which the worker reads after each
+batch. A worker that ignores a request is killed after a grace period, and a
+worker that vanished without a last word (killed, out of memory) is recorded
+as failed, so no run stays "running" forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+
+from ..errors import UsageError
+from ..events import CancelToken, check_cancel
+from ..paths import AppDirs
+from .protocol import Failed, Preparing, Record, TrainingEvent, encode
+from .runs import Control, EventLog, RunFolder, RunRecordFactory, RunRegistry, RunStatus
+from .spec import TrainSpec
+
+log = logging.getLogger(__name__)
+
+KILL_GRACE_S = 30.0
+"""How long a stop or pause may take before the worker is killed: one batch and a save."""
+
+_LOG_TAIL_LINES = 12
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(self, registry: RunRegistry, *, python: str | None = None) -> None:
+        self.registry = registry
+        self.python = python or sys.executable
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+
+    @classmethod
+    def default(cls, dirs: AppDirs | None = None) -> LocalBackend:
+        return cls(RunRegistry((dirs or AppDirs.default()).ensure().data / "runs"))
+
+    def launch(self, spec: TrainSpec, dataset: str, *, cloned_from: str | None = None) -> RunFolder:
+        """Start a worker for ``spec`` on the exact version ``dataset`` (owner/name@version)."""
+        spec.validated()
+        folder = self.registry.create(RunRecordFactory(spec, dataset, self.name, cloned_from))
+        self._start(folder, resume=False)
+        return folder
+
+    def resume(self, folder: RunFolder) -> None:
+        """Continue a paused run from its last full epoch, in a new worker."""
+        status = folder.summary().status
+        if self.alive(folder):
+            raise UsageError(f"run {folder.run_id} is still running")
+        if status is not RunStatus.PAUSED:
+            raise UsageError(f"run {folder.run_id} is {status.value}; only a paused run resumes")
+        folder.clear_request()
+        # Written before the worker starts, so that a follower never takes the
+        # pause for the end of the run while the new worker is starting.
+        self._append(folder, Preparing(phase="resuming"))
+        self._start(folder, resume=True)
+
+    def stop(self, folder: RunFolder) -> None:
+        """Ask the worker to finish now: it validates and saves what it has."""
+        self._request(folder, Control.STOP)
+
+    def pause(self, folder: RunFolder) -> None:
+        """Ask the worker to stop so that ``resume`` can continue the run later."""
+        self._request(folder, Control.PAUSE)
+
+    def kill(self, folder: RunFolder, reason: str = "killed at the user's request") -> None:
+        """End the worker now, and record the run as failed with ``reason``."""
+        process = self._process(folder)
+        if process is not None:
+            for child in process.children(recursive=True):
+                child.kill()
+            process.kill()
+            process.wait(timeout=10)
+        self._reap(folder)
+        self._append(folder, Failed(reason="killed", message=reason))
+
+    def alive(self, folder: RunFolder) -> bool:
+        return self._process(folder) is not None
+
+    def follow(
+        self,
+        folder: RunFolder,
+        cancel: CancelToken | None = None,
+        *,
+        poll_s: float = 0.25,
+        grace_s: float = KILL_GRACE_S,
+    ) -> Iterator[Record]:
+        """Every event of the run, from its first, as it happens; ends after a terminal one.
+
+        When the worker is gone without a terminal event it is recorded as
+        failed with the tail of its output. When a stop or pause request has
+        gone unanswered for ``grace_s``, the worker is killed.
+        """
+        events = EventLog(folder.events_file)
+        requested_at: float | None = None
+        while True:
+            records = events.read_new()
+            yield from records
+            if any(r.event.TERMINAL for r in records) and not self._resumed_since(records):
+                self._wait_exit(folder, grace_s, poll_s)
+                return
+            check_cancel(cancel)
+            if not records and not self.alive(folder):
+                # The file may have grown between the read and the check.
+                late = events.read_new()
+                yield from late
+                if late and late[-1].event.TERMINAL:
+                    return
+                failure = Failed(reason="crashed", message=self._crash_message(folder))
+                self._append(folder, failure)
+                yield from events.read_new()
+                return
+            if folder.requested() is None:
+                requested_at = None
+            elif requested_at is None:
+                requested_at = time.monotonic()
+            elif time.monotonic() - requested_at > grace_s:
+                request = folder.requested()
+                self.kill(folder, f"did not answer a {request} request in {grace_s:.0f} s")
+            time.sleep(poll_s)
+
+    # -- internals -----------------------------------------------------------------
+
+    def _start(self, folder: RunFolder, *, resume: bool) -> None:
+        command = [self.python, "-m", "datayard.cli", "worker", str(folder.path)]
+        if resume:
+            command.append("--resume")
+        with (
+            folder.events_file.open("ab") as events,
+            folder.output_file.open("ab") as output,
+        ):
+            child = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=events,
+                stderr=output,
+                start_new_session=True,
+                cwd=folder.path,
+                env=_worker_environment(),
+            )
+        folder.pid_file.write_text(str(child.pid), encoding="utf-8")
+        self._children[folder.run_id] = child
+        log.info("started worker %d for run %s", child.pid, folder.run_id)
+
+    def _request(self, folder: RunFolder, control: Control) -> None:
+        if not self.alive(folder):
+            raise UsageError(
+                f"run {folder.run_id} is not running ({folder.summary().status.value})"
+            )
+        folder.request(control)
+
+    def _process(self, folder: RunFolder) -> psutil.Process | None:
+        """The run's worker when it is still running (a zombie counts as ended)."""
+        self._reap(folder)
+        pid = folder.pid()
+        if pid is None:
+            return None
+        try:
+            process = psutil.Process(pid)
+            if process.status() == psutil.STATUS_ZOMBIE:
+                return None
+            command = " ".join(process.cmdline())
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return None
+        # A recycled pid belongs to some other program.
+        return process if "worker" in command and str(folder.path) in command else None
+
+    def _reap(self, folder: RunFolder) -> None:
+        child = self._children.get(folder.run_id)
+        if child is not None and child.poll() is not None:
+            del self._children[folder.run_id]
+
+    def _wait_exit(self, folder: RunFolder, timeout_s: float, poll_s: float) -> None:
+        """After its last event a worker flushes the mirror and exits: so follow ends then."""
+        deadline = time.monotonic() + timeout_s
+        while self.alive(folder) and time.monotonic() < deadline:
+            time.sleep(poll_s)
+
+    def _resumed_since(self, records: list[Record]) -> bool:
+        """A resume appends to the same file: a terminal event followed by more is not the end."""
+        last_terminal = max(i for i, r in enumerate(records) if r.event.TERMINAL)
+        return last_terminal < len(records) - 1
+
+    def _append(self, folder: RunFolder, event: TrainingEvent) -> None:
+        with folder.events_file.open("a", encoding="utf-8") as stream:
+            stream.write(encode(event, folder.next_seq()) + "\n")
+
+    def _crash_message(self, folder: RunFolder) -> str:
+        child = self._children.get(folder.run_id)
+        code = child.poll() if child is not None else None
+        if code is not None and code < 0:
+            cause = f"the worker was killed by signal {signal.Signals(-code).name}"
+            if -code == signal.SIGKILL:
+                cause += " (the system may have run out of memory)"
+        elif code is not None:
+            cause = f"the worker exited with status {code} without reporting a result"
+        else:
+            cause = "the worker ended without reporting a result (killed, or out of memory?)"
+        tail = _tail(folder.output_file)
+        return f"{cause}; last output:\n{tail}" if tail else cause
+
+
+def _worker_environment() -> dict[str, str]:
+    """The worker inherits this environment; Python output unbuffered so events flow at once."""
+    environment = dict(os.environ)
+    environment["PYTHONUNBUFFERED"] = "1"
+    return environment
+
+
+def _tail(path: Path) -> str:
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return ""
+    return "\n".join(line for line in lines[-_LOG_TAIL_LINES:] if line.strip())

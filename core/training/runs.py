@@ -1,0 +1,363 @@
+"""Runs on this machine: one folder each, which is also the run registry.
+
+A run's folder holds what was launched (``run.json``), the event stream the
+worker wrote (``events.jsonl``, append-only), the worker's log, the control
+file through which stop and pause requests reach it, and Ultralytics' own
+output under ``train/``. Keeping the registry in the folders, not in a
+database, means two workers never contend for a lock and a run stays readable
+with nothing but a text editor; the append-only events are the single truth
+from which every status is derived.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from .protocol import (
+    Epoch,
+    Failed,
+    Final,
+    Finished,
+    Paused,
+    ProtocolError,
+    Record,
+    Setup,
+    Stopped,
+    TrainingEvent,
+    decode,
+)
+from .spec import TrainSpec
+
+RUN_FILE = "run.json"
+EVENTS_FILE = "events.jsonl"
+CONTROL_FILE = "control"
+PID_FILE = "worker.pid"
+LOG_FILE = "worker.log"
+OUTPUT_FILE = "worker.out"
+TRAIN_DIR = "train"
+MAP_KEY = "mAP50-95"
+
+
+class Control(StrEnum):
+    """What a user asked a running worker to do; written to its control file."""
+
+    STOP = "stop"
+    PAUSE = "pause"
+
+
+class RunStatus(StrEnum):
+    PREPARING = "preparing"
+    RUNNING = "running"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    PAUSED = "paused"
+    FAILED = "failed"
+
+    @property
+    def ended(self) -> bool:
+        return self not in (RunStatus.PREPARING, RunStatus.RUNNING)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What was launched, where, from which dataset version."""
+
+    run_id: str
+    spec: TrainSpec
+    dataset: str
+    """The exact version trained on, ``owner/name@version``."""
+    backend: str
+    launched_at: str
+    cloned_from: str | None = None
+
+    def to_json(self) -> str:
+        body = {
+            "run_id": self.run_id,
+            "dataset": self.dataset,
+            "backend": self.backend,
+            "launched_at": self.launched_at,
+            "cloned_from": self.cloned_from,
+            "spec": self.spec.to_dict(),
+        }
+        return json.dumps(body, indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunRecord:
+        body: dict[str, Any] = json.loads(text)
+        return cls(
+            run_id=body["run_id"],
+            spec=TrainSpec.from_dict(body["spec"]),
+            dataset=body["dataset"],
+            backend=body["backend"],
+            launched_at=body["launched_at"],
+            cloned_from=body.get("cloned_from"),
+        )
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A run's state as its events tell it: what ``datayard runs`` and the runs list show."""
+
+    status: RunStatus
+    epochs_done: int
+    epochs: int
+    best_map: float | None
+    best_epoch: int | None
+    started: float | None
+    ended: float | None
+    message: str = ""
+    """Why it failed, or whether a pause can be resumed."""
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None:
+            return None
+        return (self.ended or datetime.now(UTC).timestamp()) - self.started
+
+
+def summarize(events: list[TrainingEvent], planned_epochs: int) -> RunSummary:
+    """Fold a run's events into its summary; the last terminal event decides the status."""
+    status = RunStatus.PREPARING
+    epochs_done = 0
+    epochs = planned_epochs
+    best: tuple[float, int] | None = None
+    started = events[0].time if events else None
+    ended: float | None = None
+    message = ""
+    for event in events:
+        if isinstance(event, Setup):
+            status, epochs, ended, message = RunStatus.RUNNING, event.epochs, None, ""
+        elif isinstance(event, Epoch):
+            status = RunStatus.RUNNING
+            epochs_done = max(epochs_done, event.epoch)
+            value = event.metrics.get(MAP_KEY)
+            if value is not None and (best is None or value > best[0]):
+                best = (value, event.epoch)
+        elif isinstance(event, Final) and event.metrics.get(MAP_KEY) is not None:
+            best = (event.metrics[MAP_KEY], event.best_epoch or (best[1] if best else 0))
+        elif event.TERMINAL:
+            ended = event.time
+            if isinstance(event, Finished):
+                status = RunStatus.FINISHED
+            elif isinstance(event, Stopped):
+                status = RunStatus.STOPPED
+            elif isinstance(event, Paused):
+                status = RunStatus.PAUSED
+                epochs_done = event.epochs_done
+                message = (
+                    f"resumes after epoch {event.epochs_done}"
+                    if event.resumable
+                    else "no epoch had finished: resuming starts over"
+                )
+            elif isinstance(event, Failed):
+                status, message = RunStatus.FAILED, event.message
+    return RunSummary(
+        status=status,
+        epochs_done=epochs_done,
+        epochs=epochs,
+        best_map=best[0] if best else None,
+        best_epoch=best[1] if best else None,
+        started=started,
+        ended=ended,
+        message=message,
+    )
+
+
+class EventLog:
+    """Reads a growing events file; each call returns the lines completed since the last.
+
+    A line still being written (no newline yet) is left for the next call, so
+    a reader never parses half an event.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+        self.skipped = 0
+        """Lines that were not events (a worker's stray output): counted, not fatal."""
+
+    def read_new(self) -> list[Record]:
+        try:
+            with self.path.open("rb") as stream:
+                stream.seek(self._offset)
+                data = stream.read()
+        except FileNotFoundError:
+            return []
+        end = data.rfind(b"\n") + 1
+        self._offset += end
+        records = []
+        for line in data[:end].decode("utf-8", errors="replace").splitlines():
+            try:
+                record = decode(line)
+            except ProtocolError:
+                if line.lstrip().startswith('{"v"'):
+                    raise
+                self.skipped += 1
+                continue
+            if record:
+                records.append(record)
+        return records
+
+
+class RunFolder:
+    """The files of one run on this machine."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @property
+    def record_file(self) -> Path:
+        return self.path / RUN_FILE
+
+    @property
+    def events_file(self) -> Path:
+        return self.path / EVENTS_FILE
+
+    @property
+    def control_file(self) -> Path:
+        return self.path / CONTROL_FILE
+
+    @property
+    def pid_file(self) -> Path:
+        return self.path / PID_FILE
+
+    @property
+    def log_file(self) -> Path:
+        return self.path / LOG_FILE
+
+    @property
+    def output_file(self) -> Path:
+        """The worker's stderr: Ultralytics' console output and any crash trace."""
+        return self.path / OUTPUT_FILE
+
+    @property
+    def train_dir(self) -> Path:
+        return self.path / TRAIN_DIR
+
+    @property
+    def weights_dir(self) -> Path:
+        return self.train_dir / "weights"
+
+    def record(self) -> RunRecord:
+        return RunRecord.from_json(self.record_file.read_text(encoding="utf-8"))
+
+    def events(self) -> list[TrainingEvent]:
+        return [record.event for record in EventLog(self.events_file).read_new()]
+
+    def next_seq(self) -> int:
+        """The sequence number a resumed worker continues from."""
+        records = EventLog(self.events_file).read_new()
+        return records[-1].seq + 1 if records else 0
+
+    def summary(self) -> RunSummary:
+        return summarize(self.events(), self.record().spec.epochs)
+
+    def request(self, control: Control) -> None:
+        """Ask the worker to stop or pause at its next batch."""
+        part = self.path / f".{CONTROL_FILE}.{secrets.token_hex(4)}"
+        part.write_text(control.value, encoding="utf-8")
+        os.replace(part, self.control_file)
+
+    def requested(self) -> Control | None:
+        try:
+            text = self.control_file.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return Control(text) if text in Control._value2member_map_ else None
+
+    def clear_request(self) -> None:
+        self.control_file.unlink(missing_ok=True)
+
+    def pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text(encoding="utf-8").strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
+
+class RunRegistry:
+    """Every run launched from this machine, newest first."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def create(self, record_for: RunRecordFactory) -> RunFolder:
+        """A new folder with a fresh, unique id; two launches at once never share one."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        while True:
+            stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+            run_id = f"{stamp}-{secrets.token_hex(3)}"
+            path = self.root / run_id
+            try:
+                path.mkdir(mode=0o700)
+            except FileExistsError:
+                continue
+            folder = RunFolder(path)
+            folder.record_file.write_text(record_for(run_id).to_json(), encoding="utf-8")
+            return folder
+
+    def all(self) -> list[RunFolder]:
+        if not self.root.is_dir():
+            return []
+        folders = [RunFolder(p) for p in self.root.iterdir() if (p / RUN_FILE).is_file()]
+        return sorted(folders, key=lambda f: f.run_id, reverse=True)
+
+    def get(self, run_id: str) -> RunFolder:
+        """The run named by its id or a unique prefix of it; the newest for ``last``."""
+        runs = self.all()
+        if run_id == "last" and runs:
+            return runs[0]
+        exact = self.root / run_id
+        if (exact / RUN_FILE).is_file():
+            return RunFolder(exact)
+        matches = [f for f in runs if f.run_id.startswith(run_id)]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise UsageError(f"no run {run_id!r} on this machine; `datayard runs` lists them")
+        raise UsageError(
+            f"{run_id!r} matches {len(matches)} runs: give more of the id "
+            f"({', '.join(f.run_id for f in matches[:3])}...)"
+        )
+
+    def __iter__(self) -> Iterator[RunFolder]:
+        return iter(self.all())
+
+
+class RunRecordFactory:
+    """Builds the record of a run once its id is known."""
+
+    def __init__(
+        self,
+        spec: TrainSpec,
+        dataset: str,
+        backend: str,
+        cloned_from: str | None = None,
+    ) -> None:
+        self.spec = spec
+        self.dataset = dataset
+        self.backend = backend
+        self.cloned_from = cloned_from
+
+    def __call__(self, run_id: str) -> RunRecord:
+        return RunRecord(
+            run_id=run_id,
+            spec=self.spec,
+            dataset=self.dataset,
+            backend=self.backend,
+            launched_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            cloned_from=self.cloned_from,
+        )

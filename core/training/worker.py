@@ -1,0 +1,253 @@
+"""The training worker: one process per run, the same on every backend.
+
+It pulls the run's dataset version into a local cache (verified by sha256),
+trains with Ultralytics offline, and reports through the event protocol on
+its own copy of stdout; everything else that would write to stdout (progress
+bars, prints) is moved to stderr, so the event stream stays parseable. Every
+ending, including a crash of the training code, is reported as a terminal
+event, and events and results are mirrored to the store as they happen.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TextIO
+
+from filelock import FileLock
+
+from ..bucket import Bucket
+from ..catalog import Catalog, DatasetRef
+from ..errors import AccessError, DatayardError, StorageError
+from ..events import FileFailed, Finished, Transfer
+from ..manifest import Manifest
+from ..paths import AppDirs
+from ..pull import pull
+from ..workspace import Workspace
+from . import offline
+from .mirror import Mirror, artifact_key
+from .protocol import Checkpoint, Epoch, Failed, Paused, Preparing, Stopped, TrainingEvent, encode
+from .protocol import Finished as TrainingFinished
+from .runs import RunFolder, RunRecord
+from .spec import RUN_PREFIX
+
+log = logging.getLogger(__name__)
+
+_CONNECTIONS = 8
+
+
+def take_stdout() -> TextIO:
+    """A private stream to the real stdout; fd 1 and ``sys.stdout`` now lead to stderr."""
+    sys.stdout.flush()
+    events = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return events
+
+
+class Emitter:
+    """Numbers events, writes them as lines, and hands them to the mirror."""
+
+    def __init__(self, out: TextIO, first_seq: int, folder: RunFolder) -> None:
+        self.out = out
+        self.seq = first_seq
+        self.folder = folder
+        self.mirror: Mirror | None = None
+
+    def __call__(self, event: TrainingEvent) -> None:
+        if event.TERMINAL and self.mirror is not None:
+            _mirror_results(self.mirror, self.folder)
+            if not self.mirror.wait_files():
+                log.warning("the store did not take the run's files in time")
+        line = encode(event, self.seq)
+        self.out.write(line + "\n")
+        self.out.flush()
+        if self.mirror is not None:
+            self.mirror.add_line(self.seq, line)
+            self._mirror_files(event)
+        self.seq += 1
+
+    def _mirror_files(self, event: TrainingEvent) -> None:
+        assert self.mirror is not None
+        if isinstance(event, Checkpoint):
+            self.mirror.add_file(self.folder.path / event.path, event.path, snapshot=True)
+        elif isinstance(event, Epoch):
+            results = self.folder.train_dir / "results.csv"
+            if results.is_file():
+                relative = results.relative_to(self.folder.path).as_posix()
+                self.mirror.add_file(results, relative, snapshot=True)
+
+
+def run(folder: RunFolder, out: TextIO, *, resume: bool = False, workspace: Workspace) -> int:
+    """Train the run in ``folder``; the exit status is 0 unless it failed."""
+    record = folder.record()
+    emit = Emitter(out, folder.next_seq(), folder)
+    _log_to(folder.log_file)
+    folder.clear_request()
+    try:
+        connection = workspace.connect(record.spec.profile)
+        bucket = Bucket(connection.profile, connection.secret, connections=_CONNECTIONS)
+        emit.mirror = Mirror(bucket, record.run_id)
+        emit.mirror.put_text("spec.json", record.to_json())
+        data_yaml = _prepare_dataset(bucket, record, workspace, emit)
+        offline.prepare(workspace.dirs.cache / "ultralytics")
+        model = _resolve_model(record, bucket, workspace.dirs)
+        return _train(folder, record, emit, data_yaml=data_yaml, model=model, resume=resume)
+    except DatayardError as error:
+        reason = getattr(error, "reason", "store" if isinstance(error, StorageError) else "error")
+        emit(Failed(reason=reason, message=str(error)))
+        return 1
+    except Exception as error:
+        log.exception("the worker crashed")
+        emit(Failed(reason="crashed", message=f"{type(error).__name__}: {error}"))
+        return 1
+    finally:
+        if emit.mirror is not None:
+            emit.mirror.close()
+
+
+def _train(
+    folder: RunFolder,
+    record: RunRecord,
+    emit: Emitter,
+    *,
+    data_yaml: Path,
+    model: str,
+    resume: bool,
+) -> int:
+    from . import yolo  # torch and Ultralytics load here, after the offline setup
+
+    _quiet_ultralytics(folder.log_file)
+    last = folder.weights_dir / "last.pt"
+    hooks = yolo.Hooks(
+        emit,
+        run_id=record.run_id,
+        dataset=record.dataset,
+        model=record.spec.model,
+        requested=folder.requested,
+    )
+    try:
+        outcome = yolo.train(
+            hooks,
+            model=model,
+            task=record.spec.task,
+            data=data_yaml,
+            save_dir=folder.train_dir,
+            arguments=record.spec.arguments(),
+            resume_from=last if resume and last.is_file() else None,
+        )
+    except yolo.PauseRequested:
+        done = hooks.state.epochs_done
+        emit(Paused(epochs_done=done, resumable=done > 0 and last.is_file()))
+        return 0
+    weights = tuple(p.relative_to(folder.path).as_posix() for p in outcome.weights)
+    if outcome.stopped:
+        emit(
+            Stopped(epochs_done=outcome.epochs_done, best_epoch=outcome.best_epoch, weights=weights)
+        )
+    else:
+        emit(
+            TrainingFinished(
+                epochs_done=outcome.epochs_done,
+                best_epoch=outcome.best_epoch,
+                weights=weights,
+                early_stop=outcome.epochs_done < outcome.epochs,
+            )
+        )
+    return 0
+
+
+def dataset_cache(dirs: AppDirs, manifest: Manifest) -> Path:
+    """Where runs on this machine find a version: pulled once, shared by its runs."""
+    return dirs.cache / "datasets" / manifest.owner / manifest.name / manifest.id
+
+
+def _prepare_dataset(
+    bucket: Bucket, record: RunRecord, workspace: Workspace, emit: Emitter
+) -> Path:
+    ref = DatasetRef.parse(record.dataset, workspace.settings().owner)
+    manifest = Catalog(bucket).manifest(ref)
+    target = dataset_cache(workspace.dirs, manifest)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Two runs on one version share its cache: the second waits for the first pull.
+    with FileLock(target.with_name(f"{target.name}.lock")):
+        events = pull(
+            bucket,
+            manifest,
+            target,
+            workers=_CONNECTIONS,
+            database=workspace.dirs.database,
+        )
+        result = None
+        for event in _reported(events, emit):
+            if isinstance(event, Finished):
+                result = event.result
+    assert result is not None
+    if result.failures:
+        first = result.failures[0]
+        raise StorageError(
+            f"{len(result.failures)} file(s) of {manifest.ref} could not be pulled "
+            f"(first: {first.path}: {first.error}); training did not start"
+        )
+    return Path(result.data_yaml)
+
+
+def _reported(events: Iterable[object], emit: Emitter) -> Iterable[object]:
+    for event in events:
+        if isinstance(event, Transfer):
+            emit(Preparing(phase="pulling dataset", done=event.files_done, total=event.files_total))
+        elif isinstance(event, FileFailed):
+            log.warning("could not pull %s: %s", event.path, event.error)
+        yield event
+
+
+def _resolve_model(record: RunRecord, bucket: Bucket, dirs: AppDirs) -> str:
+    """A local path or shipped YAML name; earlier runs' weights come from the store."""
+    model = record.spec.model
+    if not model.startswith(RUN_PREFIX):
+        return str(Path(model).expanduser()) if model.endswith(".pt") else model
+    run_id = model[len(RUN_PREFIX) :].strip()
+    target = dirs.cache / "models" / f"{run_id}-best.pt"
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        key = artifact_key(run_id, "train/weights/best.pt")
+        try:
+            bucket.get_file(key, target)
+        except AccessError:
+            raise
+        except StorageError as error:
+            raise StorageError(
+                f"run {run_id} has no best weights in the store ({key}): {error}"
+            ) from error
+    return str(target)
+
+
+def _mirror_results(mirror: Mirror, folder: RunFolder) -> None:
+    """Everything Ultralytics left in the run's folder, and the worker's log."""
+    if folder.train_dir.is_dir():
+        for path in sorted(folder.train_dir.rglob("*")):
+            if path.is_file():
+                mirror.add_file(path, path.relative_to(folder.path).as_posix())
+    if folder.log_file.is_file():
+        mirror.add_file(folder.log_file, folder.log_file.name, snapshot=True)
+
+
+def _log_to(path: Path) -> None:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(min(root.level or logging.INFO, logging.INFO))
+
+
+def _quiet_ultralytics(path: Path) -> None:
+    """Ultralytics' log goes to stderr (its own handler) and to the run's log file."""
+    from ultralytics.utils import SETTINGS
+
+    SETTINGS.update(offline.SETTINGS)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    logging.getLogger("ultralytics").addHandler(handler)

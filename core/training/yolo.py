@@ -1,0 +1,304 @@
+"""The one module that talks to Ultralytics: its callbacks become protocol events.
+
+Like Ultralytics' own logger integrations, each hook is small and guarded: an
+error while reporting is logged and training goes on. The one exception that
+is meant to escape is :class:`PauseRequested`, which is how a pause leaves a
+resumable checkpoint behind (the last full epoch's last.pt keeps its optimizer
+state; a stop, by contrast, finishes the run and strips it).
+
+Import this module only in a worker process: it imports torch and Ultralytics.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import DatayardError
+from .protocol import Batch, Checkpoint, Epoch, Final, Setup, TrainingEvent
+from .runs import Control
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[TrainingEvent], None]
+
+_METRIC = re.compile(r"^metrics/(.+)\((\w)\)$")
+_KIND = {"B": "", "M": "mask ", "P": "pose "}
+_TASK_SUFFIX = {"detect": "", "segment": "-seg", "classify": "-cls", "pose": "-pose", "obb": "-obb"}
+
+
+class PauseRequested(Exception):  # noqa: N818 - a request, not a failure
+    """Raised from a batch hook to leave training with a resumable checkpoint."""
+
+
+class TrainingError(DatayardError):
+    """Training could not go on; ``reason`` is the protocol's short category."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass
+class Outcome:
+    """How ``train`` ended, for the worker's last event."""
+
+    stopped: bool
+    epochs_done: int
+    epochs: int
+    best_epoch: int | None
+    weights: tuple[Path, ...]
+
+
+@dataclass
+class _State:
+    started_epochs: set[int] = field(default_factory=set)
+    epochs_done: int = 0
+    epoch_started: float = 0.0
+    batch: int = 0
+    step: int = 0
+    best_epoch: int | None = None
+    stop_requested: bool = False
+
+
+def model_source(model: str, task: str) -> str:
+    """The shipped architecture for ``task`` (yolo11n.yaml -> yolo11n-seg.yaml), or the path."""
+    if model.endswith((".yaml", ".yml")) and "/" not in model:
+        stem, dot, extension = model.rpartition(".")
+        suffix = _TASK_SUFFIX.get(task, "")
+        if suffix and not stem.endswith(suffix):
+            return f"{stem}{suffix}{dot}{extension}"
+    return model
+
+
+def _floats(values: Any) -> dict[str, float]:
+    """Loss dicts hold tensors; events hold plain numbers."""
+    return {str(k).split("/")[-1]: round(float(v), 6) for k, v in dict(values).items()}
+
+
+def _metrics(values: dict[str, Any]) -> dict[str, float]:
+    """``metrics/mAP50(B)`` -> ``mAP50``; mask and pose metrics keep their kind in the name."""
+    found = {}
+    for key, value in values.items():
+        match = _METRIC.match(key)
+        if match:
+            found[f"{_KIND.get(match.group(2), '')}{match.group(1)}"] = round(float(value), 6)
+    return found
+
+
+def _guarded(hook: Callable[[Any], None]) -> Callable[[Any], None]:
+    @functools.wraps(hook)
+    def run(trainer: Any) -> None:
+        try:
+            hook(trainer)
+        except PauseRequested:
+            raise
+        except Exception:
+            log.exception("reporting failed in %s; training goes on", hook.__name__)
+
+    return run
+
+
+class Hooks:
+    """Ultralytics callbacks that report progress and obey stop and pause requests."""
+
+    def __init__(
+        self,
+        emit: Emit,
+        *,
+        run_id: str,
+        dataset: str,
+        model: str,
+        requested: Callable[[], Control | None],
+    ) -> None:
+        self.emit = emit
+        self.run_id = run_id
+        self.dataset = dataset
+        self.model = model
+        self.requested = requested
+        self.state = _State()
+
+    def attach(self, yolo: Any) -> None:
+        for name in (
+            "on_pretrain_routine_end",
+            "on_train_epoch_start",
+            "on_train_batch_end",
+            "on_fit_epoch_end",
+            "on_model_save",
+        ):
+            yolo.add_callback(name, _guarded(getattr(self, name)))
+
+    def on_pretrain_routine_end(self, trainer: Any) -> None:
+        import os
+        import socket
+
+        data = trainer.data or {}
+        names = data.get("names") or {}
+        loader = trainer.train_loader
+        val = getattr(trainer, "test_loader", None)
+        self.state.step = trainer.start_epoch * len(loader)
+        self.state.epochs_done = trainer.start_epoch
+        self.emit(
+            Setup(
+                run_id=self.run_id,
+                dataset=self.dataset,
+                model=self.model,
+                task=str(trainer.args.task),
+                device=str(trainer.device),
+                epochs=int(trainer.epochs),
+                batches_per_epoch=len(loader),
+                batch_size=int(trainer.batch_size),
+                image_size=int(trainer.args.imgsz),
+                train_images=len(loader.dataset),
+                val_images=len(val.dataset) if val is not None else 0,
+                class_names=tuple(str(names[k]) for k in sorted(names)),
+                start_epoch=int(trainer.start_epoch) + 1,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+            )
+        )
+
+    def on_train_epoch_start(self, trainer: Any) -> None:
+        self.state.started_epochs.add(int(trainer.epoch))
+        self.state.epoch_started = time.time()
+        self.state.batch = 0
+
+    def on_train_batch_end(self, trainer: Any) -> None:
+        state = self.state
+        state.batch += 1
+        state.step += 1
+        loader = trainer.train_loader
+        losses = trainer.loss_items if trainer.loss_items is not None else {}
+        self.emit(
+            Batch(
+                epoch=int(trainer.epoch) + 1,
+                batch=state.batch,
+                batches=len(loader),
+                step=state.step,
+                losses=_floats(losses),
+                lr=float(trainer.optimizer.param_groups[0]["lr"]),
+            )
+        )
+        request = self.requested()
+        if request is Control.PAUSE:
+            raise PauseRequested
+        if request is Control.STOP and not state.stop_requested:
+            state.stop_requested = True
+            trainer.stop = True
+
+    def on_fit_epoch_end(self, trainer: Any) -> None:
+        epoch = int(trainer.epoch)
+        metrics = dict(trainer.metrics or {})
+        if epoch not in self.state.started_epochs:
+            # Ultralytics calls this hook once more after training, for the
+            # validation of best.pt, with the epoch counter past the last one.
+            self.emit(Final(best_epoch=self.state.best_epoch, metrics=_metrics(metrics)))
+            return
+        self.state.epochs_done = epoch + 1
+        if trainer.best_fitness is not None and trainer.best_fitness == trainer.fitness:
+            self.state.best_epoch = epoch + 1
+        val_losses = {k: v for k, v in metrics.items() if k.startswith("val/")}
+        tloss = trainer.tloss if trainer.tloss is not None else {}
+        self.emit(
+            Epoch(
+                epoch=epoch + 1,
+                epochs=int(trainer.epochs),
+                train_losses=_floats(tloss),
+                val_losses=_floats(val_losses),
+                metrics=_metrics(metrics),
+                fitness=None if trainer.fitness is None else round(float(trainer.fitness), 6),
+                lr=float(trainer.optimizer.param_groups[0]["lr"]),
+                seconds=round(time.time() - self.state.epoch_started, 3),
+            )
+        )
+
+    def on_model_save(self, trainer: Any) -> None:
+        epoch = int(trainer.epoch) + 1
+        is_best = trainer.best_fitness is not None and trainer.best_fitness == trainer.fitness
+        for path, best in ((Path(trainer.last), False), (Path(trainer.best), True)):
+            if path.is_file() and (not best or is_best):
+                save_dir = Path(trainer.save_dir).parent
+                self.emit(
+                    Checkpoint(
+                        epoch=epoch,
+                        path=path.relative_to(save_dir).as_posix(),
+                        best=best,
+                        size=path.stat().st_size,
+                    )
+                )
+
+
+def train(
+    hooks: Hooks,
+    *,
+    model: str,
+    task: str,
+    data: Path,
+    save_dir: Path,
+    arguments: dict[str, Any],
+    resume_from: Path | None,
+) -> Outcome:
+    """Run one training to its end; :class:`PauseRequested` passes through.
+
+    Errors become :class:`TrainingError` with what the user can do about them.
+    """
+    from ultralytics import YOLO
+
+    try:
+        yolo = YOLO(str(resume_from) if resume_from else model_source(model, task), task=task)
+    except Exception as error:
+        raise TrainingError("model", f"cannot load the model {model}: {error}") from error
+    hooks.attach(yolo)
+    common = {"data": str(data), "project": str(save_dir.parent), "name": save_dir.name}
+    try:
+        if resume_from:
+            yolo.train(resume=True, **common, **_resume_overrides(arguments))
+        else:
+            yolo.train(**common, exist_ok=True, **arguments)
+    except PauseRequested:
+        raise
+    except DatayardError:
+        raise
+    except Exception as error:
+        raise _translate(error, hooks.state.started_epochs) from error
+    weights = save_dir / "weights"
+    return Outcome(
+        stopped=hooks.state.stop_requested,
+        epochs_done=hooks.state.epochs_done,
+        epochs=int(yolo.trainer.epochs) if yolo.trainer else 0,
+        best_epoch=hooks.state.best_epoch,
+        weights=tuple(p for p in (weights / "best.pt", weights / "last.pt") if p.is_file()),
+    )
+
+
+_RESUMABLE = ("batch", "device", "workers", "imgsz", "patience", "plots")
+
+
+def _resume_overrides(arguments: dict[str, Any]) -> dict[str, Any]:
+    """What Ultralytics lets a resume change; the rest comes from the checkpoint."""
+    return {k: arguments[k] for k in _RESUMABLE if k in arguments}
+
+
+def _translate(error: Exception, started_epochs: set[int]) -> TrainingError:
+    text = str(error).strip() or type(error).__name__
+    lowered = text.lower()
+    if "out of memory" in lowered or isinstance(error, MemoryError):
+        return TrainingError(
+            "out-of-memory",
+            f"out of memory: {text}. Halve the batch size or the image size and try again",
+        )
+    if "cuda" in lowered and any(w in lowered for w in ("available", "invalid", "device")):
+        return TrainingError(
+            "device", f"the requested device is not usable here: {text}. Use device auto or cpu"
+        )
+    if not started_epochs:
+        if "dataset" in lowered or "images not found" in lowered or "data.yaml" in lowered:
+            return TrainingError("dataset", f"the dataset cannot be used for training: {text}")
+        return TrainingError("error", f"training could not start: {type(error).__name__}: {text}")
+    return TrainingError("error", f"training failed: {type(error).__name__}: {text}")
