@@ -17,7 +17,7 @@ import click
 from datayard.core.errors import DatayardError
 from datayard.core.events import Cancelled
 
-# name -> module under datayard.cli that defines ``command``
+# name -> module under datayard.cli that defines ``command`` (or "module:attribute")
 COMMANDS = {
     "scan": "scan_cmd",
     "check": "check_cmd",
@@ -31,6 +31,14 @@ COMMANDS = {
     "profile": "profile_cmd",
     "store": "store_cmd",
     "worker": "worker_cmd",
+    "train": "train_cmd",
+    "runs": "runs_cmd",
+    "logs": "runs_cmd:logs",
+    "stop": "runs_cmd:stop",
+    "pause": "runs_cmd:pause",
+    "resume": "runs_cmd:resume",
+    "fetch": "runs_cmd:fetch",
+    "export": "export_cmd",
 }
 
 log = logging.getLogger(__name__)
@@ -44,8 +52,9 @@ class DatayardGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in COMMANDS:
-            module = importlib.import_module(f"{__package__}.{COMMANDS[cmd_name]}")
-            command: click.Command = module.command
+            module_name, _, attribute = COMMANDS[cmd_name].partition(":")
+            module = importlib.import_module(f"{__package__}.{module_name}")
+            command: click.Command = getattr(module, attribute or "command")
             return command
         return super().get_command(ctx, cmd_name)
 

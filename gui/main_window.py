@@ -21,13 +21,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from datayard.core.manifest import Manifest
 from datayard.core.settings import Settings
+from datayard.core.training.local import LocalBackend
+from datayard.core.training.runs import RunFolder
 from datayard.core.workspace import Connection, Workspace
 
 from .about import AboutDialog
 from .browser import DriveBrowser
 from .datasets import DatasetsView
 from .inspector import Inspector
+from .inspector.lazy_chart import LazyChart
 from .log_panel import LogPanel
 from .settings_dialog import SettingsDialog
 from .transfers import TransfersPanel
@@ -55,6 +59,9 @@ class MainWindow(QMainWindow):
         self.browser = DriveBrowser(workspace, scan_on_select=False)
         self.inspector = Inspector(workspace)
         self.datasets = DatasetsView(workspace)
+        self.backend = LocalBackend.default(workspace.dirs)
+        # The dashboard brings pyqtgraph: built when its tab is first shown.
+        self.training = LazyChart(self._build_dashboard)
         self.transfers = TransfersPanel(workspace)
         self.log_panel = LogPanel()
 
@@ -62,6 +69,7 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.inspector, "Inspector")
         self.tabs.addTab(self.datasets, "Datasets in the store")
+        self.tabs.addTab(self.training, "Training")
         self.setCentralWidget(self.tabs)
         self.browser_dock = self._dock(
             "Shared drive", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea
@@ -120,6 +128,7 @@ class MainWindow(QMainWindow):
             self._action("&Inspector", "Ctrl+1", lambda: self.tabs.setCurrentIndex(0))
         )
         view_menu.addAction(self._action("&Datasets", "Ctrl+2", self.show_datasets))
+        view_menu.addAction(self._action("&Training runs", "Ctrl+3", self.show_training))
         view_menu.addSeparator()
         for dock in (self.browser_dock, self.transfers_dock, self.log_dock):
             view_menu.addAction(dock.toggleViewAction())
@@ -132,6 +141,7 @@ class MainWindow(QMainWindow):
         self.inspector.inspected.connect(self.browser.add_results)
         self.browser.add_root_requested.connect(self.open_settings)
         self.tabs.currentChanged.connect(self._on_tab_changed)
+        self.datasets.train_requested.connect(self.open_training_dialog)
 
     # -- actions ---------------------------------------------------------------
 
@@ -154,9 +164,34 @@ class MainWindow(QMainWindow):
     def show_datasets(self) -> None:
         self.tabs.setCurrentWidget(self.datasets)
 
+    def show_training(self) -> None:
+        self.tabs.setCurrentWidget(self.training)
+
+    def _build_dashboard(self) -> QWidget:
+        from .training.dashboard import RunDashboard
+
+        return RunDashboard(self.backend)
+
+    def open_training_dialog(self, manifest: Manifest) -> QWidget:
+        from .training.train_dialog import TrainDialog
+
+        dialog = TrainDialog(
+            manifest, self.backend, self, profile=self.datasets.profile.currentData()
+        )
+        dialog.launched.connect(self._show_run)
+        dialog.open()
+        return dialog
+
+    def _show_run(self, folder: RunFolder) -> None:
+        self.show_training()
+        dashboard = self.training.chart()
+        dashboard.refresh().finished.connect(lambda _: dashboard.select_runs([folder.run_id]))
+
     def _on_tab_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self.datasets:
             self.datasets.refresh()
+        elif self.tabs.widget(index) is self.training:
+            self.training.chart().refresh()
 
     def open_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self.workspace, self)
@@ -240,6 +275,8 @@ class MainWindow(QMainWindow):
         # Workers are cancelled and joined before the store they may use goes away.
         for panel in (self.browser, self.inspector):
             panel.stop()
+        if self.training.built:
+            self.training.chart().shutdown()
         stop_all()
         if self.workspace.store.started_here:
             log.info("stopping the embedded store started by this app")

@@ -98,8 +98,9 @@ class LocalBackend:
         *,
         poll_s: float = 0.25,
         grace_s: float = KILL_GRACE_S,
+        from_seq: int = 0,
     ) -> Iterator[Record]:
-        """Every event of the run, from its first, as it happens; ends after a terminal one.
+        """Every event of the run from ``from_seq``, as it happens; ends after a terminal one.
 
         When the worker is gone without a terminal event it is recorded as
         failed with the tail of its output. When a stop or pause request has
@@ -108,10 +109,10 @@ class LocalBackend:
         events = EventLog(folder.events_file)
         requested_at: float | None = None
         while True:
-            records = events.read_new()
+            records = [r for r in events.read_new() if r.seq >= from_seq]
             yield from records
             if any(r.event.TERMINAL for r in records) and not self._resumed_since(records):
-                self._wait_exit(folder, grace_s, poll_s)
+                self._wait_exit(folder, grace_s, poll_s, cancel)
                 return
             check_cancel(cancel)
             if not records and not self.alive(folder):
@@ -184,10 +185,13 @@ class LocalBackend:
         if child is not None and child.poll() is not None:
             del self._children[folder.run_id]
 
-    def _wait_exit(self, folder: RunFolder, timeout_s: float, poll_s: float) -> None:
+    def _wait_exit(
+        self, folder: RunFolder, timeout_s: float, poll_s: float, cancel: CancelToken | None
+    ) -> None:
         """After its last event a worker flushes the mirror and exits: so follow ends then."""
         deadline = time.monotonic() + timeout_s
         while self.alive(folder) and time.monotonic() < deadline:
+            check_cancel(cancel)
             time.sleep(poll_s)
 
     def _resumed_since(self, records: list[Record]) -> bool:

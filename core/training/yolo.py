@@ -302,3 +302,29 @@ def _translate(error: Exception, started_epochs: set[int]) -> TrainingError:
             return TrainingError("dataset", f"the dataset cannot be used for training: {text}")
         return TrainingError("error", f"training could not start: {type(error).__name__}: {text}")
     return TrainingError("error", f"training failed: {type(error).__name__}: {text}")
+
+
+def validate(weights: Path, data: Path, imgsz: int) -> dict[str, float]:
+    """Validation metrics of any model file Ultralytics can load (.pt, .onnx)."""
+    from ultralytics import YOLO
+
+    try:
+        results = YOLO(str(weights)).val(
+            data=str(data), imgsz=imgsz, batch=1, device="cpu", plots=False, verbose=False
+        )
+    except Exception as error:
+        raise TrainingError("model", f"cannot validate {weights.name}: {error}") from error
+    return _metrics(dict(results.results_dict))
+
+
+def export_model(weights: Path, format: str, data: Path, imgsz: int, quantize: int | None) -> Path:
+    """Export ``weights``; INT8 calibrates on ``data``'s images, so it is always passed."""
+    from ultralytics import YOLO
+
+    try:
+        made = YOLO(str(weights)).export(
+            format=format, imgsz=imgsz, data=str(data), quantize=quantize, device="cpu"
+        )
+    except Exception as error:
+        raise TrainingError("model", f"export to {format} failed: {error}") from error
+    return Path(made)

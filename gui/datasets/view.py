@@ -96,6 +96,8 @@ class DatasetsView(QWidget):
     """The :class:`DatasetRef` (with its version id) of the one version selected."""
     loaded = Signal(object)
     """The :class:`StoreContents` of each successful load."""
+    train_requested = Signal(object)
+    """The :class:`Manifest` of the one selected version, which the user wants to train on."""
 
     def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -115,6 +117,10 @@ class DatasetsView(QWidget):
         self.cancel = QPushButton("Cancel")
         self.cancel.clicked.connect(self._cancel_load)
         self.cancel.hide()
+        self.train_button = QPushButton("Train…")
+        self.train_button.setToolTip("Set up a YOLO training run on the selected version")
+        self.train_button.setEnabled(False)
+        self.train_button.clicked.connect(self._request_training)
         self.status = Notice()
         top = QHBoxLayout()
         top.addWidget(QLabel("Store:"))
@@ -123,6 +129,7 @@ class DatasetsView(QWidget):
         top.addWidget(self.busy)
         top.addWidget(self.cancel)
         top.addStretch()
+        top.addWidget(self.train_button)
 
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(list(COLUMNS))
@@ -266,6 +273,7 @@ class DatasetsView(QWidget):
     def _selection_changed(self) -> None:
         versions = self.selected_versions()
         contents = self.contents
+        self.train_button.setEnabled(len(versions) == 1)
         if len(versions) == 1 and contents is not None:
             self.details.show_version(versions[0])
             self.side.setCurrentWidget(self.details)
@@ -279,3 +287,8 @@ class DatasetsView(QWidget):
         else:
             self.hint.setText(_HINT if not versions else "Select one version, or two to compare.")
             self.side.setCurrentWidget(self.hint)
+
+    def _request_training(self) -> None:
+        versions = self.selected_versions()
+        if len(versions) == 1:
+            self.train_requested.emit(versions[0])

@@ -23,6 +23,10 @@ class LazyChart(QWidget):
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
 
+    @property
+    def built(self) -> bool:
+        return self._chart is not None
+
     def chart(self) -> Any:
         """The chart itself, built now if it was not yet."""
         if self._chart is None:

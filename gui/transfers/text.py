@@ -5,21 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from datayard.core.jobs import Job, JobState
-from datayard.core.units import size
+from datayard.core.units import duration, size
 
 ERROR_COLOUR = "#d64541"
 """A red that reads on both the light and the dark palette."""
-
-
-def duration(seconds: float) -> str:
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole} s"
-    minutes, secs = divmod(whole, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 def title(job: Job) -> str:

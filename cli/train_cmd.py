@@ -1,0 +1,117 @@
+"""``datayard train``: launch a YOLO training on a dataset version and watch it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.text import Text
+
+from datayard.core.errors import UsageError
+from datayard.core.training.local import LocalBackend
+from datayard.core.training.protocol import Failed
+from datayard.core.training.spec import OPTIMIZERS, TASKS, TrainSpec, parse_value
+
+from . import training_view
+from .render import console
+from .versions import REF_METAVAR, open_store, profile_option
+
+# Field name -> (option type, help). Every option defaults to "not given", so
+# that --spec and --clone values are kept unless the user overrides them.
+FIELDS: dict[str, tuple[Any, str]] = {
+    "model": (str, "Architecture (yolo11n.yaml...), base weights (.pt) or run:RUN-ID."),
+    "task": (click.Choice(TASKS), "What the model learns: boxes (detect), masks, classes..."),
+    "epochs": (int, "Passes over all training images."),
+    "batch": (int, "Images per step; halve it when memory runs out."),
+    "imgsz": (int, "Images are resized to this many pixels (a multiple of 32)."),
+    "lr0": (float, "Initial learning rate (0.01 for SGD, 0.001 for Adam)."),
+    "lrf": (float, "Final learning rate as a fraction of lr0."),
+    "patience": (int, "Stop after this many epochs without improvement (0: never)."),
+    "optimizer": (click.Choice(OPTIMIZERS), "Optimizer; auto picks one for the run length."),
+    "device": (str, "auto, cpu, a GPU index (0) or list (0,1)."),
+    "workers": (int, "Data-loading processes."),
+    "seed": (int, "Random seed, for repeatable runs."),
+}
+
+
+def _field_options(function: Any) -> Any:
+    for name, (kind, text) in reversed(FIELDS.items()):
+        function = click.option(f"--{name}", type=kind, default=None, help=text)(function)
+    return function
+
+
+@click.command(name="train")
+@click.argument("dataset", metavar=REF_METAVAR)
+@_field_options
+@click.option("--plots/--no-plots", default=None, help="Save Ultralytics' plots.")
+@click.option(
+    "--arg",
+    "extra",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Any other Ultralytics training argument, e.g. --arg mosaic=0.5 (repeatable).",
+)
+@click.option(
+    "--spec",
+    "spec_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Start from a saved spec (JSON); options given here override it.",
+)
+@click.option("--clone", "clone_of", metavar="RUN", help="Start from an earlier run's spec.")
+@click.option("--detach", is_flag=True, help="Launch and return; follow with `datayard logs`.")
+@profile_option
+def command(
+    dataset: str,
+    extra: tuple[str, ...],
+    spec_file: Path | None,
+    clone_of: str | None,
+    detach: bool,
+    profile_name: str | None,
+    **values: Any,
+) -> None:
+    """Train a YOLO model on a version of DATASET (the newest when none is given).
+
+    The run goes on in the background if this command is interrupted; Ctrl-C
+    only stops watching it. Exit status 1 when the run fails.
+    """
+    backend = LocalBackend.default()
+    base = _base_spec(backend, spec_file, clone_of)
+    changes = {name: value for name, value in values.items() if value is not None}
+    changes["extra"] = {**(base.extra if base else {}), **_extra(extra)}
+    store = open_store(profile_name)
+    manifest = store.manifest(dataset)
+    spec = (base or TrainSpec(dataset=manifest.ref)).with_changes(
+        dataset=manifest.ref, profile=profile_name or (base.profile if base else None), **changes
+    )
+    folder = backend.launch(spec.validated(), manifest.ref, cloned_from=clone_of)
+    console.print(Text(f"run {folder.run_id} launched on {manifest.ref}"))
+    if detach:
+        click.echo(folder.run_id)
+        return
+    last = training_view.follow(backend, folder)
+    if isinstance(last, Failed):
+        sys.exit(1)
+
+
+def _base_spec(
+    backend: LocalBackend, spec_file: Path | None, clone_of: str | None
+) -> TrainSpec | None:
+    if spec_file and clone_of:
+        raise UsageError("give --spec or --clone, not both")
+    if spec_file:
+        return TrainSpec.from_json(spec_file.read_text(encoding="utf-8"))
+    if clone_of:
+        return backend.registry.get(clone_of).record().spec
+    return None
+
+
+def _extra(pairs: tuple[str, ...]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--arg {pair!r}: write it as KEY=VALUE, e.g. --arg mosaic=0.5")
+        found[key.strip()] = parse_value(value)
+    return found

@@ -1,0 +1,1 @@
+"""Training runs: the dashboard of live curves, stop, pause and resume."""

@@ -1,0 +1,476 @@
+"""The training runs dashboard: the runs list, live plots, and stop/pause/resume.
+
+Selected runs are plotted on top of each other, one colour each. A run still
+going is followed in a background operation (``LocalBackend.follow``) whose
+thread only drops events into the run's inbox; a ~10 Hz timer on the UI thread
+folds what arrived into the run's :class:`RunCurves` and redraws only the runs
+that changed, so a fast worker never causes a redraw per event. A run that has
+ended is read from its events file in the background. Deselecting a run or
+closing the dashboard cancels its operation.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from datayard.core.events import CancelToken, Finished, check_cancel
+from datayard.core.training.curves import MAX_SMOOTHING, RunCurves, XAxis, export_csv, read_curves
+from datayard.core.training.local import LocalBackend
+from datayard.core.training.protocol import TrainingEvent
+from datayard.core.training.runs import RunFolder, RunStatus
+
+from ..notice import Notice
+from ..workers import Operation, call_in_background, run_in_background
+from .plots import PALETTE, CurvePlots
+from .runs_list import RunInfo, RunsList, duration_text, read_runs, swatch
+
+REDRAW_MS = 100
+"""Ten redraws a second at most: smooth to the eye, cheap for long curves."""
+_DRAIN = 20_000
+"""Events folded per run per redraw: catching up on a long live run never stalls the UI."""
+_STATS_COLUMNS = ("Run", "Series", "Min", "Max", "Last")
+_AXES = {"Batch step": XAxis.STEP, "Epoch": XAxis.EPOCH, "Wall time": XAxis.WALL}
+_LIVE = (RunStatus.PREPARING, RunStatus.RUNNING)
+
+
+class _Shown:
+    """A plotted run: its colour, its curves, and the background work that feeds them."""
+
+    def __init__(self, info: RunInfo, colour: QColor) -> None:
+        self.info = info
+        self.colour = colour
+        self.curves = RunCurves(info.run_id)
+        self.inbox: deque[TrainingEvent] = deque()
+        self.operation: Operation | None = None
+        self.following = False
+        self.drawn = -1
+        """The curves' version on screen; differs from ``curves.version`` when a redraw is due."""
+
+    def drain(self) -> None:
+        for _ in range(min(len(self.inbox), _DRAIN)):
+            self.curves.add(self.inbox.popleft())
+
+
+def _follow(
+    backend: LocalBackend, folder: RunFolder, inbox: deque[TrainingEvent]
+) -> Callable[[CancelToken], Iterator[object]]:
+    """Events go to ``inbox`` (thread-safe appends), not one Qt signal each.
+
+    ``follow`` ends once the worker has exited after its last event, so the
+    refresh this ending triggers sees the run as resumable.
+    """
+
+    def run(token: CancelToken) -> Iterator[object]:
+        for record in backend.follow(folder, token):
+            check_cancel(token)
+            inbox.append(record.event)
+        yield Finished(None)
+
+    return run
+
+
+class RunDashboard(QWidget):
+    """Runs of a :class:`LocalBackend`, their curves overlaid, live while they train."""
+
+    runs_loaded = Signal(list)
+    """The :class:`RunInfo` list after each :meth:`refresh`."""
+    redrawn = Signal()
+    """After the plots, table and progress were given new data."""
+    exported = Signal(object)
+    """The :class:`Path` of each finished export."""
+
+    def __init__(self, backend: LocalBackend, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.backend = backend
+        self._shown: dict[str, _Shown] = {}
+        self._listing: Operation | None = None
+        self._axis = XAxis.STEP
+        self._smoothing = 0.6
+
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setToolTip("Read the runs on this machine again")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip(
+            "Finish the selected runs now: the weights so far are validated and saved"
+        )
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setToolTip(
+            "Pause the selected runs; Resume continues them from their last full epoch"
+        )
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("Continue the selected paused runs in a new worker")
+        self.smoothing = QSlider(Qt.Orientation.Horizontal)
+        self.smoothing.setRange(0, round(MAX_SMOOTHING * 100))
+        self.smoothing.setValue(round(self._smoothing * 100))
+        self.smoothing.setFixedWidth(120)
+        self.smoothing.setToolTip(
+            "Smooths the per-batch losses with a moving average (0 = raw values); "
+            "the raw values stay visible, faint"
+        )
+        self.smoothing_value = QLabel(f"{self._smoothing:.2f}")
+        self.axis = QComboBox()
+        self.axis.addItems(list(_AXES))
+        self.axis.setToolTip("What the horizontal axis of every plot counts")
+        self.csv_button = QPushButton("Export CSV…")
+        self.csv_button.setToolTip("Every point of the selected runs, one row each")
+        self.png_button = QPushButton("Export PNG…")
+        self.png_button.setToolTip("A picture of the plots as they are shown")
+        self.notice = Notice()
+
+        self.runs = RunsList()
+        self.stats = QTableWidget(0, len(_STATS_COLUMNS))
+        self.stats.setHorizontalHeaderLabels(list(_STATS_COLUMNS))
+        self.stats.verticalHeader().hide()
+        self.stats.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        self.stats.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.stats.horizontalHeader().setStretchLastSection(True)
+        self._stats_keys: list[tuple[str, str]] = []
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.hide()
+        self.plots = CurvePlots()
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(REDRAW_MS)
+        self._timer.timeout.connect(self._redraw)
+        self._layout()
+        self._connect()
+        self._update_buttons()
+
+    # -- public --------------------------------------------------------------------
+
+    def refresh(self) -> Operation:
+        """Read the runs list again in the background; rows update in place."""
+        if self._listing is not None:
+            self._listing.cancel()
+        operation = call_in_background(lambda: read_runs(self.backend), self)
+        operation.finished.connect(lambda infos: self._runs_read(operation, infos))
+        operation.failed.connect(lambda error: self.notice.error(f"Cannot list the runs: {error}"))
+        self._listing = operation
+        return operation
+
+    def select_runs(self, run_ids: list[str]) -> None:
+        self.runs.select(run_ids)
+
+    def set_smoothing(self, weight: float) -> None:
+        self.smoothing.setValue(round(weight * 100))
+
+    def set_axis(self, axis: XAxis) -> None:
+        self.axis.setCurrentIndex(list(_AXES.values()).index(axis))
+
+    def shown_curves(self) -> dict[str, RunCurves]:
+        """The curves of the plotted runs, by run id, in the list's order."""
+        return {run_id: shown.curves for run_id, shown in self._shown.items()}
+
+    def export_csv(self, path: Path) -> Operation:
+        """Write the plotted runs' points to ``path`` in the background."""
+        snapshot = {run_id: shown.curves.snapshot() for run_id, shown in self._shown.items()}
+        operation = call_in_background(lambda: export_csv(path, snapshot), self)
+        operation.finished.connect(lambda rows: self._exported(path, f"{rows:,} points"))
+        operation.failed.connect(lambda error: self.notice.error(f"Cannot write {path}: {error}"))
+        return operation
+
+    def export_png(self, path: Path) -> None:
+        if self.plots.grab().save(str(path)):
+            self._exported(path, "the plots")
+        else:
+            self.notice.error(f"Cannot write {path}: choose a folder you can write to")
+
+    def shutdown(self) -> None:
+        """Cancel every follower and load; called on close."""
+        self._timer.stop()
+        for run_id in list(self._shown):
+            self._forget(run_id)
+        if self._listing is not None:
+            self._listing.cancel()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        self.shutdown()
+        super().closeEvent(event)
+
+    # -- building ------------------------------------------------------------------
+
+    def _layout(self) -> None:
+        top = QHBoxLayout()
+        for widget in (self.refresh_button, self.stop_button, self.pause_button):
+            top.addWidget(widget)
+        top.addWidget(self.resume_button)
+        top.addSpacing(16)
+        top.addWidget(QLabel("Smoothing:"))
+        top.addWidget(self.smoothing)
+        top.addWidget(self.smoothing_value)
+        top.addSpacing(16)
+        top.addWidget(QLabel("X axis:"))
+        top.addWidget(self.axis)
+        top.addStretch()
+        top.addWidget(self.csv_button)
+        top.addWidget(self.png_button)
+
+        side = QSplitter(Qt.Orientation.Vertical)
+        side.addWidget(self.runs)
+        side.addWidget(self.stats)
+        side.setStretchFactor(0, 3)
+        side.setStretchFactor(1, 2)
+        right = QWidget()
+        column = QVBoxLayout(right)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.progress)
+        column.addWidget(self.plots, 1)
+        main = QSplitter(Qt.Orientation.Horizontal)
+        main.addWidget(side)
+        main.addWidget(right)
+        main.setStretchFactor(0, 1)
+        main.setStretchFactor(1, 3)
+        main.setSizes([500, 866])
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.notice)
+        layout.addWidget(main, 1)
+
+    def _connect(self) -> None:
+        self.refresh_button.clicked.connect(self.refresh)
+        self.stop_button.clicked.connect(lambda: self._act("stop", self.backend.stop))
+        self.pause_button.clicked.connect(lambda: self._act("pause", self.backend.pause))
+        self.resume_button.clicked.connect(lambda: self._act("resume", self.backend.resume))
+        self.smoothing.valueChanged.connect(self._smoothing_changed)
+        self.axis.currentTextChanged.connect(self._axis_changed)
+        self.csv_button.clicked.connect(self._ask_csv)
+        self.png_button.clicked.connect(self._ask_png)
+        self.runs.itemSelectionChanged.connect(self._selection_changed)
+        self.runs.currentItemChanged.connect(lambda *_: self._show_progress())
+
+    # -- runs and selection --------------------------------------------------------
+
+    def _runs_read(self, operation: Operation, infos: list[RunInfo]) -> None:
+        if operation is not self._listing:
+            return
+        self._listing = None
+        self.runs.show_runs(infos)
+        for run_id, shown in list(self._shown.items()):
+            info = self.runs.infos.get(run_id)
+            if info is None:
+                self._forget(run_id)
+                continue
+            shown.info = info
+            if info.status in _LIVE and not shown.following:  # resumed since it was read
+                self._watch(shown)
+        self._selection_changed()
+        self.runs_loaded.emit(infos)
+
+    def _selection_changed(self) -> None:
+        selected = [i for i in self.runs.selected_ids() if self.runs.infos[i].summary]
+        for run_id in [r for r in self._shown if r not in selected]:
+            self._forget(run_id)
+        used = {shown.colour.name() for shown in self._shown.values()}
+        free = [colour for colour in PALETTE if colour not in used]
+        for run_id in selected:
+            if run_id not in self._shown:
+                colour = QColor(free.pop(0) if free else PALETTE[len(self._shown) % len(PALETTE)])
+                shown = self._shown[run_id] = _Shown(self.runs.infos[run_id], colour)
+                self._watch(shown)
+        # Keep the list's order: colours, legend and table read top to bottom.
+        self._shown = {run_id: self._shown[run_id] for run_id in selected}
+        self.runs.mark({run_id: shown.colour for run_id, shown in self._shown.items()})
+        if self._shown:
+            self._timer.start()
+        else:
+            self._timer.stop()
+        self._fill_stats()
+        self._show_progress()
+        self._update_buttons()
+
+    def _watch(self, shown: _Shown) -> None:
+        """Follow a run that is still going; read one that has ended."""
+        if shown.operation is not None:
+            shown.operation.cancel()
+        folder = shown.info.folder
+        shown.curves, shown.inbox, shown.drawn = RunCurves(folder.run_id), deque(), -1
+        shown.following = shown.info.status in _LIVE
+        if shown.following:
+            operation = run_in_background(_follow(self.backend, folder, shown.inbox), self)
+            operation.finished.connect(lambda _: self._follow_ended(operation))
+        else:
+            operation = call_in_background(lambda: read_curves(folder), self)
+            operation.finished.connect(lambda curves: self._read(shown, operation, curves))
+        operation.failed.connect(lambda error: self.notice.error(f"Run {folder.run_id}: {error}"))
+        shown.operation = operation
+
+    def _read(self, shown: _Shown, operation: Operation, curves: RunCurves) -> None:
+        if shown.operation is operation:
+            shown.curves = curves
+
+    def _follow_ended(self, operation: Operation) -> None:
+        for shown in self._shown.values():
+            if shown.operation is operation:
+                shown.following = False  # a resume later is followed anew
+                self.refresh()  # the run's status and best mAP have changed
+
+    def _forget(self, run_id: str) -> None:
+        shown = self._shown.pop(run_id)
+        if shown.operation is not None:
+            shown.operation.cancel()
+        self.plots.remove(run_id)
+
+    # -- actions -------------------------------------------------------------------
+
+    def _applicable(self, verb: str) -> list[RunInfo]:
+        infos = [self.runs.infos[run_id] for run_id in self.runs.selected_ids()]
+        if verb == "resume":
+            return [i for i in infos if i.status is RunStatus.PAUSED and not i.alive]
+        return [i for i in infos if i.status in _LIVE and i.alive]
+
+    def _update_buttons(self) -> None:
+        for verb, button in (
+            ("stop", self.stop_button),
+            ("pause", self.pause_button),
+            ("resume", self.resume_button),
+        ):
+            button.setEnabled(bool(self._applicable(verb)))
+        self.csv_button.setEnabled(bool(self._shown))
+        self.png_button.setEnabled(bool(self._shown))
+
+    def _act(self, verb: str, action: Callable[[RunFolder], None]) -> None:
+        folders = [info.folder for info in self._applicable(verb)]
+
+        def work() -> None:
+            for folder in folders:
+                action(folder)
+
+        names = ", ".join(folder.run_id for folder in folders)
+        operation = call_in_background(work, self)
+        operation.finished.connect(lambda _: self._acted(verb, names))
+        operation.failed.connect(lambda error: self.notice.error(f"Cannot {verb} {names}: {error}"))
+
+    def _acted(self, verb: str, names: str) -> None:
+        done = {
+            "stop": "asked to stop after the current batch",
+            "pause": "asked to pause after the current batch",
+            "resume": "resumed",
+        }
+        self.notice.success(f"{names}: {done[verb]}.")
+        self.refresh()
+
+    # -- view options and exports --------------------------------------------------
+
+    def _smoothing_changed(self, value: int) -> None:
+        self._smoothing = value / 100
+        self.smoothing_value.setText(f"{self._smoothing:.2f}")
+        self._invalidate()
+
+    def _axis_changed(self, text: str) -> None:
+        self._axis = _AXES[text]
+        self.plots.set_axis(self._axis)
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        for shown in self._shown.values():
+            shown.drawn = -1
+
+    def _ask_csv(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export curves", "curves.csv", "CSV (*.csv)")
+        if path:
+            self.export_csv(Path(path))
+
+    def _ask_png(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export plots", "curves.png", "PNG (*.png)")
+        if path:
+            self.export_png(Path(path))
+
+    def _exported(self, path: Path, what: str) -> None:
+        self.notice.success(f"Wrote {what} to {path}.")
+        self.exported.emit(path)
+
+    # -- drawing -------------------------------------------------------------------
+
+    def _redraw(self) -> None:
+        """The timer's tick: fold new events in, redraw what changed, nothing otherwise."""
+        changed = False
+        for run_id, shown in self._shown.items():
+            shown.drain()
+            if shown.curves.version == shown.drawn:
+                continue
+            self.plots.draw(run_id, shown.curves, shown.colour, self._smoothing)
+            shown.drawn = shown.curves.version
+            changed = True
+        if changed:
+            self._fill_stats()
+            self._show_progress()
+            self.redrawn.emit()
+
+    def _fill_stats(self) -> None:
+        """Rows are rebuilt only when the set of series changes; otherwise texts are updated.
+
+        New items and contents-sized columns re-measure the whole table on each
+        change: done per tick for a live run, that cost 300 ms a frame.
+        """
+        rows = [
+            (run_id, name, stats)
+            for run_id, shown in self._shown.items()
+            for name, series in shown.curves.series.items()
+            if (stats := series.stats()) is not None
+        ]
+        keys = [(run_id, name) for run_id, name, _ in rows]
+        rebuild = keys != self._stats_keys
+        if rebuild:
+            self._stats_keys = keys
+            self.stats.clearContents()
+            self.stats.setRowCount(len(rows))
+        for row, (run_id, name, stats) in enumerate(rows):
+            if rebuild:
+                run = QTableWidgetItem(swatch(self._shown[run_id].colour), run_id.rsplit("-")[-1])
+                run.setToolTip(run_id)
+                self.stats.setItem(row, 0, run)
+                self.stats.setItem(row, 1, QTableWidgetItem(name))
+                for column in range(2, len(_STATS_COLUMNS)):
+                    item = QTableWidgetItem()
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
+                    self.stats.setItem(row, column, item)
+            for column, value in enumerate((stats.min, stats.max, stats.last), start=2):
+                cell, text = self.stats.item(row, column), f"{value:.4g}"
+                if cell is not None and cell.text() != text:
+                    cell.setText(text)
+        if rebuild:
+            self.stats.resizeColumnsToContents()
+
+    def _show_progress(self) -> None:
+        """The progress of the current run (the one last clicked), or of the first plotted."""
+        current = self.runs.currentItem()
+        run_id = self.runs.run_id_of(current) if current is not None else ""
+        shown = self._shown.get(run_id) or next(iter(self._shown.values()), None)
+        if shown is None:
+            self.progress.hide()
+            return
+        progress = shown.curves.progress()
+        self.progress.setValue(round(progress.fraction * 1000))
+        text = f"{shown.info.run_id}: epoch {progress.epoch}/{progress.epochs}"
+        if progress.batch:
+            text += f", batch {progress.batch}/{progress.batches}"
+        if progress.eta_s is not None:
+            text += f", about {duration_text(progress.eta_s)} left"
+        elif shown.info.status is not None and shown.info.status not in _LIVE:
+            text += f" ({shown.info.status.value})"
+        self.progress.setFormat(text)
+        self.progress.show()

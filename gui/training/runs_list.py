@@ -1,0 +1,155 @@
+"""The list of training runs on this machine, one row per run folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
+
+from datayard.core.errors import DatayardError
+from datayard.core.training.local import LocalBackend
+from datayard.core.training.runs import RunFolder, RunRecord, RunStatus, RunSummary
+from datayard.core.units import duration
+
+COLUMNS = ("Run", "Status", "Best mAP50-95", "Duration", "Dataset", "Model")
+_RUN, _STATUS, _BEST, _DURATION, _DATASET, _MODEL = range(len(COLUMNS))
+_SORT_KEY = Qt.ItemDataRole.UserRole + 1
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the list shows of one run, read in the background (it reads every events file)."""
+
+    folder: RunFolder
+    record: RunRecord | None
+    summary: RunSummary | None
+    alive: bool
+    problem: str = ""
+    """Why the run's files could not be read; the row says so instead of vanishing."""
+
+    @property
+    def run_id(self) -> str:
+        return self.folder.run_id
+
+    @property
+    def status(self) -> RunStatus | None:
+        return self.summary.status if self.summary else None
+
+
+def read_runs(backend: LocalBackend) -> list[RunInfo]:
+    """Every run of the backend's registry with its summary, newest first."""
+    infos = []
+    for folder in backend.registry.all():
+        try:
+            infos.append(RunInfo(folder, folder.record(), folder.summary(), backend.alive(folder)))
+        except (DatayardError, OSError, ValueError, KeyError, TypeError) as error:
+            # A hand-edited or half-written run.json must not hide the other runs.
+            infos.append(RunInfo(folder, None, None, alive=False, problem=f"unreadable: {error}"))
+    return infos
+
+
+def duration_text(seconds: float | None) -> str:
+    return "" if seconds is None else duration(seconds)
+
+
+def swatch(colour: QColor) -> QIcon:
+    pixmap = QPixmap(12, 12)
+    pixmap.fill(colour)
+    return QIcon(pixmap)
+
+
+class _Row(QTreeWidgetItem):
+    """Sorts numbers as numbers; carries the run it shows."""
+
+    def __lt__(self, other: QTreeWidgetItem) -> bool:
+        column = self.treeWidget().sortColumn() if self.treeWidget() else 0
+        mine, theirs = self.data(column, _SORT_KEY), other.data(column, _SORT_KEY)
+        if mine is not None and theirs is not None:
+            return bool(mine < theirs)
+        return self.text(column).lower() < other.text(column).lower()
+
+
+class RunsList(QTreeWidget):
+    """Rows are updated in place by run id, so a refresh keeps the user's selection."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.infos: dict[str, RunInfo] = {}
+        self.setHeaderLabels(list(COLUMNS))
+        self.setRootIsDecorated(False)
+        self.setUniformRowHeights(True)
+        self.setSelectionMode(QTreeWidget.SelectionMode.ExtendedSelection)
+        self.setSortingEnabled(True)
+        self.sortByColumn(_RUN, Qt.SortOrder.DescendingOrder)
+        self.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.setToolTip("Select runs to plot them; Ctrl-click or Shift-click to overlay several")
+
+    def show_runs(self, infos: list[RunInfo]) -> None:
+        self.infos = {info.run_id: info for info in infos}
+        rows = {self.run_id_of(item): item for item in self._rows()}
+        for run_id, item in rows.items():
+            if run_id not in self.infos:
+                self.takeTopLevelItem(self.indexOfTopLevelItem(item))
+        self.setSortingEnabled(False)
+        for info in infos:
+            row = rows.get(info.run_id)
+            if row is None:
+                row = _Row()
+                row.setData(_RUN, Qt.ItemDataRole.UserRole, info.run_id)
+                self.addTopLevelItem(row)
+            self._fill(row, info)
+        self.setSortingEnabled(True)
+
+    def selected_ids(self) -> list[str]:
+        """In the list's order, so colours and tables read top to bottom."""
+        ids = [self.run_id_of(item) for item in self._rows() if item.isSelected()]
+        return [run_id for run_id in ids if run_id in self.infos]
+
+    def select(self, run_ids: list[str]) -> None:
+        for item in self._rows():
+            item.setSelected(self.run_id_of(item) in run_ids)
+
+    def mark(self, colours: dict[str, QColor]) -> None:
+        """A swatch of each plotted run's colour: the legend of every plot."""
+        for item in self._rows():
+            colour = colours.get(self.run_id_of(item))
+            item.setIcon(_RUN, swatch(colour) if colour is not None else QIcon())
+
+    def _rows(self) -> list[QTreeWidgetItem]:
+        items = (self.topLevelItem(i) for i in range(self.topLevelItemCount()))
+        return [item for item in items if item is not None]
+
+    @staticmethod
+    def run_id_of(item: QTreeWidgetItem) -> str:
+        return str(item.data(_RUN, Qt.ItemDataRole.UserRole))
+
+    @staticmethod
+    def _fill(row: QTreeWidgetItem, info: RunInfo) -> None:
+        record, summary = info.record, info.summary
+        status = ""
+        if summary is not None:
+            status = summary.status.value
+            if not summary.status.ended and not info.alive:
+                status += " (worker gone)"
+        cells = {
+            _RUN: info.run_id,
+            _DATASET: record.dataset if record else "",
+            _MODEL: record.spec.model if record else "",
+            _STATUS: status or info.problem,
+            _BEST: f"{summary.best_map:.3f}" if summary and summary.best_map is not None else "",
+            _DURATION: duration_text(summary.duration if summary else None),
+        }
+        for column, text in cells.items():
+            row.setText(column, text)
+        row.setData(_BEST, _SORT_KEY, summary.best_map if summary else None)
+        row.setData(_DURATION, _SORT_KEY, summary.duration if summary else None)
+        for column in (_BEST, _DURATION):
+            row.setTextAlignment(column, Qt.AlignmentFlag.AlignRight)
+        if summary is not None and summary.message:
+            row.setToolTip(_STATUS, summary.message)
+        elif info.problem:
+            row.setToolTip(_STATUS, info.problem)
+        if summary is not None and summary.best_epoch is not None:
+            row.setToolTip(_BEST, f"at epoch {summary.best_epoch}")

@@ -1,0 +1,771 @@
+"""The "Train…" dialog: set up one YOLO training run on one dataset version.
+
+The people who launch runs are not all Ultralytics experts, so every
+hyperparameter sits next to the explanation a colleague would give, the
+starting values follow the dataset's size and this machine's GPU, and a
+summary says in words what will happen. The rules live in
+:class:`TrainSpec`: the dialog asks it for problems on every change and marks
+the fields it names, so nothing invalid can be started.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt import QCollapsible
+
+from datayard.core.errors import DatayardError
+from datayard.core.manifest import Manifest
+from datayard.core.training.devices import Accelerator, find_accelerator
+from datayard.core.training.local import LocalBackend
+from datayard.core.training.runs import RunFolder, RunRegistry, RunStatus
+from datayard.core.training.spec import (
+    OPTIMIZERS,
+    OWNED_ARGUMENTS,
+    RUN_PREFIX,
+    SHIPPED_MODELS,
+    TASKS,
+    Argument,
+    TrainSpec,
+    parse_value,
+    suggest,
+    ultralytics_arguments,
+)
+
+from ..notice import Notice
+from ..transfers.text import ERROR_COLOUR
+from ..workers import Operation, call_in_background
+
+LABELS = {
+    "task": "Task",
+    "model": "Base model",
+    "epochs": "Epochs",
+    "patience": "Patience",
+    "batch": "Batch size",
+    "imgsz": "Image size",
+    "optimizer": "Optimizer",
+    "lr0": "Learning rate",
+    "lrf": "Final LR fraction",
+    "device": "Device",
+    "workers": "Workers",
+    "seed": "Seed",
+    "plots": "Plots",
+}
+"""The form's fields in the order shown, by their TrainSpec name."""
+
+EXPLANATIONS = {
+    "task": (
+        "What the model learns to output: detect draws boxes around objects, segment "
+        "outlines each object, classify labels the whole image, pose finds keypoints, "
+        "obb draws rotated boxes. It must match how the labels were made."
+    ),
+    "model": (
+        "Train from scratch from an architecture (.yaml; n = nano, fastest and smallest, "
+        "s = small, m = medium: more accurate, slower). Random weights need many epochs and "
+        "thousands of images. Or fine-tune weights (.pt) of an earlier run or a file: the "
+        "model already knows useful features, so it needs far fewer epochs and images."
+    ),
+    "epochs": (
+        "One epoch is one pass over all training images. More epochs train longer and fit "
+        "better, but on a small set the model starts memorising it (over-fitting): the "
+        "validation score stops improving, then drops."
+    ),
+    "patience": (
+        "Stops early when the validation score (mAP) has not improved for this many epochs, "
+        "keeping the best weights. 0 never stops early."
+    ),
+    "batch": (
+        "Images processed together in one step; the weights are updated once per batch. "
+        "Larger batches use more GPU (or CPU) memory: if a run fails with 'out of memory', "
+        "halve it. Very small batches (under 4) give noisy updates."
+    ),
+    "imgsz": (
+        "Every image is resized to this many pixels (a multiple of 32). Bigger finds small "
+        "objects better but costs memory and time quadratically: 640 takes about four times "
+        "as long as 320."
+    ),
+    "optimizer": (
+        "How each batch's errors become weight changes. auto lets Ultralytics pick the "
+        "optimizer and its learning rate from the length of the training, ignoring the "
+        "learning rates below. SGD suits long trainings; Adam/AdamW converge faster on "
+        "small sets."
+    ),
+    "lr0": (
+        "The step size of each weight update at the start. Too high and training diverges "
+        "(losses jump or become NaN); too low and it learns slowly. Typical: 0.01 for SGD, "
+        "0.001 for Adam/AdamW."
+    ),
+    "lrf": (
+        "The learning rate at the end of the schedule, as a fraction of the first: it "
+        "decays from lr0 to lr0 × lrf, so the last epochs make small, careful adjustments."
+    ),
+    "device": (
+        "Where training runs. auto picks the GPU when there is one, else the CPU. "
+        "0 is the first GPU, 0,1 two GPUs, cpu leaves the GPU free."
+    ),
+    "workers": (
+        "Processes that load and augment images while the model trains. More keep a fast "
+        "GPU busy but use more memory; 0 loads in the training process itself (slow, safest)."
+    ),
+    "seed": (
+        "Where the random numbers start (shuffling, augmentation, initial weights). The same "
+        "seed, data and settings give a comparable run, so you can tell whether a change helped."
+    ),
+    "plots": (
+        "Saves charts in the run folder: loss curves, confusion matrix, example batches with "
+        "their labels. Costs a few seconds per validation."
+    ),
+}
+
+SIZES = {"n": "nano", "s": "small", "m": "medium", "l": "large", "x": "extra large"}
+"""What the last letter of a shipped architecture's name means."""
+
+_CHOOSE_FILE = "\0choose"
+"""The data of the model combo's last item, which opens a file dialog."""
+_TYPE_A_NUMBER = "type a number with a decimal point, such as 0.01"
+_TYPE_A_WHOLE_NUMBER = "type a whole number"
+_MIN_FIELD_WIDTH = 270
+_VALUE = 2
+"""The advanced table's editable column."""
+
+
+class TrainDialog(QDialog):
+    """Sets up a training run on ``manifest`` and launches it with ``backend``.
+
+    ``initial`` prefills every value from an earlier run's spec (a clone);
+    ``profile`` names the storage profile that holds the dataset (the
+    default profile when ``None``); ``accelerator`` describes this machine's
+    GPU, found when not given.
+    """
+
+    launched = Signal(object)
+    """The :class:`RunFolder` of the run that was started."""
+    runs_listed = Signal()
+    """Earlier runs' weights were added to the base model choices."""
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        backend: LocalBackend,
+        parent: QWidget | None = None,
+        *,
+        initial: TrainSpec | None = None,
+        cloned_from: str | None = None,
+        profile: str | None = None,
+        accelerator: Accelerator | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.manifest = manifest
+        self.backend = backend
+        self.cloned_from = cloned_from
+        self.run_folder: RunFolder | None = None
+        self.accelerator = accelerator or find_accelerator()
+        self._profile = profile if profile is not None or initial is None else initial.profile
+        counts = manifest.split_counts()
+        self.suggestion = suggest(counts["train"], gpu=self.accelerator.gpu)
+        self.setWindowTitle(f"Train on {manifest.owner}/{manifest.name}")
+        self.resize(880, 680)
+
+        self._build_fields()
+        self.advanced = AdvancedArguments()
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.problems_notice = Notice()
+        self.message = Notice()
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.start = self.buttons.addButton(
+            "Start training", QDialogButtonBox.ButtonRole.AcceptRole
+        )
+        self.start.setDefault(True)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        self._lay_out()
+
+        self._load(initial or self._suggested_spec())
+        self._connect()
+        self._refresh()
+        self._listing: Operation = call_in_background(
+            lambda: fine_tunable_runs(backend.registry), self
+        )
+        self._listing.finished.connect(self._add_runs)
+
+    # -- the values ------------------------------------------------------------------
+
+    def spec(self) -> TrainSpec:
+        """The spec as the form shows it; text that is not a number reads as NaN (invalid)."""
+        return TrainSpec(
+            dataset=self.manifest.ref,
+            model=self._model_value(),
+            task=self.task.currentText(),
+            epochs=self.epochs.value(),
+            batch=self.batch.value(),
+            imgsz=self.imgsz.value(),
+            lr0=_number(self.lr0.text()),
+            lrf=_number(self.lrf.text()),
+            patience=self.patience.value(),
+            optimizer=self.optimizer.currentText(),
+            device=self.device.currentText().strip(),
+            workers=self.workers.value(),
+            seed=self.seed.value(),
+            plots=self.plots.isChecked(),
+            profile=self._profile or None,
+            extra=self.advanced.values(),
+        )
+
+    def problems(self) -> dict[str, str]:
+        """The spec's problems, and text the form could not read, by field."""
+        return {**self.spec().problems(), **self._unreadable()}
+
+    def accept(self) -> None:
+        """Launch the run; a refusal is shown and the dialog stays open with its values.
+
+        Text that is not a number is refused here: a spin box would otherwise
+        launch with the last number it held, which the user no longer sees.
+        """
+        if self._unreadable():
+            self.message.error("Some fields do not hold a number yet: fix the marked fields.")
+            return
+        try:
+            folder = self.backend.launch(
+                self.spec(), self.manifest.ref, cloned_from=self.cloned_from
+            )
+        except DatayardError as error:
+            self.message.error(
+                f"The training was not started: {error}\nFix the values above and start again."
+            )
+            return
+        self.run_folder = folder
+        self.launched.emit(folder)
+        super().accept()
+
+    def use_suggestion(self) -> None:
+        """Reset epochs, batch and image size to what suits this dataset and machine."""
+        self.epochs.setValue(self.suggestion.epochs)
+        self.batch.setValue(self.suggestion.batch)
+        self.imgsz.setValue(self.suggestion.imgsz)
+
+    def _unreadable(self) -> dict[str, str]:
+        found = {
+            name: _TYPE_A_WHOLE_NUMBER
+            for name, spin in self._spins.items()
+            if not spin.hasAcceptableInput()
+        }
+        for name, line in (("lr0", self.lr0), ("lrf", self.lrf)):
+            if math.isnan(_number(line.text())):
+                found[name] = _TYPE_A_NUMBER
+        return found
+
+    def _model_value(self) -> str:
+        data = self.model.currentData()
+        return "" if data in (None, _CHOOSE_FILE) else str(data)
+
+    def _suggested_spec(self) -> TrainSpec:
+        return TrainSpec(
+            dataset=self.manifest.ref,
+            epochs=self.suggestion.epochs,
+            batch=self.suggestion.batch,
+            imgsz=self.suggestion.imgsz,
+            device=self.accelerator.device,
+        )
+
+    def _load(self, spec: TrainSpec) -> None:
+        self.task.setCurrentText(spec.task)
+        self._select_model(spec.model)
+        for name, spin in self._spins.items():
+            spin.setValue(getattr(spec, name))
+        self.lr0.setText(f"{spec.lr0:g}")
+        self.lrf.setText(f"{spec.lrf:g}")
+        self.optimizer.setCurrentText(spec.optimizer)
+        self.device.setCurrentText(spec.device)
+        self.plots.setChecked(spec.plots)
+        self.advanced.load(spec.extra)
+        if spec.extra:
+            self.advanced_section.expand(animate=False)
+
+    # -- building --------------------------------------------------------------------
+
+    def _build_fields(self) -> None:
+        self.task = QComboBox()
+        self.task.addItems(TASKS)
+        self.model = QComboBox()
+        self.model.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.model.setMinimumContentsLength(24)
+        for name in SHIPPED_MODELS:
+            self.model.addItem(f"{name}: {_size_of(name)}, from scratch", name)
+        self.model.addItem("Weights file…", _CHOOSE_FILE)
+        self.model.setItemData(
+            self.model.count() - 1, "Fine-tune a .pt file", Qt.ItemDataRole.ToolTipRole
+        )
+        self._model_index = 0
+        self.epochs = _spin(1, 10_000)
+        self.patience = _spin(0, 10_000)
+        self.patience.setSpecialValueText("0 (never stop early)")
+        self.batch = _spin(1, 4096, suffix=" images")
+        self.imgsz = _spin(32, 8192, step=32, suffix=" px")
+        self.workers = _spin(0, 64)
+        self.seed = _spin(0, 2**31 - 1)
+        self._spins = {
+            "epochs": self.epochs,
+            "patience": self.patience,
+            "batch": self.batch,
+            "imgsz": self.imgsz,
+            "workers": self.workers,
+            "seed": self.seed,
+        }
+        self.optimizer = QComboBox()
+        self.optimizer.addItems(OPTIMIZERS)
+        self.lr0 = QLineEdit()
+        self.lrf = QLineEdit()
+        self.device = QComboBox()
+        self.device.setEditable(True)
+        self.device.addItems(["auto", "cpu"])
+        if self.accelerator.kind == "cuda":
+            self.device.addItems([str(i) for i in range(max(1, len(self.accelerator.names)))])
+        if self.accelerator.kind == "mps":
+            self.device.addItem("mps")
+        self.plots = QCheckBox("Save plots")
+        self.fields: dict[str, QWidget] = {
+            "task": self.task,
+            "model": self.model,
+            "epochs": self.epochs,
+            "patience": self.patience,
+            "batch": self.batch,
+            "imgsz": self.imgsz,
+            "optimizer": self.optimizer,
+            "lr0": self.lr0,
+            "lrf": self.lrf,
+            "device": self.device,
+            "workers": self.workers,
+            "seed": self.seed,
+            "plots": self.plots,
+        }
+        self.errors = {name: Notice() for name in self.fields}
+        self._frames = {name: _frame(widget) for name, widget in self.fields.items()}
+        self.runs_note = _muted("Looking for earlier runs to fine-tune…")
+
+    def _lay_out(self) -> None:
+        counts = self.manifest.split_counts()
+        classes = ", ".join(self.manifest.class_names) or "no class names"
+        title = QLabel(f"<b>Train a model on {html.escape(self.manifest.ref)}</b>")
+        title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        facts = _muted(
+            f"{counts['train']} train / {counts['val']} val / {counts['test']} test images; "
+            f"{len(self.manifest.class_names)} classes ({classes}). "
+            f"Suggested: {self.suggestion.why}."
+        )
+        suggested = QPushButton("Use suggested values")
+        suggested.setToolTip("Epochs, batch size and image size suited to this dataset and machine")
+        suggested.clicked.connect(self.use_suggestion)
+        head = QHBoxLayout()
+        head.addWidget(facts, 1)
+        head.addWidget(suggested, 0, Qt.AlignmentFlag.AlignTop)
+
+        grid = QGridLayout()
+        grid.setColumnMinimumWidth(1, _MIN_FIELD_WIDTH)
+        grid.setColumnStretch(2, 1)
+        grid.setHorizontalSpacing(12)
+        grid.setVerticalSpacing(4)
+        for name, label in LABELS.items():
+            row = grid.rowCount()
+            grid.addWidget(QLabel(f"{label}:"), row, 0, Qt.AlignmentFlag.AlignTop)
+            field = QVBoxLayout()
+            field.setSpacing(2)
+            field.addWidget(self._frames[name])
+            if name == "model":
+                field.addWidget(self.runs_note)
+            field.addStretch()
+            grid.addLayout(field, row, 1)
+            grid.addWidget(_muted(self._explanation(name)), row, 2)
+            grid.addWidget(self.errors[name], row + 1, 1, 1, 2)
+
+        self.advanced_section = QCollapsible("Advanced: Ultralytics' other arguments")
+        self.advanced_section.setDuration(0)
+        self.advanced_section.addWidget(self.advanced)
+        form = QWidget()
+        inner = QVBoxLayout(form)
+        inner.addLayout(grid)
+        inner.addWidget(self.advanced_section)
+        inner.addStretch()
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(form)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(title)
+        layout.addLayout(head)
+        layout.addWidget(scroll, 1)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.problems_notice)
+        layout.addWidget(self.message)
+        layout.addWidget(self.buttons)
+
+    def _explanation(self, name: str) -> str:
+        if name == "device":
+            return f"{EXPLANATIONS[name]} This machine: {self.accelerator.describe()}."
+        return EXPLANATIONS[name]
+
+    def _connect(self) -> None:
+        for combo in (self.task, self.optimizer):
+            combo.currentIndexChanged.connect(self._refresh)
+        self.model.currentIndexChanged.connect(self._refresh)
+        self.model.activated.connect(self._model_activated)
+        self.device.editTextChanged.connect(self._refresh)
+        for spin in self._spins.values():
+            # The spin box reports new values, its editor any text (emptied too).
+            spin.textChanged.connect(self._refresh)
+            spin.lineEdit().textChanged.connect(self._refresh)
+        for line in (self.lr0, self.lrf):
+            line.textChanged.connect(self._refresh)
+        self.plots.toggled.connect(self._refresh)
+        self.advanced.changed.connect(self._refresh)
+
+    # -- the base model --------------------------------------------------------------
+
+    def _select_model(self, model: str) -> None:
+        """Choose ``model``, adding it (a file, a run) when it is not offered yet."""
+        index = self.model.findData(model)
+        if index < 0:
+            index = self.model.count() - 1  # before "Weights file…"
+            self.model.insertItem(index, model, model)
+        self.model.setCurrentIndex(index)
+        self._model_index = index
+
+    def _model_activated(self, index: int) -> None:
+        if self.model.itemData(index) != _CHOOSE_FILE:
+            self._model_index = index
+            return
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Weights to fine-tune", "", "PyTorch weights (*.pt);;All files (*)"
+        )
+        if path:
+            self._select_model(path)
+        else:
+            self.model.setCurrentIndex(self._model_index)
+
+    def _add_runs(self, runs: list[tuple[str, str]]) -> None:
+        for model, label in runs:
+            index = self.model.findData(model)
+            if index < 0:
+                index = self.model.count() - 1
+                self.model.insertItem(index, label, model)
+            self.model.setItemText(index, label)
+            self.model.setItemData(index, label, Qt.ItemDataRole.ToolTipRole)
+        self._model_index = self.model.currentIndex()
+        self.runs_note.setText(
+            f"{len(runs)} earlier run(s) can be fine-tuned: they are in the list."
+            if runs
+            else "No finished runs yet: their best weights will be offered here."
+        )
+        self.runs_listed.emit()
+
+    # -- checking --------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        spec = self.spec()
+        problems = {**spec.problems(), **self._unreadable()}
+        for name, frame in self._frames.items():
+            _mark(frame, problems.get(name))
+            if name in problems:
+                self.errors[name].error(problems[name])
+            else:
+                self.errors[name].clear()
+        self.advanced.mark(problems)
+        self.summary.setText(describe(spec, self.manifest, self.accelerator))
+        self.start.setEnabled(not problems)
+        if problems:
+            fields = ", ".join(_field_label(name) for name in problems)
+            self.problems_notice.error(f"Fix before starting: {fields}.")
+        else:
+            self.problems_notice.clear()
+        self.message.clear()
+
+
+class AdvancedArguments(QWidget):
+    """Ultralytics' other training arguments; only the values typed in go into the spec."""
+
+    changed = Signal()
+    COLUMNS = ("Argument", "Default", "Value", "What it does")
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.arguments = {
+            name: argument
+            for name, argument in ultralytics_arguments().items()
+            if name not in OWNED_ARGUMENTS and name not in TrainSpec.__dataclass_fields__
+        }
+        self.filter = QLineEdit(placeholderText="Filter by name or description")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.textChanged.connect(self._filter)
+        self.table = QTableWidget(0, len(self.COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(self.COLUMNS))
+        self.table.verticalHeader().hide()
+        self.table.setMinimumHeight(280)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(len(self.COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)
+        self.cells: dict[str, QTableWidgetItem] = {}
+        """The editable value of each argument, by name."""
+        for argument in self.arguments.values():
+            self._add_row(argument)
+        self.table.resizeColumnsToContents()
+        self.table.setColumnWidth(_VALUE, 120)
+        self.table.itemChanged.connect(lambda _: self.changed.emit())
+        note = _muted(
+            "Leave a value empty to keep Ultralytics' default. Numbers and true/false are "
+            "read as such; anything else as text."
+            if self.arguments
+            else "Ultralytics is not installed here, so its arguments cannot be listed."
+        )
+        self.problems = Notice()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(note)
+        layout.addWidget(self.filter)
+        layout.addWidget(self.table)
+        layout.addWidget(self.problems)
+
+    def values(self) -> dict[str, Any]:
+        """The typed-in values that differ from the defaults, parsed."""
+        found: dict[str, Any] = {}
+        for name, cell in self.cells.items():
+            text = cell.text().strip()
+            if text and parse_value(text) != self.arguments[name].default:
+                found[name] = parse_value(text)
+        return found
+
+    def load(self, extra: Mapping[str, Any]) -> None:
+        """Show ``extra``'s values; an argument this Ultralytics lacks gets a row to clear."""
+        self.table.blockSignals(True)
+        for cell in self.cells.values():
+            cell.setText("")
+        for name, value in extra.items():
+            if name not in self.cells:
+                self._add_row(Argument(name, None, (), "not an argument of this Ultralytics"))
+            self.cells[name].setText(_text(value))
+        self.table.blockSignals(False)
+        self.changed.emit()
+
+    def mark(self, problems: Mapping[str, str]) -> None:
+        """Colour the values the spec refused and list the reasons under the table."""
+        self.table.blockSignals(True)
+        reasons = []
+        for name, cell in self.cells.items():
+            reason = problems.get(f"extra.{name}")
+            cell.setData(
+                Qt.ItemDataRole.BackgroundRole,
+                QColor(ERROR_COLOUR).lighter(170) if reason else None,
+            )
+            cell.setToolTip(reason or self.arguments[name].help)
+            if reason:
+                reasons.append(f"{name}: {reason}")
+                self.table.showRow(cell.row())  # a refused value stays visible whatever the filter
+        self.table.blockSignals(False)
+        if reasons:
+            self.problems.error("\n".join(reasons))
+        else:
+            self.problems.clear()
+
+    def _add_row(self, argument: Argument) -> None:
+        self.arguments[argument.name] = argument
+        row = self.table.rowCount()
+        self.table.insertRow(row)
+        cells = (argument.name, _text(argument.default, none="(none)"), "", argument.help)
+        for column, text in enumerate(cells):
+            item = QTableWidgetItem(text)
+            if column != _VALUE:
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+            item.setToolTip(argument.help)
+            self.table.setItem(row, column, item)
+            if column == _VALUE:
+                self.cells[argument.name] = item
+
+    def _filter(self, text: str) -> None:
+        needle = text.strip().lower()
+        for name, cell in self.cells.items():
+            help_text = self.arguments[name].help.lower()
+            self.table.setRowHidden(cell.row(), needle not in name.lower() + " " + help_text)
+
+
+def describe(spec: TrainSpec, manifest: Manifest, accelerator: Accelerator) -> str:
+    """What launching ``spec`` will do, in one paragraph a user reads before starting."""
+    counts = manifest.split_counts()
+    train = counts["train"]
+    data = (
+        f"{manifest.ref} ({train} train / {counts['val']} val images, "
+        f"{len(manifest.class_names)} classes)"
+    )
+    parts = [
+        f"{_model_phrase(spec.model)} on {data} for {spec.epochs} epochs "
+        f"{_device_phrase(spec.device, accelerator)}",
+        f"each epoch is {math.ceil(train / spec.batch)} batches "
+        f"of {spec.batch} images at {spec.imgsz} px",
+        _optimizer_phrase(spec),
+        _patience_phrase(spec.patience, spec.epochs),
+    ]
+    if spec.extra:
+        parts.append("advanced: " + ", ".join(f"{k}={_text(v)}" for k, v in spec.extra.items()))
+    text = "; ".join(parts) + ". Runs in the background; you can close the app."
+    if train == 0:
+        text = "This version has no training images: the run will fail. " + text
+    return text
+
+
+def fine_tunable_runs(registry: RunRegistry) -> list[tuple[str, str]]:
+    """(model, label) for each earlier run whose best weights can be fine-tuned, newest first.
+
+    Reads every run's events, so it runs in the background.
+    """
+    found = []
+    for folder in registry.all():
+        try:
+            summary, record = folder.summary(), folder.record()
+        except (DatayardError, OSError, ValueError, KeyError):
+            continue  # a half-written or foreign folder is not offered
+        if summary.status not in (RunStatus.FINISHED, RunStatus.STOPPED):
+            continue
+        score = f", mAP50-95 {summary.best_map:.3f}" if summary.best_map is not None else ""
+        label = f"{RUN_PREFIX}{folder.run_id} (best weights{score}; {record.dataset})"
+        found.append((f"{RUN_PREFIX}{folder.run_id}", label))
+    return found
+
+
+def _model_phrase(model: str) -> str:
+    if model.startswith(RUN_PREFIX):
+        return f"Fine-tunes the best weights of run {model[len(RUN_PREFIX) :]}"
+    if model.endswith(".pt"):
+        return f"Fine-tunes {Path(model).name}"
+    return f"Trains {Path(model).stem or 'a model'} from scratch"
+
+
+def _device_phrase(device: str, accelerator: Accelerator) -> str:
+    if device == "auto":
+        if accelerator.kind == "cuda":
+            return f"on the GPU ({accelerator.describe()})"
+        return "on the CPU"
+    if device == "cpu":
+        return "on the CPU"
+    if device == "mps":
+        return "on the Apple GPU"
+    return f"on GPU {device}" if "," not in device else f"on GPUs {device}"
+
+
+def _optimizer_phrase(spec: TrainSpec) -> str:
+    if spec.optimizer == "auto":
+        return "Ultralytics picks the optimizer and learning rate"
+    return (
+        f"{spec.optimizer} with a learning rate from {spec.lr0:g} down to {spec.lr0 * spec.lrf:g}"
+    )
+
+
+def _patience_phrase(patience: int, epochs: int) -> str:
+    if patience == 0:
+        return "never stops early"
+    if patience >= epochs:
+        return f"runs all epochs (patience {patience} is not below the epochs)"
+    return f"stops early after {patience} epochs without improvement"
+
+
+def _size_of(model: str) -> str:
+    letter = Path(model).stem[-1:]
+    return SIZES.get(letter, "architecture")
+
+
+def _spin(low: int, high: int, *, step: int = 1, suffix: str = "") -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(low, high)
+    spin.setSingleStep(step)
+    spin.setSuffix(suffix)
+    spin.setCorrectionMode(QAbstractSpinBox.CorrectionMode.CorrectToNearestValue)
+    return spin
+
+
+def _muted(text: str) -> QLabel:
+    """An explanation: wrapped, in the palette's placeholder colour.
+
+    Quieter than the values, yet darker than disabled text, which is too
+    faint for a paragraph; derived from the palette, so dark themes work too.
+    """
+    label = QLabel(text)
+    label.setWordWrap(True)
+    palette = label.palette()
+    palette.setColor(
+        QPalette.ColorRole.WindowText, palette.color(QPalette.ColorRole.PlaceholderText)
+    )
+    label.setPalette(palette)
+    label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+    return label
+
+
+def _frame(field: QWidget) -> QFrame:
+    """A thin frame around a field, red while it is invalid.
+
+    A border styled on the field itself would replace its native look
+    (a spin box loses its arrows); on a frame around it, nothing else changes.
+    """
+    frame = QFrame()
+    frame.setObjectName("field")
+    layout = QVBoxLayout(frame)
+    layout.setContentsMargins(1, 1, 1, 1)
+    layout.addWidget(field)
+    return frame
+
+
+def _mark(frame: QFrame, problem: str | None) -> None:
+    """Frame a field the spec refused in red; its reason is the tooltip too."""
+    frame.setStyleSheet(
+        f"QFrame#field {{ border: 1px solid {ERROR_COLOUR}; border-radius: 3px; }}"
+        if problem
+        else ""
+    )
+    frame.setToolTip(problem or "")
+
+
+def _field_label(name: str) -> str:
+    advanced = name.removeprefix("extra.")
+    return LABELS.get(name, name) if advanced == name else f"advanced argument {advanced}"
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text.strip())
+    except ValueError:
+        return math.nan
+
+
+def _text(value: Any, *, none: str = "") -> str:
+    """A value as it is typed in the advanced table: true/false, numbers, plain text."""
+    if value is None:
+        return none
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

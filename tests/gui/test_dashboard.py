@@ -1,0 +1,284 @@
+"""The runs dashboard: what a user sees of finished and live runs, and what its buttons do."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtGui import QImage
+from pytestqt.qtbot import QtBot
+
+from datayard.core.training.curves import BATCH, LR, METRICS, VAL, XAxis, smooth
+from datayard.core.training.local import LocalBackend
+from datayard.core.training.protocol import Batch, Finished, Paused
+from datayard.core.training.runs import RunFolder, RunRegistry
+from datayard.gui.training.dashboard import RunDashboard
+from datayard.gui.training.runs_list import COLUMNS
+from tests.core.test_curves import append_events, losses_at, training_events, write_run
+
+BOX = BATCH + "box_loss"
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> RunRegistry:
+    return RunRegistry(tmp_path / "runs")
+
+
+@pytest.fixture
+def fake_worker() -> Iterator[Callable[[RunFolder], subprocess.Popen[bytes]]]:
+    """A harmless process that LocalBackend takes for the run's worker (by its command line)."""
+    children: list[subprocess.Popen[bytes]] = []
+
+    def start(folder: RunFolder) -> subprocess.Popen[bytes]:
+        child = subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(60)", "worker", str(folder.path)]
+        )
+        folder.pid_file.write_text(str(child.pid), encoding="utf-8")
+        children.append(child)
+        return child
+
+    yield start
+    for child in children:
+        child.kill()
+        child.wait(timeout=10)
+
+
+def dashboard_for(qtbot: QtBot, registry: RunRegistry) -> RunDashboard:
+    dashboard = RunDashboard(LocalBackend(registry))
+    qtbot.addWidget(dashboard)
+    dashboard.resize(1366, 768)
+    dashboard.show()
+    with qtbot.waitSignal(dashboard.runs_loaded, timeout=10_000):
+        dashboard.refresh()
+    return dashboard
+
+
+def row(dashboard: RunDashboard, run_id: str) -> dict[str, str]:
+    tree = dashboard.runs
+    for index in range(tree.topLevelItemCount()):
+        item = tree.topLevelItem(index)
+        if tree.run_id_of(item) == run_id:
+            return {column: item.text(i) for i, column in enumerate(COLUMNS)}
+    raise AssertionError(f"no row for {run_id}")
+
+
+def curve(dashboard: RunDashboard, plot: str, run_id: str, series: str, role: str) -> object:
+    return dashboard.plots.curves[plot][(run_id, series, role)]
+
+
+def points(dashboard: RunDashboard, plot: str, run_id: str, series: str, role: str = "line") -> int:
+    item = dashboard.plots.curves[plot].get((run_id, series, role))
+    return 0 if item is None or item.yData is None else len(item.yData)
+
+
+def show(qtbot: QtBot, dashboard: RunDashboard, *runs: RunFolder, batches: int) -> None:
+    dashboard.select_runs([run.run_id for run in runs])
+    qtbot.waitUntil(
+        lambda: all(
+            points(dashboard, "batch:box_loss", r.run_id, BOX, "smooth") == batches for r in runs
+        ),
+        timeout=10_000,
+    )
+
+
+def test_lists_runs_with_status_best_map_and_duration(qtbot: QtBot, registry: RunRegistry) -> None:
+    finished = write_run(registry, epochs=3, batches=10)
+    paused = write_run(registry, epochs=5, batches=10, end=False)
+    append_events(paused, [Paused(epochs_done=3, resumable=True)])
+    dashboard = dashboard_for(qtbot, registry)
+
+    assert dashboard.runs.topLevelItemCount() == 2
+    done = row(dashboard, finished.run_id)
+    assert (done["Status"], done["Dataset"], done["Model"]) == (
+        "finished",
+        "me/set@v",
+        "yolo11n.yaml",
+    )
+    assert done["Best mAP50-95"] == "0.080"  # 0.05 + 0.01 x 3 epochs
+    assert done["Duration"]  # 2 s preparing + 3 x (10 x 0.5 s + 3 s) + 2 s
+    assert row(dashboard, paused.run_id)["Status"] == "paused"
+
+
+def test_a_selected_run_shows_its_points_and_stats(qtbot: QtBot, registry: RunRegistry) -> None:
+    run = write_run(registry, epochs=3, batches=10)
+    dashboard = dashboard_for(qtbot, registry)
+    show(qtbot, dashboard, run, batches=30)
+
+    box = curve(dashboard, "batch:box_loss", run.run_id, BOX, "smooth")
+    raw = curve(dashboard, "batch:box_loss", run.run_id, BOX, "raw")
+    assert raw.yData[-1] == pytest.approx(losses_at(30)["box_loss"])  # the last batch event
+    assert box.opts["autoDownsample"] and box.opts["clipToView"]
+    assert points(dashboard, "epoch:dfl_loss", run.run_id, VAL + "dfl_loss") == 3
+    assert points(dashboard, "map", run.run_id, METRICS + "mAP50-95") == 3
+    assert points(dashboard, "lr", run.run_id, LR) == 30
+
+    table = dashboard.stats
+    cells = {
+        table.item(r, 1).text(): [table.item(r, c).text() for c in (2, 3, 4)]
+        for r in range(table.rowCount())
+    }
+    assert cells[METRICS + "mAP50-95"] == ["0.06", "0.08", "0.08"]
+    values = [losses_at(step)["box_loss"] for step in range(1, 31)]
+    assert cells[BOX] == [f"{min(values):.4g}", f"{max(values):.4g}", f"{values[-1]:.4g}"]
+    assert "epoch 3/3" in dashboard.progress.format()
+
+
+def test_two_selected_runs_overlay_one_colour_each(qtbot: QtBot, registry: RunRegistry) -> None:
+    first = write_run(registry, epochs=3, batches=10)
+    second = write_run(registry, epochs=3, batches=10, seed=1)
+    dashboard = dashboard_for(qtbot, registry)
+    show(qtbot, dashboard, first, second, batches=30)
+
+    for key, curves in dashboard.plots.curves.items():
+        assert {run_id for run_id, _, _ in curves} == {first.run_id, second.run_id}, key
+    smoothed = [
+        c
+        for (_, series, role), c in dashboard.plots.curves["batch:box_loss"].items()
+        if role == "smooth"
+    ]
+    assert len(smoothed) == 2
+    assert smoothed[0].opts["pen"].color() != smoothed[1].opts["pen"].color()
+
+    dashboard.select_runs([second.run_id])
+    qtbot.waitUntil(lambda: not any(r == first.run_id for r, _, _ in dashboard.plots.curves["pr"]))
+    table = dashboard.stats
+    assert {table.item(r, 0).toolTip() for r in range(table.rowCount())} == {second.run_id}
+
+
+def test_smoothing_and_x_axis_change_the_curves(qtbot: QtBot, registry: RunRegistry) -> None:
+    run = write_run(registry, epochs=3, batches=10)
+    dashboard = dashboard_for(qtbot, registry)
+    show(qtbot, dashboard, run, batches=30)
+    smoothed = curve(dashboard, "batch:box_loss", run.run_id, BOX, "smooth")
+    raw = curve(dashboard, "batch:box_loss", run.run_id, BOX, "raw")
+
+    with qtbot.waitSignal(dashboard.redrawn):
+        dashboard.set_smoothing(0)
+    assert np.array_equal(smoothed.yData, raw.yData) and not raw.isVisible()
+    with qtbot.waitSignal(dashboard.redrawn):
+        dashboard.set_smoothing(0.9)
+    assert raw.isVisible()
+    assert np.allclose(smoothed.yData, smooth(raw.yData, 0.9))
+    assert not np.allclose(smoothed.yData, raw.yData)
+
+    assert smoothed.xData[-1] == 30
+    with qtbot.waitSignal(dashboard.redrawn):
+        dashboard.set_axis(XAxis.EPOCH)
+    assert smoothed.xData[-1] == pytest.approx(3.0) and smoothed.xData[0] == pytest.approx(0.1)
+    assert dashboard.plots.plots["lr"].getAxis("bottom").labelText == "epoch"
+    with qtbot.waitSignal(dashboard.redrawn):
+        dashboard.set_axis(XAxis.WALL)
+    assert smoothed.xData[-1] == pytest.approx(2 + 3 * 8 - 3)  # preparing + epochs - last val
+
+
+def test_exports_csv_and_png(qtbot: QtBot, registry: RunRegistry, tmp_path: Path) -> None:
+    first = write_run(registry, epochs=2, batches=5)
+    second = write_run(registry, epochs=1, batches=5, seed=1)
+    dashboard = dashboard_for(qtbot, registry)
+    show(qtbot, dashboard, first, batches=10)
+    dashboard.select_runs([first.run_id, second.run_id])
+    qtbot.waitUntil(lambda: points(dashboard, "lr", second.run_id, LR) == 5)
+
+    target = tmp_path / "out.csv"
+    with qtbot.waitSignal(dashboard.exported, timeout=10_000):
+        dashboard.export_csv(target)
+    with target.open(newline="", encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))
+    box = [r for r in rows if r["run"] == second.run_id and r["series"] == BOX]
+    assert len(box) == 5
+    assert float(box[-1]["value"]) == pytest.approx(losses_at(5, seed=1)["box_loss"])
+    assert {r["run"] for r in rows} == {first.run_id, second.run_id}
+    assert "out.csv" in dashboard.notice.text()
+
+    picture = tmp_path / "plots.png"
+    dashboard.export_png(picture)
+    image = QImage(str(picture))
+    assert picture.stat().st_size > 10_000 and image.width() > 600 and image.height() > 400
+
+
+def test_buttons_follow_the_selected_runs_status(
+    qtbot: QtBot, registry: RunRegistry, fake_worker: Callable[[RunFolder], object]
+) -> None:
+    finished = write_run(registry, epochs=1, batches=3)
+    paused = write_run(registry, epochs=3, batches=3, end=False)
+    append_events(paused, [Paused(epochs_done=1, resumable=True)])
+    running = write_run(registry, epochs=3, batches=3, end=False)
+    fake_worker(running)
+    dashboard = dashboard_for(qtbot, registry)
+    buttons = (dashboard.stop_button, dashboard.pause_button, dashboard.resume_button)
+
+    def enabled() -> tuple[bool, ...]:
+        return tuple(button.isEnabled() for button in buttons)
+
+    assert enabled() == (False, False, False)  # nothing selected
+    dashboard.select_runs([finished.run_id])
+    assert enabled() == (False, False, False)
+    dashboard.select_runs([paused.run_id])
+    assert enabled() == (False, False, True)
+    dashboard.select_runs([running.run_id])
+    assert enabled() == (True, True, False)
+    assert dashboard.csv_button.isEnabled()
+
+    with qtbot.waitSignal(dashboard.runs_loaded, timeout=10_000):
+        dashboard.pause_button.click()
+    assert running.requested() is not None and running.requested().value == "pause"
+    assert "asked to pause" in dashboard.notice.text()
+
+
+def test_an_action_that_fails_shows_a_readable_message(
+    qtbot: QtBot, registry: RunRegistry, fake_worker: Callable[[RunFolder], subprocess.Popen[bytes]]
+) -> None:
+    running = write_run(registry, epochs=3, batches=3, end=False)
+    worker = fake_worker(running)
+    dashboard = dashboard_for(qtbot, registry)
+    dashboard.select_runs([running.run_id])
+    assert dashboard.stop_button.isEnabled()
+    worker.kill()  # the worker dies after the list was read
+    worker.wait(timeout=10)
+
+    dashboard.stop_button.click()
+    qtbot.waitUntil(lambda: "Cannot stop" in dashboard.notice.text(), timeout=10_000)
+    assert "is not running" in dashboard.notice.text()
+    assert "Traceback" not in dashboard.notice.text()
+    # The follower notices the worker is gone and the run is recorded as failed.
+    qtbot.waitUntil(lambda: row(dashboard, running.run_id)["Status"] == "failed", timeout=10_000)
+
+
+def test_a_live_run_is_followed_as_its_file_grows(
+    qtbot: QtBot, registry: RunRegistry, fake_worker: Callable[[RunFolder], subprocess.Popen[bytes]]
+) -> None:
+    events = list(training_events(epochs=3, batches=10))
+    first_batches = 2 + 6  # preparing, setup, six batches
+    run = write_run(registry, epochs=3, batches=10, end=False)
+    run.events_file.write_text("", encoding="utf-8")
+    append_events(run, events[:first_batches])
+    worker = fake_worker(run)
+    dashboard = dashboard_for(qtbot, registry)
+    assert row(dashboard, run.run_id)["Status"] == "running"
+
+    show(qtbot, dashboard, run, batches=6)
+    assert "epoch 1/3, batch 6/10" in dashboard.progress.format()
+    assert "left" in dashboard.progress.format()  # an ETA from the batch rate
+
+    append_events(run, events[first_batches:20])
+    expected = sum(isinstance(e, Batch) for e in events[:20])
+    qtbot.waitUntil(
+        lambda: points(dashboard, "batch:box_loss", run.run_id, BOX, "smooth") == expected,
+        timeout=10_000,
+    )
+    raw = curve(dashboard, "batch:box_loss", run.run_id, BOX, "raw")
+    last = [e for e in events[:20] if isinstance(e, Batch)][-1]
+    assert raw.yData[-1] == pytest.approx(last.losses["box_loss"])
+
+    append_events(run, events[20:])
+    assert isinstance(events[-1], Finished)
+    worker.kill()  # a worker exits once its last event is written and mirrored
+    worker.wait(timeout=10)
+    qtbot.waitUntil(lambda: row(dashboard, run.run_id)["Status"] == "finished", timeout=10_000)
+    qtbot.waitUntil(lambda: points(dashboard, "batch:box_loss", run.run_id, BOX, "smooth") == 30)
+    assert not dashboard.stop_button.isEnabled()
