@@ -83,6 +83,25 @@ def main() -> None:
             settle(app, 0.5)
             shoot(app, window, "datasets")
 
+            # A real (tiny) training on the pushed set, started from the Train dialog.
+            (manifest,) = window.datasets.selected_versions()
+            trainer = window.open_training_dialog(manifest)
+            trainer.epochs.setValue(12)
+            trainer.imgsz.setValue(64)
+            trainer.batch.setValue(4)
+            shoot(app, trainer, "train-dialog")
+            trainer.accept()
+            wait_until(app, lambda: trainer.run_folder is not None)
+            run = trainer.run_folder
+            wait_until(app, lambda: run.summary().status.ended, timeout=600)
+            dashboard = window.training.chart()
+            dashboard.refresh()
+            wait_until(app, lambda: dashboard.runs.topLevelItemCount() > 0)
+            dashboard.select_runs([run.run_id])
+            wait_until(app, lambda: run.run_id in dashboard.shown_curves())
+            settle(app, 2.0)
+            shoot(app, window, "training")
+
             dialog = SettingsDialog(workspace, window)
             dialog.resize(860, 600)
             dialog.show()

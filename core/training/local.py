@@ -173,6 +173,7 @@ class LocalBackend:
         try:
             process = psutil.Process(pid)
             if process.status() == psutil.STATUS_ZOMBIE:
+                self._reap(folder)  # it exited since the first look: collect it
                 return None
             command = " ".join(process.cmdline())
         except (psutil.NoSuchProcess, psutil.AccessDenied):
