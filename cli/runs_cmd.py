@@ -33,36 +33,29 @@ def _open(run: str) -> tuple[LocalBackend, RunFolder]:
 def command(as_json: bool) -> None:
     """List the training runs launched from this machine, newest first."""
     backend = LocalBackend.default()
-    rows = []
-    for folder in backend.registry:
-        summary = folder.summary()
-        if not summary.status.ended and not backend.alive(folder):
-            # A worker that died unseen: record it now, as `logs` would.
-            list(backend.follow(folder, poll_s=0))
-            summary = folder.summary()
-        rows.append((folder, summary))
+    rows = [(folder.record(), backend.summary(folder)) for folder in backend.registry]
     if as_json:
         print_json(
             [
                 {
-                    "run": folder.run_id,
+                    "run": record.run_id,
                     "status": summary.status.value,
-                    "dataset": folder.record().dataset,
-                    "model": folder.record().spec.model,
+                    "dataset": record.dataset,
+                    "model": record.spec.model,
                     "epochs_done": summary.epochs_done,
                     "epochs": summary.epochs,
                     "best_map50_95": summary.best_map,
                     "duration_s": summary.duration,
                     "message": summary.message,
                 }
-                for folder, summary in rows
+                for record, summary in rows
             ]
         )
         return
     if not rows:
         console.print("no runs yet: start one with `datayard train DATASET`")
         return
-    out.print(training_view.runs_table([training_view.summary_cells(f, s) for f, s in rows]))
+    out.print(training_view.runs_table([training_view.summary_cells(r, s) for r, s in rows]))
 
 
 @click.command(name="logs")

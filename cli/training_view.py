@@ -23,7 +23,7 @@ from datayard.core.training.protocol import (
     Stopped,
     TrainingEvent,
 )
-from datayard.core.training.runs import RunFolder, RunSummary
+from datayard.core.training.runs import RunFolder, RunRecord, RunSummary
 from datayard.core.units import duration
 
 from .render import console, out, progress_bar
@@ -156,12 +156,11 @@ def follow(backend: LocalBackend, folder: RunFolder) -> TrainingEvent | None:
         raise SystemExit(0) from None
 
 
-def summary_cells(folder: RunFolder, summary: RunSummary) -> list[str]:
-    record = folder.record()
+def summary_cells(record: RunRecord, summary: RunSummary) -> list[str]:
     best = "-" if summary.best_map is None else f"{summary.best_map:.4f}"
     spent = "-" if summary.duration is None else duration(summary.duration)
     return [
-        folder.run_id,
+        record.run_id,
         summary.status.value,
         record.dataset,
         record.spec.model,

@@ -26,7 +26,14 @@ from ..errors import UsageError
 from ..events import CancelToken, check_cancel
 from ..paths import AppDirs
 from .protocol import Failed, Preparing, Record, TrainingEvent, encode
-from .runs import Control, EventLog, RunFolder, RunRecordFactory, RunRegistry, RunStatus
+from .runs import (
+    Control,
+    EventLog,
+    RunFolder,
+    RunRegistry,
+    RunStatus,
+    RunSummary,
+)
 from .spec import TrainSpec
 
 log = logging.getLogger(__name__)
@@ -52,7 +59,7 @@ class LocalBackend:
     def launch(self, spec: TrainSpec, dataset: str, *, cloned_from: str | None = None) -> RunFolder:
         """Start a worker for ``spec`` on the exact version ``dataset`` (owner/name@version)."""
         spec.validated()
-        folder = self.registry.create(RunRecordFactory(spec, dataset, self.name, cloned_from))
+        folder = self.registry.create(spec, dataset, self.name, cloned_from=cloned_from)
         self._start(folder, resume=False)
         return folder
 
@@ -91,6 +98,14 @@ class LocalBackend:
     def alive(self, folder: RunFolder) -> bool:
         return self._process(folder) is not None
 
+    def summary(self, folder: RunFolder) -> RunSummary:
+        """The run's state; a run whose worker vanished unseen is recorded as failed first."""
+        summary = folder.summary()
+        if summary.status.ended or self.alive(folder):
+            return summary
+        self._record_vanished(folder)
+        return folder.summary()
+
     def follow(
         self,
         folder: RunFolder,
@@ -121,16 +136,15 @@ class LocalBackend:
                 yield from late
                 if late and late[-1].event.TERMINAL:
                     return
-                failure = Failed(reason="crashed", message=self._crash_message(folder))
-                self._append(folder, failure)
+                self._record_vanished(folder)
                 yield from events.read_new()
                 return
-            if folder.requested() is None:
+            request = folder.requested()
+            if request is None:
                 requested_at = None
             elif requested_at is None:
                 requested_at = time.monotonic()
             elif time.monotonic() - requested_at > grace_s:
-                request = folder.requested()
                 self.kill(folder, f"did not answer a {request} request in {grace_s:.0f} s")
             time.sleep(poll_s)
 
@@ -203,6 +217,9 @@ class LocalBackend:
     def _append(self, folder: RunFolder, event: TrainingEvent) -> None:
         with folder.events_file.open("a", encoding="utf-8") as stream:
             stream.write(encode(event, folder.next_seq()) + "\n")
+
+    def _record_vanished(self, folder: RunFolder) -> None:
+        self._append(folder, Failed(reason="crashed", message=self._crash_message(folder)))
 
     def _crash_message(self, folder: RunFolder) -> str:
         child = self._children.get(folder.run_id)

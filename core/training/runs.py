@@ -294,7 +294,9 @@ class RunRegistry:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def create(self, record_for: RunRecordFactory) -> RunFolder:
+    def create(
+        self, spec: TrainSpec, dataset: str, backend: str, *, cloned_from: str | None = None
+    ) -> RunFolder:
         """A new folder with a fresh, unique id; two launches at once never share one."""
         self.root.mkdir(parents=True, exist_ok=True)
         while True:
@@ -306,7 +308,15 @@ class RunRegistry:
             except FileExistsError:
                 continue
             folder = RunFolder(path)
-            folder.record_file.write_text(record_for(run_id).to_json(), encoding="utf-8")
+            record = RunRecord(
+                run_id=run_id,
+                spec=spec,
+                dataset=dataset,
+                backend=backend,
+                launched_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                cloned_from=cloned_from,
+            )
+            folder.record_file.write_text(record.to_json(), encoding="utf-8")
             return folder
 
     def all(self) -> list[RunFolder]:
@@ -335,29 +345,3 @@ class RunRegistry:
 
     def __iter__(self) -> Iterator[RunFolder]:
         return iter(self.all())
-
-
-class RunRecordFactory:
-    """Builds the record of a run once its id is known."""
-
-    def __init__(
-        self,
-        spec: TrainSpec,
-        dataset: str,
-        backend: str,
-        cloned_from: str | None = None,
-    ) -> None:
-        self.spec = spec
-        self.dataset = dataset
-        self.backend = backend
-        self.cloned_from = cloned_from
-
-    def __call__(self, run_id: str) -> RunRecord:
-        return RunRecord(
-            run_id=run_id,
-            spec=self.spec,
-            dataset=self.dataset,
-            backend=self.backend,
-            launched_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            cloned_from=self.cloned_from,
-        )

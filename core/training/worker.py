@@ -120,7 +120,7 @@ def _train(
 ) -> int:
     from . import yolo  # torch and Ultralytics load here, after the offline setup
 
-    _quiet_ultralytics(folder.log_file)
+    _settle_ultralytics()
     last = folder.weights_dir / "last.pt"
     hooks = yolo.Hooks(
         emit,
@@ -236,18 +236,20 @@ def _mirror_results(mirror: Mirror, folder: RunFolder) -> None:
 
 
 def _log_to(path: Path) -> None:
+    """This worker's log and Ultralytics' (which does not propagate) go to the run's log file.
+
+    Ultralytics' console output stays on stderr through its own handler.
+    """
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(min(root.level or logging.INFO, logging.INFO))
+    logging.getLogger("ultralytics").addHandler(handler)
 
 
-def _quiet_ultralytics(path: Path) -> None:
-    """Ultralytics' log goes to stderr (its own handler) and to the run's log file."""
+def _settle_ultralytics() -> None:
+    """Ultralytics' settings file is written at import: switch off what would go online."""
     from ultralytics.utils import SETTINGS
 
     SETTINGS.update(offline.SETTINGS)
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    logging.getLogger("ultralytics").addHandler(handler)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -135,9 +137,6 @@ class Hooks:
             yolo.add_callback(name, _guarded(getattr(self, name)))
 
     def on_pretrain_routine_end(self, trainer: Any) -> None:
-        import os
-        import socket
-
         data = trainer.data or {}
         names = data.get("names") or {}
         loader = trainer.train_loader
@@ -221,13 +220,13 @@ class Hooks:
     def on_model_save(self, trainer: Any) -> None:
         epoch = int(trainer.epoch) + 1
         is_best = trainer.best_fitness is not None and trainer.best_fitness == trainer.fitness
+        run_folder = Path(trainer.save_dir).parent
         for path, best in ((Path(trainer.last), False), (Path(trainer.best), True)):
             if path.is_file() and (not best or is_best):
-                save_dir = Path(trainer.save_dir).parent
                 self.emit(
                     Checkpoint(
                         epoch=epoch,
-                        path=path.relative_to(save_dir).as_posix(),
+                        path=path.relative_to(run_folder).as_posix(),
                         best=best,
                         size=path.stat().st_size,
                     )

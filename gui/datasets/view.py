@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QSplitter,
     QStackedWidget,
     QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -26,6 +25,7 @@ from datayard.core.store_listing import DatasetVersions, StoreContents, load_sto
 from datayard.core.workspace import Workspace
 
 from ..notice import Notice
+from ..sortable import SORT_KEY, SortableItem
 from ..workers import Operation, run_in_background
 from .details import VersionDetails, VersionDiff
 from .formatting import size, when
@@ -33,26 +33,18 @@ from .pull_panel import PullPanel
 
 COLUMNS = ("Dataset / version", "Owner", "Versions", "Files", "Size", "Classes", "Created")
 _NAME, _OWNER, _VERSIONS, _FILES, _SIZE, _CLASSES, _CREATED = range(len(COLUMNS))
-_SORT_KEY = Qt.ItemDataRole.UserRole + 1
 _HINT = "Select a version to see what it holds; select two to compare them."
 
 
-class _Row(QTreeWidgetItem):
-    """Sorts numbers as numbers; holds the manifest it shows (a dataset: its newest)."""
+class _Row(SortableItem):
+    """Holds the manifest it shows (a dataset: its newest)."""
 
     def __init__(self, cells: list[str], manifest: Manifest, keys: dict[int, int]) -> None:
         super().__init__(cells)
         self.manifest = manifest
         for column, key in keys.items():
-            self.setData(column, _SORT_KEY, key)
+            self.setData(column, SORT_KEY, key)
             self.setTextAlignment(column, Qt.AlignmentFlag.AlignRight)
-
-    def __lt__(self, other: QTreeWidgetItem) -> bool:
-        column = self.treeWidget().sortColumn() if self.treeWidget() else 0
-        mine, theirs = self.data(column, _SORT_KEY), other.data(column, _SORT_KEY)
-        if mine is not None and theirs is not None:
-            return bool(mine < theirs)
-        return self.text(column).lower() < other.text(column).lower()
 
 
 def _dataset_row(dataset: DatasetVersions) -> _Row:

@@ -38,11 +38,12 @@ from datayard.core.training.curves import MAX_SMOOTHING, RunCurves, XAxis, expor
 from datayard.core.training.local import LocalBackend
 from datayard.core.training.protocol import TrainingEvent
 from datayard.core.training.runs import RunFolder, RunStatus
+from datayard.core.units import duration
 
 from ..notice import Notice
 from ..workers import Operation, call_in_background, run_in_background
 from .plots import PALETTE, CurvePlots
-from .runs_list import RunInfo, RunsList, duration_text, read_runs, swatch
+from .runs_list import RunInfo, RunsList, read_runs, swatch
 
 REDRAW_MS = 100
 """Ten redraws a second at most: smooth to the eye, cheap for long curves."""
@@ -469,7 +470,7 @@ class RunDashboard(QWidget):
         if progress.batch:
             text += f", batch {progress.batch}/{progress.batches}"
         if progress.eta_s is not None:
-            text += f", about {duration_text(progress.eta_s)} left"
+            text += f", about {duration(progress.eta_s)} left"
         elif shown.info.status is not None and shown.info.status not in _LIVE:
             text += f" ({shown.info.status.value})"
         self.progress.setFormat(text)

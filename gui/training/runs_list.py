@@ -13,9 +13,10 @@ from datayard.core.training.local import LocalBackend
 from datayard.core.training.runs import RunFolder, RunRecord, RunStatus, RunSummary
 from datayard.core.units import duration
 
+from ..sortable import SORT_KEY, SortableItem
+
 COLUMNS = ("Run", "Status", "Best mAP50-95", "Duration", "Dataset", "Model")
 _RUN, _STATUS, _BEST, _DURATION, _DATASET, _MODEL = range(len(COLUMNS))
-_SORT_KEY = Qt.ItemDataRole.UserRole + 1
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ def read_runs(backend: LocalBackend) -> list[RunInfo]:
     infos = []
     for folder in backend.registry.all():
         try:
-            infos.append(RunInfo(folder, folder.record(), folder.summary(), backend.alive(folder)))
+            record, summary = folder.record(), backend.summary(folder)
+            infos.append(RunInfo(folder, record, summary, backend.alive(folder)))
         except (DatayardError, OSError, ValueError, KeyError, TypeError) as error:
             # A hand-edited or half-written run.json must not hide the other runs.
             infos.append(RunInfo(folder, None, None, alive=False, problem=f"unreadable: {error}"))
@@ -58,17 +60,6 @@ def swatch(colour: QColor) -> QIcon:
     pixmap = QPixmap(12, 12)
     pixmap.fill(colour)
     return QIcon(pixmap)
-
-
-class _Row(QTreeWidgetItem):
-    """Sorts numbers as numbers; carries the run it shows."""
-
-    def __lt__(self, other: QTreeWidgetItem) -> bool:
-        column = self.treeWidget().sortColumn() if self.treeWidget() else 0
-        mine, theirs = self.data(column, _SORT_KEY), other.data(column, _SORT_KEY)
-        if mine is not None and theirs is not None:
-            return bool(mine < theirs)
-        return self.text(column).lower() < other.text(column).lower()
 
 
 class RunsList(QTreeWidget):
@@ -96,7 +87,7 @@ class RunsList(QTreeWidget):
         for info in infos:
             row = rows.get(info.run_id)
             if row is None:
-                row = _Row()
+                row = SortableItem()
                 row.setData(_RUN, Qt.ItemDataRole.UserRole, info.run_id)
                 self.addTopLevelItem(row)
             self._fill(row, info)
@@ -128,23 +119,18 @@ class RunsList(QTreeWidget):
     @staticmethod
     def _fill(row: QTreeWidgetItem, info: RunInfo) -> None:
         record, summary = info.record, info.summary
-        status = ""
-        if summary is not None:
-            status = summary.status.value
-            if not summary.status.ended and not info.alive:
-                status += " (worker gone)"
         cells = {
             _RUN: info.run_id,
             _DATASET: record.dataset if record else "",
             _MODEL: record.spec.model if record else "",
-            _STATUS: status or info.problem,
+            _STATUS: summary.status.value if summary else info.problem,
             _BEST: f"{summary.best_map:.3f}" if summary and summary.best_map is not None else "",
             _DURATION: duration_text(summary.duration if summary else None),
         }
         for column, text in cells.items():
             row.setText(column, text)
-        row.setData(_BEST, _SORT_KEY, summary.best_map if summary else None)
-        row.setData(_DURATION, _SORT_KEY, summary.duration if summary else None)
+        row.setData(_BEST, SORT_KEY, summary.best_map if summary else None)
+        row.setData(_DURATION, SORT_KEY, summary.duration if summary else None)
         for column in (_BEST, _DURATION):
             row.setTextAlignment(column, Qt.AlignmentFlag.AlignRight)
         if summary is not None and summary.message:

@@ -12,8 +12,9 @@ secret from the OS keyring. Datayard's settings, caches and journal live in a
 temporary XDG home, so the user's own are never read or touched.
 
 Every command runs as a child process; wall time, CPU seconds and peak RSS are
-that child's own (``os.wait4``). Each tool gets a fresh bucket for every run,
-so nothing is deduplicated across tools or runs. Datasets:
+that child's own with its descendants' (``os.wait4``, see measure.py). Each
+tool gets a fresh bucket for every run, so nothing is deduplicated across tools
+or runs. Datasets:
 
 * ``5000 x 20 KB``: random-pixel PNGs (stored, not compressed) in 50 folders;
 * ``200 x 2 MB``: the same kind of PNG, larger;
@@ -32,23 +33,21 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import shutil
-import statistics
 import struct
-import subprocess
 import sys
 import sysconfig
 import tempfile
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.benchmarks.measure import CommandFailedError, Launcher, Measured, Sample, progress
 from tests.fixtures.services import private_secret_service
 
 MiB = 1 << 20
@@ -56,33 +55,13 @@ GiB = 1 << 30
 OWNER = "bench"
 
 
-@dataclass(frozen=True)
-class Sample:
-    wall: float
-    cpu: float
-    rss_mib: float
-
-
 @dataclass
-class Row:
+class Row(Measured):
     tool: str
     dataset: str
     files: int
     size: int
-    samples: list[Sample] = field(default_factory=list)
     note: str = ""
-
-    @property
-    def wall(self) -> float:
-        return statistics.median(s.wall for s in self.samples)
-
-    @property
-    def cpu(self) -> float:
-        return statistics.median(s.cpu for s in self.samples)
-
-    @property
-    def rss_mib(self) -> float:
-        return max(s.rss_mib for s in self.samples)
 
 
 @dataclass(frozen=True)
@@ -167,82 +146,6 @@ def build_huge_png(path: Path, size: int) -> None:
 def folder_size(folder: Path) -> tuple[int, int]:
     files = [p for p in folder.rglob("*") if p.is_file()]
     return len(files), sum(p.stat().st_size for p in files)
-
-
-# -- processes -----------------------------------------------------------------------------
-
-
-class CommandFailedError(RuntimeError):
-    pass
-
-
-_LAUNCHER = """
-import json, os, subprocess, sys, time
-for line in sys.stdin:
-    request = json.loads(line)
-    with open(request["log"], "ab") as output:
-        start = time.perf_counter()
-        process = subprocess.Popen(
-            request["command"],
-            env=request["env"],
-            stdin=subprocess.DEVNULL if request["stdin"] is None else subprocess.PIPE,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-        if request["stdin"] is not None:
-            process.stdin.write(request["stdin"].encode())
-            process.stdin.close()
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    cpu = usage.ru_utime + usage.ru_stime
-    result = {"code": process.returncode, "wall": wall, "cpu": cpu, "rss": usage.ru_maxrss}
-    print(json.dumps(result), flush=True)
-"""
-
-
-class Launcher:
-    """Starts the measured commands from a small process of its own.
-
-    A child's ru_maxrss starts at the peak RSS of the process that spawned it
-    (Linux keeps the high-water mark across fork and exec), so commands started
-    from this process, which holds generated data, would all report its peak.
-    The launcher is a bare interpreter: its ~10 MiB are the floor of every RSS.
-    """
-
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-S", "-c", _LAUNCHER],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-
-    def measure(
-        self,
-        command: Sequence[str],
-        env: dict[str, str],
-        log: Path,
-        stdin: str | None = None,
-        ok: tuple[int, ...] = (0,),
-    ) -> Sample:
-        """Run one command; its wall time, and CPU and peak RSS from its own rusage."""
-        assert self.process.stdin is not None and self.process.stdout is not None
-        with log.open("a") as output:
-            output.write(f"\n$ {' '.join(command)}\n")
-        request = {"command": list(command), "env": env, "log": str(log), "stdin": stdin}
-        self.process.stdin.write(json.dumps(request) + "\n")
-        self.process.stdin.flush()
-        result = json.loads(self.process.stdout.readline())
-        if result["code"] not in ok:
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
-            raise CommandFailedError(f"{command[0]} exited with {result['code']}:\n{tail}")
-        return Sample(result["wall"], result["cpu"], result["rss"] / 1024)
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        self.process.wait(timeout=10)
 
 
 class Bench:
@@ -341,7 +244,9 @@ class Bench:
         self, *args: str, stdin: str | None = None, ok: tuple[int, ...] = (0,)
     ) -> Sample:
         datayard = Path(sys.executable).with_name("datayard")
-        return self.launcher.measure([str(datayard), *args], self.datayard_env, self.log, stdin, ok)
+        return self.launcher.measure(
+            [str(datayard), *args], self.datayard_env, self.log, stdin=stdin, ok=ok
+        )
 
     def run_peer(self, tool: Path, *args: str, ok: tuple[int, ...] = (0,)) -> Sample:
         command = [str(tool)]
@@ -637,10 +542,6 @@ def main() -> None:
         report(rows)
         print(f"total {time.perf_counter() - started:.0f} s", file=sys.stderr)
         shutil.rmtree(work, ignore_errors=True)
-
-
-def progress(what: str, started: float) -> None:
-    print(f"[{time.perf_counter() - started:5.0f} s] {what}", file=sys.stderr, flush=True)
 
 
 def prepare(root: Path, arguments: argparse.Namespace) -> list[Dataset]:

@@ -39,18 +39,16 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.benchmarks.measure import CommandFailedError, Launcher, Measured, Sample, progress
 
 PROFILE = "bench"
 OWNER = "bench-owner"
@@ -60,34 +58,10 @@ SPEC_KEYS = ("lr0", "lrf", "patience", "optimizer", "seed")
 """Arguments ``datayard train`` always passes: yolo gets the same values, from args.yaml."""
 
 
-@dataclass(frozen=True)
-class Sample:
-    wall: float
-    cpu: float
-    rss_mib: float
-    started: float
-    """Wall clock (Unix seconds) when the child was started."""
-    orphans: int = 0
-    """Descendants that outlived the command and were reaped by the launcher."""
-
-
 @dataclass
-class Row:
+class Row(Measured):
     tool: str
-    samples: list[Sample] = field(default_factory=list)
     pulls: list[float] = field(default_factory=list)
-
-    @property
-    def wall(self) -> float:
-        return statistics.median(s.wall for s in self.samples)
-
-    @property
-    def cpu(self) -> float:
-        return statistics.median(s.cpu for s in self.samples)
-
-    @property
-    def rss_mib(self) -> float:
-        return max(s.rss_mib for s in self.samples)
 
     @property
     def pull(self) -> float:
@@ -98,102 +72,6 @@ class Row:
         """Median wall time without the dataset check, round by round."""
         pulls = self.pulls or [0.0] * len(self.samples)
         return statistics.median(s.wall - p for s, p in zip(self.samples, pulls, strict=True))
-
-
-# -- processes -----------------------------------------------------------------------------
-
-
-class CommandFailedError(RuntimeError):
-    pass
-
-
-_LAUNCHER = """
-import ctypes, json, os, subprocess, sys, time
-# PR_SET_CHILD_SUBREAPER: a descendant orphaned before it was reaped comes back here,
-# so that its CPU time and memory are still counted.
-ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
-for line in sys.stdin:
-    request = json.loads(line)
-    with open(request["log"], "ab") as output:
-        started = time.time()
-        start = time.perf_counter()
-        process = subprocess.Popen(
-            request["command"],
-            env=request["env"],
-            cwd=request["cwd"],
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    cpu = usage.ru_utime + usage.ru_stime
-    rss = usage.ru_maxrss
-    orphans = 0
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            pid, _, more = os.wait4(-1, os.WNOHANG)
-        except ChildProcessError:
-            break
-        if pid == 0:
-            time.sleep(0.05)
-            continue
-        orphans += 1
-        cpu += more.ru_utime + more.ru_stime
-        rss = max(rss, more.ru_maxrss)
-    result = {
-        "code": process.returncode,
-        "wall": wall,
-        "cpu": cpu,
-        "rss": rss,
-        "started": started,
-        "orphans": orphans,
-    }
-    print(json.dumps(result), flush=True)
-"""
-
-
-class Launcher:
-    """Starts the measured commands from a small process of its own.
-
-    A child's ru_maxrss starts at the peak RSS of the process that spawned it
-    (Linux keeps the high-water mark across fork and exec), so commands started
-    from this process, which holds generated data, would all report its peak.
-    """
-
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-S", "-c", _LAUNCHER],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-
-    def measure(self, command: Sequence[str], env: dict[str, str], cwd: Path, log: Path) -> Sample:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        with log.open("a") as output:
-            output.write(f"\n$ {' '.join(command)}\n")
-        request = {"command": list(command), "env": env, "cwd": str(cwd), "log": str(log)}
-        self.process.stdin.write(json.dumps(request) + "\n")
-        self.process.stdin.flush()
-        result = json.loads(self.process.stdout.readline())
-        if result["code"] != 0:
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
-            raise CommandFailedError(f"{command[0]} exited with {result['code']}:\n{tail}")
-        return Sample(
-            result["wall"],
-            result["cpu"],
-            result["rss"] / 1024,
-            result["started"],
-            result["orphans"],
-        )
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        self.process.wait(timeout=10)
 
 
 # -- data ----------------------------------------------------------------------------------
@@ -279,7 +157,7 @@ class Bench:
             "cpu",
             "--no-plots",
         ]
-        sample = self.launcher.measure(command, self.datayard_env, self.work, self.log)
+        sample = self.launcher.measure(command, self.datayard_env, self.log, cwd=self.work)
         (run,) = set(self.runs.iterdir()) - before
         return sample, run
 
@@ -289,7 +167,7 @@ class Bench:
 
         pairs = [f"{key}={value}" for key, value in offline.SETTINGS.items()]
         self.launcher.measure(
-            [str(self.yolo), "settings", *pairs], self.yolo_env, self.work, self.log
+            [str(self.yolo), "settings", *pairs], self.yolo_env, self.log, cwd=self.work
         )
 
     def yolo_train(self, data: Path, spec: dict[str, Any], name: str) -> Sample:
@@ -308,7 +186,7 @@ class Bench:
             "exist_ok": True,
         }
         command = [str(self.yolo), "train", *(f"{k}={v}" for k, v in arguments.items())]
-        return self.launcher.measure(command, self.yolo_env, self.work, self.log)
+        return self.launcher.measure(command, self.yolo_env, self.log, cwd=self.work)
 
 
 def events(run: Path) -> list[dict[str, Any]]:
@@ -372,10 +250,6 @@ def report(datayard: Row, yolo: Row) -> None:
         "overhead = (datayard wall - pull) / yolo wall - 1, pull = the worker's first event "
         "to its last 'preparing' event."
     )
-
-
-def progress(what: str, started: float) -> None:
-    print(f"[{time.perf_counter() - started:5.0f} s] {what}", file=sys.stderr, flush=True)
 
 
 def main() -> None:

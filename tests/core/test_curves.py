@@ -34,7 +34,7 @@ from datayard.core.training.protocol import (
     TrainingEvent,
     encode,
 )
-from datayard.core.training.runs import RunFolder, RunRecordFactory, RunRegistry
+from datayard.core.training.runs import RunFolder, RunRegistry
 from datayard.core.training.spec import TrainSpec
 
 LOSSES = ("box_loss", "cls_loss", "dfl_loss")
@@ -128,7 +128,7 @@ def write_run(
 ) -> RunFolder:
     """A run folder as a worker leaves it: run.json plus its events.jsonl."""
     spec = TrainSpec(dataset="me/set@v", epochs=epochs)
-    folder = registry.create(RunRecordFactory(spec, "me/set@v", "local"))
+    folder = registry.create(spec, "me/set@v", "local")
     append_events(folder, training_events(epochs, batches, seed, end=end))
     return folder
 

@@ -18,7 +18,7 @@ from datayard.core.manifest import Manifest, ManifestFile, Role
 from datayard.core.training.devices import Accelerator
 from datayard.core.training.local import LocalBackend
 from datayard.core.training.protocol import Failed, Finished, TrainingEvent, encode
-from datayard.core.training.runs import RunFolder, RunRecordFactory, RunRegistry
+from datayard.core.training.runs import RunFolder, RunRegistry
 from datayard.core.training.spec import TrainSpec, ultralytics_arguments
 from datayard.gui.training.train_dialog import EXPLANATIONS, LABELS, TrainDialog
 from tests.fixtures.datasets import fresh_bucket, publish, sample_files
@@ -83,7 +83,7 @@ def open_dialog(
 
 
 def ended_run(registry: RunRegistry, event: TrainingEvent) -> RunFolder:
-    folder = registry.create(RunRecordFactory(TrainSpec("me/cats@v1"), "me/cats@v1", "local"))
+    folder = registry.create(TrainSpec("me/cats@v1"), "me/cats@v1", "local")
     folder.events_file.write_text(encode(event, 0) + "\n", encoding="utf-8")
     return folder
 
