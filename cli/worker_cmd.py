@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -25,4 +27,10 @@ def command(run_folder: Path, resume: bool) -> None:
     if not folder.record_file.is_file():
         raise UsageError(f"{folder.path} holds no {RUN_FILE}: not a run folder")
     events = take_stdout()
-    sys.exit(run(folder, events, resume=resume, workspace=Workspace.default()))
+    code = run(folder, events, resume=resume, workspace=Workspace.default())
+    # Every event is written and every upload done: skip the interpreter's teardown,
+    # which takes a second with torch loaded, and which whoever waits for us would wait out.
+    events.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)

@@ -10,9 +10,13 @@ event, and events and results are mirrored to the store as they happen.
 
 from __future__ import annotations
 
+import importlib
 import logging
+import math
 import os
 import sys
+import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
@@ -37,6 +41,10 @@ from .spec import RUN_PREFIX
 log = logging.getLogger(__name__)
 
 _CONNECTIONS = 8
+CHECKPOINT_INTERVAL_S = 60.0
+"""Weights are stored at most this often while training, and always at the end: storing
+every checkpoint of short epochs costs the training more CPU (hashing and sending tens of
+MB each) than a minute-old copy in the store would save anyone."""
 
 
 def take_stdout() -> TextIO:
@@ -56,6 +64,7 @@ class Emitter:
         self.seq = first_seq
         self.folder = folder
         self.mirror: Mirror | None = None
+        self._stored_at: dict[str, float] = {}
 
     def __call__(self, event: TrainingEvent) -> None:
         if event.TERMINAL and self.mirror is not None:
@@ -73,7 +82,10 @@ class Emitter:
     def _mirror_files(self, event: TrainingEvent) -> None:
         assert self.mirror is not None
         if isinstance(event, Checkpoint):
-            self.mirror.add_file(self.folder.path / event.path, event.path, snapshot=True)
+            now = time.monotonic()
+            if now - self._stored_at.get(event.path, -math.inf) >= CHECKPOINT_INTERVAL_S:
+                self._stored_at[event.path] = now
+                self.mirror.add_file(self.folder.path / event.path, event.path, snapshot=True)
         elif isinstance(event, Epoch):
             results = self.folder.train_dir / "results.csv"
             if results.is_file():
@@ -87,13 +99,14 @@ def run(folder: RunFolder, out: TextIO, *, resume: bool = False, workspace: Work
     emit = Emitter(out, folder.next_seq(), folder)
     _log_to(folder.log_file)
     folder.clear_request()
+    offline.prepare(workspace.dirs.cache / "ultralytics")
+    _preload_ultralytics()
     try:
         connection = workspace.connect(record.spec.profile)
         bucket = Bucket(connection.profile, connection.secret, connections=_CONNECTIONS)
         emit.mirror = Mirror(bucket, record.run_id)
         emit.mirror.put_text("spec.json", record.to_json())
         data_yaml = _prepare_dataset(bucket, record, workspace, emit)
-        offline.prepare(workspace.dirs.cache / "ultralytics")
         model = _resolve_model(record, bucket, workspace.dirs)
         return _train(folder, record, emit, data_yaml=data_yaml, model=model, resume=resume)
     except DatayardError as error:
@@ -158,6 +171,21 @@ def _train(
             )
         )
     return 0
+
+
+def _preload_ultralytics() -> None:
+    """Importing torch and Ultralytics takes seconds: let it happen while the dataset is checked.
+
+    A failed import here is left for the import in ``_train`` to report.
+    """
+
+    def load() -> None:
+        try:
+            importlib.import_module("ultralytics")
+        except Exception:
+            log.debug("preloading Ultralytics failed", exc_info=True)
+
+    threading.Thread(target=load, name="preload-ultralytics", daemon=True).start()
 
 
 def dataset_cache(dirs: AppDirs, manifest: Manifest) -> Path:
