@@ -69,6 +69,8 @@ class Series:
         self._pending: list[tuple[float, float, float, float]] = []
         self._buffer: FloatArray = np.empty((self._COLUMNS, 0))
         self._size = 0
+        self._smoother: Smoother | None = None
+        self._smoothed: FloatArray = np.empty(0)
 
     def __len__(self) -> int:
         return self._size + len(self._pending)
@@ -103,6 +105,16 @@ class Series:
     @property
     def values(self) -> FloatArray:
         return self._column(3)
+
+    def smoothed(self, weight: float) -> FloatArray:
+        """The values smoothed with ``weight``; only points new since the last call are computed."""
+        values = self.values
+        if self._smoother is None or self._smoother.weight != weight:
+            self._smoother, self._smoothed = Smoother(weight), np.empty(0)
+        if self._smoothed.size < values.size:
+            tail = self._smoother.extend(values[self._smoothed.size :])
+            self._smoothed = np.concatenate((self._smoothed, tail))
+        return self._smoothed
 
     def snapshot(self) -> Series:
         """The points so far, safe to read from another thread while this one grows."""
@@ -256,35 +268,65 @@ def smooth(values: npt.ArrayLike, weight: float) -> FloatArray:
     Non-finite values pass through unchanged and do not poison the average.
     Vectorized, so 100,000 points cost a few milliseconds (a slider drags smoothly).
     """
-    data = np.asarray(values, dtype=np.float64)
-    if not 0.0 <= weight < 1.0:
-        raise ValueError(f"smoothing weight must be in [0, 1), not {weight}")
-    if weight == 0.0 or not data.size:
-        return data.copy()
-    result = data.copy()
-    finite = np.isfinite(data)
-    everywhere = bool(finite.all())
-    average = _moving_average(data if everywhere else data[finite], weight)
-    # Debias: divide by 1 - w^n, which is 1 to float precision once w^n vanishes.
-    head = min(average.size, math.ceil(-17 / math.log10(weight)))
-    average[:head] /= 1 - weight ** np.arange(1, head + 1, dtype=np.float64)
-    if everywhere:
-        return average
-    result[finite] = average
-    return result
+    return Smoother(weight).extend(values)
 
 
-def _moving_average(points: FloatArray, weight: float) -> FloatArray:
-    """y[i] = w y[i-1] + (1-w) x[i] from y[-1] = 0, without a Python loop per point."""
+class Smoother:
+    """The state of :func:`smooth` between calls, so that a growing curve is smoothed once.
+
+    The average is causal: points already smoothed keep their value when more
+    arrive, so a live curve costs only its new points at each redraw.
+    """
+
+    def __init__(self, weight: float) -> None:
+        if not 0.0 <= weight < 1.0:
+            raise ValueError(f"smoothing weight must be in [0, 1), not {weight}")
+        self.weight = weight
+        self._average = 0.0
+        """The last average before debiasing: where the next point's average starts."""
+        self._count = 0
+        """Finite points averaged so far: the debiasing's exponent."""
+
+    def extend(self, values: npt.ArrayLike) -> FloatArray:
+        """The smoothed values of the points that follow those already seen."""
+        data = np.asarray(values, dtype=np.float64)
+        weight = self.weight
+        if weight == 0.0 or not data.size:
+            return data.copy()
+        finite = np.isfinite(data)
+        everywhere = bool(finite.all())
+        points = data if everywhere else data[finite]
+        if not points.size:
+            return data.copy()
+        average = _moving_average(points, weight, self._average)
+        self._average = float(average[-1])
+        # Debias: divide by 1 - w^n, which is 1 to float precision once w^n vanishes.
+        head = math.ceil(-17 / math.log10(weight)) - self._count
+        if head > 0:
+            exponents = np.arange(self._count + 1, self._count + 1 + min(head, points.size))
+            average[: exponents.size] /= 1 - weight ** exponents.astype(np.float64)
+        self._count += points.size
+        if everywhere:
+            return average
+        result = data.copy()
+        result[finite] = average
+        return result
+
+
+def _moving_average(points: FloatArray, weight: float, initial: float) -> FloatArray:
+    """y[i] = w y[i-1] + (1-w) x[i] from y[-1] = ``initial``, without a Python loop per point."""
     reach = math.ceil(-17 / math.log10(weight))  # w**reach is below float precision
     if reach <= 64:  # a short kernel: the exact sum, truncated where terms vanish
         kernel = weight ** np.arange(reach, dtype=np.float64)
-        return (1 - weight) * np.convolve(points, kernel)[: points.size]
+        average = (1 - weight) * np.convolve(points, kernel)[: points.size]
+        carried = min(points.size, reach)
+        average[:carried] += initial * weight ** np.arange(1, carried + 1, dtype=np.float64)
+        return average
     # In blocks, y = w^i (y0 w + (1-w) cumsum(x w^-k)); short enough that w^-k stays finite.
     block = min(4096, int(100 / -math.log10(weight)))
     powers = weight ** np.arange(block, dtype=np.float64)
     average = np.empty_like(points)
-    previous = 0.0
+    previous = initial
     for start in range(0, points.size, block):
         chunk = points[start : start + block]
         scale = powers[: chunk.size]

@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QGridLayout, QWidget
 
-from datayard.core.training.curves import BATCH, LR, METRICS, TRAIN, VAL, RunCurves, XAxis, smooth
+from datayard.core.training.curves import BATCH, LR, METRICS, TRAIN, VAL, RunCurves, XAxis
 
 DEFAULT_LOSSES = ("box_loss", "cls_loss", "dfl_loss")
 PALETTE = (
@@ -151,7 +151,8 @@ class CurvePlots(QWidget):
                 raw.setVisible(weight > 0)
                 if weight > 0:
                     raw.setData(x, y)
-                self._curve(spec, run_id, line, "smooth", colour).setData(x, smooth(y, weight))
+                smoothed = series.smoothed(weight)
+                self._curve(spec, run_id, line, "smooth", colour).setData(x, smoothed)
         self._name_in_legend(run_id)
 
     def remove(self, run_id: str) -> None:

@@ -18,6 +18,7 @@ from datayard.core.training.curves import (
     TRAIN,
     VAL,
     RunCurves,
+    Series,
     XAxis,
     export_csv,
     read_curves,
@@ -209,6 +210,21 @@ def test_smoothing_matches_tensorboards_debiased_average() -> None:
     assert smooth([], 0.5).size == 0
     with pytest.raises(ValueError):
         smooth(values, 1.0)
+
+
+def test_a_growing_series_is_smoothed_as_if_all_at_once() -> None:
+    rng = np.random.default_rng(5)
+    values = rng.normal(1.0, 0.3, 5000)
+    values[[7, 1200, 4999]] = [np.nan, np.inf, np.nan]
+    for weight in (0.3, 0.9, 0.99):  # a short kernel, and the blocked sums
+        series = Series("batch/box_loss")
+        for start, end in ((0, 3), (3, 40), (40, 41), (41, 2500), (2500, 5000)):
+            for index in range(start, end):
+                series.append(index, index / 100, index, float(values[index]))
+            expected = smooth(values[:end], weight)
+            assert np.allclose(series.smoothed(weight), expected, equal_nan=True, rtol=1e-9)
+    series.smoothed(0.5)  # another weight starts over
+    assert np.allclose(series.smoothed(0.5), smooth(values, 0.5), equal_nan=True, rtol=1e-9)
 
 
 def test_progress_and_eta_from_epoch_durations() -> None:
