@@ -70,6 +70,7 @@ class Series:
         self._buffer: FloatArray = np.empty((self._COLUMNS, 0))
         self._size = 0
         self._smoother: Smoother | None = None
+        self._stats: Stats | None = None
         self._smoothed: FloatArray = np.empty(0)
 
     def __len__(self) -> int:
@@ -124,12 +125,23 @@ class Series:
         return copy
 
     def stats(self) -> Stats | None:
+        """Count, min, max and last; like smoothing, only new points are looked at."""
         values = self.values
         if not values.size:
             return None
-        finite = values[np.isfinite(values)]
-        low, high = (float(finite.min()), float(finite.max())) if finite.size else (math.nan,) * 2
-        return Stats(count=int(values.size), min=low, max=high, last=float(values[-1]))
+        known = self._stats
+        seen = known.count if known else 0
+        if seen == values.size:
+            return known
+        tail = values[seen:]
+        finite = tail[np.isfinite(tail)]
+        bounds = [known.min, known.max] if known else []
+        if finite.size:
+            bounds += [float(finite.min()), float(finite.max())]
+        bounds = [value for value in bounds if not math.isnan(value)]
+        low, high = (min(bounds), max(bounds)) if bounds else (math.nan, math.nan)
+        self._stats = Stats(count=int(values.size), min=low, max=high, last=float(values[-1]))
+        return self._stats
 
 
 @dataclass(frozen=True)

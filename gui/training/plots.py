@@ -46,6 +46,10 @@ class Line:
     symbols: bool = False
 
 
+_DOTS_UP_TO = 50
+"""Epoch curves with more points than this are drawn as lines only."""
+
+
 @dataclass(frozen=True)
 class PlotSpec:
     key: str
@@ -145,7 +149,10 @@ class CurvePlots(QWidget):
                     continue
                 x, y = series.x(self._axis), series.values
                 if not line.smoothed:
-                    self._curve(spec, run_id, line, "line", colour).setData(x, y)
+                    curve = self._curve(spec, run_id, line, "line", colour)
+                    if line.symbols:  # dots cost more than they show on long runs
+                        curve.setSymbol("o" if x.size <= _DOTS_UP_TO else None)
+                    curve.setData(x, y)
                     continue
                 raw = self._curve(spec, run_id, line, "raw", colour)
                 raw.setVisible(weight > 0)

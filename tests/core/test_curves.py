@@ -212,7 +212,7 @@ def test_smoothing_matches_tensorboards_debiased_average() -> None:
         smooth(values, 1.0)
 
 
-def test_a_growing_series_is_smoothed_as_if_all_at_once() -> None:
+def test_a_growing_series_is_smoothed_and_summed_up_as_if_all_at_once() -> None:
     rng = np.random.default_rng(5)
     values = rng.normal(1.0, 0.3, 5000)
     values[[7, 1200, 4999]] = [np.nan, np.inf, np.nan]
@@ -223,6 +223,10 @@ def test_a_growing_series_is_smoothed_as_if_all_at_once() -> None:
                 series.append(index, index / 100, index, float(values[index]))
             expected = smooth(values[:end], weight)
             assert np.allclose(series.smoothed(weight), expected, equal_nan=True, rtol=1e-9)
+            finite = values[:end][np.isfinite(values[:end])]
+            stats = series.stats()
+            assert stats is not None and stats.count == end
+            assert (stats.min, stats.max) == (finite.min(), finite.max())
     series.smoothed(0.5)  # another weight starts over
     assert np.allclose(series.smoothed(0.5), smooth(values, 0.5), equal_nan=True, rtol=1e-9)
 
