@@ -56,6 +56,8 @@ def test_the_wheel_installs_only_the_datayard_package(unpacked_wheel: Path) -> N
         for p in (unpacked_wheel / "datayard").glob("core/**/*.py")
     }
     assert sources == shipped
+    # The training worker plots with this font offline; without it Ultralytics downloads one.
+    assert (unpacked_wheel / "datayard/resources/fonts/DejaVuSans.ttf").is_file()
 
 
 def test_core_never_imports_qt_or_the_gui(unpacked_wheel: Path) -> None:
