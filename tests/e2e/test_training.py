@@ -123,11 +123,12 @@ def test_a_run_streams_its_events_in_order_and_mirrors_them(
 
 def test_pause_then_resume_continues_from_the_next_epoch(training_store: TrainingStore) -> None:
     backend = training_store.backend
-    folder = backend.launch(training_store.spec(epochs=4), training_store.ref)
+    epochs = 6  # room for a slow machine: the pause must land before the last epoch
+    folder = backend.launch(training_store.spec(epochs=epochs), training_store.ref)
     before = follow_and_after_epoch_1(training_store, folder, backend.pause)
     paused = before[-1]
     assert isinstance(paused, Paused), before[-1]
-    assert paused.resumable and 1 <= paused.epochs_done < 4
+    assert paused.resumable and 1 <= paused.epochs_done < epochs
     assert folder.summary().status is RunStatus.PAUSED
 
     backend.resume(folder)
@@ -135,10 +136,10 @@ def test_pause_then_resume_continues_from_the_next_epoch(training_store: Trainin
     setup = next(e for e in after if isinstance(e, Setup))
     assert setup.start_epoch == paused.epochs_done + 1
     resumed_epochs = [e.epoch for e in after if isinstance(e, Epoch)]
-    assert resumed_epochs == list(range(paused.epochs_done + 1, 5))
+    assert resumed_epochs == list(range(paused.epochs_done + 1, epochs + 1))
     first_batch = next(e for e in after if isinstance(e, Batch))
     assert first_batch.epoch == paused.epochs_done + 1
-    assert isinstance(after[-1], Finished) and after[-1].epochs_done == 4
+    assert isinstance(after[-1], Finished) and after[-1].epochs_done == epochs
 
 
 def test_stop_finishes_now_with_validated_weights(training_store: TrainingStore) -> None:
