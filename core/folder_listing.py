@@ -11,7 +11,6 @@ touching the share, which may hang when it is unreachable.
 
 from __future__ import annotations
 
-import heapq
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -20,9 +19,9 @@ from pathlib import Path
 
 from . import formats
 from .events import CancelToken, Finished, Progress, Throttle, check_cancel
+from .stepwise import release_stepwise, sorted_stepwise
 
 PHASE = "listing"
-_SORT_SLICE = 2000
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -53,8 +52,9 @@ class Listing:
     folder: Path
     mtime_ns: int
     """The folder's own modification time when listed: what badges are keyed by."""
-    entries: tuple[Entry, ...]
-    """Sorted by :attr:`Entry.sort_key`."""
+    entries: list[Entry]
+    """Sorted by :attr:`Entry.sort_key`. The only list of them: a caller done with a big
+    listing can let them go a slice at a time (:func:`~datayard.core.stepwise.release_stepwise`)."""
 
 
 def shown(name: str, is_dir: bool) -> bool:
@@ -88,16 +88,16 @@ def list_folder(
                 check_cancel(cancel)
                 yield Progress(PHASE, len(entries), current=item.name)
     check_cancel(cancel)
-    yield Finished(Listing(folder, folder.stat().st_mtime_ns, _sorted(entries)))
+    entries = _sorted(entries)
+    yield Finished(Listing(folder, folder.stat().st_mtime_ns, entries))
 
 
-def _sorted(entries: list[Entry]) -> tuple[Entry, ...]:
-    """Sorted in slices merged in Python: one ``list.sort`` of 100,000 entries holds the GIL
-    for a few hundred milliseconds, which freezes the UI thread of the caller as surely as
-    sorting there would."""
-    decorated = [(entry.sort_key, entry) for entry in entries]
-    runs = [sorted(decorated[i : i + _SORT_SLICE]) for i in range(0, len(decorated), _SORT_SLICE)]
-    return tuple(entry for _, entry in heapq.merge(*runs))
+def _sorted(entries: list[Entry]) -> list[Entry]:
+    """Each key computed once (a natural key takes a while), sorted without a long GIL hold."""
+    decorated = sorted_stepwise((entry.sort_key, entry) for entry in entries)
+    ordered = [entry for _, entry in decorated]
+    release_stepwise(decorated)
+    return ordered
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from .events import CancelToken, Finished, Progress, Throttle, check_cancel
 from .inventory import FileKind, Inventory, SetItem
 from .scan import scan
 from .scan.summary import class_name
+from .stepwise import release_stepwise
 
 PHASE_MEASURING = "measuring images"
 _MEASURE_WORKERS = 8
@@ -192,6 +193,8 @@ def inspect(
             folders=tuple(part.summary for part in parts if part.only is None),
         )
     )
+    for part in parts:  # a slice at a time: the UI thread of a caller waits while they are freed
+        release_stepwise(part.inventory.files)
 
 
 def _scopes(paths: Sequence[Path]) -> dict[Path, set[str] | None]:

@@ -37,16 +37,15 @@ def tune_interpreter() -> None:
     """Keep worker threads from stalling the UI while large sets are in memory.
 
     Measured with tests/benchmarks/bench_gui.py on folders of 50,000 to 100,000
-    images: garbage collections walking the objects an inspection creates held
-    the GIL for 80-180 ms at a time, and a worker thread could keep the UI
-    thread waiting 5 ms per turn. Freezing the start-up objects, running young
-    collections less often but middle ones as often as by default (letting the
-    middle generation grow large made one collection of it take 125 ms), and
-    switching threads every millisecond brought the longest stall while
-    inspecting 100,000 images from 130-270 ms to 55-63 ms.
+    images: the UI thread waits for the GIL while a worker runs one long C call,
+    and a garbage collection is one. Freezing the start-up objects keeps them out
+    of every collection. Young collections every 2,000 allocations keep the middle
+    generation small: at 20,000 one collection of it, in a worker, took 25-90 ms;
+    at 2,000 the longest is about 12 ms. Switching threads every millisecond lets
+    the UI thread in sooner between bytecodes.
     """
     gc.freeze()
-    gc.set_threshold(20_000, 10, 100)
+    gc.set_threshold(2_000, 10, 100)
     sys.setswitchinterval(0.001)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from datayard.core.events import CancelToken, Finished, Progress, Throttle, check_cancel
 from datayard.core.inventory import FileEntry, FileKind, Inventory, ScanProblemKind
 from datayard.core.pool import run_parallel
+from datayard.core.stepwise import sorted_stepwise
 
 from .findings import Finding, FindingKind
 from .images import check_image
@@ -107,7 +108,7 @@ def check(
         summaries.append(summary)
     report = CheckReport(
         root=inventory.root,
-        findings=tuple(sorted(findings, key=Finding.sort_key)),
+        findings=tuple(sorted_stepwise(findings, key=Finding.sort_key)),
         sets=tuple(summaries),
         images_checked=sum(not job.is_label for job in jobs),
         labels_checked=len(labels),
@@ -125,7 +126,7 @@ def _plan(inventory: Inventory) -> list[_FileJob]:
     """
     entries = {entry.rel: entry for entry in inventory.files}
     in_sets = {item.image for dataset in inventory.sets for item in dataset.items}
-    images = sorted({entry.rel for entry in inventory.of_kind(FileKind.IMAGE)} | in_sets)
+    images = sorted_stepwise({entry.rel for entry in inventory.of_kind(FileKind.IMAGE)} | in_sets)
     jobs = [
         _FileJob(rel, wants_hash=rel in in_sets and _unhashed(entries.get(rel))) for rel in images
     ]

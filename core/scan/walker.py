@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datayard.core import formats
 from datayard.core.events import CancelToken, Progress, Throttle, check_cancel
 from datayard.core.inventory import FileEntry, FileKind, ScanProblem, ScanProblemKind
+from datayard.core.stepwise import sorted_stepwise
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +247,7 @@ def walk(
         check_cancel(cancel)
         if throttle.due():
             yield Progress(PHASE, len(state.result.files))
-    state.result.files.sort(key=lambda entry: entry.rel)
+    state.result.files = sorted_stepwise(state.result.files, key=lambda entry: entry.rel)
     state.result.problems.sort(key=lambda problem: problem.rel)
     yield Progress(PHASE, len(state.result.files))
     return state.result

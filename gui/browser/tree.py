@@ -4,16 +4,18 @@ QFileSystemModel was measured freezing the window for about a second when a
 100,000-file folder opens (it sorts and stats on the UI thread). Here a folder
 is listed and sorted by :func:`datayard.core.folder_listing.list_folder` in a
 worker, which also builds the rows (QStandardItem is no QObject: it may be made
-in any thread); the UI thread only adds them in batches between events, so the
-longest stall stays in the tens of milliseconds. Icons and colours are the
-delegate's business, so that nothing here touches a pixmap off the UI thread.
+in any thread), or, for a folder already shown, works out which rows changed.
+The UI thread only adds rows in batches between events, or applies the
+changes, so the longest stall stays in the tens of milliseconds. Icons and
+colours are the delegate's business, so that nothing here touches a pixmap off
+the UI thread.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
 
@@ -28,6 +30,11 @@ BATCH = 2000
 
 5,000 made the longest stall opening a 100,000-file folder 60-83 ms; 2,000 (with
 the name index built in the worker) 36-66 ms; 1,000 was no better than 2,000."""
+
+FEED_INTERVAL_MS = 1
+"""Between batches. A zero timer, chained with the view's own zero-delay layout timer,
+ran two batches and two layouts (twice 15 ms at 100,000 rows) before input and other
+timers got a turn."""
 
 EMPTY = "No folders or images here"
 
@@ -91,12 +98,12 @@ class Rows:
     """Each row's sort key by name: indexing 100,000 names stalls a UI thread for 20 ms."""
 
 
-def build_rows(listing: Listing) -> Rows:
+def build_rows(folder: Path, entries: Sequence[Entry]) -> Rows:
     """Safe in any thread: touches no model, icon or palette."""
     folders: dict[str, QStandardItem] = {}
     rows = []
-    base = str(listing.folder)
-    for entry in listing.entries:
+    base = str(folder)
+    for entry in entries:
         path = f"{base}/{entry.name}"
         if entry.is_dir:
             folders[path] = folder_row(entry.name, path, entry.mtime_ns)
@@ -104,8 +111,63 @@ def build_rows(listing: Listing) -> Rows:
         else:
             rows.append(_row(entry.name, path, entry.mtime_ns, Kind.FILE))
     batches = [rows[i : i + BATCH] for i in range(0, len(rows), BATCH)]
-    keys = [entry.sort_key for entry in listing.entries]
+    keys = [entry.sort_key for entry in entries]
     return Rows(batches, folders, keys, {key[-1]: key for key in keys})  # the name ends the key
+
+
+@dataclass(frozen=True)
+class Known:
+    """A loaded folder's rows when a listing of it started: what the worker compares with."""
+
+    generation: int
+    key_of: dict[str, SortKey]
+
+
+@dataclass
+class FolderUpdate:
+    """What a fresh listing changes in a folder, worked out in the listing's worker.
+
+    Either every row (``rows``: the folder is filled from scratch), or the
+    differences from :class:`Known`, so that a change of one file in a folder of
+    100,000 costs the UI thread one row, not a pass over all of them.
+    """
+
+    folder: str
+    mtime_ns: int
+    rows: Rows | None = None
+    based_on: int = 0
+    """The :attr:`Known.generation` the differences are from."""
+    removed: list[str] = field(default_factory=list)
+    """Names gone, or that turned from file to folder (or back): they come again in ``added``."""
+    added: Rows | None = None
+    folder_mtimes: dict[str, int] = field(default_factory=dict)
+    """The modification time of each kept folder, by name: it tells stale badges."""
+
+
+def plan_update(listing: Listing, known: Known | None) -> FolderUpdate:
+    """Safe in any thread, like :func:`build_rows`."""
+    folder, mtime_ns = str(listing.folder), listing.mtime_ns
+    if known is None:
+        return FolderUpdate(folder, mtime_ns, rows=build_rows(listing.folder, listing.entries))
+    wanted = {entry.name: entry for entry in listing.entries}
+    removed = [name for name, key in known.key_of.items() if _changed(key, wanted.get(name))]
+    gone = set(removed)
+    added = [e for e in listing.entries if e.name not in known.key_of or e.name in gone]
+    if len(removed) + len(added) > BATCH:
+        return FolderUpdate(folder, mtime_ns, rows=build_rows(listing.folder, listing.entries))
+    kept_folders = (e for e in listing.entries if e.is_dir and e.name not in gone)
+    return FolderUpdate(
+        folder,
+        mtime_ns,
+        based_on=known.generation,
+        removed=removed,
+        added=build_rows(listing.folder, added),
+        folder_mtimes={e.name: e.mtime_ns for e in kept_folders if e.name in known.key_of},
+    )
+
+
+def _rows_of(rows: Rows) -> Iterator[QStandardItem]:
+    return (row for batch in rows.batches for row in batch)
 
 
 class FolderTree(QStandardItemModel):
@@ -122,6 +184,8 @@ class FolderTree(QStandardItemModel):
         """Per loaded folder, the sort key of each row, in row order."""
         self._key_of: dict[str, dict[str, SortKey]] = {}
         self._feeding: dict[str, Iterator[list[QStandardItem]]] = {}
+        self._generation: dict[str, int] = {}
+        """Per loaded folder, how many times its rows changed: a diff must start from the last."""
 
     # Building ------------------------------------------------------------------
 
@@ -131,6 +195,7 @@ class FolderTree(QStandardItemModel):
         self._keys.clear()
         self._key_of.clear()
         self._feeding.clear()
+        self._generation.clear()
         for root in roots:
             item = folder_row(root.path.name or str(root.path), str(root.path), 0)
             item.setToolTip(str(root.path))
@@ -160,52 +225,58 @@ class FolderTree(QStandardItemModel):
         item.removeRows(0, item.rowCount())
         item.appendRow(note_row(text, warning=warning))
 
-    def apply(self, listing: Listing, rows: Rows | None = None) -> None:
-        """Bring a folder's rows in line with a fresh listing: add, remove, keep the rest.
+    def known(self, path: str) -> Known | None:
+        """What a listing that starts now compares with; ``None``: fill the folder from scratch."""
+        if path not in self._key_of or path in self._feeding:
+            return None
+        return Known(self._generation[path], dict(self._key_of[path]))
 
-        ``rows`` are the listing's rows built in a worker: used when the folder is filled
-        from scratch (the first time, or after many changes).
-        """
-        path = str(listing.folder)
+    def apply(self, update: FolderUpdate) -> bool:
+        """Bring a folder's rows in line with a fresh listing; ``False`` when the update
+        compares with rows that changed since (the folder must be listed again)."""
+        path = update.folder
         item = self._folders.get(path)
         if item is None:
-            return
-        item.setData(listing.mtime_ns, Role.MTIME)
-        keys = self._keys.get(path)
-        if keys is None or path in self._feeding or len(listing.entries) - len(keys) > BATCH:
-            self._refill(item, path, listing, rows or build_rows(listing))
-            return
-        known = self._key_of[path]
-        wanted = {entry.name: entry for entry in listing.entries}
-        for name in [name for name, key in known.items() if _changed(key, wanted.get(name))]:
-            row = bisect_left(keys, known.pop(name))
+            return True
+        if update.rows is not None:
+            item.setData(update.mtime_ns, Role.MTIME)
+            self._refill(item, path, update.rows)
+            return True
+        if self._generation.get(path) != update.based_on or path in self._feeding:
+            return False
+        item.setData(update.mtime_ns, Role.MTIME)
+        self._generation[path] += 1
+        keys, key_of = self._keys[path], self._key_of[path]
+        for name in update.removed:
+            row = bisect_left(keys, key_of.pop(name))
             self._forget(item.child(row))
             item.removeRow(row)
             del keys[row]
-        for entry in listing.entries:
-            if entry.name not in known:
-                row = bisect_left(keys, entry.sort_key)
-                keys.insert(row, entry.sort_key)
-                known[entry.name] = entry.sort_key
-                new = build_rows(Listing(listing.folder, 0, (entry,)))
-                self._folders.update(new.folders)
-                item.insertRow(row, new.batches[0])  # a list: the single-item overload adds nothing
-            elif entry.is_dir:
-                item.child(bisect_left(keys, entry.sort_key)).setData(entry.mtime_ns, Role.MTIME)
+        assert update.added is not None
+        self._folders.update(update.added.folders)
+        for key, row_item in zip(update.added.keys, _rows_of(update.added), strict=True):
+            row = bisect_left(keys, key)
+            keys.insert(row, key)
+            key_of[key[-1]] = key
+            item.insertRow(row, [row_item])  # a list: the single-item overload adds nothing
+        for name, mtime_ns in update.folder_mtimes.items():
+            item.child(bisect_left(keys, key_of[name])).setData(mtime_ns, Role.MTIME)
         if not keys:
             item.appendRow(note_row(EMPTY))
         elif item.rowCount() > len(keys):  # the "empty" note of a folder that is not any more
             item.removeRow(item.rowCount() - 1)
         self.folder_filled.emit(path)
+        return True
 
-    def _refill(self, item: QStandardItem, path: str, listing: Listing, rows: Rows) -> None:
+    def _refill(self, item: QStandardItem, path: str, rows: Rows) -> None:
         for row in range(item.rowCount()):
             self._forget(item.child(row))
         item.removeRows(0, item.rowCount())
         self._keys[path] = rows.keys
         self._key_of[path] = rows.key_of
+        self._generation[path] = self._generation.get(path, 0) + 1
         self._folders.update(rows.folders)
-        if not listing.entries:
+        if not rows.keys:
             self._feeding.pop(path, None)
             item.appendRow(note_row(EMPTY))
             self.folder_filled.emit(path)
@@ -224,7 +295,7 @@ class FolderTree(QStandardItemModel):
             self.folder_filled.emit(path)
             return
         item.appendRows(batch)
-        QTimer.singleShot(0, self, lambda: self._feed(path))
+        QTimer.singleShot(FEED_INTERVAL_MS, self, lambda: self._feed(path))
 
     def _forget(self, item: QStandardItem) -> None:
         """Drop what is known of a removed folder and everything under it."""
@@ -232,7 +303,7 @@ class FolderTree(QStandardItemModel):
         if item.data(Role.KIND) != Kind.FOLDER or path not in self._folders:
             return
         prefix = path.rstrip("/") + "/"
-        for known in (self._folders, self._keys, self._key_of, self._feeding):
+        for known in (self._folders, self._keys, self._key_of, self._feeding, self._generation):
             for key in [key for key in known if key == path or key.startswith(prefix)]:
                 del known[key]
 
