@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from superqt.utils import GeneratorWorker, WorkerBase, create_worker
 
 from datayard.core.events import Cancelled, CancelToken, Finished
+from datayard.core.stepwise import release_stepwise
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class Operation(QObject):
         self._result = error
 
     def _on_finished(self, _: object = None) -> None:
-        result = self._result
+        result, self._result = self._result, None  # handed over: a big result is not kept twice
         if isinstance(result, Finished):
             self.finished.emit(result.result)
         elif not isinstance(result, Exception):
@@ -126,6 +127,24 @@ def call_in_background(function: Callable[[], object], parent: QObject | None = 
         yield Finished(function())
 
     return run_in_background(run, parent)
+
+
+def release_in_background(garbage: list[object], parent: QObject) -> None:
+    """Free what only ``garbage`` holds in a worker, a slice at a time.
+
+    Dropping the last reference to 100,000 objects frees them in one cascade
+    that holds the GIL for 50-90 ms, on whatever thread drops it. The caller
+    copies a big result's items into ``garbage`` and drops its own references
+    first; any it still holds just outlive the worker. ``parent`` keeps the
+    operation alive until it ends.
+    """
+
+    def release(_token: CancelToken) -> Iterator[object]:
+        release_stepwise(garbage)
+        yield Finished(None)
+
+    operation = run_in_background(release, parent)
+    operation.ended.connect(operation.deleteLater)
 
 
 def stop_all(timeout_ms: int = 10_000) -> None:

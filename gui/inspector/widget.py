@@ -26,7 +26,7 @@ from datayard.core.workspace import Workspace
 
 from ..operation_bar import OperationBar
 from ..thumbnails import ThumbnailModel
-from ..workers import Operation, run_in_background
+from ..workers import Operation, release_in_background, run_in_background
 from .lazy_chart import LazyChart
 from .problems import ProblemTree
 from .viewer import LabelViewer
@@ -156,7 +156,7 @@ class Inspector(QWidget):
             self.summary.setText(text)
 
     def _show(self, inspection: Inspection | None) -> None:
-        self.inspection = inspection
+        old, self.inspection = self.inspection, inspection
         images = inspection.images if inspection else ()
         self.thumbnails.set_images(images)
         self.histogram.call("show_classes", inspection.classes if inspection else ())
@@ -170,6 +170,11 @@ class Inspector(QWidget):
             self.summary.setText(_describe(inspection))
             if images:
                 self.grid.setCurrentIndex(self.thumbnails.index(0))
+        if old is not None:  # the last references to 100,000 images and paths go in a worker
+            garbage: list[object] = [*old.images, *old.sizes]
+            garbage += (row for group in old.problems for row in group.rows)
+            del old
+            release_in_background(garbage, self)
 
     def show_file(self, path: Path) -> None:
         """Show an image of the inspection in the viewer and select it in the grid."""

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from collections.abc import Iterator
 
 import pytest
+from PySide6.QtCore import QObject
 from pytestqt.qtbot import QtBot
 
 from datayard.core.errors import UsageError
 from datayard.core.events import CancelToken, Finished, Progress, check_cancel
-from datayard.gui.workers import run_in_background
+from datayard.gui.workers import release_in_background, run_in_background
 
 
 def counting(token: CancelToken, limit: int = 5) -> Iterator[object]:
@@ -61,3 +64,37 @@ def test_errors_are_delivered_not_raised(qtbot: QtBot, error: Exception) -> None
     with qtbot.waitSignal(operation.failed, timeout=30_000) as failed:
         pass
     assert failed.args[0] is error
+
+
+class Tracked:
+    """Records on which thread it was freed."""
+
+    freed_on: list[bool]
+
+    def __del__(self) -> None:
+        Tracked.freed_on.append(threading.current_thread() is threading.main_thread())
+
+
+def test_an_operation_does_not_keep_the_result_it_handed_over(qtbot: QtBot) -> None:
+    received: list[weakref.ref[Tracked]] = []
+    Tracked.freed_on = []
+
+    def produce(_token: CancelToken) -> Iterator[object]:
+        yield Finished(Tracked())
+
+    operation = run_in_background(produce)
+    operation.finished.connect(lambda result: received.append(weakref.ref(result)))
+    qtbot.waitUntil(lambda: bool(received) and not operation.running, timeout=30_000)
+    qtbot.wait(10)  # the signal's own references go when the event is done
+    gc.collect()
+    assert received[0]() is None, "the operation still holds its result"
+
+
+def test_garbage_is_freed_in_a_worker(qtbot: QtBot) -> None:
+    Tracked.freed_on = []
+    garbage: list[object] = [Tracked() for _ in range(5_000)]
+    owner = QObject()
+    release_in_background(garbage, owner)
+    del garbage
+    qtbot.waitUntil(lambda: len(Tracked.freed_on) == 5_000, timeout=30_000)
+    assert not any(Tracked.freed_on), "some were freed on the UI thread"
