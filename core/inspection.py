@@ -143,11 +143,11 @@ class Inspection:
     """Width and height of every image whose header could be read."""
     folders: tuple[FolderSummary, ...]
 
-    @property
+    @cached_property
     def labelled(self) -> int:
         return sum(image.label is not None for image in self.images)
 
-    @property
+    @cached_property
     def counts(self) -> dict[Severity, int]:
         counted = Counter(
             group.severity for group in self.problems for row in group.rows if not row.related
@@ -183,16 +183,16 @@ def inspect(
     sizes: list[tuple[int, int]] = []
     if measure:
         sizes = yield from _measure([image.path for image in images], cancel)
-    yield Finished(
-        Inspection(
-            paths=tuple(paths),
-            images=tuple(images),
-            classes=_classes(parts),
-            problems=_problems(parts),
-            sizes=tuple(sizes),
-            folders=tuple(part.summary for part in parts if part.only is None),
-        )
+    inspection = Inspection(
+        paths=tuple(paths),
+        images=tuple(images),
+        classes=_classes(parts),
+        problems=_problems(parts),
+        sizes=tuple(sizes),
+        folders=tuple(part.summary for part in parts if part.only is None),
     )
+    _ = inspection.labelled, inspection.counts  # counted here, not by a UI thread that shows them
+    yield Finished(inspection)
     for part in parts:  # a slice at a time: the UI thread of a caller waits while they are freed
         release_stepwise(part.inventory.files)
 

@@ -31,6 +31,7 @@ from datayard.core.inspection import FolderChecked, FolderSummary, Inspection, i
 from datayard.core.stepwise import release_stepwise
 from datayard.core.workspace import Workspace
 
+from ..heap import settle
 from ..operation_bar import OperationBar, describe_error
 from ..workers import Operation, call_in_background, run_in_background
 from .badges import BadgeDelegate, is_stale
@@ -229,15 +230,17 @@ class DriveBrowser(QWidget):
         self.model.show_note(path, f"Cannot open: {describe_error(error)}", warning=True)
 
     def _on_filled(self, path: str) -> None:
+        item = self.model.folder(path)
+        rows = item.rowCount() if item is not None else 0
+        QTimer.singleShot(0, self, lambda: settle(rows))  # a turn of its own, after the last rows
         owner = self._owner_folder
         if owner is not None and Path(path) == owner.parent:
-            item = self.model.folder(owner)
-            if item is not None:
+            mine = self.model.folder(owner)
+            if mine is not None:
                 self._owner_folder = None
-                self.tree.expand(item.index())
-                self.tree.scrollTo(item.index(), QAbstractItemView.ScrollHint.PositionAtTop)
+                self.tree.expand(mine.index())
+                self.tree.scrollTo(mine.index(), QAbstractItemView.ScrollHint.PositionAtTop)
         summary = self.summaries.get(Path(path))
-        item = self.model.folder(path)
         selected = Path(path) in self.selected_folders()
         if summary and item and selected and is_stale(summary, item.index()):
             self._scan_timer.start()  # the selected folder changed: its badges are out of date
