@@ -242,7 +242,7 @@ def main() -> None:
         _, browsed = run_child(env, "browse", str(big), str(args.files))
         print(f"\nA folder of {args.files:,} images (goal: no stall above 50 ms, RSS < 400 MB):")
         print(f"  longest stall opening it in the tree          {browsed['tree']:.0f} ms")
-        print(f"  longest stall while a new image shows up in it {browsed['arrive']:.0f} ms")
+        print(f"  longest stall as a new image appears in it    {browsed['arrive']:.0f} ms")
         print(
             f"  longest stall inspecting it (scan, check, thumbnails) {browsed['inspect']:.0f} ms"
         )
