@@ -195,6 +195,7 @@ class ThumbnailModel(QAbstractListModel):
         self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
 
     def _on_batch_ended(self, operation: Operation) -> None:
+        operation.deleteLater()  # one per batch: scrolling through a big set makes thousands
         if self._operation is not operation:
             return
         self._operation = None

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import gc
 import weakref
-from collections.abc import Iterator
-
-import pytest
 
 from datayard.gui.heap import BIG, settle
 
@@ -16,13 +13,6 @@ class Node:
         self.me = self  # a cycle: only the collector frees it
 
 
-@pytest.fixture
-def unfrozen() -> Iterator[None]:
-    yield
-    gc.unfreeze()
-
-
-@pytest.mark.usefixtures("unfrozen")
 def test_settling_a_big_result_freezes_the_live_objects_only() -> None:
     kept = Node()
     dropped = weakref.ref(Node())  # garbage, in a cycle
@@ -33,7 +23,6 @@ def test_settling_a_big_result_freezes_the_live_objects_only() -> None:
     assert not any(found is kept for found in gc.get_objects())  # out of the collector's reach
 
 
-@pytest.mark.usefixtures("unfrozen")
 def test_a_small_result_is_left_alone() -> None:
     before = gc.get_freeze_count()
     settle(BIG - 1)

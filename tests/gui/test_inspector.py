@@ -13,6 +13,7 @@ from pytestqt.qtbot import QtBot
 from datayard.core.workspace import Workspace
 from datayard.gui.inspector import Inspector
 from datayard.gui.thumbnails import ERROR_ROLE
+from datayard.gui.workers import Operation
 from tests.fixtures.messy_tree import MessyTree
 
 
@@ -111,6 +112,7 @@ def test_only_visible_items_ask_for_thumbnails(
     inspector.grid.scrollToBottom()
     qtbot.waitUntil(lambda: model.stats.total() > seen and not model.busy, timeout=10_000)
     assert model.shown(model.rowCount() - 1)
+    qtbot.waitUntil(lambda: not model.findChildren(Operation), timeout=10_000)  # none piles up
 
 
 def test_histogram_and_sizes(
