@@ -287,8 +287,17 @@ def _scalar(raw: str) -> Any:
 
 
 def parse_value(text: str) -> Any:
-    """A value typed into the advanced table: numbers and true/false become typed."""
-    return _scalar(text.strip())
+    """A value typed into the advanced table or after ``--arg``: numbers and true/false
+    become typed, and ``[a, b]`` a list of them (``freeze=[0, 1]``). A list with an empty
+    item stays text, which the argument's check then refuses by name."""
+    raw = text.strip()
+    if raw.startswith("[") and raw.endswith("]"):
+        items = [item.strip() for item in raw[1:-1].split(",")]
+        if items == [""]:
+            return []
+        if "" not in items:
+            return [_scalar(item) for item in items]
+    return _scalar(raw)
 
 
 _KIND_CHECKS: dict[str, type | tuple[type, ...]] = {

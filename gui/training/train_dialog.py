@@ -542,7 +542,7 @@ class AdvancedArguments(QWidget):
         self.table.itemChanged.connect(lambda _: self.changed.emit())
         note = _muted(
             "Leave a value empty to keep Ultralytics' default. Numbers and true/false are "
-            "read as such; anything else as text."
+            "read as such, [a, b] as a list, anything else as text."
             if self.arguments
             else "Ultralytics is not installed here, so its arguments cannot be listed."
         )
@@ -763,9 +763,11 @@ def _number(text: str) -> float:
 
 
 def _text(value: Any, *, none: str = "") -> str:
-    """A value as it is typed in the advanced table: true/false, numbers, plain text."""
+    """A value as it is typed in the advanced table: true/false, numbers, [a, b], plain text."""
     if value is None:
         return none
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_text(item, none=none) for item in value) + "]"
     return str(value)

@@ -19,7 +19,13 @@ from datayard.core.training.protocol import (
     encode,
 )
 from datayard.core.training.runs import RunStatus, summarize
-from datayard.core.training.spec import SpecError, TrainSpec, suggest, ultralytics_arguments
+from datayard.core.training.spec import (
+    SpecError,
+    TrainSpec,
+    parse_value,
+    suggest,
+    ultralytics_arguments,
+)
 
 
 def test_a_default_spec_is_valid_and_survives_json() -> None:
@@ -62,6 +68,16 @@ def test_advanced_arguments_are_checked_against_the_installed_ultralytics() -> N
     assert "not an Ultralytics" in problems["extra.no_such_argument"]
     assert "set by Datayard" in problems["extra.data"]
     assert "extra.cos_lr" not in problems
+
+
+def test_advanced_values_are_typed_and_lists_are_accepted() -> None:
+    assert parse_value(" 0.5 ") == 0.5 and parse_value("True") is True and parse_value("") is None
+    assert parse_value("[0, 1, 23.cv2]") == [0, 1, "23.cv2"]
+    assert parse_value("[]") == []
+    extra = {"freeze": parse_value("[0, 1]"), "mixup": parse_value("[0,,1]")}
+    problems = TrainSpec(dataset="me/cats", extra=extra).problems()
+    assert "extra.freeze" not in problems
+    assert "expects float" in problems["extra.mixup"]
 
 
 def test_a_saved_spec_with_an_unknown_field_is_refused() -> None:

@@ -208,6 +208,7 @@ def test_advanced_values_land_in_extra_with_their_types(
     type_in("warmup_epochs", "2.5")
     type_in("close_mosaic", "0")
     type_in("cache", "disk")
+    type_in("freeze", "[0, 1]")
     type_in("iou", "0.7")  # Ultralytics' default: nothing changed
 
     assert dialog.spec().extra == {
@@ -215,6 +216,7 @@ def test_advanced_values_land_in_extra_with_their_types(
         "warmup_epochs": 2.5,
         "close_mosaic": 0,
         "cache": "disk",
+        "freeze": [0, 1],
     }
     assert "cos_lr=true" in dialog.summary.text()
     assert dialog.start.isEnabled()
