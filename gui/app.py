@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication
 from datayard import resources
 from datayard.core.workspace import Workspace
 
+from .heap import UiThreadCollector
 from .main_window import MainWindow, delayed_start
 
 log = logging.getLogger(__name__)
@@ -33,19 +34,18 @@ def _no_display() -> bool:
     )
 
 
-def tune_interpreter() -> None:
+def tune_interpreter(app: QApplication) -> None:
     """Keep worker threads from stalling the UI while large sets are in memory.
 
     Measured with tests/benchmarks/bench_gui.py on folders of 50,000 to 100,000
     images: the UI thread waits for the GIL while a worker runs one long C call,
-    and a garbage collection is one. Freezing the start-up objects keeps them out
-    of every collection. Young collections every 2,000 allocations keep the middle
-    generation small: at 20,000 one collection of it, in a worker, took 25-90 ms;
-    at 2,000 the longest is about 12 ms. Switching threads every millisecond lets
-    the UI thread in sooner between bytecodes.
+    and a garbage collection is one. Start-up objects are frozen out of every
+    collection, and collections run on the UI thread only (:mod:`.heap`).
+    Switching threads every millisecond lets the UI thread in sooner between
+    bytecodes.
     """
     gc.freeze()
-    gc.set_threshold(2_000, 10, 100)
+    UiThreadCollector(app)
     sys.setswitchinterval(0.001)
 
 
@@ -70,6 +70,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     workspace = Workspace.default()
     window = MainWindow(workspace)
     window.show()
-    tune_interpreter()
+    tune_interpreter(app)
     delayed_start(window)
     return int(app.exec())

@@ -133,6 +133,10 @@ class CurvePlots(QWidget):
                 brush=base,
             )
 
+    @property
+    def legend(self) -> pg.LegendItem | None:
+        return self._legend
+
     def set_axis(self, axis: XAxis) -> None:
         self._axis = axis
         for plot in self.plots.values():
@@ -169,6 +173,7 @@ class CurvePlots(QWidget):
         if run_id in self._in_legend and self._legend is not None:
             self._in_legend.discard(run_id)
             self._legend.removeItem(run_id)
+            self._legend.setVisible(len(self._in_legend) > 1)
 
     def _name_in_legend(self, run_id: str) -> None:
         if run_id in self._in_legend or self._legend is None:
@@ -179,6 +184,8 @@ class CurvePlots(QWidget):
         if first is not None:
             self._legend.addItem(first, run_id)
             self._in_legend.add(run_id)
+            # One run is named by the headline already; the legend would only hide its curve.
+            self._legend.setVisible(len(self._in_legend) > 1)
 
     def _curve(
         self, spec: PlotSpec, run_id: str, line: Line, role: str, colour: QColor

@@ -129,6 +129,9 @@ class RunsList(QTreeWidget):
         }
         for column, text in cells.items():
             row.setText(column, text)
+        if record is not None:  # the last columns sit behind a scroll in a narrow list
+            what = f"dataset: {record.dataset}\nmodel: {record.spec.model}"
+            row.setToolTip(_RUN, f"{info.run_id}\n{what}")
         row.setData(_BEST, SORT_KEY, summary.best_map if summary else None)
         row.setData(_DURATION, SORT_KEY, summary.duration if summary else None)
         for column in (_BEST, _DURATION):

@@ -100,7 +100,7 @@ def child_browse(folder: str, count: str) -> None:
     window = MainWindow(workspace)
     window.resize(1366, 768)
     window.show()
-    tune_interpreter()  # as the app does after showing its window
+    tune_interpreter(app)  # as the app does after showing its window
     browser = window.browser
     pump_until(app, lambda: browser.model.folder(big) is not None)
     beat = Heartbeat()
@@ -156,7 +156,7 @@ def child_push(folder: str, keyring_home: str) -> None:
         panel = TransfersPanel(workspace)
         panel.resize(1366, 250)
         panel.show()
-        tune_interpreter()
+        tune_interpreter(app)
         beat = Heartbeat()
         started = time.monotonic()
         job = panel.enqueue(PushRequest((Path(folder),), "bench", "local"))

@@ -9,9 +9,22 @@ from collections.abc import Iterator
 import pytest
 from PySide6.QtCore import QThreadPool
 
+from datayard.gui.heap import UiThreadCollector
+
 
 @pytest.fixture(autouse=True)
-def no_leaked_threads(qapp: object) -> Iterator[None]:
+def collected_on_the_ui_thread(qapp: object) -> Iterator[None]:
+    """As in the app (gui.heap): a worker's collection must not free a widget of an
+    earlier test off the UI thread. What a test froze and left is collected here."""
+    collector = UiThreadCollector()
+    yield
+    collector.stop()
+    gc.unfreeze()
+    gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads(qapp: object, collected_on_the_ui_thread: None) -> Iterator[None]:
     before = set(threading.enumerate())
     yield
     pool = QThreadPool.globalInstance()
@@ -27,10 +40,3 @@ def no_leaked_threads(qapp: object) -> Iterator[None]:
         thread.join(timeout=5)
     still = [t.name for t in leaked if t.is_alive()]
     assert not still, f"threads left running: {still}"
-
-
-@pytest.fixture(autouse=True)
-def collector_unfrozen() -> Iterator[None]:
-    """A big folder or inspection freezes the heap (gui.heap): not for the next test."""
-    yield
-    gc.unfreeze()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 from pytestqt.qtbot import QtBot
 
@@ -100,6 +101,8 @@ def test_lists_runs_with_status_best_map_and_duration(qtbot: QtBot, registry: Ru
         "yolo11n.yaml",
     )
     assert done["Best mAP50-95"] == "0.080"  # 0.05 + 0.01 x 3 epochs
+    (listed,) = dashboard.runs.findItems(finished.run_id, Qt.MatchFlag.MatchExactly, 0)
+    assert "dataset: me/set@v" in listed.toolTip(0) and "model: yolo11n.yaml" in listed.toolTip(0)
     assert done["Duration"]  # 2 s preparing + 3 x (10 x 0.5 s + 3 s) + 2 s
     assert row(dashboard, paused.run_id)["Status"] == "paused"
 
@@ -143,9 +146,12 @@ def test_two_selected_runs_overlay_one_colour_each(qtbot: QtBot, registry: RunRe
     ]
     assert len(smoothed) == 2
     assert smoothed[0].opts["pen"].color() != smoothed[1].opts["pen"].color()
+    legend = dashboard.plots.legend
+    assert legend is not None and legend.isVisible() and len(legend.items) == 2
 
     dashboard.select_runs([second.run_id])
     qtbot.waitUntil(lambda: not any(r == first.run_id for r, _, _ in dashboard.plots.curves["pr"]))
+    assert not legend.isVisible()  # one run: the headline names it, the legend would hide curves
     table = dashboard.stats
     assert {table.item(r, 0).toolTip() for r in range(table.rowCount())} == {second.run_id}
 
