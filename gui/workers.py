@@ -93,13 +93,15 @@ class Operation(QObject):
     def _on_error(self, error: Exception) -> None:
         if isinstance(error, _Crashed):
             error = error.original
+        # Before emitting: a handler that shows a message box runs the event loop,
+        # which delivers the worker's "finished", and that must see the error.
+        self._result = error
         if isinstance(error, Cancelled):
             self.cancelled.emit()
         else:
             if not hasattr(error, "exit_code"):  # not one of ours: a bug worth a traceback
                 log.error("background operation failed", exc_info=error)
             self.failed.emit(error)
-        self._result = error
 
     def _on_finished(self, _: object = None) -> None:
         result, self._result = self._result, None  # handed over: a big result is not kept twice

@@ -98,3 +98,22 @@ def test_garbage_is_freed_in_a_worker(qtbot: QtBot) -> None:
     del garbage
     qtbot.waitUntil(lambda: len(Tracked.freed_on) == 5_000, timeout=30_000)
     assert not any(Tracked.freed_on), "some were freed on the UI thread"
+
+
+def test_a_failure_shown_in_a_message_box_does_not_also_finish(qtbot: QtBot) -> None:
+    def failing(_token: CancelToken) -> Iterator[object]:
+        raise UsageError("no store")
+        yield  # a generator, as every operation is
+
+    seen: list[object] = []
+
+    def show_failure(error: Exception) -> None:
+        seen.append(f"failed: {error}")
+        qtbot.wait(300)  # a modal message box runs the event loop like this
+
+    operation = run_in_background(failing)
+    operation.failed.connect(show_failure)
+    operation.finished.connect(lambda result: seen.append(("finished", result)))
+    with qtbot.waitSignal(operation.ended, timeout=30_000):
+        pass
+    assert seen == ["failed: no store"]
