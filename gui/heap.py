@@ -68,3 +68,9 @@ def settle(count: int) -> None:
     if count >= BIG:
         gc.collect(1)
         gc.freeze()
+
+
+def settle_soon(count: int, context: QObject) -> None:
+    """:func:`settle` in a turn of the event loop of its own, after the work that made the
+    result: the two together would be one longer stall."""
+    QTimer.singleShot(0, context, lambda: settle(count))

@@ -31,7 +31,7 @@ from datayard.core.inspection import FolderChecked, FolderSummary, Inspection, i
 from datayard.core.stepwise import release_stepwise
 from datayard.core.workspace import Workspace
 
-from ..heap import settle
+from ..heap import settle_soon
 from ..operation_bar import OperationBar, describe_error
 from ..workers import Operation, call_in_background, run_in_background
 from .badges import BadgeDelegate, is_stale
@@ -232,7 +232,7 @@ class DriveBrowser(QWidget):
     def _on_filled(self, path: str) -> None:
         item = self.model.folder(path)
         rows = item.rowCount() if item is not None else 0
-        QTimer.singleShot(0, self, lambda: settle(rows))  # a turn of its own, after the last rows
+        settle_soon(rows, self)
         owner = self._owner_folder
         if owner is not None and Path(path) == owner.parent:
             mine = self.model.folder(owner)

@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -24,7 +24,7 @@ from datayard.core.inspection import InspectedImage, Inspection, inspect
 from datayard.core.thumbnail_cache import THUMBNAIL_PX, ThumbnailCache
 from datayard.core.workspace import Workspace
 
-from ..heap import settle
+from ..heap import settle_soon
 from ..operation_bar import OperationBar
 from ..thumbnails import ThumbnailModel
 from ..workers import Operation, release_in_background, run_in_background
@@ -150,7 +150,7 @@ class Inspector(QWidget):
         self._operation = None
         self._show(inspection)
         self.inspected.emit(inspection)
-        QTimer.singleShot(0, self, lambda: settle(len(inspection.images)))  # a turn of its own
+        settle_soon(len(inspection.images), self)
 
     def _on_stopped(self, operation: Operation, text: str) -> None:
         if operation is self._operation:
