@@ -12,12 +12,12 @@ same image pushed by two people is stored once:
 from __future__ import annotations
 
 import posixpath
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .bucket import Bucket
 from .errors import StorageError, UsageError
 from .manifest import Manifest, check_name, check_version_id
+from .pool import helper_pool
 
 BLOBS = "blobs/sha256/"
 DATASETS = "datasets/"
@@ -104,7 +104,7 @@ class Catalog:
     def all_manifests(self, workers: int = 8) -> list[Manifest]:
         """Every version of every dataset; read in parallel, as each is one round trip."""
         keys = [version_key(o, n, v) for (o, n), ids in self.datasets().items() for v in ids]
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="manifests") as pool:
+        with helper_pool(workers, "manifests") as pool:
             raws = list(pool.map(self.bucket.get_bytes, keys))
         return [Manifest.from_json(raw, key) for raw, key in zip(raws, keys, strict=True)]
 

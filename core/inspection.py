@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Generator, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -26,6 +25,7 @@ from .check import CheckReport, FindingKind, Severity, check
 from .errors import UsageError
 from .events import CancelToken, Finished, Progress, Throttle, check_cancel
 from .inventory import FileKind, Inventory, SetItem
+from .pool import helper_pool
 from .scan import scan
 from .scan.summary import class_name
 from .stepwise import release_stepwise
@@ -173,12 +173,9 @@ def inspect(
     """
     parts: list[_Part] = []
     for scope, only in _scopes(paths).items():
-        mtime_ns = _mtime_ns(scope)  # before the scan: a change during it makes it stale
-        inventory, report = yield from _scan_and_check(scope, database, cancel)
-        part = _Part(inventory, report, only, mtime_ns)
+        parts.append((yield from _inspect_part(scope, only, database, cancel)))
         if only is None:
-            yield FolderChecked(part.summary)
-        parts.append(part)
+            yield FolderChecked(parts[-1].summary)
     images = [image for part in parts for image in part.images()]
     sizes: list[tuple[int, int]] = []
     if measure:
@@ -193,8 +190,7 @@ def inspect(
     )
     _ = inspection.labelled, inspection.counts  # counted here, not by a UI thread that shows them
     yield Finished(inspection)
-    for part in parts:  # a slice at a time: the UI thread of a caller waits while they are freed
-        release_stepwise(part.inventory.files)
+    _release(parts)
 
 
 def _scopes(paths: Sequence[Path]) -> dict[Path, set[str] | None]:
@@ -224,6 +220,23 @@ def _set_folder(file: Path) -> Path:
         if folder.name == "images":
             return folder.parent
     return file.parent
+
+
+def _inspect_part(
+    scope: Path, only: set[str] | None, database: Path | None, cancel: CancelToken | None
+) -> Generator[Progress, None, _Part]:
+    mtime_ns = _mtime_ns(scope)  # before the scan: a change during it makes it stale
+    inventory, report = yield from _scan_and_check(scope, database, cancel)
+    return _Part(inventory, report, only, mtime_ns)
+
+
+def _release(parts: list[_Part]) -> None:
+    """Free the scans and checks a slice at a time: dropped whole, the 100,000 entries,
+    items and findings of a big folder go in one cascade, while a caller's UI thread
+    waits for the GIL. Only ``parts`` may hold them."""
+    garbage = [leaf for part in parts for leaf in part.leaves()]
+    parts.clear()  # the containers go; what they held is kept by ``garbage`` alone
+    release_stepwise(garbage)
 
 
 def _scan_and_check(
@@ -267,6 +280,13 @@ class _Part:
         for item, names in self.items():
             label = root / item.label if item.label else None
             yield InspectedImage(root / item.image, label, names)
+
+    def leaves(self) -> Iterator[object]:
+        """The objects of the scan and the check there is one of per file."""
+        yield from self.inventory.files
+        for dataset in self.inventory.sets:
+            yield from dataset.items
+        yield from self.report.findings
 
     @cached_property
     def _kept(self) -> frozenset[str]:
@@ -334,7 +354,7 @@ def _measure(
     """Width and height from each image's header, in threads (headers are small reads)."""
     sizes: list[tuple[int, int]] = []
     throttle = Throttle()
-    with ThreadPoolExecutor(_MEASURE_WORKERS, thread_name_prefix="datayard-measure") as pool:
+    with helper_pool(_MEASURE_WORKERS, "datayard-measure") as pool:
         for start in range(0, len(paths), _MEASURE_CHUNK):
             check_cancel(cancel)
             chunk = paths[start : start + _MEASURE_CHUNK]

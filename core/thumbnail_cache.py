@@ -16,13 +16,14 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageOps
 
 from .events import CancelToken, check_cancel
+from .pool import helper_pool
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class ThumbnailCache:
         self, sources: Sequence[Path], *, cancel: CancelToken | None = None
     ) -> Iterator[Thumbnail]:
         """Thumbnails in parallel, each as soon as it is ready; stops when cancelled."""
-        with ThreadPoolExecutor(_WORKERS, thread_name_prefix="datayard-thumbnail") as pool:
+        with helper_pool(_WORKERS, "datayard-thumbnail") as pool:
             pending: list[Future[Thumbnail]] = [pool.submit(self.get, path) for path in sources]
             try:
                 for future in pending:

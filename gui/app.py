@@ -16,12 +16,17 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from datayard import resources
+from datayard.core.pool import lower_helper_priority
 from datayard.core.workspace import Workspace
 
 from .heap import UiThreadCollector
 from .main_window import MainWindow, delayed_start
+from .workers import any_running
 
 log = logging.getLogger(__name__)
+
+HELPER_NICENESS = 10
+"""Helper threads weigh about a tenth of the UI thread in Linux's scheduler."""
 
 
 def _no_display() -> bool:
@@ -42,11 +47,12 @@ def tune_interpreter(app: QApplication) -> None:
     and a garbage collection is one. Start-up objects are frozen out of every
     collection, and collections run on the UI thread only (:mod:`.heap`).
     Switching threads every millisecond lets the UI thread in sooner between
-    bytecodes.
+    bytecodes, and helper threads give it the processor when both want it.
     """
     gc.freeze()
-    UiThreadCollector(app)
+    UiThreadCollector(app, busy=any_running)
     sys.setswitchinterval(0.001)
+    lower_helper_priority(HELPER_NICENESS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -149,6 +149,11 @@ def release_in_background(garbage: list[object], parent: QObject) -> None:
     operation.ended.connect(operation.deleteLater)
 
 
+def any_running() -> bool:
+    """Whether background work is under way: workers building a big result, most likely."""
+    return any(operation.running for operation in list(Operation._live))
+
+
 def stop_all(timeout_ms: int = 10_000) -> None:
     """Cancel every operation and wait for the threads: none outlives the window."""
     for operation in list(Operation._live):

@@ -46,6 +46,7 @@ from datayard.core.events import (
 )
 from datayard.core.inventory import Inventory
 from datayard.core.manifest import Manifest, ManifestFile, new_version_id
+from datayard.core.pool import helper_pool
 
 from .journal import Journal
 from .plan import Plan, PlannedFile, SplitMode, plan
@@ -316,7 +317,7 @@ def missing_blobs(bucket: Bucket, journal: Journal, planned: Plan, workers: int)
             (item.key.rsplit("/", 1)[1], item.size) for item in bucket.objects(f"{BLOBS}{prefix}/")
         ]
 
-    with ThreadPoolExecutor(max(1, min(workers, len(prefixes)))) as pool:
+    with helper_pool(min(workers, len(prefixes)), "blob-listing") as pool:
         for found in pool.map(listed, prefixes):
             journal.remember(found)
             unknown.difference_update(
@@ -423,8 +424,8 @@ class _Sender:
         # which was a visible share of the CPU per small file.
         finished: queue.SimpleQueue[Future[Uploaded]] = queue.SimpleQueue()
         with (
-            ThreadPoolExecutor(self.options.workers, thread_name_prefix="push") as pool,
-            ThreadPoolExecutor(self.options.workers, thread_name_prefix="part") as parts_pool,
+            helper_pool(self.options.workers, "push") as pool,
+            helper_pool(self.options.workers, "part") as parts_pool,
         ):
             running: dict[Future[Uploaded], tuple[str, PlannedFile]] = {}
             try:

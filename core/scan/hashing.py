@@ -13,10 +13,11 @@ import io
 import logging
 import os
 from collections.abc import Generator, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 
 from datayard.core.events import Cancelled, CancelToken, check_cancel
+from datayard.core.pool import helper_pool
 
 from .hash_cache import CacheKey, Content
 from .labels import parse_class_ids
@@ -120,7 +121,7 @@ def read_all(
     or buffer once ``cancel`` is set.
     """
     chunks = _chunks(jobs)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scan-hash") as pool:
+    with helper_pool(workers, "scan-hash") as pool:
         running: set[Future[list[Outcome]]] = set()
         try:
             while True:

@@ -10,13 +10,14 @@ import pytest
 from PySide6.QtCore import QThreadPool
 
 from datayard.gui.heap import UiThreadCollector
+from datayard.gui.workers import any_running
 
 
 @pytest.fixture(autouse=True)
 def collected_on_the_ui_thread(qapp: object) -> Iterator[None]:
     """As in the app (gui.heap): a worker's collection must not free a widget of an
     earlier test off the UI thread. What a test froze and left is collected here."""
-    collector = UiThreadCollector()
+    collector = UiThreadCollector(busy=any_running)
     yield
     collector.stop()
     gc.unfreeze()

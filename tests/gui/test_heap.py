@@ -5,11 +5,16 @@ from __future__ import annotations
 import gc
 import threading
 import weakref
+from collections.abc import Iterator
 from typing import ClassVar
 
+import pytest
 from pytestqt.qtbot import QtBot
 
+from datayard.core.events import CancelToken, Finished
+from datayard.gui import heap
 from datayard.gui.heap import BIG, settle
+from datayard.gui.workers import run_in_background
 
 
 class Node:
@@ -53,3 +58,39 @@ def test_a_workers_garbage_is_collected_on_the_ui_thread(qtbot: QtBot) -> None:
     worker.join()
     qtbot.waitUntil(lambda: len(Cycle.freed_on_ui) == 20_000, timeout=10_000)
     assert all(Cycle.freed_on_ui), "a collection ran in the worker"
+
+
+def test_a_full_collection_waits_for_background_work(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # While a worker builds a big result, the old generation holds it, and a full
+    # collection would walk all of it on the UI thread.
+    monkeypatch.setattr(heap, "FULL_AFTER", 1)  # due after the first middle collection
+    monkeypatch.setattr(heap, "PATIENCE", 10_000)  # and waiting however long it takes
+    building = threading.Event()
+    started: list[tuple[int, bool]] = []
+
+    def record(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started.append((info["generation"], building.is_set()))
+
+    def build(_token: CancelToken) -> Iterator[object]:
+        kept = []
+        while building.is_set():
+            kept.append([[index] for index in range(1_000)])
+            del kept[:-50]
+        yield Finished(None)
+
+    gc.callbacks.append(record)
+    try:
+        building.set()
+        operation = run_in_background(build)
+        try:
+            qtbot.waitUntil(lambda: sum(gen == 1 for gen, _ in started) >= 3, timeout=20_000)
+        finally:
+            building.clear()
+        qtbot.waitUntil(lambda: not operation.running, timeout=10_000)
+        qtbot.waitUntil(lambda: any(gen == 2 for gen, _ in started), timeout=10_000)
+    finally:
+        gc.callbacks.remove(record)
+    assert not any(gen == 2 and during for gen, during in started), "collected during the work"
