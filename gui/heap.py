@@ -39,8 +39,8 @@ OLD_SHARE = 0.25
 """As CPython: a full collection waits until the old generation has grown by that share
 since the last one (counted here in collection time), so that its cost is paid rarely."""
 QUIET_TICKS = 100
-"""Ticks without background work before a full collection: by then the result the work
-made has been settled. Right as an inspection of 100,000 images ended, one took 105 ms."""
+"""Ticks without background work that a due full collection waits for: by then the result
+the work made has been settled. Right as an inspection of 100,000 images ended, one took 105 ms."""
 PATIENCE = 10
 """How many times ``FULL_AFTER`` a due full collection waits for the workers at most:
 one that follows a training for hours must not keep the cycles it makes forever."""
@@ -85,7 +85,6 @@ class UiThreadCollector(QObject):
 
     def collect_due(self) -> None:
         """The young generation every tick; the older ones once that has been worth it."""
-        self._quiet_ticks = 0 if self._busy() else self._quiet_ticks + 1
         if self._young_ms < MIDDLE_MS:
             self._young_ms += _timed_collection(0)
         else:  # the young generation with it: two collections in one tick would stall longer
@@ -95,11 +94,13 @@ class UiThreadCollector(QObject):
         if self._full_due():
             self._full_ms = _timed_collection(2)
             self._middle_ms = 0.0
-            self._middle_collections = 0
+            self._middle_collections = self._quiet_ticks = 0
 
     def _full_due(self) -> bool:
+        """Asks ``busy()`` only once CPython's rules are met, not at every tick."""
         if self._middle_collections < FULL_AFTER or self._middle_ms <= OLD_SHARE * self._full_ms:
             return False
+        self._quiet_ticks = 0 if self._busy() else self._quiet_ticks + 1
         quiet = self._quiet_ticks >= QUIET_TICKS
         return quiet or self._middle_collections >= FULL_AFTER * PATIENCE
 
