@@ -8,47 +8,23 @@ one or another, comes from :func:`helper_pool`.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from itertools import islice
 from typing import TypeVar
 
 from .events import Cancelled, CancelToken, check_cancel
+from .priority import lower_this_thread
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
-_niceness = 0
-
-
-def lower_helper_priority(niceness: int) -> None:
-    """Run the helper threads started from now on at this niceness (Linux only).
-
-    The desktop app's helpers decode, hash and upload outside the GIL. On a
-    machine with few cores they took the processor from the UI thread, which
-    was then off it for up to 25 ms at a time, holding the GIL, while the window
-    waited. A niced helper gives way to it. Only pool threads are niced: the
-    threads that drive operations start the embedded store and trainings, which
-    would inherit it. Elsewhere than Linux this does nothing: Windows and macOS
-    have thread priorities of their own, not used yet.
-    """
-    global _niceness
-    _niceness = niceness
-
 
 def helper_pool(workers: int, name: str) -> ThreadPoolExecutor:
-    """A thread pool whose threads take the niceness set by :func:`lower_helper_priority`."""
-    return ThreadPoolExecutor(max(1, workers), thread_name_prefix=name, initializer=_lower)
-
-
-def _lower() -> None:
-    if _niceness and sys.platform == "linux":
-        with contextlib.suppress(OSError):  # a sandbox may refuse it: the thread runs as it is
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _niceness)
+    """A thread pool whose threads run at the background niceness (:mod:`.priority`)."""
+    return ThreadPoolExecutor(
+        max(1, workers), thread_name_prefix=name, initializer=lower_this_thread
+    )
 
 
 def run_parallel(

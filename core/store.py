@@ -28,6 +28,7 @@ from filelock import FileLock
 from . import s3
 from .errors import DatayardError, EmbeddedStoreError
 from .paths import AppDirs
+from .priority import lower_session
 from .settings import DEFAULT_BUCKET, LOCAL_PROFILE, Profile
 
 log = logging.getLogger(__name__)
@@ -221,6 +222,7 @@ class EmbeddedStore:
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
+            lower_session(self._process.pid)  # the app's own store gives way to its UI
             self._write_state({"pid": self._process.pid, "ports": ports})
             endpoint = f"http://127.0.0.1:{ports['s3.port']}"
             self._wait_ready(local_profile(endpoint, access_key), secret, timeout)

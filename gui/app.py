@@ -16,7 +16,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from datayard import resources
-from datayard.core.pool import lower_helper_priority
+from datayard.core.priority import set_background_niceness
 from datayard.core.workspace import Workspace
 
 from .heap import UiThreadCollector
@@ -25,8 +25,8 @@ from .workers import any_running
 
 log = logging.getLogger(__name__)
 
-HELPER_NICENESS = 10
-"""Helper threads weigh about a tenth of the UI thread in Linux's scheduler."""
+BACKGROUND_NICENESS = 10
+"""Background work weighs about a tenth of the UI thread in Linux's scheduler."""
 
 
 def _no_display() -> bool:
@@ -47,12 +47,13 @@ def tune_interpreter(app: QApplication) -> None:
     and a garbage collection is one. Start-up objects are frozen out of every
     collection, and collections run on the UI thread only (:mod:`.heap`).
     Switching threads every millisecond lets the UI thread in sooner between
-    bytecodes, and helper threads give it the processor when both want it.
+    bytecodes, and background work gives it the processor when both want it
+    (:mod:`datayard.core.priority`): call this before starting the store.
     """
     gc.freeze()
     UiThreadCollector(app, busy=any_running)
     sys.setswitchinterval(0.001)
-    lower_helper_priority(HELPER_NICENESS)
+    set_background_niceness(BACKGROUND_NICENESS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

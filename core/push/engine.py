@@ -72,6 +72,10 @@ class CheckFailedError(DatayardError):
         )
         self.reports = tuple(reports)
 
+    def __reduce__(self) -> tuple[type[CheckFailedError], tuple[tuple[CheckReport, ...]]]:
+        """Rebuilt from its reports: it crosses from the push's process to the app's."""
+        return (CheckFailedError, (self.reports,))
+
 
 @dataclass(frozen=True)
 class PushOptions:

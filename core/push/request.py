@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datayard.core.bucket import Bucket
+from datayard.core.child_process import run_in_child_process
 from datayard.core.events import CancelToken, Finished, Progress
-from datayard.core.workspace import Workspace
+from datayard.core.workspace import Connection, Workspace
 
 from .engine import PushEvent, PushOptions, push
 from .plan import SplitMode
@@ -65,16 +66,29 @@ def run_request(
     *,
     workers: int = DEFAULT_WORKERS,
     cancel: CancelToken | None = None,
-) -> Generator[PushEvent, None, None]:
-    """The push of ``request``; running it again resumes it."""
-    options, bucket = _target(workspace, request, workers)
-    yield from push(
-        list(request.paths),
-        options,
-        bucket=bucket,
-        database=workspace.dirs.database,
-        cancel=cancel,
+) -> Generator[object, None, None]:
+    """The push of ``request`` in a child process; running it again resumes it.
+
+    The profile is resolved here, in the caller's process: the embedded store
+    it may start belongs to the app, not to the child. The upload threads run
+    in the child, with an interpreter lock of their own (see
+    :mod:`datayard.core.child_process`).
+    """
+    options, connection = _target(workspace, request, workers)
+    yield from run_in_child_process(
+        _push, list(request.paths), options, connection, workspace.dirs.database, cancel=cancel
     )
+
+
+def _push(
+    paths: list[Path],
+    options: PushOptions,
+    connection: Connection,
+    database: Path,
+    cancel: CancelToken | None = None,
+) -> Generator[PushEvent, None, None]:
+    bucket = _bucket(connection, options)
+    yield from push(paths, options, bucket=bucket, database=database, cancel=cancel)
 
 
 def preview_request(
@@ -85,17 +99,19 @@ def preview_request(
     cancel: CancelToken | None = None,
 ) -> Generator[Progress | Finished[PushPreview], None, None]:
     """What :func:`run_request` would send, without sending it."""
-    options, bucket = _target(workspace, request, workers)
+    options, connection = _target(workspace, request, workers)
     yield from preview(
         list(request.paths),
         options,
-        bucket=bucket,
+        bucket=_bucket(connection, options),
         database=workspace.dirs.database,
         cancel=cancel,
     )
 
 
-def _target(workspace: Workspace, request: PushRequest, workers: int) -> tuple[PushOptions, Bucket]:
+def _target(
+    workspace: Workspace, request: PushRequest, workers: int
+) -> tuple[PushOptions, Connection]:
     options = PushOptions(
         dataset=request.dataset,
         owner=workspace.settings().owner,
@@ -103,8 +119,11 @@ def _target(workspace: Workspace, request: PushRequest, workers: int) -> tuple[P
         force=request.force,
         workers=workers,
     )
-    connection = workspace.connect(request.profile)
-    return options, Bucket(connection.profile, connection.secret, connections=2 * workers)
+    return options, workspace.connect(request.profile)
+
+
+def _bucket(connection: Connection, options: PushOptions) -> Bucket:
+    return Bucket(connection.profile, connection.secret, connections=2 * options.workers)
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

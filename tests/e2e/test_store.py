@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from datayard.core import s3
+from datayard.core import priority, s3
 from datayard.core.errors import InvalidSecretError
 from datayard.core.secrets import SecretStore
 from datayard.core.workspace import Workspace
@@ -44,6 +45,9 @@ def test_start_reuse_stop_restart_keeps_data() -> None:
     assert status.running and status.pid
     assert first.profile.endpoint == status.endpoint
     assert listening_addresses(status.pid) == {"0100007F"}  # 127.0.0.1 only
+    autogroup = Path(f"/proc/{status.pid}/autogroup")
+    if autogroup.exists():  # started from the command line: normal priority
+        assert autogroup.read_text().split()[-1] == "0"
 
     again = Workspace.default().start_local()
     assert Workspace.default().local_status().pid == status.pid
@@ -64,6 +68,20 @@ def test_start_reuse_stop_restart_keeps_data() -> None:
     assert body.read() == b"hi"
     body.close()
     assert Workspace.default().stop_local()
+
+
+@pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="no Linux autogroups")
+def test_the_apps_store_gives_way_to_its_ui(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Started by the desktop app (background niceness 10), the store's session is lowered."""
+    workspace = Workspace.default()
+    monkeypatch.setattr(priority, "_niceness", 10)
+    workspace.start_local()
+    try:
+        pid = workspace.local_status().pid
+        assert pid and os.getsid(pid) == pid
+        assert Path(f"/proc/{pid}/autogroup").read_text().split()[-1] == "10"
+    finally:
+        assert workspace.stop_local()
 
 
 def test_credentials_live_in_the_keyring_and_the_server_checks_them(

@@ -1,4 +1,4 @@
-"""Helper threads can be told to give the processor to the threads that drive them."""
+"""Background work can be told to give the processor to the threads that drive it."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import threading
 
 import pytest
 
-from datayard.core import pool
-from datayard.core.pool import helper_pool, lower_helper_priority
+from datayard.core import priority
+from datayard.core.pool import helper_pool
+from datayard.core.priority import set_background_niceness
 
 
 def _niceness_of_a_helper() -> int:
@@ -20,9 +21,9 @@ def _niceness_of_a_helper() -> int:
 
 @pytest.mark.skipif(sys.platform != "linux", reason="per-thread niceness is Linux's")
 def test_helpers_run_at_the_niceness_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pool, "_niceness", 0)  # restored after the test: the setting is global
+    monkeypatch.setattr(priority, "_niceness", 0)  # restored after the test: the setting is global
     mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     assert _niceness_of_a_helper() == mine
-    lower_helper_priority(mine + 5)
+    set_background_niceness(mine + 5)
     assert _niceness_of_a_helper() == mine + 5
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine, "the caller changed"
