@@ -11,6 +11,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from filelock import FileLock
+
 from . import settings
 from .errors import SecretMissingError
 from .paths import AppDirs
@@ -34,6 +36,7 @@ class Workspace:
         self.dirs = dirs.ensure()
         self.secrets = secrets or SecretStore()
         self.store = EmbeddedStore.in_dirs(self.dirs)
+        self._local_lock = FileLock(str(self.dirs.state / "local-profile.lock"))
 
     @classmethod
     def default(cls) -> Workspace:
@@ -61,7 +64,17 @@ class Workspace:
         return Connection(profile, self.secrets.get(profile.name))
 
     def start_local(self) -> Connection:
-        """Start (or reuse) the embedded store, creating its profile on first use."""
+        """Start (or reuse) the embedded store, creating its profile on first use.
+
+        Two callers at once (the app connects while a resumed push does, or the
+        CLI beside the app) would each make credentials on a first use, and the
+        one that did not start the server would save credentials it does not
+        know: the lock makes the second wait for the first one's profile.
+        """
+        with self._local_lock:
+            return self._start_local()
+
+    def _start_local(self) -> Connection:
         current = self.settings()
         existing = next((p for p in current.profiles if p.name == LOCAL_PROFILE), None)
         try:

@@ -9,6 +9,7 @@ and the version must all come from inside the bundle.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,6 +23,13 @@ from pathlib import Path
 
 import pytest
 
+from datayard.core.bucket import Bucket
+from datayard.core.catalog import Catalog
+from datayard.core.jobs import Job, JobState, JobStore
+from datayard.core.push.request import PushRequest
+from datayard.core.settings import LOCAL_PROFILE, Settings
+from datayard.core.workspace import Workspace
+from tests.e2e.test_push import write_images
 from tests.fixtures.datasets import sample_files
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,12 +150,49 @@ def wait_for(what: str, check: Callable[[], bool], app: subprocess.Popen[bytes],
         time.sleep(0.3)
 
 
-@pytest.mark.skipif(
+class GuiSession:
+    """`datayard gui` from the bundle, on an X server of its own, driven with xdotool."""
+
+    def __init__(self, app: subprocess.Popen[bytes], log: Path, env: dict[str, str]) -> None:
+        self.app, self.log, self.env = app, log, env
+        self.windows: dict[str, list[str]] = {}
+
+    def xdotool(self, *args: str) -> list[str]:
+        found = subprocess.run(
+            ["xdotool", *args], env=self.env, capture_output=True, text=True, timeout=10
+        )
+        return found.stdout.split() if found.returncode == 0 else []
+
+    def shown(self, title: str) -> Callable[[], bool]:
+        def check() -> bool:
+            self.windows[title] = self.xdotool("search", "--onlyvisible", "--name", f"^{title}$")
+            return bool(self.windows[title])
+
+        return check
+
+    def wait_for(self, what: str, check: Callable[[], bool]) -> None:
+        wait_for(what, check, self.app, self.log)
+
+    def press(self, title: str, key: str) -> None:
+        """Press ``key`` in the window titled ``title`` (shown, see :meth:`shown`)."""
+        self.xdotool("windowfocus", self.windows[title][0])
+        self.xdotool("key", key)
+
+    def quit(self) -> None:
+        """Ctrl+Q in the main window: the app must exit cleanly."""
+        self.press("Datayard", "ctrl+q")
+        assert self.app.wait(timeout=30) == 0, self.log.read_text()
+        assert "Traceback" not in self.log.read_text()
+
+
+needs_x = pytest.mark.skipif(
     not (shutil.which("Xvfb") and shutil.which("xdotool")), reason="needs Xvfb and xdotool"
 )
-@pytest.mark.usefixtures("secret_service")
-def test_gui_from_the_bundle_on_a_real_x_server(build: Build, tmp_path: Path) -> None:
-    """`datayard gui` from the bundle: its window, the welcome, its store, Ctrl+Q."""
+
+
+@contextlib.contextmanager
+def bundle_gui(build: Build, tmp_path: Path) -> Iterator[GuiSession]:
+    """The bundle's GUI on a fresh Xvfb; whatever a test leaves running is stopped."""
     read_end, write_end = os.pipe()
     xvfb = subprocess.Popen(
         ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
@@ -161,50 +206,63 @@ def test_gui_from_the_bundle_on_a_real_x_server(build: Build, tmp_path: Path) ->
     try:
         assert display, "Xvfb did not start"
         env = dict(os.environ, PATH=SYSTEM_PATH, DISPLAY=f":{display}", QT_QPA_PLATFORM="xcb")
-
-        def xdotool(*args: str) -> list[str]:
-            found = subprocess.run(
-                ["xdotool", *args], env=env, capture_output=True, text=True, timeout=10
-            )
-            return found.stdout.split() if found.returncode == 0 else []
-
         log = tmp_path / "gui.log"
         with log.open("wb") as output:
             app = subprocess.Popen(
                 [str(build.app), "gui"], env=env, stdout=output, stderr=subprocess.STDOUT
             )
-        windows: dict[str, list[str]] = {}
-
-        def shown(title: str) -> Callable[[], bool]:
-            def check() -> bool:
-                windows[title] = xdotool("search", "--onlyvisible", "--name", f"^{title}$")
-                return bool(windows[title])
-
-            return check
-
-        wait_for("main window", shown("Datayard"), app, log)
-        # A first start: the store is started in the background and the welcome asks.
-        wait_for("welcome dialog", shown("Welcome to Datayard"), app, log)
-        wait_for("embedded store", lambda: store_pid(build.app) is not None, app, log)
-        pid = store_pid(build.app)
-        assert pid is not None
-        assert_bundled_weed(build.app, pid)
-
-        xdotool("windowfocus", windows["Welcome to Datayard"][0])
-        xdotool("key", "Escape")  # "Not now"
-        wait_for("welcome closed", lambda: not shown("Welcome to Datayard")(), app, log)
-        xdotool("windowfocus", windows["Datayard"][0])
-        xdotool("key", "ctrl+q")
-        assert app.wait(timeout=30) == 0, log.read_text()
-        # The app stops the store it started.
-        assert store_pid(build.app) is None
-        assert "Traceback" not in log.read_text()
+        yield GuiSession(app, log, env)
     finally:
         if app is not None and app.poll() is None:
             app.kill()
             app.wait(timeout=10)
         xvfb.terminate()
         xvfb.wait(timeout=10)
+
+
+@needs_x
+@pytest.mark.usefixtures("secret_service")
+def test_gui_from_the_bundle_on_a_real_x_server(build: Build, tmp_path: Path) -> None:
+    """`datayard gui` from the bundle: its window, the welcome, its store, Ctrl+Q."""
+    with bundle_gui(build, tmp_path) as gui:
+        gui.wait_for("main window", gui.shown("Datayard"))
+        # A first start: the store is started in the background and the welcome asks.
+        gui.wait_for("welcome dialog", gui.shown("Welcome to Datayard"))
+        gui.wait_for("embedded store", lambda: store_pid(build.app) is not None)
+        pid = store_pid(build.app)
+        assert pid is not None
+        assert_bundled_weed(build.app, pid)
+
+        gui.press("Welcome to Datayard", "Escape")  # "Not now"
+        gui.wait_for("welcome closed", lambda: not gui.shown("Welcome to Datayard")())
+        gui.quit()
+        # The app stops the store it started.
+        assert store_pid(build.app) is None
+
+
+@needs_x
+@pytest.mark.usefixtures("secret_service")
+def test_a_push_from_the_bundle_runs_in_its_child_process(build: Build, tmp_path: Path) -> None:
+    """The bundle starts the push's child process as its own executable, and it pushes.
+
+    A push left unfinished by an earlier session is offered at start; Return
+    takes the default answer, "Resume all".
+    """
+    source = write_images(tmp_path / "share" / "ada" / "pets", 6)
+    workspace = Workspace.default()
+    workspace.save(Settings(owner="ada", roots=(str(source.parent),)))
+    request = PushRequest((source,), "pets", LOCAL_PROFILE)
+    JobStore(workspace.dirs.database).save(Job("left-over", request, JobState.INTERRUPTED))
+
+    with bundle_gui(build, tmp_path) as gui:
+        gui.wait_for("the offer to resume", gui.shown("Resume unfinished pushes\\?"))
+        gui.press("Resume unfinished pushes\\?", "Return")
+        gui.wait_for("the push to end", lambda: not JobStore(workspace.dirs.database).load())
+        connection = workspace.connect(LOCAL_PROFILE)  # the store the app started
+        versions = Catalog(Bucket(connection.profile, connection.secret)).versions("ada", "pets")
+        assert len(versions) == 1, gui.log.read_text()
+        gui.wait_for("the main window", gui.shown("Datayard"))
+        gui.quit()
 
 
 def test_deb_contents(build: Build, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,19 @@ def test_start_reuse_stop_restart_keeps_data() -> None:
     assert body.read() == b"hi"
     body.close()
     assert Workspace.default().stop_local()
+
+
+def test_two_first_uses_at_once_agree_on_the_credentials() -> None:
+    """The app connects while a resumed push connects too, on a first use of the store."""
+    with ThreadPoolExecutor(2) as both:
+        connections = list(both.map(lambda _: Workspace.default().start_local(), range(2)))
+    try:
+        assert connections[0] == connections[1]
+        saved = Workspace.default().connect("local")
+        assert saved == connections[0]
+        assert s3.make_client(saved.profile, saved.secret).bucket_exists(saved.profile.bucket)
+    finally:
+        assert Workspace.default().stop_local()
 
 
 @pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="no Linux autogroups")
