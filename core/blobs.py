@@ -17,13 +17,12 @@ from collections.abc import Callable, Generator, Iterable
 from contextlib import closing
 from typing import TypeVar, cast
 
-from minio.error import S3Error
-
 from .bucket import Bucket
 from .catalog import BLOBS, blob_key
 from .errors import EndpointUnreachableError, StorageError
 from .events import CancelToken, Progress, check_cancel
 from .pool import run_parallel
+from .s3 import s3_code
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +89,7 @@ def fetch_blob(
 
 def is_missing(error: StorageError) -> bool:
     """Whether the store said the object does not exist."""
-    cause = error.__cause__
-    return isinstance(cause, S3Error) and cause.code in ("NoSuchKey", "NoSuchObject")
+    return s3_code(error.__cause__) in ("NoSuchKey", "NoSuchObject")
 
 
 def is_per_blob(error: StorageError) -> bool:
@@ -108,8 +106,8 @@ def _is_transient(error: StorageError) -> bool:
         return True
     if type(error) is not StorageError:
         return False
-    cause = error.__cause__
-    return not isinstance(cause, S3Error) or cause.code in _RETRYABLE_CODES
+    code = s3_code(error.__cause__)
+    return code is None or code in _RETRYABLE_CODES
 
 
 def with_retries(action: Callable[[], Result], what: str) -> Result:

@@ -14,15 +14,14 @@ import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from minio import Minio
-from minio.datatypes import Part
-from minio.deleteobjects import DeleteObject
-from minio.error import S3Error
-from minio.helpers import DictType
-
-from .s3 import make_client, translated
+from .s3 import make_client, s3_code, translated
 from .settings import Profile
+
+if TYPE_CHECKING:  # minio itself is imported on first use (see .s3)
+    from minio import Minio
+    from minio.helpers import DictType
 
 
 @dataclass(frozen=True)
@@ -99,8 +98,7 @@ class Bucket:
             with translated(self.profile):
                 info = self.client.stat_object(bucket_name=self.name, object_name=key)
         except Exception as error:
-            cause = error.__cause__
-            if isinstance(cause, S3Error) and cause.code in ("NoSuchKey", "NoSuchObject"):
+            if s3_code(error.__cause__) in ("NoSuchKey", "NoSuchObject"):
                 return None
             raise
         return StoredObject(key, int(info.size or 0), _unquote(info.etag))
@@ -118,6 +116,8 @@ class Bucket:
 
     def remove(self, keys: Iterable[str]) -> list[str]:
         """Delete objects in batches; return the keys the server failed to delete."""
+        from minio.deleteobjects import DeleteObject
+
         with translated(self.profile):
             errors = self.client.remove_objects(
                 bucket_name=self.name, delete_object_list=(DeleteObject(key) for key in keys)
@@ -140,6 +140,8 @@ class Bucket:
         return _unquote(etag)
 
     def finish_upload(self, key: str, upload_id: str, etags: dict[int, str]) -> str:
+        from minio.datatypes import Part
+
         parts = [Part(number, etag) for number, etag in sorted(etags.items())]
         with translated(self.profile):
             result = self.client._complete_multipart_upload(self.name, key, upload_id, parts)
@@ -155,8 +157,7 @@ class Bucket:
             with translated(self.profile):
                 result = self.client._list_parts(self.name, key, upload_id)
         except Exception as error:
-            cause = error.__cause__
-            if isinstance(cause, S3Error) and cause.code == "NoSuchUpload":
+            if s3_code(error.__cause__) == "NoSuchUpload":
                 return None
             raise
         return {part.part_number: _unquote(part.etag) for part in result.parts}

@@ -5,6 +5,10 @@ that a library change (minio-py's signatures moved between 7.2.19, 7.2.20 and
 8.x) is fixed in one place, calls always use keyword arguments, and every
 library error becomes one of the project's errors with a message a data
 scientist can act on.
+
+minio is imported when first used, not with this module: it takes 0.16 s,
+and the desktop app imports this module before its first paint, which needs
+no store.
 """
 
 from __future__ import annotations
@@ -13,11 +17,10 @@ import io
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import certifi
 import urllib3
-from minio import Minio
-from minio.error import InvalidResponseError, S3Error
 from urllib3.exceptions import (
     ConnectTimeoutError,
     MaxRetryError,
@@ -39,6 +42,9 @@ from .errors import (
 )
 from .settings import Profile
 
+if TYPE_CHECKING:
+    from minio import Minio
+
 log = logging.getLogger(__name__)
 
 PROBE_OBJECT = ".datayard/access-check"
@@ -55,6 +61,8 @@ def make_client(profile: Profile, secret: str, *, connections: int = 10, retries
         tls: dict[str, str] = {"cert_reqs": "CERT_REQUIRED", "ca_certs": ca_certs}
     else:
         tls = {"cert_reqs": "CERT_NONE"}
+    from minio import Minio
+
     http = urllib3.PoolManager(
         maxsize=max(connections, 1),
         timeout=urllib3.Timeout(connect=5, read=120),
@@ -76,6 +84,8 @@ def make_client(profile: Profile, secret: str, *, connections: int = 10, retries
 
 def translate(error: Exception, profile: Profile) -> DatayardError:
     """Name what went wrong in the user's terms (never echoing the secret)."""
+    from minio.error import InvalidResponseError, S3Error
+
     where = f"profile {profile.name!r} ({profile.endpoint})"
     if isinstance(error, S3Error):
         code = error.code
@@ -129,8 +139,23 @@ def translated(profile: Profile) -> Iterator[None]:
         yield
     except DatayardError:
         raise
-    except (S3Error, InvalidResponseError, urllib3.exceptions.HTTPError, OSError) as error:
+    except Exception as error:
+        if not isinstance(error, _library_errors()):
+            raise
         raise translate(error, profile) from error
+
+
+def _library_errors() -> tuple[type[Exception], ...]:
+    from minio.error import InvalidResponseError, S3Error
+
+    return (S3Error, InvalidResponseError, urllib3.exceptions.HTTPError, OSError)
+
+
+def s3_code(error: BaseException | None) -> str | None:
+    """The S3 error code of a server's answer ("NoSuchKey"...), or ``None`` for other errors."""
+    from minio.error import S3Error
+
+    return error.code if isinstance(error, S3Error) else None
 
 
 def check_profile(profile: Profile, secret: str) -> None:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 from PySide6.QtWidgets import QMenu
 from pytestqt.qtbot import QtBot
@@ -14,6 +19,31 @@ pytestmark = pytest.mark.usefixtures("secret_service")
 
 def connected(text: str) -> bool:
     return text.endswith(" connected")
+
+
+def test_the_first_paint_waits_for_no_store_client_and_no_training_library() -> None:
+    """minio (0.16 s), torch and Ultralytics (seconds) load once work needs them."""
+    code = (
+        "import json, sys\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "from datayard.core.workspace import Workspace\n"
+        "from datayard.gui.main_window import MainWindow\n"
+        "app = QApplication([])\n"
+        "window = MainWindow(Workspace.default())\n"
+        "window.show()\n"
+        "app.processEvents()\n"
+        "heavy = ('minio', 'torch', 'ultralytics', 'cv2')\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code],
+        env=dict(os.environ, QT_QPA_PLATFORM="offscreen"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout.splitlines()[-1]) == []
 
 
 def test_window_starts_the_local_store_and_stops_it_on_close(qtbot: QtBot) -> None:
