@@ -15,11 +15,11 @@ from PIL import Image
 from rich.table import Table
 from rich.text import Text
 
-from datayard.core.check import CheckReport, FindingGroup, SetSummary, Severity, check
+from datayard.core.drive.check import CheckReport, FindingGroup, SetSummary, Severity, check
+from datayard.core.drive.inventory import Inventory
+from datayard.core.drive.scan import scan
 from datayard.core.events import CancelToken, run_to_end
-from datayard.core.inventory import Inventory
 from datayard.core.paths import AppDirs
-from datayard.core.scan import scan
 
 from .render import follow, out, print_json
 

@@ -9,7 +9,7 @@ from rich.filesize import decimal
 from rich.table import Table
 from rich.text import Text
 
-from datayard.core.describe import summary
+from datayard.core.datasets.describe import summary
 
 from .render import console, out, print_json
 from .versions import json_option, open_store, profile_option

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.text import Text
 
-from datayard.core.manifest import diff
+from datayard.core.datasets.manifest import diff
 
 from .render import out, print_json
 from .versions import REF_METAVAR, json_option, open_store, profile_option

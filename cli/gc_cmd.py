@@ -8,9 +8,9 @@ import click
 from rich.filesize import decimal
 from rich.text import Text
 
-from datayard.core.describe import count
+from datayard.core.datasets.describe import count
+from datayard.core.datasets.gc import STALE_PUSH, GcResult, collect_garbage
 from datayard.core.events import run_to_end
-from datayard.core.gc import STALE_PUSH, GcResult, collect_garbage
 
 from .render import console, follow, out, print_json
 from .versions import (

@@ -8,10 +8,10 @@ from dataclasses import replace
 import click
 from rich.table import Table
 
-from datayard.core import s3
 from datayard.core.errors import BucketMissingError, DatayardError, UsageError
 from datayard.core.settings import Profile
-from datayard.core.workspace import Workspace
+from datayard.core.store import s3
+from datayard.core.store.workspace import Workspace
 
 from .render import console, out
 

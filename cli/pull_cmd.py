@@ -10,10 +10,10 @@ import click
 from rich.filesize import decimal
 from rich.text import Text
 
-from datayard.core.describe import count
+from datayard.core.datasets.describe import count
+from datayard.core.datasets.pull import PullResult, pull
 from datayard.core.events import FileFailed, run_to_end
 from datayard.core.paths import AppDirs
-from datayard.core.pull import PullResult, pull
 
 from .render import console, follow, out, print_json
 from .versions import (

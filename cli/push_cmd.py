@@ -6,14 +6,14 @@ from pathlib import Path
 
 import click
 
-from datayard.core.bucket import Bucket
+from datayard.core.datasets.push import PushOptions, PushPlanned, PushResult, SplitMode, push
+from datayard.core.datasets.push.engine import CheckFailedError
+from datayard.core.datasets.push.journal import last_unfinished_push
 from datayard.core.errors import UsageError
 from datayard.core.events import CancelToken, FileFailed, Finished
-from datayard.core.push import PushOptions, PushPlanned, PushResult, SplitMode, push
-from datayard.core.push.engine import CheckFailedError
-from datayard.core.push.journal import last_unfinished_push
+from datayard.core.store.bucket import Bucket
+from datayard.core.store.workspace import Workspace
 from datayard.core.units import size
-from datayard.core.workspace import Workspace
 
 from .check_cmd import show_report
 from .render import console, follow, print_json

@@ -11,10 +11,10 @@ from rich.filesize import decimal
 from rich.table import Table
 from rich.text import Text
 
+from datayard.core.drive.inventory import Inventory
+from datayard.core.drive.scan import Summary, scan, summarize
 from datayard.core.events import CancelToken, run_to_end
-from datayard.core.inventory import Inventory
 from datayard.core.paths import AppDirs
-from datayard.core.scan import Summary, scan, summarize
 
 from .render import follow, out, print_json
 

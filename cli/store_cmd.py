@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from datayard.core.workspace import Workspace
+from datayard.core.store.workspace import Workspace
 
 from .render import console, out
 

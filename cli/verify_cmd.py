@@ -9,9 +9,9 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from datayard.core.describe import count
+from datayard.core.datasets.describe import count
+from datayard.core.datasets.verify import VerifyResult, verify
 from datayard.core.events import run_to_end
-from datayard.core.verify import VerifyResult, verify
 
 from .render import follow, out, print_json
 from .versions import (

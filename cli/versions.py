@@ -10,11 +10,11 @@ from types import FrameType
 
 import click
 
-from datayard.core.bucket import Bucket
-from datayard.core.catalog import Catalog, DatasetRef
+from datayard.core.datasets.catalog import Catalog, DatasetRef
+from datayard.core.datasets.manifest import Manifest
 from datayard.core.events import CancelToken
-from datayard.core.manifest import Manifest
-from datayard.core.workspace import Workspace
+from datayard.core.store.bucket import Bucket
+from datayard.core.store.workspace import Workspace
 
 REF_METAVAR = "[OWNER/]NAME[@VERSION]"
 

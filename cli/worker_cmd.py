@@ -10,9 +10,9 @@ from pathlib import Path
 import click
 
 from datayard.core.errors import UsageError
+from datayard.core.store.workspace import Workspace
 from datayard.core.training.runs import RUN_FILE, RunFolder
 from datayard.core.training.worker import run, take_stdout
-from datayard.core.workspace import Workspace
 
 
 @click.command(name="worker", hidden=True)

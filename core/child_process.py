@@ -28,9 +28,9 @@ from logging.handlers import QueueHandler
 from multiprocessing.connection import Connection
 from typing import Any
 
-from .errors import DatayardError
-from .events import Cancelled, CancelToken
-from .priority import background_niceness, lower_this_process, set_background_niceness
+from datayard.core.errors import DatayardError
+from datayard.core.events import Cancelled, CancelToken
+from datayard.core.priority import background_niceness, lower_this_process, set_background_niceness
 
 log = logging.getLogger(__name__)
 

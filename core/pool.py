@@ -13,8 +13,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from itertools import islice
 from typing import TypeVar
 
-from .events import Cancelled, CancelToken, check_cancel
-from .priority import lower_this_thread
+from datayard.core.events import Cancelled, CancelToken, check_cancel
+from datayard.core.priority import lower_this_thread
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")

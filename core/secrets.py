@@ -15,7 +15,7 @@ import keyring.backend
 import keyring.errors
 from keyring.backends import chainer, fail
 
-from .errors import KeyringUnavailableError, SecretMissingError
+from datayard.core.errors import KeyringUnavailableError, SecretMissingError
 
 log = logging.getLogger(__name__)
 

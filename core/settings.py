@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import tomli_w
 
-from .errors import ConfigError, ProfileFieldError
+from datayard.core.errors import ConfigError, ProfileFieldError
 
 LOCAL_PROFILE = "local"
 DEFAULT_BUCKET = "datayard"

@@ -40,9 +40,9 @@ def main() -> None:
 
     from PySide6.QtWidgets import QApplication
 
-    from datayard.core.push.request import PushRequest
+    from datayard.core.datasets.push.request import PushRequest
     from datayard.core.settings import Settings
-    from datayard.core.workspace import Workspace
+    from datayard.core.store.workspace import Workspace
     from datayard.gui.main_window import MainWindow
     from datayard.gui.settings_dialog import STORAGE_TAB, SettingsDialog
     from tests.fixtures.messy_tree import make_clean_set, make_messy_tree

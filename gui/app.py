@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QApplication
 
 from datayard import resources
 from datayard.core.priority import set_background_niceness
-from datayard.core.workspace import Workspace
+from datayard.core.store.workspace import Workspace
 
 from .heap import UiThreadCollector
 from .main_window import MainWindow, delayed_start

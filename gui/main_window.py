@@ -21,11 +21,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from datayard.core.manifest import Manifest
+from datayard.core.datasets.manifest import Manifest
 from datayard.core.settings import Settings
+from datayard.core.store.workspace import Connection, Workspace
 from datayard.core.training.local import LocalBackend
 from datayard.core.training.runs import RunFolder
-from datayard.core.workspace import Connection, Workspace
 
 from .about import AboutDialog
 from .browser import DriveBrowser

@@ -17,11 +17,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from datayard.core.configure import check_store, create_store_bucket
 from datayard.core.errors import BucketMissingError, ProfileFieldError
 from datayard.core.settings import DEFAULT_BUCKET, Profile
-from datayard.core.store import StoreStatus
-from datayard.core.workspace import Workspace
+from datayard.core.store.embedded import StoreStatus
+from datayard.core.store.profiles import check_store, create_store_bucket
+from datayard.core.store.workspace import Workspace
 
 from .notice import Notice
 from .workers import Operation, call_in_background

@@ -2,7 +2,7 @@
 
 The dialog edits a copy; nothing is written until Save, which stores new secrets
 in the keyring first and only then the settings file (see
-:func:`datayard.core.configure.save_settings`).
+:func:`datayard.core.store.profiles.save_settings`).
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from datayard.core.configure import profile_problem, save_settings
+from datayard.core.datasets.manifest import check_name
 from datayard.core.errors import ConfigError, DatayardError, ProfileFieldError
-from datayard.core.manifest import check_name
 from datayard.core.settings import DEFAULT_BUCKET, LOCAL_PROFILE, Profile, Settings
-from datayard.core.workspace import Workspace
+from datayard.core.store.profiles import profile_problem, save_settings
+from datayard.core.store.workspace import Workspace
 
 from .notice import Notice
 from .profile_editor import LocalStoreView, ProfileEditor

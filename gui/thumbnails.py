@@ -3,7 +3,7 @@
 The view asks for an item's picture only when it paints it, so a request is
 the proof that the item is visible. Requests are gathered for a moment and
 sent as one batch; a newer batch cancels an older one whose items scrolled
-away. Thumbnails come from :class:`~datayard.core.thumbnail_cache.ThumbnailCache`
+away. Thumbnails come from :class:`~datayard.core.drive.thumbnails.ThumbnailCache`
 (on disk, so a second visit decodes nothing); a few hundred stay in memory.
 """
 
@@ -26,9 +26,9 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
 
+from datayard.core.drive.inspection import InspectedImage
+from datayard.core.drive.thumbnails import THUMBNAIL_PX, Thumbnail, ThumbnailCache
 from datayard.core.events import CancelToken
-from datayard.core.inspection import InspectedImage
-from datayard.core.thumbnail_cache import THUMBNAIL_PX, Thumbnail, ThumbnailCache
 
 from .workers import Operation, run_in_background
 

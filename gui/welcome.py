@@ -21,11 +21,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from datayard.core.configure import start_with_local_store
+from datayard.core.datasets.manifest import check_name
 from datayard.core.errors import DatayardError
-from datayard.core.manifest import check_name
 from datayard.core.settings import Settings
-from datayard.core.workspace import Workspace
+from datayard.core.store.profiles import start_with_local_store
+from datayard.core.store.workspace import Workspace
 
 from .notice import Notice
 from .settings_dialog import SettingsDialog

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from datayard.core.paths import AppDirs
-from datayard.core.store import EmbeddedStore
+from datayard.core.store.embedded import EmbeddedStore
 
 # Before pytest-qt creates the QApplication: no display is needed.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

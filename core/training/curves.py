@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from .protocol import Batch, Epoch, Setup, TrainingEvent
-from .runs import EventLog, RunFolder
+from datayard.core.training.protocol import Batch, Epoch, Setup, TrainingEvent
+from datayard.core.training.runs import EventLog, RunFolder
 
 FloatArray = npt.NDArray[np.float64]
 

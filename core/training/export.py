@@ -17,10 +17,10 @@ from typing import Any
 
 import yaml
 
-from ..errors import UsageError
-from ..paths import AppDirs
-from . import offline
-from .runs import RunFolder
+from datayard.core.errors import UsageError
+from datayard.core.paths import AppDirs
+from datayard.core.training import offline
+from datayard.core.training.runs import RunFolder
 
 log = logging.getLogger(__name__)
 

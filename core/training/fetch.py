@@ -11,10 +11,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..bucket import Bucket
-from ..errors import UsageError
-from .mirror import artifact_key, run_key
-from .runs import RUN_FILE, TRAIN_DIR, RunFolder
+from datayard.core.errors import UsageError
+from datayard.core.store.bucket import Bucket
+from datayard.core.training.mirror import artifact_key, run_key
+from datayard.core.training.runs import RUN_FILE, TRAIN_DIR, RunFolder
 
 
 def fetch_run(

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import psutil
 
-from ..errors import UsageError
-from ..events import CancelToken, check_cancel
-from ..paths import AppDirs
-from .protocol import Failed, Preparing, Record, TrainingEvent, encode
-from .runs import (
+from datayard.core.errors import UsageError
+from datayard.core.events import CancelToken, check_cancel
+from datayard.core.paths import AppDirs
+from datayard.core.training.protocol import Failed, Preparing, Record, TrainingEvent, encode
+from datayard.core.training.runs import (
     Control,
     EventLog,
     RunFolder,
@@ -34,7 +34,7 @@ from .runs import (
     RunStatus,
     RunSummary,
 )
-from .spec import TrainSpec
+from datayard.core.training.spec import TrainSpec
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..bucket import Bucket
-from ..errors import DatayardError
+from datayard.core.errors import DatayardError
+from datayard.core.store.bucket import Bucket
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
-from ..errors import DatayardError
+from datayard.core.errors import DatayardError
 
 VERSION = 1
 

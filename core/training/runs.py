@@ -21,8 +21,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
-from .protocol import (
+from datayard.core.errors import UsageError
+from datayard.core.training.protocol import (
     Epoch,
     Failed,
     Final,
@@ -35,7 +35,7 @@ from .protocol import (
     TrainingEvent,
     decode,
 )
-from .spec import TrainSpec
+from datayard.core.training.spec import TrainSpec
 
 RUN_FILE = "run.json"
 EVENTS_FILE = "events.jsonl"

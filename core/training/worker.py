@@ -23,20 +23,29 @@ from typing import TextIO
 
 from filelock import FileLock
 
-from ..bucket import Bucket
-from ..catalog import Catalog, DatasetRef
-from ..errors import AccessError, DatayardError, StorageError
-from ..events import FileFailed, Finished, Transfer
-from ..manifest import Manifest
-from ..paths import AppDirs
-from ..pull import pull
-from ..workspace import Workspace
-from . import offline
-from .mirror import Mirror, artifact_key
-from .protocol import Checkpoint, Epoch, Failed, Paused, Preparing, Stopped, TrainingEvent, encode
-from .protocol import Finished as TrainingFinished
-from .runs import RunFolder, RunRecord
-from .spec import RUN_PREFIX
+from datayard.core.datasets.catalog import Catalog, DatasetRef
+from datayard.core.datasets.manifest import Manifest
+from datayard.core.datasets.pull import pull
+from datayard.core.errors import AccessError, DatayardError, StorageError
+from datayard.core.events import FileFailed, Finished, Transfer
+from datayard.core.paths import AppDirs
+from datayard.core.store.bucket import Bucket
+from datayard.core.store.workspace import Workspace
+from datayard.core.training import offline
+from datayard.core.training.mirror import Mirror, artifact_key
+from datayard.core.training.protocol import (
+    Checkpoint,
+    Epoch,
+    Failed,
+    Paused,
+    Preparing,
+    Stopped,
+    TrainingEvent,
+    encode,
+)
+from datayard.core.training.protocol import Finished as TrainingFinished
+from datayard.core.training.runs import RunFolder, RunRecord
+from datayard.core.training.spec import RUN_PREFIX
 
 log = logging.getLogger(__name__)
 

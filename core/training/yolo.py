@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import DatayardError
-from .protocol import Batch, Checkpoint, Epoch, Final, Setup, TrainingEvent
-from .runs import Control
+from datayard.core.errors import DatayardError
+from datayard.core.training.protocol import Batch, Checkpoint, Epoch, Final, Setup, TrainingEvent
+from datayard.core.training.runs import Control
 
 log = logging.getLogger(__name__)
 

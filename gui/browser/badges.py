@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from datayard.core.check import Severity
-from datayard.core.inspection import Badge, FolderSummary
+from datayard.core.drive.check import Severity
+from datayard.core.drive.inspection import Badge, FolderSummary
 
 from .tree import Kind, Role
 

@@ -2,7 +2,7 @@
 
 QFileSystemModel was measured freezing the window for about a second when a
 100,000-file folder opens (it sorts and stats on the UI thread). Here a folder
-is listed and sorted by :func:`datayard.core.folder_listing.list_folder` in a
+is listed and sorted by :func:`datayard.core.drive.folder_listing.list_folder` in a
 worker, which also builds the rows (QStandardItem is no QObject: it may be made
 in any thread), or, for a folder already shown, works out which rows changed.
 The UI thread only adds rows in batches between events, or applies the
@@ -22,8 +22,8 @@ from pathlib import Path
 from PySide6.QtCore import QMimeData, QModelIndex, QObject, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 
-from datayard.core.folder_listing import Entry, Listing, Root, SortKey
-from datayard.core.inspection import FolderSummary
+from datayard.core.drive.folder_listing import Entry, Listing, Root, SortKey
+from datayard.core.drive.inspection import FolderSummary
 
 BATCH = 2000
 """Rows added per turn of the event loop: a few milliseconds, then the view's layout.

@@ -25,11 +25,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from datayard.core.drive.folder_listing import Listing, Root, list_folder, order_roots
+from datayard.core.drive.inspection import FolderChecked, FolderSummary, Inspection, inspect
 from datayard.core.events import CancelToken, Finished, Progress
-from datayard.core.folder_listing import Listing, Root, list_folder, order_roots
-from datayard.core.inspection import FolderChecked, FolderSummary, Inspection, inspect
 from datayard.core.stepwise import release_stepwise
-from datayard.core.workspace import Workspace
+from datayard.core.store.workspace import Workspace
 
 from ..heap import settle_soon
 from ..operation_bar import OperationBar, describe_error

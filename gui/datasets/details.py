@@ -14,8 +14,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from datayard.core.describe import count, summary
-from datayard.core.manifest import Manifest, diff
+from datayard.core.datasets.describe import count, summary
+from datayard.core.datasets.manifest import Manifest, diff
 
 from .formatting import size, when
 

@@ -14,11 +14,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from datayard.core.bucket import Bucket
-from datayard.core.describe import count
+from datayard.core.datasets.describe import count
+from datayard.core.datasets.manifest import Manifest
+from datayard.core.datasets.pull import DEFAULT_WORKERS, PullResult, pull
 from datayard.core.events import Transfer
-from datayard.core.manifest import Manifest
-from datayard.core.pull import DEFAULT_WORKERS, PullResult, pull
+from datayard.core.store.bucket import Bucket
 
 from ..notice import Notice
 from ..workers import Operation, run_in_background

@@ -17,12 +17,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from datayard.core.datasets.listing import DatasetVersions, StoreContents, load_store, version_ref
+from datayard.core.datasets.manifest import Manifest
 from datayard.core.errors import DatayardError
 from datayard.core.events import Progress
-from datayard.core.manifest import Manifest
 from datayard.core.settings import LOCAL_PROFILE
-from datayard.core.store_listing import DatasetVersions, StoreContents, load_store, version_ref
-from datayard.core.workspace import Workspace
+from datayard.core.store.workspace import Workspace
 
 from ..notice import Notice
 from ..sortable import SORT_KEY, SortableItem

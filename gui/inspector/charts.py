@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
-from datayard.core.inspection import ClassCount
+from datayard.core.drive.inspection import ClassCount
 
 MAX_POINTS = 20_000
 """Sizes drawn at most: beyond that a scatter shows nothing more, only costs."""

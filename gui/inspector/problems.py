@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from datayard.core.check import Severity
-from datayard.core.inspection import ProblemGroup
+from datayard.core.drive.check import Severity
+from datayard.core.drive.inspection import ProblemGroup
 
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 HINT_ROLE = Qt.ItemDataRole.UserRole + 2

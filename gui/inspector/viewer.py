@@ -30,10 +30,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from datayard.core.drive.inspection import InspectedImage
+from datayard.core.drive.label_shapes import Shape, read_shapes
+from datayard.core.drive.scan.summary import class_name
 from datayard.core.events import CancelToken, Finished
-from datayard.core.inspection import InspectedImage
-from datayard.core.label_shapes import Shape, read_shapes
-from datayard.core.scan.summary import class_name
 
 from ..operation_bar import describe_error
 from ..workers import Operation, run_in_background

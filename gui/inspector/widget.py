@@ -18,11 +18,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from datayard.core.check import Severity
+from datayard.core.drive.check import Severity
+from datayard.core.drive.inspection import InspectedImage, Inspection, inspect
+from datayard.core.drive.thumbnails import THUMBNAIL_PX, ThumbnailCache
 from datayard.core.events import CancelToken
-from datayard.core.inspection import InspectedImage, Inspection, inspect
-from datayard.core.thumbnail_cache import THUMBNAIL_PX, ThumbnailCache
-from datayard.core.workspace import Workspace
+from datayard.core.store.workspace import Workspace
 
 from ..heap import settle_soon
 from ..operation_bar import OperationBar
@@ -52,7 +52,7 @@ RELEASE_DELAY_MS = 250
 
 class Inspector(QWidget):
     inspected = Signal(object)
-    """An inspection finished: its :class:`~datayard.core.inspection.Inspection`
+    """An inspection finished: its :class:`~datayard.core.drive.inspection.Inspection`
     (the browser's :meth:`add_results` takes the folders' badges from it)."""
 
     def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:

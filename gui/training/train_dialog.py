@@ -41,8 +41,8 @@ from PySide6.QtWidgets import (
 )
 from superqt import QCollapsible
 
+from datayard.core.datasets.manifest import Manifest
 from datayard.core.errors import DatayardError
-from datayard.core.manifest import Manifest
 from datayard.core.training.devices import Accelerator, find_accelerator
 from datayard.core.training.local import LocalBackend
 from datayard.core.training.runs import RunFolder, RunRegistry, RunStatus

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from datayard.core.jobs import Job, JobState
+from datayard.core.datasets.push.queue import Job, JobState
 
 from . import text
 

@@ -24,17 +24,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from datayard.core.check import FindingGroup, Severity
+from datayard.core.datasets.manifest import check_name
+from datayard.core.datasets.push import SplitMode
+from datayard.core.datasets.push.preview import PushPreview
+from datayard.core.datasets.push.queue import failure_message
+from datayard.core.datasets.push.request import PushRequest, preview_request, suggest_dataset_name
+from datayard.core.drive.check import FindingGroup, Severity
 from datayard.core.errors import ConfigError, DatayardError, StorageError
 from datayard.core.events import CancelToken, Progress
-from datayard.core.jobs import failure_message
-from datayard.core.manifest import check_name
-from datayard.core.push import SplitMode
-from datayard.core.push.preview import PushPreview
-from datayard.core.push.request import PushRequest, preview_request, suggest_dataset_name
 from datayard.core.settings import LOCAL_PROFILE
+from datayard.core.store.workspace import Workspace
 from datayard.core.units import size
-from datayard.core.workspace import Workspace
 
 from ..workers import Operation, run_in_background
 from .text import ERROR_COLOUR

@@ -1,7 +1,7 @@
 """The transfers panel: the drop zone and the queue of pushes, each with its progress.
 
 The queue itself (states, what may start, what survives a restart) is
-:class:`datayard.core.jobs.PushQueue`; this panel draws it, turns buttons into
+:class:`datayard.core.datasets.push.queue.PushQueue`; this panel draws it, turns buttons into
 queue actions and runs the jobs it says may start, in background operations.
 Pausing cancels the running operation: a push is resumable by running it again.
 """
@@ -24,12 +24,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from datayard.core.datasets.push import PushResult
+from datayard.core.datasets.push.queue import Job, JobState, JobStore, PushQueue
+from datayard.core.datasets.push.request import (
+    DEFAULT_WORKERS,
+    PushRequest,
+    folders_to_push,
+    run_request,
+)
 from datayard.core.errors import DatayardError
 from datayard.core.events import CancelToken
-from datayard.core.jobs import Job, JobState, JobStore, PushQueue
-from datayard.core.push import PushResult
-from datayard.core.push.request import DEFAULT_WORKERS, PushRequest, folders_to_push, run_request
-from datayard.core.workspace import Workspace
+from datayard.core.store.workspace import Workspace
 
 from ..workers import Operation, run_in_background
 from .drop_area import DropArea

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from datayard.core.jobs import Job, JobState
+from datayard.core.datasets.push.queue import Job, JobState
 from datayard.core.units import duration, size
 
 ERROR_COLOUR = "#d64541"

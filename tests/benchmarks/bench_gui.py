@@ -46,7 +46,7 @@ def child_window(bare: bool) -> None:
         window = QMainWindow()
         window.resize(1100, 700)
     else:
-        from datayard.core.workspace import Workspace
+        from datayard.core.store.workspace import Workspace
         from datayard.gui.main_window import MainWindow
 
         window = MainWindow(Workspace.default())
@@ -89,7 +89,7 @@ def child_browse(folder: str, count: str) -> None:
     from PySide6.QtWidgets import QApplication
 
     from datayard.core.settings import Settings
-    from datayard.core.workspace import Workspace
+    from datayard.core.store.workspace import Workspace
     from datayard.gui.app import tune_interpreter
     from datayard.gui.main_window import MainWindow
 
@@ -143,8 +143,8 @@ def child_push(folder: str, keyring_home: str) -> None:
     sys.path.insert(0, str(ROOT))
     from PySide6.QtWidgets import QApplication
 
-    from datayard.core.push.request import PushRequest
-    from datayard.core.workspace import Workspace
+    from datayard.core.datasets.push.request import PushRequest
+    from datayard.core.store.workspace import Workspace
     from datayard.gui.app import tune_interpreter
     from datayard.gui.transfers import TransfersPanel
     from tests.fixtures.services import private_secret_service

@@ -154,7 +154,7 @@ class Bench:
     def __init__(self, work: Path, launcher: Launcher, workers: int, peer_workers: int) -> None:
         from minio import Minio
 
-        from datayard.core.store import EmbeddedStore, new_access_key, new_secret
+        from datayard.core.store.embedded import EmbeddedStore, new_access_key, new_secret
 
         self.work = work
         self.launcher = launcher

@@ -78,8 +78,8 @@ def scan_child(path: str, database: str | None, hash_files: bool) -> dict[str, f
 
 
 def child(path: str, database: str | None, hash_files: bool) -> None:
+    from datayard.core.drive.scan import PHASE_SCANNING, scan
     from datayard.core.events import Finished, Progress
-    from datayard.core.scan import PHASE_SCANNING, scan
 
     start = time.perf_counter()
     walked = 0.0

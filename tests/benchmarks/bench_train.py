@@ -95,10 +95,10 @@ def dataset_files(train: int, val: int) -> dict[str, bytes]:
 
 def publish_dataset(endpoint: str, access_key: str, secret: str, train: int, val: int) -> str:
     """Publish the dataset to a fresh bucket and register it as the profile "bench"."""
-    from datayard.core.bucket import Bucket
-    from datayard.core.s3 import create_bucket
     from datayard.core.settings import Profile
-    from datayard.core.workspace import Workspace
+    from datayard.core.store.bucket import Bucket
+    from datayard.core.store.s3 import create_bucket
+    from datayard.core.store.workspace import Workspace
     from tests.fixtures.datasets import publish
     from tests.fixtures.training import SHAPES
 
@@ -270,7 +270,7 @@ def main() -> None:
     # Before any datayard import: every folder it uses is under the temporary home.
     for kind in ("CONFIG", "DATA", "CACHE", "STATE"):
         os.environ[f"XDG_{kind}_HOME"] = str(work / "home" / kind.lower())
-    from datayard.core.store import EmbeddedStore, new_access_key, new_secret
+    from datayard.core.store.embedded import EmbeddedStore, new_access_key, new_secret
     from tests.fixtures.services import private_secret_service
 
     started = time.perf_counter()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from datayard.core.drive.inventory import DatasetSet, Inventory
+from datayard.core.drive.scan import scan
 from datayard.core.events import run_to_end
-from datayard.core.inventory import DatasetSet, Inventory
-from datayard.core.scan import scan
 
 
 def touch(root: Path, *rels: str, content: bytes = b"\xff\xd8 image") -> None:

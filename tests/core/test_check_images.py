@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from datayard.core.check import FindingKind, check_image
+from datayard.core.drive.check import FindingKind, check_image
 from tests.fixtures.messy_tree import (
     encode,
     exif_rotated_jpeg,
@@ -62,7 +62,7 @@ def test_heic_is_read_without_registering_anything_first(tmp_path: Path) -> None
     path = write(tmp_path, "phone.heic", data)
     # A fresh interpreter: nothing else in this test session registered the opener.
     program = (
-        "import sys; from pathlib import Path; from datayard.core.check import check_image; "
+        "import sys; from pathlib import Path; from datayard.core.drive.check import check_image; "
         "print([f.kind.value for f in check_image(Path(sys.argv[1]), deep=True)])"
     )
     result = subprocess.run(

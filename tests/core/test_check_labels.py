@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from datayard.core.check import FindingKind, check_label, parse_label
+from datayard.core.drive.check import FindingKind, check_label, parse_label
 
 K = FindingKind
 

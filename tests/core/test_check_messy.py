@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from datayard.core.check import CheckReport, check
+from datayard.core.drive.check import CheckReport, check
+from datayard.core.drive.inventory import Inventory
+from datayard.core.drive.scan import scan
 from datayard.core.events import run_to_end
-from datayard.core.inventory import Inventory
-from datayard.core.scan import scan
 from tests.fixtures.messy_tree import (
     ClassCount,
     ExpectedFinding,

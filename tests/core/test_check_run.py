@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from datayard.core.check import CheckReport, FindingKind, Severity, check
-from datayard.core.events import Cancelled, CancelToken, Finished, Progress, run_to_end
-from datayard.core.inventory import (
+from datayard.core.drive.check import CheckReport, FindingKind, Severity, check
+from datayard.core.drive.inventory import (
     DatasetSet,
     FileEntry,
     FileKind,
@@ -21,6 +20,7 @@ from datayard.core.inventory import (
     ScanProblemKind,
     SetItem,
 )
+from datayard.core.events import Cancelled, CancelToken, Finished, Progress, run_to_end
 from tests.fixtures.messy_tree import jpeg, png
 
 K = FindingKind

@@ -15,11 +15,11 @@ import psutil
 import pytest
 
 from datayard.core import priority
-from datayard.core.check import Severity
 from datayard.core.child_process import run_in_child_process
+from datayard.core.datasets.push.engine import CheckFailedError, scan_and_check
+from datayard.core.drive.check import Severity
 from datayard.core.errors import DatayardError, StorageError
 from datayard.core.events import Cancelled, CancelToken, Finished, Progress
-from datayard.core.push.engine import CheckFailedError, scan_and_check
 from tests.e2e.test_push import write_images
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from datayard.core.drive.folder_listing import Listing, list_folder, order_roots
 from datayard.core.events import Finished, run_to_end
-from datayard.core.folder_listing import Listing, list_folder, order_roots
 from tests.fixtures.messy_tree import MessyTree
 
 

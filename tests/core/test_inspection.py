@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from datayard.core.check import Severity
+from datayard.core.drive.check import Severity
+from datayard.core.drive.inspection import FolderChecked, Inspection, image_size, inspect
+from datayard.core.drive.label_shapes import parse_shapes
 from datayard.core.events import Finished
-from datayard.core.inspection import FolderChecked, Inspection, image_size, inspect
-from datayard.core.label_shapes import parse_shapes
 from tests.fixtures.messy_tree import MessyTree
 
 

@@ -6,11 +6,18 @@ from pathlib import Path
 
 import pytest
 
+from datayard.core.datasets.push import PushResult, SplitMode
+from datayard.core.datasets.push.queue import (
+    Job,
+    JobState,
+    JobStateError,
+    JobStore,
+    PushQueue,
+    failure_message,
+)
+from datayard.core.datasets.push.request import PushRequest, folders_to_push, suggest_dataset_name
 from datayard.core.errors import BucketMissingError
 from datayard.core.events import FileFailed, Progress, Transfer
-from datayard.core.jobs import Job, JobState, JobStateError, JobStore, PushQueue, failure_message
-from datayard.core.push import PushResult, SplitMode
-from datayard.core.push.request import PushRequest, folders_to_push, suggest_dataset_name
 
 
 def request(name: str = "pets") -> PushRequest:

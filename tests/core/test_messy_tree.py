@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import ExifTags, Image
 
-from datayard.core import formats
+from datayard.core.drive import formats
 from tests.fixtures.messy_tree import MessyTree, make_messy_tree
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from conftest_scan import label, scan_to_end, sha256, touch
 
+from datayard.core.drive.inventory import FileKind
+from datayard.core.drive.scan import PHASE_HASHING, PHASE_SCANNING, HashCache, scan
+from datayard.core.drive.scan.hash_cache import CacheKey
 from datayard.core.events import Cancelled, CancelToken, Finished, Progress
-from datayard.core.inventory import FileKind
-from datayard.core.scan import PHASE_HASHING, PHASE_SCANNING, HashCache, scan
-from datayard.core.scan.hash_cache import CacheKey
 
 
 def rewrite_keeping_stat(path: Path, content: bytes) -> None:

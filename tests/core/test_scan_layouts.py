@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from conftest_scan import label, only_set, scan_to_end, touch
 
-from datayard.core.inventory import FileKind, LayoutKind, SetItem
-from datayard.core.scan import label_for, parse_class_ids, summarize
+from datayard.core.drive.inventory import FileKind, LayoutKind, SetItem
+from datayard.core.drive.scan import label_for, parse_class_ids, summarize
 
 
 def test_label_for_follows_ultralytics_rule() -> None:

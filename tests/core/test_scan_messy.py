@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest_scan import scan_to_end
 
-from datayard.core.inventory import FileKind, Inventory, ScanProblem, ScanProblemKind
+from datayard.core.drive.inventory import FileKind, Inventory, ScanProblem, ScanProblemKind
 from tests.fixtures.messy_tree import ClassCount, MessyTree, make_messy_tree
 from tests.fixtures.privileges import unprivileged_prefix
 
@@ -99,8 +99,8 @@ def test_an_ordinary_user_gets_the_locked_folder_as_a_problem() -> None:
         script = (
             "import json, sys; from pathlib import Path;"
             "from datayard.core.events import run_to_end;"
-            "from datayard.core.inventory import Inventory;"
-            "from datayard.core.scan import scan;"
+            "from datayard.core.drive.inventory import Inventory;"
+            "from datayard.core.drive.scan import scan;"
             "inv = run_to_end(scan(Path(sys.argv[1]), database=None), Inventory);"
             "print(json.dumps({'images': [e.rel for e in inv.files if e.kind == 'image'],"
             " 'problems': [(p.rel, str(p.kind)) for p in inv.problems]}))"

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from conftest_scan import only_set, scan_to_end, touch
 
+from datayard.core.drive.inventory import LayoutKind, ScanProblemKind
+from datayard.core.drive.scan import scan
 from datayard.core.errors import UsageError
-from datayard.core.inventory import LayoutKind, ScanProblemKind
-from datayard.core.scan import scan
 from tests.fixtures.privileges import unprivileged_prefix
 
 
@@ -153,8 +153,8 @@ def test_unreadable_folders_and_files_are_problems(locked_tree: Path) -> None:
     script = (
         "import json, sys; from pathlib import Path;"
         "from datayard.core.events import run_to_end;"
-        "from datayard.core.inventory import Inventory;"
-        "from datayard.core.scan import scan;"
+        "from datayard.core.drive.inventory import Inventory;"
+        "from datayard.core.drive.scan import scan;"
         "inv = run_to_end(scan(Path(sys.argv[1]), database=None), Inventory);"
         "print(json.dumps({'files': [(e.rel, e.sha256 is not None) for e in inv.files],"
         " 'problems': [(p.rel, str(p.kind)) for p in inv.problems]}))"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from datayard.core.thumbnail_cache import ThumbnailCache
+from datayard.core.drive.thumbnails import ThumbnailCache
 from tests.fixtures.messy_tree import MessyTree
 
 

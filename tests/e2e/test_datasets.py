@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from datayard.core.manifest import Manifest
+from datayard.core.datasets.manifest import Manifest
 from tests.fixtures.datasets import (
     add_profile,
     fresh_bucket,

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from datayard.core.bucket import Bucket
-from datayard.core.catalog import Catalog
-from datayard.core.jobs import Job, JobState, JobStore
-from datayard.core.push.request import PushRequest
+from datayard.core.datasets.catalog import Catalog
+from datayard.core.datasets.push.queue import Job, JobState, JobStore
+from datayard.core.datasets.push.request import PushRequest
 from datayard.core.settings import LOCAL_PROFILE, Settings
-from datayard.core.workspace import Workspace
+from datayard.core.store.bucket import Bucket
+from datayard.core.store.workspace import Workspace
 from tests.e2e.test_push import write_images
 from tests.fixtures.datasets import sample_files
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from datayard.core.catalog import blob_key
+from datayard.core.datasets.pull import PART_SUFFIX, DestinationError, PullResult, pull
 from datayard.core.errors import StorageError
 from datayard.core.events import Cancelled, CancelToken, FileFailed, Transfer, run_to_end
-from datayard.core.pull import PART_SUFFIX, DestinationError, PullResult, pull
+from datayard.core.store.layout import blob_key
 from tests.fixtures.datasets import add_profile, fresh_bucket, noise, publish, run_cli, sample_files
 from tests.fixtures.services import S3Server
 

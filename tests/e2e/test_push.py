@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from datayard.core import s3
-from datayard.core.bucket import Bucket
-from datayard.core.catalog import BLOBS, PUSHES, Catalog, blob_key
+from datayard.core.datasets.catalog import Catalog
+from datayard.core.datasets.push import PushOptions, PushPlanned, PushResult, push
+from datayard.core.datasets.push.engine import CheckFailedError, store_id
+from datayard.core.datasets.push.journal import Journal
 from datayard.core.events import Cancelled, Finished
 from datayard.core.paths import AppDirs
-from datayard.core.push import PushOptions, PushPlanned, PushResult, push
-from datayard.core.push.engine import CheckFailedError, store_id
-from datayard.core.push.journal import Journal
+from datayard.core.store import s3
+from datayard.core.store.bucket import Bucket
+from datayard.core.store.layout import BLOBS, PUSHES, blob_key
 from tests.fixtures.messy_tree import make_clean_set
 from tests.fixtures.services import S3Server
 

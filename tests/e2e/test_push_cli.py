@@ -14,14 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from datayard.core import s3
-from datayard.core.bucket import Bucket
-from datayard.core.catalog import BLOBS, PUSHES, Catalog, DatasetRef, blob_key
+from datayard.core.datasets.catalog import Catalog, DatasetRef
+from datayard.core.datasets.push.journal import last_unfinished_push
 from datayard.core.paths import AppDirs
-from datayard.core.push.journal import last_unfinished_push
 from datayard.core.settings import Profile
-from datayard.core.store import EmbeddedStore
-from datayard.core.workspace import Workspace
+from datayard.core.store import s3
+from datayard.core.store.bucket import Bucket
+from datayard.core.store.embedded import EmbeddedStore
+from datayard.core.store.layout import BLOBS, PUSHES, blob_key
+from datayard.core.store.workspace import Workspace
 from tests.e2e.test_push import write_images
 from tests.fixtures.services import S3Server, datayard_command
 

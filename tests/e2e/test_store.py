@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from datayard.core import priority, s3
+from datayard.core import priority
 from datayard.core.errors import InvalidSecretError
 from datayard.core.secrets import SecretStore
-from datayard.core.workspace import Workspace
+from datayard.core.store import s3
+from datayard.core.store.workspace import Workspace
 from tests.fixtures.services import S3Server, datayard_command
 
 pytestmark = pytest.mark.usefixtures("secret_service")

@@ -11,7 +11,7 @@ from PySide6.QtCore import QItemSelectionModel
 from pytestqt.qtbot import QtBot
 
 from datayard.core.settings import Settings
-from datayard.core.workspace import Workspace
+from datayard.core.store.workspace import Workspace
 from datayard.gui.browser import DriveBrowser
 from datayard.gui.browser.tree import Role
 from tests.fixtures.messy_tree import MessyTree

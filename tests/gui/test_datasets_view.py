@@ -9,10 +9,10 @@ import pytest
 from PySide6.QtWidgets import QFileDialog
 from pytestqt.qtbot import QtBot
 
-from datayard.core.catalog import DatasetRef
-from datayard.core.manifest import Manifest
+from datayard.core.datasets.catalog import DatasetRef
+from datayard.core.datasets.manifest import Manifest
 from datayard.core.settings import Profile, Settings
-from datayard.core.workspace import Workspace
+from datayard.core.store.workspace import Workspace
 from datayard.gui.datasets import DatasetsView
 from datayard.gui.datasets.view import COLUMNS
 from tests.fixtures.datasets import fresh_bucket, noise, png, publish, sample_files

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
-from datayard.core.folder_listing import Entry, Listing, Root
+from datayard.core.drive.folder_listing import Entry, Listing, Root
 from datayard.gui.browser.tree import FolderTree, Kind, Role, plan_update
 
 

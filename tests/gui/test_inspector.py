@@ -10,7 +10,7 @@ from PySide6.QtCore import QObject, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
 from pytestqt.qtbot import QtBot
 
-from datayard.core.workspace import Workspace
+from datayard.core.store.workspace import Workspace
 from datayard.gui.inspector import Inspector
 from datayard.gui.thumbnails import ERROR_ROLE
 from datayard.gui.workers import Operation

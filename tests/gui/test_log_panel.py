@@ -14,13 +14,15 @@ def test_a_record_from_a_worker_thread_appears(qtbot: QtBot) -> None:
     panel = LogPanel()
     qtbot.addWidget(panel)
     worker = threading.Thread(
-        target=lambda: logging.getLogger("datayard.core.pull").warning("pulled %d files", 3),
+        target=lambda: logging.getLogger("datayard.core.datasets.pull").warning(
+            "pulled %d files", 3
+        ),
         name="pull-worker",
     )
     worker.start()
     worker.join()
     qtbot.waitUntil(lambda: "pulled 3 files" in panel.text.toPlainText(), timeout=30_000)
-    assert "WARNING datayard.core.pull: pulled 3 files" in panel.text.toPlainText()
+    assert "WARNING datayard.core.datasets.pull: pulled 3 files" in panel.text.toPlainText()
 
 
 def test_the_level_filter_and_the_line_limit(qtbot: QtBot) -> None:

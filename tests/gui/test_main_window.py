@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtWidgets import QMenu
 from pytestqt.qtbot import QtBot
 
-from datayard.core.workspace import Workspace
+from datayard.core.store.workspace import Workspace
 from datayard.gui.main_window import MainWindow
 
 pytestmark = pytest.mark.usefixtures("secret_service")
@@ -26,7 +26,7 @@ def test_the_first_paint_waits_for_no_store_client_and_no_training_library() -> 
     code = (
         "import json, sys\n"
         "from PySide6.QtWidgets import QApplication\n"
-        "from datayard.core.workspace import Workspace\n"
+        "from datayard.core.store.workspace import Workspace\n"
         "from datayard.gui.main_window import MainWindow\n"
         "app = QApplication([])\n"
         "window = MainWindow(Workspace.default())\n"

@@ -26,7 +26,7 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 from datayard.core.settings import Settings
-from datayard.core.workspace import Workspace
+from datayard.core.store.workspace import Workspace
 from datayard.gui.main_window import MainWindow
 
 app = QApplication(sys.argv)

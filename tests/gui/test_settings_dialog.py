@@ -12,10 +12,10 @@ from pytestqt.qtbot import QtBot
 
 from datayard.core.errors import SecretMissingError
 from datayard.core.paths import AppDirs
-from datayard.core.s3 import check_profile
 from datayard.core.secrets import SecretStore
 from datayard.core.settings import Settings
-from datayard.core.workspace import Workspace
+from datayard.core.store.s3 import check_profile
+from datayard.core.store.workspace import Workspace
 from datayard.gui.profile_editor import ProfileEditor
 from datayard.gui.settings_dialog import SettingsDialog
 from tests.fixtures.services import S3Server

@@ -14,7 +14,7 @@ import pytest
 from PySide6.QtWidgets import QDialog, QFileDialog, QLabel
 from pytestqt.qtbot import QtBot
 
-from datayard.core.manifest import Manifest, ManifestFile, Role
+from datayard.core.datasets.manifest import Manifest, ManifestFile, Role
 from datayard.core.training.devices import Accelerator
 from datayard.core.training.local import LocalBackend
 from datayard.core.training.protocol import Failed, Finished, TrainingEvent, encode

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
+from datayard.core.store.workspace import Workspace
 from datayard.core.training.curves import BATCH, TRAIN, VAL
 from datayard.core.training.runs import RunStatus
-from datayard.core.workspace import Workspace
 from datayard.gui.main_window import MainWindow
 from datayard.gui.training.dashboard import RunDashboard
 from tests.e2e.test_training import no_network  # noqa: F401 - every worker stays offline

@@ -18,13 +18,14 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QTextDocumentFragment
 from PySide6.QtWidgets import QApplication, QLabel, QWidget
 from pytestqt.qtbot import QtBot
 
-from datayard.core import s3
-from datayard.core.bucket import Bucket
-from datayard.core.catalog import BLOBS, Catalog
-from datayard.core.jobs import Job, JobState
-from datayard.core.push.request import PushRequest
+from datayard.core.datasets.catalog import Catalog
+from datayard.core.datasets.push.queue import Job, JobState
+from datayard.core.datasets.push.request import PushRequest
 from datayard.core.secrets import SecretStore
-from datayard.core.workspace import Workspace
+from datayard.core.store import s3
+from datayard.core.store.bucket import Bucket
+from datayard.core.store.layout import BLOBS
+from datayard.core.store.workspace import Workspace
 from datayard.gui.transfers import PushDialog, TransfersPanel
 from datayard.gui.transfers.job_row import JobRow
 from datayard.gui.workers import stop_all

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QFileDialog
 from pytestqt.qtbot import QtBot
 
 from datayard.core.settings import LOCAL_PROFILE
-from datayard.core.workspace import Workspace
+from datayard.core.store.workspace import Workspace
 from datayard.gui.settings_dialog import SettingsDialog
 from datayard.gui.welcome import WelcomeDialog, is_first_start
 

@@ -1,0 +1,1 @@
+"""Dataset versions in the store: manifests, push, pull, verify, gc and listings."""

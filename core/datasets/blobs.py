@@ -1,0 +1,168 @@
+"""Reading blobs back from the store: what is stored, and content proven by its hash.
+
+Pull, verify and gc share these. A blob's name is its sha256, so every download
+is hashed while it streams and checked against that name and the expected
+size: a corrupt object in the store is caught the first time anyone reads it.
+Listing goes by the two-hex-digit folders of ``blobs/sha256/``, in parallel,
+because one listing answers for up to 1000 blobs where a stat answers for one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import string
+import time
+from collections.abc import Callable, Generator, Iterable
+from contextlib import closing
+from typing import TypeVar, cast
+
+from datayard.core.errors import EndpointUnreachableError, StorageError
+from datayard.core.events import CancelToken, Progress, check_cancel
+from datayard.core.pool import run_parallel
+from datayard.core.store.bucket import Bucket
+from datayard.core.store.layout import BLOBS, blob_key
+from datayard.core.store.s3 import s3_code
+
+log = logging.getLogger(__name__)
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+ALL_PREFIXES = tuple(f"{n:02x}" for n in range(256))
+"""Every folder under ``blobs/sha256/``: listing them all lists the whole store."""
+PHASE_LISTING = "listing blobs"
+
+TRANSIENT_ATTEMPTS = 4
+"""Tries per blob when the connection drops mid-stream (urllib3 retries the requests)."""
+CORRUPT_ATTEMPTS = 2
+"""A hash mismatch is read once more: a bad transfer is transient, a bad object is not."""
+BACKOFF_S = 0.5
+_RETRYABLE_CODES = frozenset({"InternalError", "RequestTimeout", "ServiceUnavailable", "SlowDown"})
+_HEX = frozenset(string.hexdigits.lower())
+
+
+class BlobCorruptError(StorageError):
+    """The store returned bytes that are not the blob's content (hash or size differ)."""
+
+
+class BlobMissingError(StorageError):
+    """The blob a manifest names is not in the store."""
+
+
+def fetch_blob(
+    bucket: Bucket,
+    sha256: str,
+    size: int,
+    write: Callable[[bytes], object] | None = None,
+    cancel: CancelToken | None = None,
+) -> None:
+    """Stream a blob through ``write`` and prove it is the content its name promises.
+
+    The caller must not trust what ``write`` received until this returns: the
+    check can only happen after the last byte. ``cancel`` is checked between
+    chunks, so even a large blob stops promptly.
+    """
+    digest = hashlib.sha256()
+    received = 0
+    try:
+        # A generator: closing it at once frees the connection when a chunk is refused.
+        stream = cast("Generator[bytes, None, None]", bucket.stream(blob_key(sha256)))
+        with closing(stream) as chunks:
+            for chunk in chunks:
+                digest.update(chunk)
+                received += len(chunk)
+                if write is not None:
+                    write(chunk)
+                check_cancel(cancel)
+    except StorageError as error:
+        if is_missing(error):
+            raise BlobMissingError(f"blob {sha256} is missing from the store") from error
+        raise
+    found = digest.hexdigest()
+    if received != size or found != sha256:
+        raise BlobCorruptError(
+            f"blob {sha256} in the store is damaged: it holds {received} bytes with sha256 "
+            f"{found}, expected {size} bytes; 'datayard verify --deep' lists every damaged blob"
+        )
+
+
+def is_missing(error: StorageError) -> bool:
+    """Whether the store said the object does not exist."""
+    return s3_code(error.__cause__) in ("NoSuchKey", "NoSuchObject")
+
+
+def is_per_blob(error: StorageError) -> bool:
+    """Whether an error concerns one blob only, so the others are worth trying.
+
+    Refused credentials, a missing bucket or a store that stopped answering
+    would fail every blob the same way: those stop the whole operation.
+    """
+    return type(error) in (StorageError, BlobCorruptError, BlobMissingError)
+
+
+def _is_transient(error: StorageError) -> bool:
+    if isinstance(error, EndpointUnreachableError):
+        return True
+    if type(error) is not StorageError:
+        return False
+    code = s3_code(error.__cause__)
+    return code is None or code in _RETRYABLE_CODES
+
+
+def with_retries(action: Callable[[], Result], what: str) -> Result:
+    """Run ``action``, again after a dropped stream (with backoff) or one hash mismatch.
+
+    ``action`` must start from scratch each time (truncate what it wrote).
+    """
+    transient = corrupt = 0
+    while True:
+        try:
+            return action()
+        except BlobCorruptError:
+            corrupt += 1
+            if corrupt >= CORRUPT_ATTEMPTS:
+                raise
+            log.info("%s: the download did not match its sha256; reading it again", what)
+        except BlobMissingError:
+            raise
+        except StorageError as error:
+            transient += 1
+            if not _is_transient(error) or transient >= TRANSIENT_ATTEMPTS:
+                raise
+            delay = BACKOFF_S * 2 ** (transient - 1)
+            log.info("%s: %s; trying again in %.1f s", what, error, delay)
+            time.sleep(delay)
+
+
+def list_blobs(
+    bucket: Bucket,
+    prefixes: Iterable[str],
+    *,
+    workers: int,
+    cancel: CancelToken | None = None,
+) -> Generator[Progress, None, dict[str, int]]:
+    """The stored blobs (sha256 -> size) under the given two-hex-digit prefixes.
+
+    Objects whose names are not a sha256 in the right folder are not blobs and
+    are left out, so nothing else stored under ``blobs/`` is ever taken for one.
+    """
+    wanted = sorted(set(prefixes))
+
+    def listed(prefix: str) -> dict[str, int]:
+        folder = f"{BLOBS}{prefix}/"
+        found: dict[str, int] = {}
+        for item in bucket.objects(folder):
+            sha = item.key[len(folder) :]
+            if len(sha) == 64 and sha.startswith(prefix) and set(sha) <= _HEX:
+                found[sha] = item.size
+        return found
+
+    stored: dict[str, int] = {}
+    yield Progress(PHASE_LISTING, 0, len(wanted))
+    for done, found in enumerate(
+        run_parallel(listed, wanted, workers=workers, cancel=cancel, name="list-blobs"), 1
+    ):
+        stored.update(found)
+        yield Progress(PHASE_LISTING, done, len(wanted))
+    return stored

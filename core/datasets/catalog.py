@@ -1,0 +1,95 @@
+"""The datasets and versions stored in a bucket: reading and publishing manifests.
+
+Where each object lives is :mod:`datayard.core.store.layout`'s business.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+
+from datayard.core.datasets.manifest import Manifest, check_name, check_version_id
+from datayard.core.errors import StorageError, UsageError
+from datayard.core.pool import helper_pool
+from datayard.core.store.bucket import Bucket
+from datayard.core.store.layout import DATASETS, latest_key, version_key
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """``[OWNER/]NAME[@VERSION]`` as a user types it; no version means the latest."""
+
+    owner: str
+    name: str
+    version: str | None = None
+
+    @classmethod
+    def parse(cls, text: str, default_owner: str) -> DatasetRef:
+        path, _, version = text.partition("@")
+        owner, _, name = path.rpartition("/")
+        return cls(
+            owner=check_name("owner", owner or default_owner),
+            name=check_name("dataset name", name),
+            version=check_version_id(version) if version else None,
+        )
+
+    def __str__(self) -> str:
+        return f"{self.owner}/{self.name}" + (f"@{self.version}" if self.version else "")
+
+
+class Catalog:
+    """Reads and publishes manifests in one bucket."""
+
+    def __init__(self, bucket: Bucket) -> None:
+        self.bucket = bucket
+
+    def datasets(self) -> dict[tuple[str, str], list[str]]:
+        """Every dataset with its version ids, oldest first, from one listing."""
+        found: dict[tuple[str, str], list[str]] = {}
+        for item in self.bucket.objects(DATASETS):
+            parts = item.key.split("/")
+            if len(parts) == 5 and parts[3] == "versions" and parts[4].endswith(".json"):
+                found.setdefault((parts[1], parts[2]), []).append(parts[4][: -len(".json")])
+        return {key: sorted(versions) for key, versions in sorted(found.items())}
+
+    def versions(self, owner: str, name: str) -> list[str]:
+        prefix = posixpath.dirname(version_key(owner, name, "x")) + "/"
+        return sorted(
+            posixpath.basename(item.key)[: -len(".json")]
+            for item in self.bucket.objects(prefix)
+            if item.key.endswith(".json")
+        )
+
+    def latest(self, owner: str, name: str) -> str | None:
+        if self.bucket.stat(latest_key(owner, name)) is None:
+            versions = self.versions(owner, name)
+            return versions[-1] if versions else None
+        return self.bucket.get_bytes(latest_key(owner, name)).decode().strip() or None
+
+    def manifest(self, ref: DatasetRef) -> Manifest:
+        version = ref.version or self.latest(ref.owner, ref.name)
+        if version is None:
+            raise UsageError(f"there is no dataset {ref.owner}/{ref.name} in the store")
+        key = version_key(ref.owner, ref.name, version)
+        if self.bucket.stat(key) is None:
+            raise UsageError(f"dataset {ref.owner}/{ref.name} has no version {version}")
+        return Manifest.from_json(self.bucket.get_bytes(key), key)
+
+    def all_manifests(self, workers: int = 8) -> list[Manifest]:
+        """Every version of every dataset; read in parallel, as each is one round trip."""
+        keys = [version_key(o, n, v) for (o, n), ids in self.datasets().items() for v in ids]
+        with helper_pool(workers, "manifests") as pool:
+            raws = list(pool.map(self.bucket.get_bytes, keys))
+        return [Manifest.from_json(raw, key) for raw, key in zip(raws, keys, strict=True)]
+
+    def publish(self, manifest: Manifest) -> None:
+        """Write the manifest, then point ``latest`` at it; never overwrite a version."""
+        key = version_key(manifest.owner, manifest.name, manifest.id)
+        if self.bucket.stat(key) is not None:
+            raise StorageError(f"version {manifest.ref} already exists; versions are immutable")
+        self.bucket.put_bytes(key, manifest.to_json(), content_type="application/json")
+        self.bucket.put_bytes(
+            latest_key(manifest.owner, manifest.name),
+            manifest.id.encode(),
+            content_type="text/plain",
+        )

@@ -1,0 +1,37 @@
+"""How a dataset version and a count read to people: shared by the CLI and the GUI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datayard.core.datasets.manifest import Manifest, Role
+
+
+def count(number: int, noun: str) -> str:
+    """ "1 file", "2 files": counts read as sentences."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def summary(manifest: Manifest) -> dict[str, Any]:
+    """One version as plain data: ``show --json``, the rows of ``datasets``, the GUI details."""
+    histogram = manifest.class_histogram()
+    names = dict(enumerate(manifest.class_names))
+    return {
+        "ref": manifest.ref,
+        "owner": manifest.owner,
+        "name": manifest.name,
+        "id": manifest.id,
+        "created": manifest.created,
+        "parent": manifest.parent,
+        "pushed_by": manifest.pushed_by,
+        "source": {"host": manifest.source_host, "paths": list(manifest.source_paths)},
+        "files": len(manifest.files),
+        "bytes": manifest.total_bytes,
+        "images": sum(1 for f in manifest.files if f.role is Role.IMAGE),
+        "labels": sum(1 for f in manifest.files if f.role is Role.LABEL),
+        "splits": dict(sorted(manifest.split_counts().items())),
+        "classes": [
+            {"id": class_id, "name": names.get(class_id), "instances": histogram[class_id]}
+            for class_id in sorted(names.keys() | histogram.keys())
+        ],
+    }

@@ -1,0 +1,346 @@
+"""Pulling a dataset version into a folder that Ultralytics trains from as it is.
+
+Each file streams into a temporary name in its final folder, is hashed on the
+way, checked against the manifest and only then renamed into place
+(``os.replace`` is atomic): an interrupted pull never leaves a half-written
+file under a real name, and running the same pull again finishes the rest,
+keeping the files that already have the right size and sha256. Files the
+version does not name are never touched. What was written is remembered in
+the scan cache, so checking a large folder again does not read it again.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import secrets
+import stat
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+import yaml
+from filelock import FileLock, Timeout
+
+from datayard.core.datasets.blobs import fetch_blob, is_per_blob, with_retries
+from datayard.core.datasets.manifest import Manifest, ManifestFile, Role
+from datayard.core.drive.scan.hash_cache import CacheKey, Content, HashCache
+from datayard.core.drive.scan.hashing import Job, read_content
+from datayard.core.errors import DatayardError, StorageError, UsageError
+from datayard.core.events import CancelToken, FileFailed, Finished, Throttle, Transfer
+from datayard.core.pool import run_parallel
+from datayard.core.store.bucket import Bucket
+
+log = logging.getLogger(__name__)
+
+PHASE_PULLING = "pulling"
+DEFAULT_WORKERS = 8
+DATA_YAML = "data.yaml"
+LOCK_NAME = ".datayard-pull.lock"
+"""Held while a pull writes into a folder: two pulls into one folder would collide."""
+PART_SUFFIX = ".datayard-part"
+"""Ends the temporary names of files being written; leftovers of a crash are removed."""
+_CACHE_BATCH = 1000
+
+
+class DestinationError(DatayardError):
+    """The destination folder cannot take the files (disk full, no permission)."""
+
+
+@dataclass(frozen=True)
+class PullResult:
+    ref: str
+    destination: Path
+    data_yaml: Path
+    files: int
+    downloaded: int
+    skipped: int
+    """Files that were already there with the right content."""
+    downloaded_bytes: int
+    failures: tuple[FileFailed, ...]
+    extra_files: int
+    """Files in the folder that the version does not name: left as they were."""
+
+    @property
+    def complete(self) -> bool:
+        return not self.failures
+
+
+PullEvent = Transfer | FileFailed | Finished[PullResult]
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    file: ManifestFile
+    downloaded: bool
+    error: str = ""
+    written: CacheKey | None = None
+    """The file as it now is on disk, when its content was proven: for the scan cache."""
+
+
+def pull(
+    bucket: Bucket,
+    manifest: Manifest,
+    destination: Path,
+    *,
+    workers: int = DEFAULT_WORKERS,
+    database: Path | None = None,
+    cancel: CancelToken | None = None,
+) -> Iterator[PullEvent]:
+    """Materialise ``manifest`` under ``destination`` with its data.yaml.
+
+    ``bucket`` should have at least ``workers`` connections. ``database`` is
+    the local database whose scan cache vouches for files already checked;
+    without it every file already present is hashed. A file that cannot be
+    fetched intact is reported as a :class:`FileFailed` and the others go on;
+    a full disk or refused credentials stop the pull. When ``cancel`` is set,
+    files in flight stop at their next chunk, their temporary files are
+    removed, and ``Cancelled`` is raised.
+    """
+    files = _safe_files(manifest)
+    root = destination.expanduser().resolve()
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"{root} is a file; pull into a folder")
+    with ExitStack() as stack:
+        stack.enter_context(_exclusive(root))
+        _remove_parts(root, files)
+        cache = stack.enter_context(HashCache(database)) if database else None
+        proven = _proven_by_cache(cache, root, files) if cache else set()
+        learned: list[tuple[CacheKey, Content]] = []
+        if cache:
+            stack.callback(lambda: cache.store(learned))
+        writer = _Writer(bucket, root, proven, cancel)
+
+        done = downloaded = skipped = done_bytes = downloaded_bytes = 0
+        total_bytes = sum(f.size for f in files)
+        failures: list[FileFailed] = []
+        throttle = Throttle()
+        started = time.monotonic()
+
+        def progress(current: str = "") -> Transfer:
+            elapsed = time.monotonic() - started
+            return Transfer(
+                PHASE_PULLING, done, len(files), done_bytes, total_bytes, elapsed, current
+            )
+
+        yield progress()
+        for outcome in run_parallel(
+            writer.ensure, files, workers=workers, cancel=cancel, name="pull"
+        ):
+            done += 1
+            done_bytes += outcome.file.size
+            if outcome.error:
+                failures.append(FileFailed(outcome.file.path, outcome.error))
+                yield failures[-1]
+            elif outcome.downloaded:
+                downloaded += 1
+                downloaded_bytes += outcome.file.size
+            else:
+                skipped += 1
+            content = _content(outcome.file)
+            if cache and outcome.written and content:
+                learned.append((outcome.written, content))
+                if len(learned) >= _CACHE_BATCH:
+                    cache.store(learned)
+                    learned.clear()
+            if throttle.due():
+                yield progress(outcome.file.path)
+        yield progress()
+        data_yaml = _write_data_yaml(root, manifest)
+        extra = _count_extra(root, files)
+    log.info("pulled %s into %s: %d downloaded, %d kept", manifest.ref, root, downloaded, skipped)
+    yield Finished(
+        PullResult(
+            ref=manifest.ref,
+            destination=root,
+            data_yaml=data_yaml,
+            files=len(files),
+            downloaded=downloaded,
+            skipped=skipped,
+            downloaded_bytes=downloaded_bytes,
+            failures=tuple(failures),
+            extra_files=extra,
+        )
+    )
+
+
+class _Writer:
+    """Brings one file of the version into place; runs in the pool's threads."""
+
+    def __init__(
+        self, bucket: Bucket, root: Path, proven: set[str], cancel: CancelToken | None
+    ) -> None:
+        self.bucket = bucket
+        self.root = root
+        self.proven = proven
+        self.cancel = cancel
+
+    def ensure(self, file: ManifestFile) -> _Outcome:
+        if file.path in self.proven:
+            return _Outcome(file, downloaded=False)
+        target = self.root / file.path
+        present = self._present(file, target)
+        if present is not None:
+            return _Outcome(file, downloaded=False, written=present)
+        try:
+            written = self._download(file, target)
+        except StorageError as error:
+            if not is_per_blob(error):
+                raise
+            log.info("%s: %s", file.path, error)
+            return _Outcome(file, downloaded=False, error=str(error))
+        return _Outcome(file, downloaded=True, written=written)
+
+    def _present(self, file: ManifestFile, target: Path) -> CacheKey | None:
+        """The file already there, if it has the version's content."""
+        try:
+            info = os.stat(target)
+        except OSError:
+            return None
+        if not stat.S_ISREG(info.st_mode) or info.st_size != file.size:
+            return None
+        key = CacheKey(str(target), info.st_size, info.st_mtime_ns)
+        outcome = read_content(Job(file.path, key, parse_labels=False), self.cancel)
+        if outcome.content is None or outcome.content.sha256 != file.sha256:
+            return None
+        return key if outcome.stable else None
+
+    def _download(self, file: ManifestFile, target: Path) -> CacheKey:
+        # Short enough for any file system, whatever the length of the name.
+        part = target.with_name(f".{target.name[:100]}.{secrets.token_hex(4)}{PART_SUFFIX}")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(part, "xb") as out:  # "x": a new file, with the user's umask
+
+                def attempt() -> None:
+                    out.seek(0)
+                    out.truncate()
+                    fetch_blob(self.bucket, file.sha256, file.size, out.write, self.cancel)
+
+                with_retries(attempt, file.path)
+            os.replace(part, target)
+            info = os.stat(target)
+        except OSError as error:
+            raise _local_error(error, target, self.root) from error
+        finally:
+            with suppress(OSError):
+                part.unlink(missing_ok=True)
+        return CacheKey(str(target), info.st_size, info.st_mtime_ns)
+
+
+def _safe_files(manifest: Manifest) -> Sequence[ManifestFile]:
+    """The manifest's files, refusing any path that would land outside the folder."""
+    for file in manifest.files:
+        windows = PureWindowsPath(file.path)  # splits on both separators
+        if (
+            not file.path
+            or PurePosixPath(file.path).is_absolute()
+            or windows.drive
+            or windows.root
+            or ".." in windows.parts
+        ):
+            raise StorageError(
+                f"{manifest.ref} names the unsafe path {file.path!r}; nothing was pulled"
+            )
+    return manifest.files
+
+
+@contextmanager
+def _exclusive(root: Path) -> Iterator[None]:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(root / LOCK_NAME, timeout=0)
+        lock.acquire()
+    except Timeout:
+        raise UsageError(
+            f"another pull is writing into {root}; wait for it to finish or pull elsewhere"
+        ) from None
+    except OSError as error:
+        raise _local_error(error, root, root) from error
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _remove_parts(root: Path, files: Sequence[ManifestFile]) -> None:
+    """Delete temporary files a killed pull left behind in the version's folders."""
+    for folder in {root, *((root / f.path).parent for f in files)}:
+        with suppress(OSError), os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.endswith(PART_SUFFIX) and entry.is_file(follow_symlinks=False):
+                    log.info("removing %s, left by an interrupted pull", entry.path)
+                    os.unlink(entry.path)
+
+
+def _proven_by_cache(cache: HashCache, root: Path, files: Sequence[ManifestFile]) -> set[str]:
+    """Paths whose file the cache knows to have the right content, unchanged since."""
+    candidates: dict[CacheKey, ManifestFile] = {}
+    for file in files:
+        path = root / file.path
+        with suppress(OSError):
+            info = os.stat(path)
+            if stat.S_ISREG(info.st_mode) and info.st_size == file.size:
+                candidates[CacheKey(str(path), info.st_size, info.st_mtime_ns)] = file
+    known = cache.lookup(list(candidates))
+    return {
+        candidates[key].path
+        for key, content in known.items()
+        if content.sha256 == candidates[key].sha256
+    }
+
+
+def _content(file: ManifestFile) -> Content | None:
+    """What the scan cache should hold for the file: a scan reads labels' classes too."""
+    if file.role is Role.LABEL:
+        return None if file.class_ids is None else Content(file.sha256, file.class_ids)
+    return Content(file.sha256)
+
+
+def _local_error(error: OSError, path: Path, root: Path) -> DestinationError:
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DestinationError(
+            f"the disk holding {root} is full (writing {path.name}): free some space and "
+            "run the same pull again; the files already pulled are kept"
+        )
+    return DestinationError(f"cannot write {path}: {error.strerror or error}")
+
+
+def _data_yaml_text(root: Path, manifest: Manifest) -> str:
+    """Ultralytics' dataset file; a version without a val split validates on train."""
+    splits = sorted(manifest.split_counts())
+    train = "train" if "train" in splits or not splits else splits[0]
+    data: dict[str, object] = {
+        "path": str(root),
+        "train": f"images/{train}",
+        "val": f"images/{'val' if 'val' in splits else train}",
+    }
+    if "test" in splits:
+        data["test"] = "images/test"
+    data["names"] = dict(enumerate(manifest.class_names))
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def _write_data_yaml(root: Path, manifest: Manifest) -> Path:
+    target = root / DATA_YAML
+    part = root / f".{DATA_YAML}.{secrets.token_hex(4)}{PART_SUFFIX}"
+    try:
+        part.write_text(_data_yaml_text(root, manifest), encoding="utf-8")
+        os.replace(part, target)
+    except OSError as error:
+        part.unlink(missing_ok=True)
+        raise _local_error(error, target, root) from error
+    return target
+
+
+def _count_extra(root: Path, files: Sequence[ManifestFile]) -> int:
+    named = {f.path for f in files} | {DATA_YAML, LOCK_NAME}
+    extra = 0
+    for folder, _, names in os.walk(root):
+        rel = Path(folder).relative_to(root).as_posix()
+        prefix = "" if rel == "." else f"{rel}/"
+        extra += sum(1 for name in names if f"{prefix}{name}" not in named)
+    return extra

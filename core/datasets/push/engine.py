@@ -1,0 +1,506 @@
+"""The push operation: scan, check, upload what the store lacks, publish the version.
+
+Order matters for safety: blobs first, each complete before it counts as stored;
+the manifest last, so a version never names a blob that is not there. A marker
+object under ``pushes/`` lists the blobs of a push in progress, so that gc never
+deletes what an unfinished push has already uploaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import queue
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from datayard.core.datasets.catalog import Catalog, DatasetRef
+from datayard.core.datasets.manifest import Manifest, ManifestFile, new_version_id
+from datayard.core.datasets.push.journal import Journal
+from datayard.core.datasets.push.plan import Plan, PlannedFile, SplitMode, plan
+from datayard.core.datasets.push.upload import Uploaded, upload_blob
+from datayard.core.drive import check as checking
+from datayard.core.drive import scan as scanning
+from datayard.core.drive.check import CheckReport
+from datayard.core.drive.inventory import Inventory
+from datayard.core.errors import (
+    AccessError,
+    DatayardError,
+    EndpointUnreachableError,
+    StorageError,
+    UsageError,
+)
+from datayard.core.events import (
+    CancelToken,
+    FileFailed,
+    Finished,
+    Progress,
+    Throttle,
+    Transfer,
+    check_cancel,
+)
+from datayard.core.pool import helper_pool
+from datayard.core.store.bucket import Bucket
+from datayard.core.store.layout import BLOBS, blob_generation, push_marker_key
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MiB = 1 << 20
+MIN_PART_SIZE = 5 * MiB
+"""S3 refuses smaller parts (except the last one of an upload)."""
+_ATTEMPTS = 3
+_REMEMBER_BATCH = 500
+
+
+class CheckFailedError(DatayardError):
+    """The folders have problems that would break training; nothing was uploaded."""
+
+    def __init__(self, reports: Sequence[CheckReport]) -> None:
+        errors = sum(r.counts[checking.Severity.ERROR] for r in reports)
+        super().__init__(
+            f"the check found {errors} blocking problem(s): fix them, or push anyway with --force"
+        )
+        self.reports = tuple(reports)
+
+    def __reduce__(self) -> tuple[type[CheckFailedError], tuple[tuple[CheckReport, ...]]]:
+        """Rebuilt from its reports: it crosses from the push's process to the app's."""
+        return (CheckFailedError, (self.reports,))
+
+
+@dataclass(frozen=True)
+class PushOptions:
+    dataset: str
+    owner: str
+    split: SplitMode = SplitMode.AUTO
+    force: bool = False
+    workers: int = 16
+    """Files uploaded at once; the HTTP pool is sized to match."""
+    part_size: int = 16 * MiB
+    """Files larger than this are sent in parts of this size, resumable part by part."""
+    parallel_parts: int = 4
+    include_hidden: bool = False
+
+    def __post_init__(self) -> None:
+        if self.part_size < MIN_PART_SIZE:
+            raise UsageError("the part size must be at least 5 MiB (the S3 minimum)")
+        if self.workers < 1 or self.parallel_parts < 1:
+            raise UsageError("workers and parallel parts must be at least 1")
+
+
+@dataclass(frozen=True)
+class PushPlanned:
+    """What the push will do, once it knows what the store already has."""
+
+    dataset: str
+    files: int
+    bytes: int
+    blobs: int
+    new_blobs: int
+    new_bytes: int
+
+
+@dataclass(frozen=True)
+class PushResult:
+    dataset: str
+    manifest: Manifest | None
+    """The published version; ``None`` when files failed or nothing changed."""
+    unchanged: bool = False
+    uploaded_blobs: int = 0
+    sent_bytes: int = 0
+    failures: tuple[FileFailed, ...] = ()
+    changed_files: tuple[str, ...] = ()
+    reports: tuple[CheckReport, ...] = field(default=(), repr=False)
+
+
+PushEvent = Progress | Transfer | PushPlanned | FileFailed | Finished[PushResult]
+
+
+def store_id(bucket: Bucket) -> str:
+    return f"{bucket.profile.endpoint}/{bucket.name}"
+
+
+def push(
+    paths: Sequence[Path],
+    options: PushOptions,
+    *,
+    bucket: Bucket,
+    database: Path,
+    cancel: CancelToken | None = None,
+) -> Generator[PushEvent, None, None]:
+    """Push folders as a new version of ``owner/dataset``; see the module doc."""
+    ref = DatasetRef.parse(f"{options.owner}/{options.dataset}", options.owner)
+    inventories = yield from scan_each(
+        paths, database=database, include_hidden=options.include_hidden, cancel=cancel
+    )
+    catalog = Catalog(bucket)
+    latest_id = catalog.latest(ref.owner, ref.name)
+    latest = catalog.manifest(replace(ref, version=latest_id)) if latest_id else None
+    early = _plan_if_possible(inventories, options.split) if latest is not None else None
+    if latest is not None and early is not None and same_content(latest, early):
+        # Nothing will be published, and the check only guards what is published: the
+        # same content passed it (or was forced) when the latest version was pushed.
+        # Skipping it makes a no-op push cost a cached scan and one manifest read.
+        yield Finished(PushResult(str(ref), latest, unchanged=True))
+        return
+    parent = latest.id if latest is not None else None
+    del latest  # a 100k-file manifest is tens of MB; only its id is needed from here on
+    reports = yield from check_each(inventories, cancel=cancel)
+    if not options.force and not all(report.trainable for report in reports):
+        raise CheckFailedError(reports)
+    planned = early or plan(inventories, options.split)
+    del inventories, early  # the plan has what the upload needs; a 100k-file scan is ~80 MB
+
+    journal = Journal(database, store_id(bucket))
+    try:
+        push_id = uuid.uuid4().hex
+        journal.begin_push(
+            push_id,
+            {
+                "paths": [str(p.resolve()) for p in paths],
+                "dataset": options.dataset,
+                "owner": options.owner,
+                "split": options.split.value,
+                "force": options.force,
+            },
+        )
+        # The marker goes first: from now on gc keeps every blob this push counts on,
+        # including those it finds already stored and will not send.
+        marker = push_marker_key(push_id)
+        bucket.put_bytes(marker, _marker(planned.blobs), content_type="application/json")
+        journal.check_generation(blob_generation(bucket))
+        missing = missing_blobs(bucket, journal, planned, options.workers)
+        yield PushPlanned(
+            dataset=str(ref),
+            files=len(planned.files),
+            bytes=sum(f.entry.size for f in planned.files),
+            blobs=len(planned.blobs),
+            new_blobs=len(missing),
+            new_bytes=sum(planned.blobs[sha].entry.size for sha in missing),
+        )
+        sender = _Sender(bucket, journal, options, cancel)
+        uploaded = yield from sender.run(planned, missing)
+        if sender.failures:
+            journal.end_push(push_id, "failed")
+            yield Finished(
+                PushResult(
+                    str(ref),
+                    None,
+                    uploaded_blobs=sender.uploaded,
+                    sent_bytes=sender.sent,
+                    failures=tuple(sender.failures),
+                    reports=tuple(reports),
+                )
+            )
+            return
+        files = tuple(_actual(f.entry, uploaded.get(f.entry.source)) for f in planned.files)
+        if any(f.sha256 not in planned.blobs for f in files):
+            # Files changed while pushed were stored under new hashes: keep those too.
+            contents = {f.sha256 for f in files} | set(planned.blobs)
+            bucket.put_bytes(marker, _marker(contents), content_type="application/json")
+        manifest = Manifest(
+            id=new_version_id(files),
+            owner=ref.owner,
+            name=ref.name,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            parent=parent,
+            pushed_by=f"{options.owner}@{socket.gethostname()}",
+            source_host=socket.gethostname(),
+            source_paths=tuple(str(p.resolve()) for p in paths),
+            class_names=planned.class_names,
+            files=files,
+        )
+        catalog.publish(manifest)
+        superseded = journal.end_push(push_id, "done", manifest.id)
+        bucket.remove([marker, *(push_marker_key(old) for old in superseded)])
+        changed = tuple(f.path for f, p in zip(files, planned.files, strict=True) if f != p.entry)
+        yield Finished(
+            PushResult(
+                str(ref),
+                manifest,
+                uploaded_blobs=sender.uploaded,
+                sent_bytes=sender.sent,
+                changed_files=changed,
+                reports=tuple(reports),
+            )
+        )
+    finally:
+        journal.close()
+
+
+def scan_and_check(
+    paths: Sequence[Path],
+    *,
+    database: Path,
+    include_hidden: bool = False,
+    cancel: CancelToken | None = None,
+) -> Generator[Progress, None, tuple[list[Inventory], list[CheckReport]]]:
+    """Each folder's inventory and check report: what a push, or its preview, starts from."""
+    inventories = yield from scan_each(
+        paths, database=database, include_hidden=include_hidden, cancel=cancel
+    )
+    reports = yield from check_each(inventories, cancel=cancel)
+    return inventories, reports
+
+
+def scan_each(
+    paths: Sequence[Path],
+    *,
+    database: Path,
+    include_hidden: bool = False,
+    cancel: CancelToken | None = None,
+) -> Generator[Progress, None, list[Inventory]]:
+    inventories: list[Inventory] = []
+    for path in paths:
+        events = scanning.scan(
+            path, database=database, include_hidden=include_hidden, cancel=cancel
+        )
+        inventories.append((yield from _forward(events, Inventory)))
+    return inventories
+
+
+def check_each(
+    inventories: Sequence[Inventory], *, cancel: CancelToken | None = None
+) -> Generator[Progress, None, list[CheckReport]]:
+    reports: list[CheckReport] = []
+    for inventory in inventories:
+        reports.append((yield from _forward(checking.check(inventory, cancel=cancel), CheckReport)))
+    return reports
+
+
+def _plan_if_possible(inventories: Sequence[Inventory], split: SplitMode) -> Plan | None:
+    """The plan, or ``None`` where only the check can explain why there is none.
+
+    An unreadable file has no hash and conflicting class names have no plan: the
+    check reports both better than the plan's own error, so it must run first.
+    """
+    try:
+        return plan(inventories, split)
+    except (UsageError, ValueError):
+        return None
+
+
+def _forward(events: Iterator[object], result_type: type[T]) -> Generator[Progress, None, T]:
+    """Pass a sub-operation's progress on and return its result."""
+    for event in events:
+        if isinstance(event, Finished) and isinstance(event.result, result_type):
+            return event.result
+        if isinstance(event, Progress):
+            yield event
+    raise RuntimeError("the operation ended without a result")
+
+
+def same_content(latest: Manifest, planned: Plan) -> bool:
+    before = {(f.path, f.sha256) for f in latest.files}
+    return before == {(f.entry.path, f.entry.sha256) for f in planned.files} and (
+        latest.class_names == planned.class_names
+    )
+
+
+def missing_blobs(bucket: Bucket, journal: Journal, planned: Plan, workers: int) -> list[str]:
+    """Blobs the store lacks, asking it only about prefixes the local index cannot vouch for.
+
+    Listing ``blobs/sha256/<xx>/`` costs one request per 1000 blobs, instead of
+    one request per file; the prefixes are listed in parallel.
+    """
+    needed = planned.blobs
+    unknown = set(needed) - journal.known(needed)
+    prefixes = sorted({sha[:2] for sha in unknown})
+
+    def listed(prefix: str) -> list[tuple[str, int]]:
+        return [
+            (item.key.rsplit("/", 1)[1], item.size) for item in bucket.objects(f"{BLOBS}{prefix}/")
+        ]
+
+    with helper_pool(min(workers, len(prefixes)), "blob-listing") as pool:
+        for found in pool.map(listed, prefixes):
+            journal.remember(found)
+            unknown.difference_update(
+                sha for sha, size in found if sha in needed and size == needed[sha].entry.size
+            )
+    return sorted(unknown, key=lambda sha: needed[sha].entry.size, reverse=True)
+
+
+def _marker(blobs: Iterable[str]) -> bytes:
+    return json.dumps(
+        {
+            "blobs": sorted(blobs),
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            "host": socket.gethostname(),
+        }
+    ).encode()
+
+
+def _drain(finished: queue.SimpleQueue[T], timeout: float) -> list[T]:
+    """What has finished: waits up to ``timeout`` for the first, then takes the rest."""
+    try:
+        items = [finished.get(timeout=timeout) if timeout else finished.get_nowait()]
+    except queue.Empty:
+        return []
+    with contextlib.suppress(queue.Empty):
+        while True:
+            items.append(finished.get_nowait())
+    return items
+
+
+def _actual(entry: ManifestFile, uploaded: Uploaded | None) -> ManifestFile:
+    """The entry as stored: a file that changed since the scan has its new content."""
+    if uploaded is None or uploaded.sha256 == entry.sha256:
+        return entry
+    return replace(entry, sha256=uploaded.sha256, size=uploaded.size)
+
+
+class _Sender:
+    """Uploads the missing blobs in a bounded pool, reporting progress as it goes."""
+
+    def __init__(
+        self, bucket: Bucket, journal: Journal, options: PushOptions, cancel: CancelToken | None
+    ) -> None:
+        self.bucket = bucket
+        self.journal = journal
+        self.options = options
+        self.cancel = cancel or threading.Event()
+        self.failures: list[FileFailed] = []
+        self.uploaded = 0
+        self.sent = 0
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self._stored: list[tuple[str, int]] = []
+
+    def _count(self, size: int) -> None:
+        with self._lock:
+            self._bytes += size
+
+    def _send(self, planned: PlannedFile, parts_pool: ThreadPoolExecutor) -> Uploaded:
+        for attempt in range(1, _ATTEMPTS + 1):
+            counted = 0
+
+            def count(size: int) -> None:
+                nonlocal counted
+                counted += size
+                self._count(size)
+
+            try:
+                return upload_blob(
+                    self.bucket,
+                    self.journal,
+                    planned.local,
+                    part_size=self.options.part_size,
+                    parts_pool=parts_pool,
+                    parallel_parts=self.options.parallel_parts,
+                    on_bytes=count,
+                    expected_sha256=planned.entry.sha256,
+                    cancel=self.cancel,
+                )
+            except BaseException as error:
+                self._count(-counted)  # the bar shows what is stored, not what was tried
+                transient = isinstance(error, StorageError) and not isinstance(error, AccessError)
+                if not transient or attempt == _ATTEMPTS:
+                    raise
+                log.info("retrying %s after: %s", planned.local, error)
+                self.cancel.wait(0.5 * 2**attempt)
+                check_cancel(self.cancel)
+        raise AssertionError("unreachable")
+
+    def run(
+        self, planned: Plan, missing: Sequence[str]
+    ) -> Generator[Transfer | FileFailed, None, dict[str, Uploaded]]:
+        by_sha: dict[str, list[PlannedFile]] = {}
+        for f in planned.files:
+            by_sha.setdefault(f.entry.sha256, []).append(f)
+        todo = list(missing)
+        total_bytes = sum(by_sha[sha][0].entry.size for sha in todo)
+        uploaded: dict[str, Uploaded] = {}
+        started = time.monotonic()
+        throttle = Throttle()
+        window = self.options.workers * 2
+        # Finished uploads arrive on a queue: waiting on the whole window of futures
+        # (concurrent.futures.wait) costs a lock round per future and per wake-up,
+        # which was a visible share of the CPU per small file.
+        finished: queue.SimpleQueue[Future[Uploaded]] = queue.SimpleQueue()
+        with (
+            helper_pool(self.options.workers, "push") as pool,
+            helper_pool(self.options.workers, "part") as parts_pool,
+        ):
+            running: dict[Future[Uploaded], tuple[str, PlannedFile]] = {}
+            try:
+                while todo or running:
+                    while todo and len(running) < window and not self.cancel.is_set():
+                        sha = todo.pop()
+                        candidate = by_sha[sha].pop(0)
+                        future = pool.submit(self._send, candidate, parts_pool)
+                        running[future] = (sha, candidate)
+                        future.add_done_callback(finished.put)
+                    for future in _drain(finished, timeout=0.1 if running else 0):
+                        sha, candidate = running.pop(future)
+                        failure = self._settle(future, sha, candidate, by_sha, todo, uploaded)
+                        if failure is not None:
+                            yield failure
+                    if len(self._stored) >= _REMEMBER_BATCH:
+                        self._remember()
+                    if throttle.due() or not (todo or running):
+                        yield Transfer(
+                            "uploading",
+                            self.uploaded + len(self.failures),
+                            len(missing),
+                            self._bytes,
+                            total_bytes,
+                            time.monotonic() - started,
+                        )
+                    if not running:
+                        check_cancel(self.cancel)
+            except BaseException:
+                self.cancel.set()
+                raise
+            finally:
+                self._remember()
+        return uploaded
+
+    def _remember(self) -> None:
+        """Record stored blobs in the journal, many per transaction.
+
+        One transaction per file cost more than the rest of the bookkeeping; a
+        crash loses at most one batch, which the next push finds by listing.
+        """
+        if self._stored:
+            self.journal.remember(self._stored)
+            self._stored = []
+
+    def _settle(
+        self,
+        future: Future[Uploaded],
+        sha: str,
+        candidate: PlannedFile,
+        by_sha: dict[str, list[PlannedFile]],
+        todo: list[str],
+        uploaded: dict[str, Uploaded],
+    ) -> FileFailed | None:
+        try:
+            result = future.result()
+        except (AccessError, EndpointUnreachableError):
+            # Retried already: the store is down or refuses us; stop, the journal keeps
+            # what was done, and the same command continues later.
+            raise
+        except (DatayardError, OSError) as error:
+            message = (
+                error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            )
+            return FileFailed(candidate.entry.path, message)
+        self._stored.append((result.sha256, result.size))
+        if result.sha256 != candidate.entry.sha256:
+            uploaded[candidate.entry.source] = result  # only what differs from the plan
+        self.uploaded += 1
+        self.sent += result.sent
+        if result.sha256 != sha and by_sha[sha]:
+            # This file changed since the scan; other files still hold the old content.
+            todo.append(sha)
+        return None

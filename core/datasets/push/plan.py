@@ -1,0 +1,161 @@
+"""From scanned folders to the files of a dataset version.
+
+The version is stored in the layout training reads (``images/<split>/...`` and
+``labels/<split>/...``), whatever layout the folders had on the shared drive, so
+a pull is ready to train and two versions of the same data compare path by path.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import mimetypes
+import posixpath
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from datayard.core.datasets.manifest import ManifestFile, Role
+from datayard.core.drive import formats
+from datayard.core.drive.inventory import DatasetSet, FileEntry, Inventory
+from datayard.core.errors import UsageError
+
+
+class SplitMode(StrEnum):
+    AUTO = "auto"
+    """The layout's splits where it has them, else a stable 80/20 train/val split."""
+    FOLDER = "folder"
+    """The layout's splits where it has them, else everything is train."""
+    RATIO = "ratio"
+    """A stable 80/20 train/val split of every image, whatever the layout says."""
+
+
+VAL_SHARE = 0.2
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    """One file to store: where it comes from and what it becomes in the version."""
+
+    entry: ManifestFile
+
+    @property
+    def local(self) -> Path:
+        """The file to read: built when needed, since a push plans 100,000s of files and a
+        Path per file held for the whole push cost tens of MB."""
+        return Path(self.entry.source)
+
+
+@dataclass(frozen=True)
+class Plan:
+    files: tuple[PlannedFile, ...]
+    class_names: tuple[str, ...]
+
+    @functools.cached_property
+    def blobs(self) -> dict[str, PlannedFile]:
+        """One planned file per distinct content: the one to upload.
+
+        Cached: callers index it once per blob, and rebuilding it on every
+        access made a push quadratic in its number of files.
+        """
+        unique: dict[str, PlannedFile] = {}
+        for planned in self.files:
+            unique.setdefault(planned.entry.sha256, planned)
+        return unique
+
+
+def _ratio_split(key: str) -> str:
+    """Stable across pushes and machines: the same file always lands in the same split."""
+    bucket = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") / 2**32
+    return "val" if bucket < VAL_SHARE else "train"
+
+
+def _split_for(item_split: str, key: str, mode: SplitMode) -> str:
+    if mode is SplitMode.RATIO:
+        return _ratio_split(key)
+    if item_split:
+        return item_split
+    return _ratio_split(key) if mode is SplitMode.AUTO else "train"
+
+
+def _inner(image: str, root: str) -> str:
+    """The image's path inside its set, without the ``images``/split folders."""
+    rel = posixpath.relpath(image, root) if root else image
+    parts = [
+        part
+        for part in rel.split("/")[:-1]
+        if part != "images" and part.lower() not in formats.SPLIT_ALIASES
+    ]
+    return "/".join([*parts, rel.split("/")[-1]])
+
+
+def _content_type(path: str) -> str:
+    if path.endswith(formats.LABEL_SUFFIX):
+        return "text/plain"
+    return mimetypes.guess_type(path)[0] or "application/octet-stream"
+
+
+def _class_names(sets: Sequence[DatasetSet]) -> tuple[str, ...]:
+    named = {s.class_names for s in sets if s.class_names}
+    if len(named) > 1:
+        listing = "; ".join(", ".join(names) for names in sorted(named))
+        raise UsageError(
+            f"the folders name their classes differently ({listing}): push them as "
+            "separate datasets, or make their data.yaml / classes.txt agree"
+        )
+    return named.pop() if named else ()
+
+
+def plan(inventories: Sequence[Inventory], mode: SplitMode) -> Plan:
+    """Every image of every set, with its label, under a unique path per split.
+
+    Folders pushed together keep their own sub-folder (their name and set root),
+    so that ``a/img1.jpg`` and ``b/img1.jpg`` stay two files.
+    """
+    sets = [(inv, s) for inv in inventories for s in inv.sets]
+    prefixed = len(sets) > 1
+    files: list[PlannedFile] = []
+    taken: set[str] = set()
+    max_class = -1
+    # Once per inventory, not per set: a folder of 1,000 sub-folders has 1,000 sets.
+    entries_of = {id(inv): {entry.rel: entry for entry in inv.files} for inv in inventories}
+    for inventory, dataset_set in sets:
+        entries = entries_of[id(inventory)]
+        folder = inventory.root.name if len(inventories) > 1 else ""
+        prefix = posixpath.join(folder, dataset_set.root if prefixed else "").strip("/")
+        for item in dataset_set.items:
+            split = _split_for(item.split, f"{prefix}/{item.image}", mode)
+            inner = posixpath.join(prefix, _inner(item.image, dataset_set.root))
+            if f"images/{split}/{inner}" in taken:
+                # Two images that differ only by the images/split folders dropped above.
+                inner = posixpath.join(prefix, item.image)
+            taken.add(f"images/{split}/{inner}")
+            files.append(_planned(inventory, entries[item.image], f"images/{split}/{inner}", split))
+            if item.label is not None:
+                label = entries[item.label]
+                stem = posixpath.splitext(inner)[0]
+                files.append(_planned(inventory, label, f"labels/{split}/{stem}.txt", split))
+                max_class = max(max_class, *(label.class_ids or (-1,)))
+    names = _class_names([s for _, s in sets])
+    if not names and max_class >= 0:
+        names = tuple(f"class{i}" for i in range(max_class + 1))
+    return Plan(tuple(files), names)
+
+
+def _planned(inventory: Inventory, entry: FileEntry, path: str, split: str) -> PlannedFile:
+    role = Role.LABEL if path.startswith("labels/") else Role.IMAGE
+    if entry.sha256 is None:
+        raise ValueError(f"{entry.rel} was not hashed; scan with hash_files=True")
+    return PlannedFile(
+        entry=ManifestFile(
+            path=path,
+            size=entry.size,
+            sha256=entry.sha256,
+            content_type=_content_type(entry.rel),
+            split=split,
+            role=role,
+            source=inventory.absolute(entry.rel).as_posix(),
+            class_ids=entry.class_ids if role is Role.LABEL else None,
+        ),
+    )

@@ -1,0 +1,374 @@
+"""What a selection of folders and files on the share holds, for a browser and an inspector.
+
+One operation scans (without hashing images: a browse must be quick) and
+checks each selected folder, and reduces the inventory and report to what a
+front end shows: per-folder badges, the images with their labels and class
+names, a class histogram, image sizes, and the findings grouped by problem.
+
+A selected file is inspected within its set: the folder above its
+``images/`` folder when it has one (where the labels and data.yaml are),
+else its own folder; the result is then narrowed to the selected files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from PIL import Image
+
+from datayard.core.drive.check import CheckReport, FindingKind, Severity, check
+from datayard.core.drive.inventory import FileKind, Inventory, SetItem
+from datayard.core.drive.scan import scan
+from datayard.core.drive.scan.summary import class_name
+from datayard.core.errors import UsageError
+from datayard.core.events import CancelToken, Finished, Progress, Throttle, check_cancel
+from datayard.core.pool import helper_pool
+from datayard.core.stepwise import release_stepwise
+
+PHASE_MEASURING = "measuring images"
+_MEASURE_WORKERS = 8
+_MEASURE_CHUNK = 64
+_SIZE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+
+
+@dataclass(frozen=True)
+class FolderSummary:
+    """A folder at a glance: the badges of a browser."""
+
+    folder: Path
+    mtime_ns: int
+    """The folder's modification time when it was scanned: a later one means stale."""
+    images: int
+    labelled: int
+    layouts: tuple[str, ...]
+    """The dataset layouts found, the one with most images first."""
+    counts: dict[Severity, int]
+
+    @property
+    def labelled_share(self) -> float:
+        return self.labelled / self.images if self.images else 0.0
+
+    @property
+    def badges(self) -> tuple[Badge, ...]:
+        """Most important first: images, labelled share, layout, then problems."""
+        badges = [Badge(_plural(self.images, "image"))]
+        if self.images:
+            badges.append(Badge(f"{self.labelled_share:.0%} labelled"))
+        badges += [Badge(layout) for layout in self.layouts[:1]]
+        for severity in (Severity.ERROR, Severity.WARNING):
+            if self.counts[severity]:
+                badges.append(Badge(_plural(self.counts[severity], str(severity)), severity))
+        if self.images and not badges[-1].severity:
+            badges.append(Badge("no problem"))
+        return tuple(badges)
+
+    def describe(self) -> str:
+        """The badges as one sentence, for a tooltip or a screen reader."""
+        return ", ".join(badge.text for badge in self.badges)
+
+
+@dataclass(frozen=True)
+class Badge:
+    text: str
+    severity: Severity | None = None
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'s' * (count != 1)}"
+
+
+@dataclass(frozen=True)
+class FolderChecked:
+    """One folder of the selection is scanned and checked: its badges can be drawn."""
+
+    summary: FolderSummary
+
+
+@dataclass(frozen=True)
+class InspectedImage:
+    path: Path
+    label: Path | None
+    class_names: tuple[str, ...]
+    """The names of the image's set (data.yaml or classes.txt); may be empty."""
+
+
+@dataclass(frozen=True)
+class ClassCount:
+    name: str
+    objects: int
+    images: int
+
+
+@dataclass(frozen=True)
+class ProblemRow:
+    path: Path
+    detail: str
+    line: int | None = None
+    related: bool = False
+    """Another file of the same finding (a copy of a duplicate): not counted again."""
+
+
+@dataclass(frozen=True)
+class ProblemGroup:
+    kind: FindingKind
+    rows: tuple[ProblemRow, ...]
+
+    @property
+    def heading(self) -> str:
+        return self.kind.heading
+
+    @property
+    def hint(self) -> str:
+        return self.kind.hint
+
+    @property
+    def severity(self) -> Severity:
+        return self.kind.severity
+
+
+@dataclass(frozen=True)
+class Inspection:
+    paths: tuple[Path, ...]
+    images: tuple[InspectedImage, ...]
+    classes: tuple[ClassCount, ...]
+    """Objects and images per class name, most objects first."""
+    problems: tuple[ProblemGroup, ...]
+    """Errors first, as the check sorts them."""
+    sizes: tuple[tuple[int, int], ...]
+    """Width and height of every image whose header could be read."""
+    folders: tuple[FolderSummary, ...]
+
+    @cached_property
+    def labelled(self) -> int:
+        return sum(image.label is not None for image in self.images)
+
+    @cached_property
+    def counts(self) -> dict[Severity, int]:
+        counted = Counter(
+            group.severity for group in self.problems for row in group.rows if not row.related
+        )
+        return {severity: counted[severity] for severity in Severity}
+
+
+InspectEvent = Progress | FolderChecked | Finished[Inspection]
+
+
+def inspect(
+    paths: Sequence[Path],
+    *,
+    database: Path | None = None,
+    measure: bool = True,
+    cancel: CancelToken | None = None,
+) -> Iterator[InspectEvent]:
+    """Scan and check what ``paths`` name; ``measure`` also reads every image's size.
+
+    Yields the scan's and the check's ``Progress``, a :class:`FolderChecked`
+    for each whole folder, and ends with ``Finished(inspection)``. Raises
+    :class:`~datayard.core.errors.UsageError` when a path does not exist.
+    """
+    parts: list[_Part] = []
+    for scope, only in _scopes(paths).items():
+        parts.append((yield from _inspect_part(scope, only, database, cancel)))
+        if only is None:
+            yield FolderChecked(parts[-1].summary)
+    images = [image for part in parts for image in part.images()]
+    sizes: list[tuple[int, int]] = []
+    if measure:
+        sizes = yield from _measure([image.path for image in images], cancel)
+    inspection = Inspection(
+        paths=tuple(paths),
+        images=tuple(images),
+        classes=_classes(parts),
+        problems=_problems(parts),
+        sizes=tuple(sizes),
+        folders=tuple(part.summary for part in parts if part.only is None),
+    )
+    _ = inspection.labelled, inspection.counts  # counted here, not by a UI thread that shows them
+    yield Finished(inspection)
+    _release(parts)
+
+
+def _scopes(paths: Sequence[Path]) -> dict[Path, set[str] | None]:
+    """The folders to scan, each with the files to keep (``None``: all of it)."""
+    absolute = sorted({Path(os.path.abspath(path)) for path in paths})
+    for path in absolute:
+        if not path.exists():
+            raise UsageError(f"{path} does not exist: it was moved or deleted; refresh the browser")
+    folders = [path for path in absolute if path.is_dir()]
+    scopes: dict[Path, set[str] | None] = {}
+    for folder in folders:
+        if not any(other in folder.parents for other in folders):
+            scopes[folder] = None
+    for file in absolute:
+        if file in folders or any(folder in file.parents for folder in scopes):
+            continue
+        scope = _set_folder(file)
+        kept = scopes.setdefault(scope, set())
+        if kept is not None:
+            kept.add(file.relative_to(scope).as_posix())
+    return scopes
+
+
+def _set_folder(file: Path) -> Path:
+    """Where a file's set starts: above its last ``images`` folder, else its folder."""
+    for folder in file.parents:
+        if folder.name == "images":
+            return folder.parent
+    return file.parent
+
+
+def _inspect_part(
+    scope: Path, only: set[str] | None, database: Path | None, cancel: CancelToken | None
+) -> Generator[Progress, None, _Part]:
+    mtime_ns = _mtime_ns(scope)  # before the scan: a change during it makes it stale
+    inventory, report = yield from _scan_and_check(scope, database, cancel)
+    return _Part(inventory, report, only, mtime_ns)
+
+
+def _release(parts: list[_Part]) -> None:
+    """Free the scans and checks a slice at a time: dropped whole, the 100,000 entries,
+    items and findings of a big folder go in one cascade, while a caller's UI thread
+    waits for the GIL. Only ``parts`` may hold them."""
+    garbage = [leaf for part in parts for leaf in part.leaves()]
+    parts.clear()  # the containers go; what they held is kept by ``garbage`` alone
+    release_stepwise(garbage)
+
+
+def _scan_and_check(
+    folder: Path, database: Path | None, cancel: CancelToken | None
+) -> Generator[Progress, None, tuple[Inventory, CheckReport]]:
+    inventory: Inventory | None = None
+    for event in scan(folder, database=database, hash_files=False, cancel=cancel):
+        if isinstance(event, Finished):
+            inventory = event.result
+        else:
+            yield event
+    assert inventory is not None
+    report: CheckReport | None = None
+    for checked in check(inventory, cancel=cancel):
+        if isinstance(checked, Finished):
+            report = checked.result
+        else:
+            yield checked
+    assert report is not None
+    return inventory, report
+
+
+@dataclass(frozen=True)
+class _Part:
+    inventory: Inventory
+    report: CheckReport
+    only: set[str] | None
+    mtime_ns: int
+
+    def keeps(self, rel: str) -> bool:
+        return self.only is None or rel in self.only
+
+    def items(self) -> Iterator[tuple[SetItem, tuple[str, ...]]]:
+        for dataset in self.inventory.sets:
+            for item in dataset.items:
+                if self.keeps(item.image):
+                    yield item, dataset.class_names
+
+    def images(self) -> Iterator[InspectedImage]:
+        root = self.inventory.root
+        for item, names in self.items():
+            label = root / item.label if item.label else None
+            yield InspectedImage(root / item.image, label, names)
+
+    def leaves(self) -> Iterator[object]:
+        """The objects of the scan and the check there is one of per file."""
+        yield from self.inventory.files
+        for dataset in self.inventory.sets:
+            yield from dataset.items
+        yield from self.report.findings
+
+    @cached_property
+    def _kept(self) -> frozenset[str]:
+        labels = {item.label for item, _ in self.items() if item.label}
+        return frozenset(self.only or ()) | labels
+
+    def relevant(self, paths: Iterable[str]) -> bool:
+        """A finding concerns a file selection when it names a kept image or its label."""
+        return self.only is None or any(path in self._kept for path in paths)
+
+    @cached_property
+    def summary(self) -> FolderSummary:
+        layouts: Counter[str] = Counter()
+        for dataset in self.inventory.sets:
+            layouts[str(dataset.layout)] += len(dataset.items)
+        items = [item for dataset in self.inventory.sets for item in dataset.items]
+        return FolderSummary(
+            folder=self.inventory.root,
+            mtime_ns=self.mtime_ns,
+            images=len(items),
+            labelled=sum(item.label is not None for item in items),
+            layouts=tuple(layout for layout, _ in layouts.most_common()),
+            counts=self.report.counts,
+        )
+
+
+def _mtime_ns(folder: Path) -> int:
+    try:
+        return folder.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _classes(parts: Sequence[_Part]) -> tuple[ClassCount, ...]:
+    objects: Counter[str] = Counter()
+    images: Counter[str] = Counter()
+    for part in parts:
+        ids_of = {entry.rel: entry.class_ids for entry in part.inventory.of_kind(FileKind.LABEL)}
+        for item, names in part.items():
+            ids = ids_of.get(item.label) if item.label else None
+            if ids:
+                found = [class_name(names, class_id) for class_id in ids]
+                objects.update(found)
+                images.update(set(found))
+    return tuple(ClassCount(name, count, images[name]) for name, count in objects.most_common())
+
+
+def _problems(parts: Sequence[_Part]) -> tuple[ProblemGroup, ...]:
+    rows: dict[FindingKind, list[ProblemRow]] = {}
+    for part in parts:
+        root = part.report.root
+        for finding in part.report.findings:
+            if part.relevant([finding.path, *finding.related]):
+                found = rows.setdefault(finding.kind, [])
+                found.append(ProblemRow(root / finding.path, finding.detail, finding.line))
+                same = f"same bytes as {finding.path}"
+                found += [ProblemRow(root / rel, same, related=True) for rel in finding.related]
+    ordered = sorted(rows.items(), key=lambda pair: pair[0].severity.rank)
+    return tuple(ProblemGroup(kind, tuple(found)) for kind, found in ordered)
+
+
+def _measure(
+    paths: list[Path], cancel: CancelToken | None
+) -> Generator[Progress, None, list[tuple[int, int]]]:
+    """Width and height from each image's header, in threads (headers are small reads)."""
+    sizes: list[tuple[int, int]] = []
+    throttle = Throttle()
+    with helper_pool(_MEASURE_WORKERS, "datayard-measure") as pool:
+        for start in range(0, len(paths), _MEASURE_CHUNK):
+            check_cancel(cancel)
+            chunk = paths[start : start + _MEASURE_CHUNK]
+            sizes += [size for size in pool.map(image_size, chunk) if size is not None]
+            if throttle.due():
+                yield Progress(PHASE_MEASURING, start + len(chunk), len(paths))
+    return sizes
+
+
+def image_size(path: Path) -> tuple[int, int] | None:
+    """Width and height as stored, or ``None`` when the header cannot be read."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except _SIZE_ERRORS:
+        return None
+    return width, height

@@ -1,0 +1,151 @@
+"""Small previews of images, made once and kept on the local disk.
+
+A thumbnail is keyed by the image's path, size and modification time, so an
+edited image gets a new one and an unchanged one is never decoded twice, even
+across restarts. An image that cannot be decoded is remembered as broken (a
+small marker file) for the same reason: a broken 50 MB TIFF on a slow share
+must not be read again on every scroll.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+from datayard.core.events import CancelToken, check_cancel
+from datayard.core.pool import helper_pool
+
+log = logging.getLogger(__name__)
+
+THUMBNAIL_PX = 128
+_WORKERS = 4
+_BROKEN = ".broken"
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    source: Path
+    file: Path | None
+    """The cached JPEG; ``None`` when the image is broken."""
+    error: str | None = None
+    """Why there is no thumbnail, in words for the user."""
+    cached: bool = False
+    """Read from the cache (no decode) rather than made now."""
+
+
+class ThumbnailCache:
+    """Thumbnails under ``folder``, each at most ``size`` pixels on its longer side."""
+
+    def __init__(self, folder: Path, size: int = THUMBNAIL_PX) -> None:
+        self.folder = folder
+        self.size = size
+
+    def _key(self, source: Path) -> str | None:
+        try:
+            info = source.stat()
+        except OSError:
+            return None
+        identity = f"{os.path.abspath(source)}\0{info.st_size}\0{info.st_mtime_ns}\0{self.size}"
+        return hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()
+
+    def get(self, source: Path) -> Thumbnail:
+        """The thumbnail of ``source``, from the cache or made now; never raises."""
+        key = self._key(source)
+        if key is None:
+            return Thumbnail(source, None, "the file cannot be read any more")
+        target = self.folder / key[:2] / f"{key}.jpg"
+        broken = target.with_suffix(_BROKEN)
+        if target.is_file():
+            return Thumbnail(source, target, cached=True)
+        if broken.is_file():
+            return Thumbnail(source, None, broken.read_text("utf-8", "replace"), cached=True)
+        error: str | None = None
+        try:
+            error = _make(source, target, self.size)
+            if error is None:
+                return Thumbnail(source, target)
+            _write(broken, error.encode("utf-8"))
+        except OSError as failure:
+            log.warning("cannot write to the thumbnail cache %s: %s", self.folder, failure)
+            error = error or f"the thumbnail cache cannot be written ({failure.strerror})"
+        return Thumbnail(source, None, error)
+
+    def get_all(
+        self, sources: Sequence[Path], *, cancel: CancelToken | None = None
+    ) -> Iterator[Thumbnail]:
+        """Thumbnails in parallel, each as soon as it is ready; stops when cancelled."""
+        with helper_pool(_WORKERS, "datayard-thumbnail") as pool:
+            pending: list[Future[Thumbnail]] = [pool.submit(self.get, path) for path in sources]
+            try:
+                for future in pending:
+                    check_cancel(cancel)
+                    yield future.result()
+            finally:
+                for future in pending:
+                    future.cancel()
+
+
+def _make(source: Path, target: Path, size: int) -> str | None:
+    """Write the thumbnail; return why it could not be made, or ``None``."""
+    if source.suffix.lower() == ".heic":
+        _enable_heif()
+    try:
+        with Image.open(source) as image:
+            image.draft("RGB", (size, size))  # JPEG decodes at 1/2..1/8 scale: much faster
+            image.thumbnail((size, size))
+            picture = ImageOps.exif_transpose(image).convert("RGB")
+    except Image.DecompressionBombError:
+        return "the image declares too many pixels to be shown"
+    except Exception as error:  # image plugins raise anything on hostile data
+        log.debug("no thumbnail for %s", source, exc_info=True)
+        return _describe(error)
+    buffer = _encode(picture)
+    _write(target, buffer)
+    return None
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, FileNotFoundError):
+        return "the file is gone"
+    if isinstance(error, PermissionError):
+        return "no permission to read the file"
+    if isinstance(error, OSError) and "truncated" in str(error):
+        return "the image is truncated (an interrupted copy?)"
+    return "not a readable image"
+
+
+def _encode(picture: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def _write(target: Path, data: bytes) -> None:
+    """Atomically, so a reader in another thread never sees half a thumbnail."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@functools.cache
+def _enable_heif() -> None:
+    """Pillow reads HEIC only with pillow-heif's opener, slow to import: only when needed."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()

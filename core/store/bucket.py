@@ -1,0 +1,163 @@
+"""Typed object operations on one profile's bucket, over the minio SDK.
+
+Push, pull, verify and gc speak to the store only through :class:`Bucket`, so
+every call uses keyword arguments and every library error becomes a project
+error (see :func:`datayard.core.store.s3.translated`). minio-py 7.2 has no public API
+to continue a multipart upload after a restart; the four private multipart
+calls it uses internally are wrapped here, in one place, and pinned by
+``minio>=7.2.20,<8``.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from datayard.core.settings import Profile
+from datayard.core.store.s3 import make_client, s3_code, translated
+
+if TYPE_CHECKING:  # minio itself is imported on first use (see .s3)
+    from minio import Minio
+    from minio.helpers import DictType
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    etag: str
+
+
+def _unquote(etag: str | None) -> str:
+    return (etag or "").strip('"')
+
+
+class Bucket:
+    """The profile's bucket; safe to share between threads (urllib3 pools are)."""
+
+    def __init__(self, profile: Profile, secret: str, *, connections: int = 10) -> None:
+        self.profile = profile
+        self.name = profile.bucket
+        self.client: Minio = make_client(profile, secret, connections=connections)
+
+    def put_bytes(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str = "application/octet-stream",
+        metadata: dict[str, str] | None = None,
+    ) -> str:
+        """Store ``data`` in one request; return the server's ETag (quotes removed)."""
+        with translated(self.profile):
+            result = self.client.put_object(
+                bucket_name=self.name,
+                object_name=key,
+                data=io.BytesIO(data),
+                length=len(data),
+                content_type=content_type,
+                metadata=metadata,  # type: ignore[arg-type]
+            )
+        return _unquote(result.etag)
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Upload a local file of any size (multipart above the SDK's threshold)."""
+        with translated(self.profile):
+            self.client.fput_object(bucket_name=self.name, object_name=key, file_path=str(path))
+
+    def get_file(self, key: str, path: Path) -> None:
+        """Download an object to ``path``; the SDK writes a temporary file and renames it."""
+        with translated(self.profile):
+            self.client.fget_object(bucket_name=self.name, object_name=key, file_path=str(path))
+
+    def get_bytes(self, key: str) -> bytes:
+        with translated(self.profile):
+            response = self.client.get_object(bucket_name=self.name, object_name=key)
+            try:
+                return response.read()
+            finally:
+                response.close()
+                response.release_conn()
+
+    def stream(self, key: str, chunk: int = 1 << 20) -> Iterator[bytes]:
+        """The object's bytes in chunks, for downloads larger than memory."""
+        with translated(self.profile):
+            response = self.client.get_object(bucket_name=self.name, object_name=key)
+            try:
+                yield from response.stream(chunk)
+            finally:
+                response.close()
+                response.release_conn()
+
+    def stat(self, key: str) -> StoredObject | None:
+        """The object's size and ETag, or ``None`` when it does not exist."""
+        try:
+            with translated(self.profile):
+                info = self.client.stat_object(bucket_name=self.name, object_name=key)
+        except Exception as error:
+            if s3_code(error.__cause__) in ("NoSuchKey", "NoSuchObject"):
+                return None
+            raise
+        return StoredObject(key, int(info.size or 0), _unquote(info.etag))
+
+    def exists(self, key: str) -> bool:
+        return self.stat(key) is not None
+
+    def objects(self, prefix: str) -> Iterator[StoredObject]:
+        with translated(self.profile):
+            for item in self.client.list_objects(
+                bucket_name=self.name, prefix=prefix, recursive=True
+            ):
+                if item.object_name and not item.is_dir:
+                    yield StoredObject(item.object_name, int(item.size or 0), _unquote(item.etag))
+
+    def remove(self, keys: Iterable[str]) -> list[str]:
+        """Delete objects in batches; return the keys the server failed to delete."""
+        from minio.deleteobjects import DeleteObject
+
+        with translated(self.profile):
+            errors = self.client.remove_objects(
+                bucket_name=self.name, delete_object_list=(DeleteObject(key) for key in keys)
+            )
+            return [error.name or "" for error in errors]
+
+    # -- multipart: resumable uploads of large files ----------------------------
+
+    def start_upload(self, key: str, *, metadata: dict[str, str] | None = None) -> str:
+        headers: DictType = {"Content-Type": "application/octet-stream"}
+        headers.update({f"x-amz-meta-{name}": value for name, value in (metadata or {}).items()})
+        with translated(self.profile):
+            return self.client._create_multipart_upload(  # private: see the module doc
+                self.name, key, headers
+            )
+
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
+        with translated(self.profile):
+            etag = self.client._upload_part(self.name, key, data, None, upload_id, number)
+        return _unquote(etag)
+
+    def finish_upload(self, key: str, upload_id: str, etags: dict[int, str]) -> str:
+        from minio.datatypes import Part
+
+        parts = [Part(number, etag) for number, etag in sorted(etags.items())]
+        with translated(self.profile):
+            result = self.client._complete_multipart_upload(self.name, key, upload_id, parts)
+        return _unquote(result.etag)
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        with translated(self.profile):
+            self.client._abort_multipart_upload(self.name, key, upload_id)
+
+    def uploaded_parts(self, key: str, upload_id: str) -> dict[int, str] | None:
+        """Parts the server holds for an upload, or ``None`` if the upload is gone."""
+        try:
+            with translated(self.profile):
+                result = self.client._list_parts(self.name, key, upload_id)
+        except Exception as error:
+            if s3_code(error.__cause__) == "NoSuchUpload":
+                return None
+            raise
+        return {part.part_number: _unquote(part.etag) for part in result.parts}

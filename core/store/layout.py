@@ -1,0 +1,45 @@
+"""Where things live in the bucket.
+
+The layout is content-addressed (one object per distinct file content), so the
+same image pushed by two people is stored once:
+
+    blobs/sha256/<h[:2]>/<h>
+    blobs/generation                              moved by every gc that deletes
+    datasets/<owner>/<name>/versions/<id>.json    immutable manifests
+    datasets/<owner>/<name>/latest                id of the newest version
+    pushes/<push-id>.json                         blobs of a push in progress
+"""
+
+from __future__ import annotations
+
+from datayard.core.store.bucket import Bucket
+
+BLOBS = "blobs/sha256/"
+DATASETS = "datasets/"
+PUSHES = "pushes/"
+"""One marker per push in progress, listing its blobs, which gc must keep."""
+GENERATION_KEY = "blobs/generation"
+"""Changed by every gc that deletes blobs, so that local indexes of known blobs
+(which let a push skip asking about each blob) know to forget what they knew."""
+
+
+def blob_key(sha256: str) -> str:
+    return f"{BLOBS}{sha256[:2]}/{sha256}"
+
+
+def version_key(owner: str, name: str, version: str) -> str:
+    return f"{DATASETS}{owner}/{name}/versions/{version}.json"
+
+
+def push_marker_key(push_id: str) -> str:
+    return f"{PUSHES}{push_id}.json"
+
+
+def latest_key(owner: str, name: str) -> str:
+    return f"{DATASETS}{owner}/{name}/latest"
+
+
+def blob_generation(bucket: Bucket) -> str:
+    if bucket.stat(GENERATION_KEY) is None:
+        return "0"
+    return bucket.get_bytes(GENERATION_KEY).decode().strip()

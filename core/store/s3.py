@@ -1,0 +1,191 @@
+"""The one adapter to the minio SDK.
+
+Everything else in Datayard talks to object stores through this module, so
+that a library change (minio-py's signatures moved between 7.2.19, 7.2.20 and
+8.x) is fixed in one place, calls always use keyword arguments, and every
+library error becomes one of the project's errors with a message a data
+scientist can act on.
+
+minio is imported when first used, not with this module: it takes 0.16 s,
+and the desktop app imports this module before its first paint, which needs
+no store.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import certifi
+import urllib3
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NameResolutionError,
+    NewConnectionError,
+    ProtocolError,
+    SSLError,
+)
+
+from datayard.core.errors import (
+    BucketMissingError,
+    DatayardError,
+    EndpointUnreachableError,
+    InvalidAccessKeyError,
+    InvalidSecretError,
+    PermissionDeniedError,
+    StorageError,
+    TLSError,
+)
+from datayard.core.settings import Profile
+
+if TYPE_CHECKING:
+    from minio import Minio
+
+log = logging.getLogger(__name__)
+
+PROBE_OBJECT = ".datayard/access-check"
+
+
+def make_client(profile: Profile, secret: str, *, connections: int = 10, retries: int = 3) -> Minio:
+    """A client whose connection pool matches the number of parallel transfers.
+
+    minio-py's default pool holds 10 connections; more threads than that would
+    queue for a connection, so callers pass their concurrency here.
+    """
+    if profile.verify_tls:
+        ca_certs = profile.ca_bundle or certifi.where()
+        tls: dict[str, str] = {"cert_reqs": "CERT_REQUIRED", "ca_certs": ca_certs}
+    else:
+        tls = {"cert_reqs": "CERT_NONE"}
+    from minio import Minio
+
+    http = urllib3.PoolManager(
+        maxsize=max(connections, 1),
+        timeout=urllib3.Timeout(connect=5, read=120),
+        retries=urllib3.Retry(
+            total=retries, backoff_factor=0.5, status_forcelist=(500, 502, 503, 504)
+        ),
+        **tls,  # type: ignore[arg-type]
+    )
+    return Minio(
+        endpoint=profile.host,
+        access_key=profile.access_key,
+        secret_key=secret,
+        secure=profile.secure,
+        region=profile.region or None,
+        http_client=http,
+        cert_check=profile.verify_tls,
+    )
+
+
+def translate(error: Exception, profile: Profile) -> DatayardError:
+    """Name what went wrong in the user's terms (never echoing the secret)."""
+    from minio.error import InvalidResponseError, S3Error
+
+    where = f"profile {profile.name!r} ({profile.endpoint})"
+    if isinstance(error, S3Error):
+        code = error.code
+        if code == "InvalidAccessKeyId":
+            return InvalidAccessKeyError(
+                f"{where}: the server does not know the access key {profile.access_key!r}; "
+                "check the access key"
+            )
+        if code == "SignatureDoesNotMatch":
+            return InvalidSecretError(
+                f"{where}: the secret key is wrong for access key {profile.access_key!r}; "
+                "enter it again with 'datayard profile add'"
+            )
+        if code == "NoSuchBucket":
+            return BucketMissingError(
+                f"{where}: the bucket {profile.bucket!r} does not exist; "
+                "create it with 'datayard profile test --create-bucket'"
+            )
+        if code in ("AccessDenied", "AllAccessDisabled"):
+            return PermissionDeniedError(
+                f"{where}: access denied to bucket {profile.bucket!r}; "
+                "ask the store's administrator for read and write access"
+            )
+        return StorageError(f"{where}: the server refused the request ({code}: {error.message})")
+    if isinstance(error, MaxRetryError) and error.reason is not None:
+        return translate(error.reason, profile)
+    if isinstance(error, SSLError):
+        return TLSError(
+            f"{where}: the TLS connection failed ({error}); check the endpoint's certificate, "
+            "set a CA bundle for a private certificate authority, or use http:// if the "
+            "server has no TLS"
+        )
+    if isinstance(error, NameResolutionError):
+        return EndpointUnreachableError(
+            f"{where}: the host name {profile.host.split(':')[0]!r} cannot be resolved"
+        )
+    if isinstance(error, NewConnectionError | ConnectTimeoutError | ProtocolError):
+        return EndpointUnreachableError(
+            f"{where}: nothing answers at {profile.host}; check the address and port, "
+            "and that the server is running"
+        )
+    if isinstance(error, InvalidResponseError):
+        return StorageError(f"{where}: the endpoint answered, but not as an S3 server does")
+    return StorageError(f"{where}: {error}")
+
+
+@contextmanager
+def translated(profile: Profile) -> Iterator[None]:
+    """Turn the library's errors raised in the block into the project's errors."""
+    try:
+        yield
+    except DatayardError:
+        raise
+    except Exception as error:
+        if not isinstance(error, _library_errors()):
+            raise
+        raise translate(error, profile) from error
+
+
+def _library_errors() -> tuple[type[Exception], ...]:
+    from minio.error import InvalidResponseError, S3Error
+
+    return (S3Error, InvalidResponseError, urllib3.exceptions.HTTPError, OSError)
+
+
+def s3_code(error: BaseException | None) -> str | None:
+    """The S3 error code of a server's answer ("NoSuchKey"...), or ``None`` for other errors."""
+    from minio.error import S3Error
+
+    return error.code if isinstance(error, S3Error) else None
+
+
+def check_profile(profile: Profile, secret: str) -> None:
+    """Reach the endpoint, prove the credentials, then read and write the bucket.
+
+    Listing is a GET whose error body names the exact problem (unknown access
+    key, bad signature, missing bucket); a HEAD request could only say 403.
+    """
+    client = make_client(profile, secret, connections=1, retries=0)
+    with translated(profile):
+        next(iter(client.list_objects(bucket_name=profile.bucket, prefix=PROBE_OBJECT)), None)
+    try:
+        with translated(profile):
+            client.put_object(
+                bucket_name=profile.bucket,
+                object_name=PROBE_OBJECT,
+                data=io.BytesIO(b"ok"),
+                length=2,
+            )
+            client.remove_object(bucket_name=profile.bucket, object_name=PROBE_OBJECT)
+    except PermissionDeniedError as error:
+        raise PermissionDeniedError(
+            f"profile {profile.name!r}: the bucket {profile.bucket!r} can be read but not "
+            "written; ask the store's administrator for write access"
+        ) from error
+
+
+def create_bucket(profile: Profile, secret: str) -> None:
+    client = make_client(profile, secret, connections=1, retries=0)
+    with translated(profile):
+        if not client.bucket_exists(bucket_name=profile.bucket):
+            client.make_bucket(bucket_name=profile.bucket, location=profile.region or None)
+    log.info("created bucket %r on %s", profile.bucket, profile.endpoint)
