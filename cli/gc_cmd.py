@@ -30,18 +30,27 @@ from .versions import (
     is_flag=True,
     help=f"Do not protect the blobs of pushes that started over {STALE_PUSH.days} days ago.",
 )
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="With --delete: wait for the pushes in progress on the store, or refuse at once.",
+)
 @workers_option
 @json_option
 def command(
     profile_name: str | None,
     delete: bool,
     ignore_stale_pushes: bool,
+    wait: bool,
     workers: int,
     as_json: bool,
 ) -> None:
     """Find the blobs no version of any dataset uses, and delete them with --delete.
 
-    Blobs of pushes in progress are kept. If any version cannot be read,
+    Blobs of pushes in progress are kept: a deleting gc has the store to
+    itself, waiting for the pushes in progress to finish (and saying so), and
+    pushes that start meanwhile wait for it. If any version cannot be read,
     nothing is deleted.
     """
     store = open_store(profile_name, connections=workers)
@@ -51,6 +60,7 @@ def command(
             delete=delete,
             ignore_stale_pushes=ignore_stale_pushes,
             workers=workers,
+            wait=wait,
             cancel=cancel,
         )
         result = run_to_end(follow(operation), GcResult)

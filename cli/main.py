@@ -28,6 +28,8 @@ COMMANDS = {
     "diff": "diff_cmd",
     "verify": "verify_cmd",
     "gc": "gc_cmd",
+    "locks": "locks_cmd",
+    "unlock": "locks_cmd:unlock",
     "profile": "profile_cmd",
     "store": "store_cmd",
     "worker": "worker_cmd",

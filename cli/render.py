@@ -16,6 +16,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from datayard.core import events
 from datayard.core.units import size
@@ -57,6 +58,8 @@ def follow(operation: Iterable[object]) -> Iterator[object]:
             if isinstance(event, events.Progress):
                 counted = f"{event.done}/{event.total}" if event.total else f"{event.done}"
                 update(event.phase, event.done, event.total, counted)
+            elif isinstance(event, events.Waiting):
+                console.print(Text(event.reason, style="yellow"))
             elif isinstance(event, events.Transfer):
                 detail = (
                     f"{event.files_done}/{event.files_total} files, "

@@ -50,6 +50,19 @@ class EndpointUnreachableError(StorageError):
     """Nothing answers at the profile's endpoint (DNS, refused, timeout)."""
 
 
+class PreconditionFailedError(StorageError):
+    """A conditional write or delete found the object changed: someone else wrote first."""
+
+
+class StoreLockedError(StorageError):
+    """Another operation holds the store (a gc, pushes): the command did not wait for it."""
+
+
+class LockLostError(StorageError):
+    """This process can no longer trust its lock on the store: it was not refreshed in time
+    (a suspended machine, a store that stopped answering) or someone removed it."""
+
+
 class AccessError(StorageError):
     """Credentials, bucket, permission or TLS: every request fails the same way.
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -25,6 +25,13 @@ CancelToken = threading.Event
 
 class Cancelled(Exception):  # noqa: N818 - it is a signal, not a failure
     """Raised inside an operation when its cancel token was set."""
+
+
+Checkpoint = Callable[[str], None]
+"""Called by an operation with the name of each step of its protocol as it ends
+it ("lock-written", "markers-read", ...): a caller can run another operation
+at that exact point, which is how the tests drive two operations through every
+interleaving that matters without sleeping."""
 
 
 def check_cancel(token: CancelToken | None) -> None:
@@ -108,6 +115,13 @@ class Transfer:
         if self.rate <= 0:
             return None
         return max(self.bytes_total - self.bytes_done, 0) / self.rate
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """The operation waits for another one to finish; ``reason`` says which, for people."""
+
+    reason: str
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,22 @@ Where each object lives is :mod:`datayard.core.store.layout`'s business.
 
 from __future__ import annotations
 
+import logging
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from datayard.core.datasets.manifest import Manifest, check_name, check_version_id
-from datayard.core.errors import StorageError, UsageError
+from datayard.core.errors import PreconditionFailedError, StorageError, UsageError
+from datayard.core.events import Checkpoint
 from datayard.core.pool import helper_pool
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.layout import DATASETS, latest_key, version_key
+from datayard.core.store.locks import HeldLock, LockTiming, Mode, acquire
+
+log = logging.getLogger(__name__)
+
+PUBLISH_ATTEMPTS = 50
+"""Publishes that may land first before a push gives up: far more than people push at once."""
 
 
 @dataclass(frozen=True)
@@ -82,14 +90,84 @@ class Catalog:
             raws = list(pool.map(self.bucket.get_bytes, keys))
         return [Manifest.from_json(raw, key) for raw, key in zip(raws, keys, strict=True)]
 
-    def publish(self, manifest: Manifest) -> None:
-        """Write the manifest, then point ``latest`` at it; never overwrite a version."""
+    def publish(
+        self,
+        manifest: Manifest,
+        *,
+        timing: LockTiming | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> Manifest:
+        """Publish ``manifest`` as the newest version of its dataset; return it as published.
+
+        History is linear: the version's parent is whatever was newest when it
+        landed, even when another push published a moment before. On stores
+        that honour conditional writes, ``latest`` moves only if nobody moved
+        it since it was read (``If-Match``); a push that loses that race
+        removes its manifest and publishes again on top of the winner. Other
+        stores get the same order from a short lock on the dataset (see
+        :mod:`datayard.core.store.locks`). A version is never overwritten.
+        ``checkpoint`` hears "latest-read" once the parent is chosen.
+        """
+        step = checkpoint or (lambda _name: None)
+        if self.bucket.honours_conditions():
+            return self._publish_conditionally(manifest, step)
+        scope = f"publish/{manifest.owner}/{manifest.name}"
+        operation = f"publish of {manifest.owner}/{manifest.name}"
+        taking = acquire(
+            self.bucket,
+            Mode.EXCLUSIVE,
+            operation,
+            scope=scope,
+            timing=timing,
+            checkpoint=checkpoint,
+        )
+        while True:
+            try:
+                next(taking)  # waiting for another publish of this dataset: milliseconds
+            except StopIteration as taken:
+                held: HeldLock = taken.value
+                break
+        with held:
+            placed = replace(manifest, parent=self.latest(manifest.owner, manifest.name))
+            step("latest-read")
+            key = version_key(placed.owner, placed.name, placed.id)
+            if self.bucket.stat(key) is not None:
+                raise StorageError(f"version {placed.ref} already exists; versions are immutable")
+            self.bucket.put_bytes(key, placed.to_json(), content_type="application/json")
+            self.bucket.put_bytes(
+                latest_key(placed.owner, placed.name), placed.id.encode(), content_type="text/plain"
+            )
+            return placed
+
+    def _publish_conditionally(self, manifest: Manifest, step: Checkpoint) -> Manifest:
         key = version_key(manifest.owner, manifest.name, manifest.id)
-        if self.bucket.stat(key) is not None:
-            raise StorageError(f"version {manifest.ref} already exists; versions are immutable")
-        self.bucket.put_bytes(key, manifest.to_json(), content_type="application/json")
-        self.bucket.put_bytes(
-            latest_key(manifest.owner, manifest.name),
-            manifest.id.encode(),
-            content_type="text/plain",
+        pointer = latest_key(manifest.owner, manifest.name)
+        for _ in range(PUBLISH_ATTEMPTS):
+            current = self.bucket.get_with_etag(pointer)
+            if current is None:
+                parent, etag = self.latest(manifest.owner, manifest.name), None
+            else:
+                parent, etag = current[0].decode().strip() or None, current[1]
+            placed = replace(manifest, parent=parent)
+            step("latest-read")
+            try:
+                self.bucket.put_if(
+                    key, placed.to_json(), etag=None, content_type="application/json"
+                )
+            except PreconditionFailedError:
+                raise StorageError(
+                    f"version {placed.ref} already exists; versions are immutable"
+                ) from None
+            try:
+                self.bucket.put_if(
+                    pointer, placed.id.encode(), etag=etag, content_type="text/plain"
+                )
+                return placed
+            except PreconditionFailedError:
+                # Another version landed first: this one goes on top of it.
+                self.bucket.remove([key])
+                log.info("%s: another version was published meanwhile", placed.ref)
+        raise StorageError(
+            f"{manifest.owner}/{manifest.name}: other versions kept being published at the "
+            "same moment; run the push again"
         )

@@ -1,15 +1,23 @@
 """Deleting blobs that no dataset version uses, and never one that may be in use.
 
 Blobs are shared between versions and datasets, so a blob may go only when no
-manifest of any dataset names it and no push in progress announced it in its
-marker (``pushes/<id>.json``, written before the push uploads, removed after
-it published). The order of reads covers a push that finishes meanwhile:
-blobs are listed first, then markers, then manifests, so a listed blob of a
-push is covered by its marker or, once that push removed its marker, by the
-manifest it published before. Markers are read once more just before
-deleting. A manifest or marker that cannot be read stops gc before it deletes
-anything. Deleting moves the blob generation, which tells every machine's
-index of known blobs (kept by push) to forget what it knew.
+manifest of any dataset names it and no push announced it in its marker
+(``pushes/<id>.json``, written before the push asks the store what it has,
+removed once it published; an interrupted push keeps its marker, so that its
+uploads wait for its resumption).
+
+A deleting gc holds the store's exclusive lock (see
+:mod:`datayard.core.store.locks`) from before it reads anything until after
+its last delete, and every push holds a shared one from before it writes its
+marker until it has published: no push can count a blob as stored while gc
+decides it is garbage. gc waits for the pushes in progress, and says so.
+Before each batch of deletes it checks that its lock is still fresh, so a gc
+suspended long enough to be judged stale stops instead of deleting.
+
+The blob generation moves before the first delete and after the last, which
+tells every machine's index of known blobs (kept by push) to forget what it
+knew. A manifest or marker that cannot be read stops gc before it deletes
+anything. A dry run takes no lock: it deletes nothing.
 """
 
 from __future__ import annotations
@@ -25,9 +33,17 @@ from datayard.core.datasets.blobs import ALL_PREFIXES, is_missing, list_blobs
 from datayard.core.datasets.catalog import Catalog
 from datayard.core.datasets.manifest import Manifest
 from datayard.core.errors import StorageError
-from datayard.core.events import CancelToken, Finished, Progress, check_cancel
+from datayard.core.events import (
+    CancelToken,
+    Checkpoint,
+    Finished,
+    Progress,
+    Waiting,
+    check_cancel,
+)
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.layout import GENERATION_KEY, PUSHES, blob_key
+from datayard.core.store.locks import HeldLock, LockTiming, Mode, acquire
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +52,8 @@ STALE_PUSH = timedelta(days=7)
 PHASE_READING = "reading versions"
 PHASE_DELETING = "deleting"
 DEFAULT_WORKERS = 8
+DELETE_BATCH = 1000
+"""Blobs per delete request (the S3 maximum); the lock is checked between batches."""
 
 
 @dataclass(frozen=True)
@@ -70,32 +88,68 @@ def collect_garbage(
     delete: bool = False,
     ignore_stale_pushes: bool = False,
     workers: int = DEFAULT_WORKERS,
+    wait: bool = True,
+    timing: LockTiming | None = None,
     cancel: CancelToken | None = None,
-) -> Iterator[Progress | Finished[GcResult]]:
+    checkpoint: Checkpoint | None = None,
+) -> Iterator[Progress | Waiting | Finished[GcResult]]:
     """Find the blobs nothing uses; delete them only when ``delete`` is true.
 
-    Stale push markers are respected unless ``ignore_stale_pushes``.
+    Stale push markers are respected unless ``ignore_stale_pushes``. A
+    deleting gc waits for the pushes in progress (yielding :class:`Waiting`),
+    or with ``wait=False`` refuses with :class:`StoreLockedError`.
     """
+    if not delete:
+        yield from _sweep(bucket, None, ignore_stale_pushes, workers, cancel, checkpoint)
+        return
+    held = yield from acquire(
+        bucket, Mode.EXCLUSIVE, "gc", timing=timing, wait=wait, cancel=cancel, checkpoint=checkpoint
+    )
+    with held:
+        yield from _sweep(bucket, held, ignore_stale_pushes, workers, cancel, checkpoint)
+
+
+def _sweep(
+    bucket: Bucket,
+    held: HeldLock | None,
+    ignore_stale_pushes: bool,
+    workers: int,
+    cancel: CancelToken | None,
+    checkpoint: Checkpoint | None,
+) -> Iterator[Progress | Finished[GcResult]]:
+    """List, read what is in use, and (holding ``held``) delete the rest."""
+
+    def step(name: str) -> None:
+        if checkpoint is not None:
+            checkpoint(name)
+
     stored = yield from list_blobs(bucket, ALL_PREFIXES, workers=workers, cancel=cancel)
+    step("blobs-listed")
     markers = read_markers(bucket)
+    step("markers-read")
     yield Progress(PHASE_READING, 0, None)
     manifests = _all_manifests(bucket, workers)
+    step("manifests-read")
     in_use = _protected(markers, ignore_stale_pushes).union(*(m.blobs for m in manifests))
     garbage = {sha: size for sha, size in stored.items() if sha not in in_use}
-    deleted: tuple[str, ...] = ()
-    failed: tuple[str, ...] = ()
-    if delete and garbage:
-        check_cancel(cancel)
-        # A push may have started meanwhile: its marker names the blobs it will use.
-        for sha in _protected(read_markers(bucket), ignore_stale_pushes):
-            garbage.pop(sha, None)
-        yield Progress(PHASE_DELETING, 0, len(garbage))
+    deleted: list[str] = []
+    failed: list[str] = []
+    if held is not None and garbage:
+        doomed = sorted(garbage)
+        yield Progress(PHASE_DELETING, 0, len(doomed))
+        _move_generation(bucket)
         try:
-            failed = tuple(bucket.remove(blob_key(sha) for sha in sorted(garbage)))
+            for start in range(0, len(doomed), DELETE_BATCH):
+                check_cancel(cancel)
+                held.ensure_fresh()
+                batch = doomed[start : start + DELETE_BATCH]
+                refused = {key.rsplit("/", 1)[-1] for key in bucket.remove(map(blob_key, batch))}
+                failed += sorted(refused)
+                deleted += [sha for sha in batch if sha not in refused]
+                step("batch-deleted")
+                yield Progress(PHASE_DELETING, start + len(batch), len(doomed))
         finally:
             _move_generation(bucket)
-        deleted = tuple(sorted(set(garbage) - {key.rsplit("/", 1)[-1] for key in failed}))
-        yield Progress(PHASE_DELETING, len(garbage), len(garbage))
         log.info("gc deleted %d blobs, %d failed", len(deleted), len(failed))
     yield Finished(
         GcResult(
@@ -104,8 +158,8 @@ def collect_garbage(
             versions=len(manifests),
             markers=markers,
             unreferenced=tuple(sorted(garbage.items())),
-            deleted=deleted,
-            failed=failed,
+            deleted=tuple(deleted),
+            failed=tuple(failed),
         )
     )
 

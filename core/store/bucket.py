@@ -2,26 +2,42 @@
 
 Push, pull, verify and gc speak to the store only through :class:`Bucket`, so
 every call uses keyword arguments and every library error becomes a project
-error (see :func:`datayard.core.store.s3.translated`). minio-py 7.2 has no public API
-to continue a multipart upload after a restart; the four private multipart
-calls it uses internally are wrapped here, in one place, and pinned by
-``minio>=7.2.20,<8``.
+error (see :func:`datayard.core.store.s3.translated`).
+
+minio-py 7.2 has no public API for two things Datayard needs, so this module
+calls its private methods, here and nowhere else, pinned by
+``minio>=7.2.20,<8``: continuing a multipart upload after a restart
+(``_create_multipart_upload``, ``_upload_part``, ``_complete_multipart_upload``,
+``_abort_multipart_upload``, ``_list_parts``), and conditional requests
+(``_execute`` with ``If-Match`` / ``If-None-Match`` headers), which make
+publishing a version and deleting a damaged blob atomic on stores that honour
+them (MinIO, SeaweedFS and AWS do).
 """
 
 from __future__ import annotations
 
 import io
+import logging
+import threading
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from datayard.core.errors import PreconditionFailedError, StorageError
 from datayard.core.settings import Profile
 from datayard.core.store.s3 import make_client, s3_code, translated
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # minio itself is imported on first use (see .s3)
     from minio import Minio
     from minio.helpers import DictType
+
+
+CONDITIONS_PROBE = ".datayard/conditional-write-probe/"
 
 
 @dataclass(frozen=True)
@@ -29,6 +45,8 @@ class StoredObject:
     key: str
     size: int
     etag: str
+    modified: datetime | None = None
+    """When the server last wrote the object, by the server's clock."""
 
 
 def _unquote(etag: str | None) -> str:
@@ -38,10 +56,20 @@ def _unquote(etag: str | None) -> str:
 class Bucket:
     """The profile's bucket; safe to share between threads (urllib3 pools are)."""
 
-    def __init__(self, profile: Profile, secret: str, *, connections: int = 10) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        secret: str,
+        *,
+        connections: int = 10,
+        conditional_writes: bool | None = None,
+    ) -> None:
+        """``conditional_writes`` says whether the store honours them; ``None``: ask it."""
         self.profile = profile
         self.name = profile.bucket
         self.client: Minio = make_client(profile, secret, connections=connections)
+        self._conditions = conditional_writes
+        self._conditions_lock = threading.Lock()
 
     def put_bytes(
         self,
@@ -62,6 +90,86 @@ class Bucket:
                 metadata=metadata,  # type: ignore[arg-type]
             )
         return _unquote(result.etag)
+
+    def put_if(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        etag: str | None,
+        content_type: str = "application/octet-stream",
+    ) -> str:
+        """Store ``data`` only if the object's ETag is still ``etag``, or if it is absent
+        when ``etag`` is ``None``; :class:`PreconditionFailedError` otherwise.
+
+        Only stores for which :meth:`honours_conditions` is true check the
+        condition; others write unconditionally.
+        """
+        condition = {"If-None-Match": "*"} if etag is None else {"If-Match": f'"{etag}"'}
+        headers: DictType = {"Content-Type": content_type, **condition}
+        with translated(self.profile):
+            response = self.client._execute(  # private: see the module doc
+                "PUT", bucket_name=self.name, object_name=key, body=data, headers=headers
+            )
+        return _unquote(response.headers.get("etag"))
+
+    def remove_if(self, key: str, etag: str) -> None:
+        """Delete the object only while its ETag is ``etag``: what was read is what goes.
+
+        :class:`PreconditionFailedError` when it changed meanwhile; nothing when
+        it is already gone.
+        """
+        try:
+            with translated(self.profile):
+                self.client._execute(  # private: see the module doc
+                    "DELETE",
+                    bucket_name=self.name,
+                    object_name=key,
+                    headers={"If-Match": f'"{etag}"'},
+                )
+        except StorageError as error:
+            if s3_code(error.__cause__) not in ("NoSuchKey", "NoSuchObject"):
+                raise
+
+    def honours_conditions(self) -> bool:
+        """Whether the store refuses a conditional write whose condition fails.
+
+        Asked once per bucket with a probe object: a store that ignored
+        ``If-None-Match`` would accept the second write below.
+        """
+        with self._conditions_lock:
+            if self._conditions is None:
+                self._conditions = self._probe_conditions()
+            return self._conditions
+
+    def _probe_conditions(self) -> bool:
+        key = f"{CONDITIONS_PROBE}{uuid.uuid4().hex}"
+        try:
+            self.put_if(key, b"1", etag=None)
+            try:
+                self.put_if(key, b"2", etag=None)
+            except PreconditionFailedError:
+                return True
+            except StorageError as error:
+                log.info("the store refuses conditional writes (%s)", error)
+            return False
+        finally:
+            self.remove([key])
+
+    def get_with_etag(self, key: str) -> tuple[bytes, str] | None:
+        """The object's bytes and the ETag they were read at, or ``None`` if it is absent."""
+        try:
+            with translated(self.profile):
+                response = self.client.get_object(bucket_name=self.name, object_name=key)
+                try:
+                    return response.read(), _unquote(response.headers.get("etag"))
+                finally:
+                    response.close()
+                    response.release_conn()
+        except StorageError as error:
+            if s3_code(error.__cause__) in ("NoSuchKey", "NoSuchObject"):
+                return None
+            raise
 
     def put_file(self, key: str, path: Path) -> None:
         """Upload a local file of any size (multipart above the SDK's threshold)."""
@@ -101,7 +209,7 @@ class Bucket:
             if s3_code(error.__cause__) in ("NoSuchKey", "NoSuchObject"):
                 return None
             raise
-        return StoredObject(key, int(info.size or 0), _unquote(info.etag))
+        return StoredObject(key, int(info.size or 0), _unquote(info.etag), info.last_modified)
 
     def exists(self, key: str) -> bool:
         return self.stat(key) is not None
@@ -112,7 +220,12 @@ class Bucket:
                 bucket_name=self.name, prefix=prefix, recursive=True
             ):
                 if item.object_name and not item.is_dir:
-                    yield StoredObject(item.object_name, int(item.size or 0), _unquote(item.etag))
+                    yield StoredObject(
+                        item.object_name,
+                        int(item.size or 0),
+                        _unquote(item.etag),
+                        item.last_modified,
+                    )
 
     def remove(self, keys: Iterable[str]) -> list[str]:
         """Delete objects in batches; return the keys the server failed to delete."""

@@ -8,6 +8,7 @@ same image pushed by two people is stored once:
     datasets/<owner>/<name>/versions/<id>.json    immutable manifests
     datasets/<owner>/<name>/latest                id of the newest version
     pushes/<push-id>.json                         blobs of a push in progress
+    locks/<scope>/<mode>-<id>.json                who works on the store (see locks.py)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ BLOBS = "blobs/sha256/"
 DATASETS = "datasets/"
 PUSHES = "pushes/"
 """One marker per push in progress, listing its blobs, which gc must keep."""
+LOCKS = "locks/"
 GENERATION_KEY = "blobs/generation"
 """Changed by every gc that deletes blobs, so that local indexes of known blobs
 (which let a push skip asking about each blob) know to forget what they knew."""
@@ -33,6 +35,10 @@ def version_key(owner: str, name: str, version: str) -> str:
 
 def push_marker_key(push_id: str) -> str:
     return f"{PUSHES}{push_id}.json"
+
+
+def lock_prefix(scope: str) -> str:
+    return f"{LOCKS}{scope}/"
 
 
 def latest_key(owner: str, name: str) -> str:

@@ -37,6 +37,7 @@ from datayard.core.errors import (
     InvalidAccessKeyError,
     InvalidSecretError,
     PermissionDeniedError,
+    PreconditionFailedError,
     StorageError,
     TLSError,
 )
@@ -104,6 +105,8 @@ def translate(error: Exception, profile: Profile) -> DatayardError:
                 f"{where}: the bucket {profile.bucket!r} does not exist; "
                 "create it with 'datayard profile test --create-bucket'"
             )
+        if code == "PreconditionFailed":
+            return PreconditionFailedError(f"{where}: {error.object_name} changed meanwhile")
         if code in ("AccessDenied", "AllAccessDisabled"):
             return PermissionDeniedError(
                 f"{where}: access denied to bucket {profile.bucket!r}; "

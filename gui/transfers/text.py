@@ -38,6 +38,9 @@ def detail(job: Job) -> str:
 
 
 def _running(job: Job) -> str:
+    if job.waiting is not None:
+        reason = job.waiting.reason
+        return reason[:1].upper() + reason[1:] + "…"
     transfer = job.transfer
     if transfer is not None:
         parts = [

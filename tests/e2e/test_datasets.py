@@ -33,9 +33,7 @@ def two_versions(server: S3Server) -> tuple[Manifest, Manifest, Manifest]:
     changed = {k: v for k, v in files.items() if k != "labels/train/x1.txt"}
     changed["images/train/cat2.png"] = png((1, 2, 3))
     changed["images/val/new.jpg"] = noise(500, seed=7)
-    second = publish(
-        bucket, "alice/cats", changed, parent=first.id, when=datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
-    )
+    second = publish(bucket, "alice/cats", changed, when=datetime(2026, 2, 1, 9, 0, tzinfo=UTC))
     own = publish(bucket, f"{getpass.getuser()}/dogs", {"images/train/d.jpg": noise(10, 1)})
     add_profile(server, bucket)
     return first, second, own

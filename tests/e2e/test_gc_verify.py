@@ -85,7 +85,7 @@ def gc_scene(bucket: Bucket) -> dict[str, set[str]]:
     files = sample_files()
     first = publish(bucket, "alice/cats", files)
     files.pop("images/train/x0.jpg")
-    second = publish(bucket, "alice/cats", files, parent=first.id)
+    second = publish(bucket, "alice/cats", files)
     shared = publish(bucket, "bob/mix", {"images/train/same.png": files["images/train/cat1.png"]})
     live, stale = upload(bucket, noise(700, seed=1)), upload(bucket, noise(800, seed=2))
     for push_id, sha, started in (

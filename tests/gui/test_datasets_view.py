@@ -37,7 +37,7 @@ def store(s3_server: S3Server) -> tuple[Workspace, dict[str, bytes], Manifest, M
     changed = {k: v for k, v in files.items() if k != "labels/train/x1.txt"}
     changed["images/train/cat2.png"] = png((1, 2, 3))
     changed["images/val/new.jpg"] = noise(500, seed=7)
-    second = publish(bucket, "alice/cats", changed, parent=first.id)
+    second = publish(bucket, "alice/cats", changed)
     publish(bucket, "bob/dogs", {"images/train/d.jpg": noise(10, 1)})
     profile = s3_server.profile("lab", bucket=bucket.name)
     return workspace_for(profile, s3_server.secret), changed, first, second

@@ -25,6 +25,7 @@ from datayard.core.secrets import SecretStore
 from datayard.core.store import s3
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.layout import BLOBS
+from datayard.core.store.locks import Mode, acquire
 from datayard.core.store.workspace import Workspace
 from datayard.gui.transfers import PushDialog, TransfersPanel
 from datayard.gui.transfers.job_row import JobRow
@@ -314,3 +315,25 @@ def test_discarded_interrupted_pushes_are_not_offered_again(
     again = TransfersPanel(Workspace.default())
     qtbot.addWidget(again)
     assert again.offer_interrupted() is None
+
+
+def test_a_push_that_meets_a_gc_says_so_in_its_row_then_publishes(
+    qtbot: QtBot, panel: TransfersPanel, bucket: Bucket, tmp_path: Path
+) -> None:
+    source = make_clean_set(tmp_path / "pets")
+    taking = acquire(bucket, Mode.EXCLUSIVE, "gc")
+    with pytest.raises(StopIteration) as taken:
+        next(taking)
+    with taken.value.value:  # a gc holds the store while the push starts
+        dialog = previewed(qtbot, ask(panel, [source]))
+        dialog.name.setText("pets")
+        dialog.push_button.click()
+        job = only_job(panel)
+        row = panel.rows[job.id]
+        qtbot.waitUntil(lambda: "waiting" in row.detail.text(), timeout=LONG)
+        assert row.detail.text().startswith("Gc by ") and "in progress on this store" in (
+            row.detail.text()
+        )
+        assert job.state is JobState.RUNNING
+    wait_state(qtbot, panel, job, JobState.DONE)
+    assert row.detail.text().startswith("Published ")

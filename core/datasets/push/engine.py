@@ -1,9 +1,14 @@
 """The push operation: scan, check, upload what the store lacks, publish the version.
 
 Order matters for safety: blobs first, each complete before it counts as stored;
-the manifest last, so a version never names a blob that is not there. A marker
-object under ``pushes/`` lists the blobs of a push in progress, so that gc never
-deletes what an unfinished push has already uploaded.
+the manifest last, so a version never names a blob that is not there. From
+before it asks the store what it has until it has published, a push holds a
+shared lock on the store, which keeps gc out (see
+:mod:`datayard.core.store.locks`); a push that meets a running gc waits for it
+and says so. A marker object under ``pushes/`` lists the blobs of the push, so
+that gc keeps what an interrupted push uploaded until it is resumed. If the
+lock could not be kept fresh (a suspended machine), the push takes it again
+and checks every blob with the store once more before it publishes.
 """
 
 from __future__ import annotations
@@ -36,21 +41,25 @@ from datayard.core.errors import (
     AccessError,
     DatayardError,
     EndpointUnreachableError,
+    LockLostError,
     StorageError,
     UsageError,
 )
 from datayard.core.events import (
     CancelToken,
+    Checkpoint,
     FileFailed,
     Finished,
     Progress,
     Throttle,
     Transfer,
+    Waiting,
     check_cancel,
 )
 from datayard.core.pool import helper_pool
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.layout import BLOBS, blob_generation, push_marker_key
+from datayard.core.store.locks import HeldLock, LockTiming, Mode, acquire
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -59,6 +68,8 @@ MiB = 1 << 20
 MIN_PART_SIZE = 5 * MiB
 """S3 refuses smaller parts (except the last one of an upload)."""
 _ATTEMPTS = 3
+_CONFIRM_ATTEMPTS = 3
+"""Times a push whose lock went stale checks the store again before it gives up."""
 _REMEMBER_BATCH = 500
 
 
@@ -122,7 +133,7 @@ class PushResult:
     reports: tuple[CheckReport, ...] = field(default=(), repr=False)
 
 
-PushEvent = Progress | Transfer | PushPlanned | FileFailed | Finished[PushResult]
+PushEvent = Progress | Transfer | PushPlanned | FileFailed | Waiting | Finished[PushResult]
 
 
 def store_id(bucket: Bucket) -> str:
@@ -136,8 +147,15 @@ def push(
     bucket: Bucket,
     database: Path,
     cancel: CancelToken | None = None,
+    timing: LockTiming | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> Generator[PushEvent, None, None]:
-    """Push folders as a new version of ``owner/dataset``; see the module doc."""
+    """Push folders as a new version of ``owner/dataset``; see the module doc.
+
+    ``timing`` tunes the store lock; ``checkpoint`` hears each step of the
+    protocol with the store ("marker-written", "store-checked", "uploaded",
+    "published", and the lock's own).
+    """
     ref = DatasetRef.parse(f"{options.owner}/{options.dataset}", options.owner)
     inventories = yield from scan_each(
         paths, database=database, include_hidden=options.include_hidden, cancel=cancel
@@ -152,8 +170,7 @@ def push(
         # Skipping it makes a no-op push cost a cached scan and one manifest read.
         yield Finished(PushResult(str(ref), latest, unchanged=True))
         return
-    parent = latest.id if latest is not None else None
-    del latest  # a 100k-file manifest is tens of MB; only its id is needed from here on
+    del latest  # a 100k-file manifest is tens of MB
     reports = yield from check_each(inventories, cancel=cancel)
     if not options.force and not all(report.trainable for report in reports):
         raise CheckFailedError(reports)
@@ -163,37 +180,78 @@ def push(
     journal = Journal(database, store_id(bucket))
     try:
         push_id = uuid.uuid4().hex
+        sources = tuple(str(p.resolve()) for p in paths)
         journal.begin_push(
             push_id,
             {
-                "paths": [str(p.resolve()) for p in paths],
+                "paths": list(sources),
                 "dataset": options.dataset,
                 "owner": options.owner,
                 "split": options.split.value,
                 "force": options.force,
             },
         )
+        held = yield from acquire(
+            bucket,
+            Mode.SHARED,
+            f"push of {ref}",
+            timing=timing,
+            cancel=cancel,
+            checkpoint=checkpoint,
+        )
+        with held:
+            session = _Session(
+                ref, push_id, bucket, journal, options, held, timing, cancel, checkpoint
+            )
+            yield from session.run(planned, reports, sources)
+    finally:
+        journal.close()
+
+
+@dataclass
+class _Session:
+    """What a push does while it holds its lock: from the marker to the published version."""
+
+    ref: DatasetRef
+    push_id: str
+    bucket: Bucket
+    journal: Journal
+    options: PushOptions
+    held: HeldLock
+    timing: LockTiming | None
+    cancel: CancelToken | None
+    checkpoint: Checkpoint | None
+
+    def step(self, name: str) -> None:
+        if self.checkpoint is not None:
+            self.checkpoint(name)
+
+    def run(
+        self, planned: Plan, reports: Sequence[CheckReport], sources: tuple[str, ...]
+    ) -> Generator[PushEvent, None, None]:
         # The marker goes first: from now on gc keeps every blob this push counts on,
-        # including those it finds already stored and will not send.
-        marker = push_marker_key(push_id)
-        bucket.put_bytes(marker, _marker(planned.blobs), content_type="application/json")
-        journal.check_generation(blob_generation(bucket))
-        missing = missing_blobs(bucket, journal, planned, options.workers)
+        # including those it finds already stored and will not send, even if the
+        # push is interrupted and resumed later.
+        marker = push_marker_key(self.push_id)
+        self.bucket.put_bytes(marker, _marker(planned.blobs), content_type="application/json")
+        self.step("marker-written")
+        missing = self.missing(planned)
+        self.step("store-checked")
         yield PushPlanned(
-            dataset=str(ref),
+            dataset=str(self.ref),
             files=len(planned.files),
             bytes=sum(f.entry.size for f in planned.files),
             blobs=len(planned.blobs),
             new_blobs=len(missing),
             new_bytes=sum(planned.blobs[sha].entry.size for sha in missing),
         )
-        sender = _Sender(bucket, journal, options, cancel)
-        uploaded = yield from sender.run(planned, missing)
+        sender = _Sender(self.bucket, self.journal, self.options, self.cancel)
+        files = yield from self.store(sender, planned, missing)
         if sender.failures:
-            journal.end_push(push_id, "failed")
+            self.journal.end_push(self.push_id, "failed")
             yield Finished(
                 PushResult(
-                    str(ref),
+                    str(self.ref),
                     None,
                     uploaded_blobs=sender.uploaded,
                     sent_bytes=sender.sent,
@@ -202,30 +260,28 @@ def push(
                 )
             )
             return
-        files = tuple(_actual(f.entry, uploaded.get(f.entry.source)) for f in planned.files)
-        if any(f.sha256 not in planned.blobs for f in files):
-            # Files changed while pushed were stored under new hashes: keep those too.
-            contents = {f.sha256 for f in files} | set(planned.blobs)
-            bucket.put_bytes(marker, _marker(contents), content_type="application/json")
-        manifest = Manifest(
-            id=new_version_id(files),
-            owner=ref.owner,
-            name=ref.name,
-            created=datetime.now(UTC).isoformat(timespec="seconds"),
-            parent=parent,
-            pushed_by=f"{options.owner}@{socket.gethostname()}",
-            source_host=socket.gethostname(),
-            source_paths=tuple(str(p.resolve()) for p in paths),
-            class_names=planned.class_names,
-            files=files,
+        manifest = Catalog(self.bucket).publish(
+            Manifest(
+                id=new_version_id(files),
+                owner=self.ref.owner,
+                name=self.ref.name,
+                created=datetime.now(UTC).isoformat(timespec="seconds"),
+                pushed_by=f"{self.options.owner}@{socket.gethostname()}",
+                source_host=socket.gethostname(),
+                source_paths=sources,
+                class_names=planned.class_names,
+                files=files,
+            ),
+            timing=self.timing,
+            checkpoint=self.checkpoint,
         )
-        catalog.publish(manifest)
-        superseded = journal.end_push(push_id, "done", manifest.id)
-        bucket.remove([marker, *(push_marker_key(old) for old in superseded)])
+        self.step("published")
+        superseded = self.journal.end_push(self.push_id, "done", manifest.id)
+        self.bucket.remove([marker, *(push_marker_key(old) for old in superseded)])
         changed = tuple(f.path for f, p in zip(files, planned.files, strict=True) if f != p.entry)
         yield Finished(
             PushResult(
-                str(ref),
+                str(self.ref),
                 manifest,
                 uploaded_blobs=sender.uploaded,
                 sent_bytes=sender.sent,
@@ -233,8 +289,43 @@ def push(
                 reports=tuple(reports),
             )
         )
-    finally:
-        journal.close()
+
+    def missing(self, planned: Plan) -> list[str]:
+        """The planned blobs the store lacks; the index is forgotten if a gc ran since."""
+        self.journal.check_generation(blob_generation(self.bucket))
+        return missing_blobs(self.bucket, self.journal, planned, self.options.workers)
+
+    def store(
+        self, sender: _Sender, planned: Plan, missing: Sequence[str]
+    ) -> Generator[Transfer | FileFailed | Waiting, None, tuple[ManifestFile, ...]]:
+        """Upload what is missing; the files as stored, once the lock vouches for them all.
+
+        If the lock went stale meanwhile, a gc may have deleted blobs this push
+        counted: the push waits for it, then asks the store again about every
+        blob and sends what went missing.
+        """
+        marker = push_marker_key(self.push_id)
+        for attempt in range(1, _CONFIRM_ATTEMPTS + 1):
+            uploaded = yield from sender.run(planned, missing)
+            files = tuple(_actual(f.entry, uploaded.get(f.entry.source)) for f in planned.files)
+            if sender.failures:
+                return files
+            if any(f.sha256 not in planned.blobs for f in files):
+                # Files changed while pushed were stored under new hashes: keep those too.
+                contents = {f.sha256 for f in files} | set(planned.blobs)
+                self.bucket.put_bytes(marker, _marker(contents), content_type="application/json")
+            self.step("uploaded")
+            try:
+                self.held.ensure_fresh()
+                return files
+            except LockLostError as error:
+                if attempt == _CONFIRM_ATTEMPTS:
+                    raise
+                log.warning("%s; taking it again and checking the store once more", error)
+            yield from self.held.regain(cancel=self.cancel)
+            planned = Plan(tuple(PlannedFile(f) for f in files), planned.class_names)
+            missing = self.missing(planned)
+        raise AssertionError("unreachable")
 
 
 def scan_and_check(

@@ -27,7 +27,7 @@ from datayard.core.datasets.push.engine import CheckFailedError
 from datayard.core.datasets.push.request import PushRequest
 from datayard.core.drive.check import Severity
 from datayard.core.errors import DatayardError, UsageError
-from datayard.core.events import FileFailed, Progress, Transfer
+from datayard.core.events import FileFailed, Progress, Transfer, Waiting
 
 
 class JobState(StrEnum):
@@ -74,6 +74,8 @@ class Job:
     """The scan or check phase, before anything is sent."""
     planned: PushPlanned | None = None
     transfer: Transfer | None = None
+    waiting: Waiting | None = None
+    """What the push waits for (a gc holding the store), until its next step."""
     failures: list[FileFailed] = field(default_factory=list)
     result: PushResult | None = None
     error: str = ""
@@ -83,7 +85,7 @@ class Job:
         return self.state in (JobState.QUEUED, JobState.RUNNING)
 
     def _reset(self) -> None:
-        self.progress = self.planned = self.transfer = self.result = None
+        self.progress = self.planned = self.transfer = self.waiting = self.result = None
         self.failures = []
         self.error = ""
 
@@ -160,6 +162,11 @@ class PushQueue:
         job = self.get(job_id)
         if job.state is not JobState.RUNNING:
             return
+        if isinstance(event, Waiting):
+            job.waiting = event
+            self._changed(job, persist=False)
+            return
+        job.waiting = None
         if isinstance(event, Progress):
             job.progress = event
         elif isinstance(event, PushPlanned):
