@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from datayard.core.datasets.describe import count
 from datayard.core.datasets.push import PushOptions, PushPlanned, PushResult, SplitMode, push
 from datayard.core.datasets.push.engine import CheckFailedError
 from datayard.core.datasets.push.journal import last_unfinished_push
@@ -151,6 +152,11 @@ def _show(result: PushResult, as_json: bool) -> None:
         )
     elif result.unchanged and manifest is not None:
         console.print(f"Nothing changed: {manifest.ref} is the latest version.")
+        if result.uploaded_blobs:
+            console.print(
+                f"[green]Restored[/] {count(result.uploaded_blobs, 'file content')} that the "
+                f"store had lost ({size(result.sent_bytes)})."
+            )
     elif manifest is not None:
         for path in result.changed_files:
             console.print(f"[yellow]changed while pushed, stored as read:[/] {path}")

@@ -10,8 +10,12 @@ from rich.table import Table
 from rich.text import Text
 
 from datayard.core.datasets.describe import count
+from datayard.core.datasets.repair import RepairResult
+from datayard.core.datasets.repair import repair as repair_version
 from datayard.core.datasets.verify import VerifyResult, verify
+from datayard.core.errors import UsageError
 from datayard.core.events import run_to_end
+from datayard.core.store.workspace import Workspace
 
 from .render import follow, out, print_json
 from .versions import (
@@ -32,27 +36,56 @@ PATHS_SHOWN = 3
 @click.option(
     "--deep", is_flag=True, help="Also download and hash every blob (reads the whole version)."
 )
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="With --deep: store lost blobs again from the files they were pushed from, where "
+    "those are readable here and unchanged; list the files to push again otherwise.",
+)
 @profile_option
 @workers_option
 @json_option
 def command(
-    dataset: str, deep: bool, profile_name: str | None, workers: int, as_json: bool
+    dataset: str,
+    deep: bool,
+    repair: bool,
+    profile_name: str | None,
+    workers: int,
+    as_json: bool,
 ) -> None:
     """Check that the store holds every blob of a version of DATASET, with the right size.
 
-    Exit status 1 when a blob is missing or damaged; the table names the files
-    that use it.
+    With --deep, every blob is also downloaded and hashed, and a damaged one is
+    set aside, so that pushing its file again restores it. Exit status 1 when
+    a blob is missing or damaged (and, with --repair, could not be restored);
+    the table names the files that use it.
     """
+    if repair and not deep:
+        raise UsageError("--repair needs --deep: only a deep check finds damaged blobs")
     store = open_store(profile_name, connections=workers)
     manifest = store.manifest(dataset)
     with interruptible() as cancel:
-        operation = verify(store.bucket, manifest, deep=deep, workers=workers, cancel=cancel)
-        result = run_to_end(follow(operation), VerifyResult)
+        if repair:
+            database = Workspace.default().dirs.database
+            repairing = repair_version(
+                store.bucket, manifest, database=database, workers=workers, cancel=cancel
+            )
+            repaired = run_to_end(follow(repairing), RepairResult)
+            result = repaired.verified
+        else:
+            operation = verify(store.bucket, manifest, deep=deep, workers=workers, cancel=cancel)
+            result = run_to_end(follow(operation), VerifyResult)
     if as_json:
-        print_json({**asdict(result), "intact": result.intact})
+        report = {**asdict(result), "intact": result.intact}
+        if repair:
+            report["restored"] = [asdict(r) for r in repaired.restored]
+            report["lost"] = {sha: list(paths) for sha, paths in repaired.sources.items()}
+        print_json(report)
     else:
         _render(result)
-    if not result.intact:
+        if repair:
+            _render_repair(repaired)
+    if not (repaired.intact if repair else result.intact):
         sys.exit(1)
 
 
@@ -77,7 +110,26 @@ def _render(result: VerifyResult) -> None:
     out.print(
         Text(
             f"{len(result.problems)} of {count(result.blobs, 'blob')} missing or damaged; "
-            "push the original files again to restore them.",
+            "push the original files again to restore them ('--deep --repair' does so "
+            "where they are readable here).",
             style="red",
         )
     )
+
+
+def _render_repair(result: RepairResult) -> None:
+    for restored in result.restored:
+        out.print(Text(f"restored {restored.sha256[:16]} from {restored.source}", style="green"))
+    if result.intact:
+        if result.restored:
+            out.print(Text(f"Repaired: {count(len(result.restored), 'blob')} stored again."))
+        return
+    out.print(
+        Text(
+            f"{count(len(result.lost), 'blob')} could not be restored here; push these files "
+            f"again (on {result.source_host}):",
+            style="red",
+        )
+    )
+    for paths in result.sources.values():
+        out.print(Text(f"  {paths[0]}"))

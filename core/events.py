@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -89,6 +89,16 @@ def run_to_end(events: Iterable[object], result_type: type[T]) -> T:
     for event in events:
         if isinstance(event, Finished) and isinstance(event.result, result_type):
             return event.result
+    raise RuntimeError("the operation ended without a result")
+
+
+def relay(events: Iterable[object], result_type: type[T]) -> Generator[Progress, None, T]:
+    """Pass a sub-operation's progress on and return its result: ``yield from relay(...)``."""
+    for event in events:
+        if isinstance(event, Finished) and isinstance(event.result, result_type):
+            return event.result
+        if isinstance(event, Progress):
+            yield event
     raise RuntimeError("the operation ended without a result")
 
 

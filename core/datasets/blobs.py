@@ -17,11 +17,11 @@ from collections.abc import Callable, Generator, Iterable
 from contextlib import closing
 from typing import TypeVar, cast
 
-from datayard.core.errors import EndpointUnreachableError, StorageError
+from datayard.core.errors import EndpointUnreachableError, PreconditionFailedError, StorageError
 from datayard.core.events import CancelToken, Progress, check_cancel
 from datayard.core.pool import run_parallel
 from datayard.core.store.bucket import Bucket
-from datayard.core.store.layout import BLOBS, blob_key
+from datayard.core.store.layout import BLOBS, blob_key, move_generation, quarantine_key
 from datayard.core.store.s3 import s3_code
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,23 @@ _RETRYABLE_CODES = frozenset({"InternalError", "RequestTimeout", "ServiceUnavail
 _HEX = frozenset(string.hexdigits.lower())
 
 
+SET_ASIDE = (
+    "it was set aside: push the original files again to restore it "
+    "('datayard verify --deep --repair' does so where they are still readable)"
+)
+
+
 class BlobCorruptError(StorageError):
     """The store returned bytes that are not the blob's content (hash or size differ)."""
+
+    def __init__(self, message: str, sha256: str = "", etag: str = "") -> None:
+        super().__init__(message, sha256, etag)
+        self.sha256 = sha256
+        self.etag = etag
+        """The ETag of the object that was read: what :func:`set_aside` may move."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class BlobMissingError(StorageError):
@@ -65,9 +80,12 @@ def fetch_blob(
     """
     digest = hashlib.sha256()
     received = 0
+    etags: list[str] = []
     try:
         # A generator: closing it at once frees the connection when a chunk is refused.
-        stream = cast("Generator[bytes, None, None]", bucket.stream(blob_key(sha256)))
+        stream = cast(
+            "Generator[bytes, None, None]", bucket.stream(blob_key(sha256), opened=etags.append)
+        )
         with closing(stream) as chunks:
             for chunk in chunks:
                 digest.update(chunk)
@@ -83,8 +101,39 @@ def fetch_blob(
     if received != size or found != sha256:
         raise BlobCorruptError(
             f"blob {sha256} in the store is damaged: it holds {received} bytes with sha256 "
-            f"{found}, expected {size} bytes; 'datayard verify --deep' lists every damaged blob"
+            f"{found}, expected {size} bytes",
+            sha256,
+            etags[0] if etags else "",
         )
+
+
+def set_aside(bucket: Bucket, damaged: BlobCorruptError) -> str:
+    """Move a blob proven damaged out of ``blobs/``; say what became of it, for people.
+
+    Once it is gone, a push of the original file stores it again (a push
+    trusts a stored blob by its name and size), and ``verify --deep`` passes.
+    The blob generation moves, so that every machine's index of known blobs
+    forgets it. The move is conditional on the ETag that was read: a blob
+    that someone stored again meanwhile stays. Its damaged bytes wait under
+    ``quarantine/`` until the next gc. With read-only access, it stays.
+    """
+    key = blob_key(damaged.sha256)
+    try:
+        bucket.copy(key, quarantine_key(damaged.sha256, damaged.etag))
+        bucket.remove_if(key, damaged.etag)
+        move_generation(bucket)
+    except PreconditionFailedError:
+        log.info("%s was stored again while it was being set aside; it stays", key)
+        return "it was stored again meanwhile"
+    except StorageError as error:
+        if is_missing(error):  # another reader of the same blob set it aside first
+            return SET_ASIDE
+        log.warning("could not set the damaged blob %s aside: %s", key, error)
+        return (
+            f"it could not be set aside ({error}); run 'datayard verify --deep' with write access"
+        )
+    log.warning("set the damaged blob %s aside under quarantine/", key)
+    return SET_ASIDE
 
 
 def is_missing(error: StorageError) -> bool:

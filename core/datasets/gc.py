@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,7 +41,7 @@ from datayard.core.events import (
     check_cancel,
 )
 from datayard.core.store.bucket import Bucket
-from datayard.core.store.layout import GENERATION_KEY, PUSHES, blob_key
+from datayard.core.store.layout import PUSHES, QUARANTINE, blob_key, move_generation
 from datayard.core.store.locks import HeldLock, LockTiming, Mode, acquire
 
 log = logging.getLogger(__name__)
@@ -76,6 +75,8 @@ class GcResult:
     deleted: tuple[str, ...]
     failed: tuple[str, ...]
     """Keys the server did not delete."""
+    quarantined: tuple[str, ...] = ()
+    """Damaged blobs set aside by pull or verify (``quarantine/``): deleted with the garbage."""
 
     @property
     def unreferenced_bytes(self) -> int:
@@ -132,12 +133,15 @@ def _sweep(
     step("manifests-read")
     in_use = _protected(markers, ignore_stale_pushes).union(*(m.blobs for m in manifests))
     garbage = {sha: size for sha, size in stored.items() if sha not in in_use}
+    quarantined = tuple(sorted(item.key for item in bucket.objects(QUARANTINE)))
     deleted: list[str] = []
     failed: list[str] = []
+    if held is not None and quarantined:
+        failed += bucket.remove(quarantined)
     if held is not None and garbage:
         doomed = sorted(garbage)
         yield Progress(PHASE_DELETING, 0, len(doomed))
-        _move_generation(bucket)
+        move_generation(bucket)
         try:
             for start in range(0, len(doomed), DELETE_BATCH):
                 check_cancel(cancel)
@@ -149,7 +153,7 @@ def _sweep(
                 step("batch-deleted")
                 yield Progress(PHASE_DELETING, start + len(batch), len(doomed))
         finally:
-            _move_generation(bucket)
+            move_generation(bucket)
         log.info("gc deleted %d blobs, %d failed", len(deleted), len(failed))
     yield Finished(
         GcResult(
@@ -160,6 +164,7 @@ def _sweep(
             unreferenced=tuple(sorted(garbage.items())),
             deleted=tuple(deleted),
             failed=tuple(failed),
+            quarantined=quarantined,
         )
     )
 
@@ -224,8 +229,3 @@ def _all_manifests(bucket: Bucket, workers: int) -> list[Manifest]:
             f"{error}; gc deleted nothing, since it must read every version to know "
             "which blobs are in use"
         ) from error
-
-
-def _move_generation(bucket: Bucket) -> None:
-    generation = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-    bucket.put_bytes(GENERATION_KEY, generation.encode(), content_type="text/plain")

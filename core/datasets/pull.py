@@ -25,7 +25,13 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import yaml
 from filelock import FileLock, Timeout
 
-from datayard.core.datasets.blobs import fetch_blob, is_per_blob, with_retries
+from datayard.core.datasets.blobs import (
+    BlobCorruptError,
+    fetch_blob,
+    is_per_blob,
+    set_aside,
+    with_retries,
+)
 from datayard.core.datasets.manifest import Manifest, ManifestFile, Role
 from datayard.core.drive.scan.hash_cache import CacheKey, Content, HashCache
 from datayard.core.drive.scan.hashing import Job, read_content
@@ -190,8 +196,11 @@ class _Writer:
         except StorageError as error:
             if not is_per_blob(error):
                 raise
-            log.info("%s: %s", file.path, error)
-            return _Outcome(file, downloaded=False, error=str(error))
+            message = str(error)
+            if isinstance(error, BlobCorruptError):
+                message = f"{message}; {set_aside(self.bucket, error)}"
+            log.info("%s: %s", file.path, message)
+            return _Outcome(file, downloaded=False, error=message)
         return _Outcome(file, downloaded=True, written=written)
 
     def _present(self, file: ManifestFile, target: Path) -> CacheKey | None:

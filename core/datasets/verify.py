@@ -3,7 +3,9 @@
 The quick check lists only the blob folders the version uses (one request per
 thousand blobs) and compares sizes: it finds deleted or truncated blobs in
 seconds. The deep check also downloads and hashes every blob, the only way to
-find an object whose bytes changed in place.
+find an object whose bytes changed in place; a damaged blob is set aside
+(:func:`~datayard.core.datasets.blobs.set_aside`), so that pushing its file
+again restores it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datayard.core.datasets.blobs import (
     fetch_blob,
     is_per_blob,
     list_blobs,
+    set_aside,
     with_retries,
 )
 from datayard.core.datasets.manifest import Manifest
@@ -76,8 +79,9 @@ def verify(
         elif stored[sha] != size:
             problems[sha] = f"the store holds {stored[sha]} bytes, the version {size}"
     if deep:
-        intact = {sha: size for sha, size in needed.items() if sha not in problems}
-        problems.update((yield from _rehash(bucket, intact, workers, cancel)))
+        # Blobs of the wrong size are read too: that proves them damaged and sets them aside.
+        present = {sha: size for sha, size in needed.items() if sha in stored}
+        problems.update((yield from _rehash(bucket, present, workers, cancel)))
     paths: dict[str, list[str]] = defaultdict(list)
     for file in manifest.files:
         paths[file.sha256].append(file.path)
@@ -97,8 +101,11 @@ def _rehash(
     def check(sha: str) -> tuple[str, str]:
         try:
             with_retries(lambda: fetch_blob(bucket, sha, blobs[sha], cancel=cancel), sha)
-        except BlobCorruptError:
-            return sha, "damaged: its content does not match its sha256"
+        except BlobCorruptError as error:
+            return (
+                sha,
+                f"damaged: its content does not match its sha256; {set_aside(bucket, error)}",
+            )
         except BlobMissingError:
             return sha, MISSING
         except StorageError as error:

@@ -20,7 +20,7 @@ import io
 import logging
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -171,6 +171,17 @@ class Bucket:
                 return None
             raise
 
+    def copy(self, source: str, key: str) -> None:
+        """Copy an object within the bucket, on the server (nothing passes through here)."""
+        from minio.commonconfig import CopySource
+
+        with translated(self.profile):
+            self.client.copy_object(
+                bucket_name=self.name,
+                object_name=key,
+                source=CopySource(bucket_name=self.name, object_name=source),
+            )
+
     def put_file(self, key: str, path: Path) -> None:
         """Upload a local file of any size (multipart above the SDK's threshold)."""
         with translated(self.profile):
@@ -190,11 +201,18 @@ class Bucket:
                 response.close()
                 response.release_conn()
 
-    def stream(self, key: str, chunk: int = 1 << 20) -> Iterator[bytes]:
-        """The object's bytes in chunks, for downloads larger than memory."""
+    def stream(
+        self, key: str, chunk: int = 1 << 20, *, opened: Callable[[str], object] | None = None
+    ) -> Iterator[bytes]:
+        """The object's bytes in chunks, for downloads larger than memory.
+
+        ``opened`` hears the ETag of the object being read, before its first byte.
+        """
         with translated(self.profile):
             response = self.client.get_object(bucket_name=self.name, object_name=key)
             try:
+                if opened is not None:
+                    opened(_unquote(response.headers.get("etag")))
                 yield from response.stream(chunk)
             finally:
                 response.close()

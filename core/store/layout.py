@@ -9,9 +9,13 @@ same image pushed by two people is stored once:
     datasets/<owner>/<name>/latest                id of the newest version
     pushes/<push-id>.json                         blobs of a push in progress
     locks/<scope>/<mode>-<id>.json                who works on the store (see locks.py)
+    quarantine/<sha256>.<etag>                    blobs found damaged, set aside until gc
 """
 
 from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
 
 from datayard.core.store.bucket import Bucket
 
@@ -20,6 +24,7 @@ DATASETS = "datasets/"
 PUSHES = "pushes/"
 """One marker per push in progress, listing its blobs, which gc must keep."""
 LOCKS = "locks/"
+QUARANTINE = "quarantine/"
 GENERATION_KEY = "blobs/generation"
 """Changed by every gc that deletes blobs, so that local indexes of known blobs
 (which let a push skip asking about each blob) know to forget what they knew."""
@@ -45,7 +50,17 @@ def latest_key(owner: str, name: str) -> str:
     return f"{DATASETS}{owner}/{name}/latest"
 
 
+def quarantine_key(sha256: str, etag: str) -> str:
+    return f"{QUARANTINE}{sha256}.{etag or 'unknown'}"
+
+
 def blob_generation(bucket: Bucket) -> str:
     if bucket.stat(GENERATION_KEY) is None:
         return "0"
     return bucket.get_bytes(GENERATION_KEY).decode().strip()
+
+
+def move_generation(bucket: Bucket) -> None:
+    """Tell every machine's index of known blobs to forget what it knew: blobs went away."""
+    generation = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    bucket.put_bytes(GENERATION_KEY, generation.encode(), content_type="text/plain")

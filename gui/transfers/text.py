@@ -79,7 +79,12 @@ def _done(job: Job) -> str:
     if result is None or result.manifest is None:
         return "Done."
     if result.unchanged:
-        return f"Nothing new: {result.manifest.ref} already holds exactly these files."
+        restored = (
+            f" Restored {result.uploaded_blobs} lost file content(s) ({size(result.sent_bytes)})."
+            if result.uploaded_blobs
+            else ""
+        )
+        return f"Nothing new: {result.manifest.ref} already holds exactly these files.{restored}"
     return (
         f"Published {result.manifest.ref}: {len(result.manifest.files)} files, "
         f"{result.uploaded_blobs} sent ({size(result.sent_bytes)})."

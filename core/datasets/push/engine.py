@@ -21,7 +21,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -55,6 +55,7 @@ from datayard.core.events import (
     Transfer,
     Waiting,
     check_cancel,
+    relay,
 )
 from datayard.core.pool import helper_pool
 from datayard.core.store.bucket import Bucket
@@ -164,21 +165,27 @@ def push(
     latest_id = catalog.latest(ref.owner, ref.name)
     latest = catalog.manifest(replace(ref, version=latest_id)) if latest_id else None
     early = _plan_if_possible(inventories, options.split) if latest is not None else None
-    if latest is not None and early is not None and same_content(latest, early):
-        # Nothing will be published, and the check only guards what is published: the
-        # same content passed it (or was forced) when the latest version was pushed.
-        # Skipping it makes a no-op push cost a cached scan and one manifest read.
-        yield Finished(PushResult(str(ref), latest, unchanged=True))
-        return
-    del latest  # a 100k-file manifest is tens of MB
-    reports = yield from check_each(inventories, cancel=cancel)
-    if not options.force and not all(report.trainable for report in reports):
-        raise CheckFailedError(reports)
-    planned = early or plan(inventories, options.split)
-    del inventories, early  # the plan has what the upload needs; a 100k-file scan is ~80 MB
-
     journal = Journal(database, store_id(bucket))
     try:
+        restoring = None
+        if latest is not None and early is not None and same_content(latest, early):
+            # Nothing will be published, and the check only guards what is published: the
+            # same content passed it (or was forced) when the latest version was pushed.
+            # Skipping it makes a no-op push cost a cached scan, one manifest read and the
+            # blob generation. Blobs of the version that went missing (set aside as
+            # damaged) are sent again, which restores it.
+            journal.check_generation(blob_generation(bucket))
+            if not missing_blobs(bucket, journal, early, options.workers):
+                yield Finished(PushResult(str(ref), latest, unchanged=True))
+                return
+            restoring, planned, reports = latest, early, []
+        else:
+            del latest  # a 100k-file manifest is tens of MB
+            reports = yield from check_each(inventories, cancel=cancel)
+            if not options.force and not all(report.trainable for report in reports):
+                raise CheckFailedError(reports)
+            planned = early or plan(inventories, options.split)
+        del inventories, early  # the plan has what the upload needs; a 100k-file scan is ~80 MB
         push_id = uuid.uuid4().hex
         sources = tuple(str(p.resolve()) for p in paths)
         journal.begin_push(
@@ -203,7 +210,7 @@ def push(
             session = _Session(
                 ref, push_id, bucket, journal, options, held, timing, cancel, checkpoint
             )
-            yield from session.run(planned, reports, sources)
+            yield from session.run(planned, reports, sources, restoring)
     finally:
         journal.close()
 
@@ -227,8 +234,14 @@ class _Session:
             self.checkpoint(name)
 
     def run(
-        self, planned: Plan, reports: Sequence[CheckReport], sources: tuple[str, ...]
+        self,
+        planned: Plan,
+        reports: Sequence[CheckReport],
+        sources: tuple[str, ...],
+        restoring: Manifest | None,
     ) -> Generator[PushEvent, None, None]:
+        """Store the planned files, then publish them, or with ``restoring``, only restore
+        the blobs that version lost (its files are the planned ones)."""
         # The marker goes first: from now on gc keeps every blob this push counts on,
         # including those it finds already stored and will not send, even if the
         # push is interrupted and resumed later.
@@ -247,6 +260,12 @@ class _Session:
         )
         sender = _Sender(self.bucket, self.journal, self.options, self.cancel)
         files = yield from self.store(sender, planned, missing)
+        changed = tuple(f.path for f, p in zip(files, planned.files, strict=True) if f != p.entry)
+        if restoring is not None:
+            sender.failures += [
+                FileFailed(path, f"changed since {restoring.ref} was pushed; push again")
+                for path in changed
+            ]
         if sender.failures:
             self.journal.end_push(self.push_id, "failed")
             yield Finished(
@@ -260,7 +279,7 @@ class _Session:
                 )
             )
             return
-        manifest = Catalog(self.bucket).publish(
+        manifest = restoring or Catalog(self.bucket).publish(
             Manifest(
                 id=new_version_id(files),
                 owner=self.ref.owner,
@@ -278,11 +297,11 @@ class _Session:
         self.step("published")
         superseded = self.journal.end_push(self.push_id, "done", manifest.id)
         self.bucket.remove([marker, *(push_marker_key(old) for old in superseded)])
-        changed = tuple(f.path for f, p in zip(files, planned.files, strict=True) if f != p.entry)
         yield Finished(
             PushResult(
                 str(self.ref),
                 manifest,
+                unchanged=restoring is not None,
                 uploaded_blobs=sender.uploaded,
                 sent_bytes=sender.sent,
                 changed_files=changed,
@@ -355,7 +374,7 @@ def scan_each(
         events = scanning.scan(
             path, database=database, include_hidden=include_hidden, cancel=cancel
         )
-        inventories.append((yield from _forward(events, Inventory)))
+        inventories.append((yield from relay(events, Inventory)))
     return inventories
 
 
@@ -364,7 +383,7 @@ def check_each(
 ) -> Generator[Progress, None, list[CheckReport]]:
     reports: list[CheckReport] = []
     for inventory in inventories:
-        reports.append((yield from _forward(checking.check(inventory, cancel=cancel), CheckReport)))
+        reports.append((yield from relay(checking.check(inventory, cancel=cancel), CheckReport)))
     return reports
 
 
@@ -378,16 +397,6 @@ def _plan_if_possible(inventories: Sequence[Inventory], split: SplitMode) -> Pla
         return plan(inventories, split)
     except (UsageError, ValueError):
         return None
-
-
-def _forward(events: Iterator[object], result_type: type[T]) -> Generator[Progress, None, T]:
-    """Pass a sub-operation's progress on and return its result."""
-    for event in events:
-        if isinstance(event, Finished) and isinstance(event.result, result_type):
-            return event.result
-        if isinstance(event, Progress):
-            yield event
-    raise RuntimeError("the operation ended without a result")
 
 
 def same_content(latest: Manifest, planned: Plan) -> bool:
