@@ -32,8 +32,7 @@ def command(profile_name: str | None, as_json: bool) -> None:
         return
     if not manifests:
         console.print(
-            f"No datasets in bucket {store.bucket.name!r} yet; push a folder with 'datayard push'.",
-            markup=False,
+            f"No datasets in bucket {store.bucket.name!r} yet; push a folder with 'datayard push'."
         )
         return
     table = Table()

@@ -59,16 +59,18 @@ class DatayardGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> object:
+        from rich.text import Text
+
         from .render import console
 
         try:
             return super().invoke(ctx)
         except DatayardError as error:
             log.debug("command failed", exc_info=True)
-            console.print(f"[bold red]error:[/] {error}", highlight=False, markup=True)
+            console.print(Text.assemble(("error:", "bold red"), f" {error}"))
             sys.exit(error.exit_code)
         except (KeyboardInterrupt, Cancelled):
-            console.print("[yellow]stopped[/]")
+            console.print(Text("stopped", style="yellow"))
             sys.exit(130)
 
 

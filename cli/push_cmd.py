@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.text import Text
 
 from datayard.core.datasets.push import PushOptions, PushPlanned, PushResult, SplitMode, push
 from datayard.core.datasets.push.engine import CheckFailedError
@@ -143,18 +144,26 @@ def _show(result: PushResult, as_json: bool) -> None:
         )
         return
     for failure in result.failures:
-        console.print(f"[red]failed[/] {failure.path}: {failure.error}", highlight=False)
+        console.print(Text.assemble(("failed", "red"), f" {failure.path}: {failure.error}"))
     if result.failures:
         console.print(
-            f"[red]{len(result.failures)} file(s) failed[/]; nothing was published. "
-            "Fix them and run the same command again: what was sent is not sent again."
+            Text.assemble(
+                (f"{len(result.failures)} file(s) failed", "red"),
+                "; nothing was published. Fix them and run the same command again: "
+                "what was sent is not sent again.",
+            )
         )
     elif result.unchanged and manifest is not None:
         console.print(f"Nothing changed: {manifest.ref} is the latest version.")
     elif manifest is not None:
         for path in result.changed_files:
-            console.print(f"[yellow]changed while pushed, stored as read:[/] {path}")
+            console.print(
+                Text.assemble(("changed while pushed, stored as read:", "yellow"), f" {path}")
+            )
         console.print(
-            f"[green]Pushed[/] {manifest.ref}: {len(manifest.files)} files, "
-            f"{result.uploaded_blobs} sent ({size(result.sent_bytes)})."
+            Text.assemble(
+                ("Pushed", "green"),
+                f" {manifest.ref}: {len(manifest.files)} files, "
+                f"{result.uploaded_blobs} sent ({size(result.sent_bytes)}).",
+            )
         )
