@@ -25,6 +25,7 @@ from datayard.core.settings import LOCAL_PROFILE
 from datayard.core.store.workspace import Workspace
 
 from ..notice import Notice
+from ..rich_text import as_written
 from ..sortable import SORT_KEY, SortableItem
 from ..workers import Operation, run_in_background
 from .details import VersionDetails, VersionDiff
@@ -62,8 +63,9 @@ def _dataset_row(dataset: DatasetVersions) -> _Row:
         latest,
         {_VERSIONS: len(dataset.versions), _FILES: len(latest.files), _SIZE: latest.total_bytes},
     )
-    row.setToolTip(_NAME, f"{dataset.owner}/{dataset.name}: the newest version is {latest.id}")
-    row.setToolTip(_CLASSES, ", ".join(latest.class_names))
+    newest = f"{dataset.owner}/{dataset.name}: the newest version is {latest.id}"
+    row.setToolTip(_NAME, as_written(newest))
+    row.setToolTip(_CLASSES, as_written(", ".join(latest.class_names)))
     for manifest in dataset.versions:
         child = _Row(
             [
