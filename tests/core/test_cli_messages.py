@@ -20,3 +20,15 @@ def test_a_name_in_an_error_line_prints_as_written(name: str, tmp_path: Path) ->
 
     assert done.returncode == 2
     assert done.stderr == f"error: {missing} is not a folder\n"
+
+
+def test_a_malformed_endpoint_is_one_line_naming_the_field() -> None:
+    done = run_cli(
+        "profile", "add", "lab", "--endpoint=http://[::1", "--bucket=abc", "--access-key=k"
+    )
+
+    assert done.returncode == 2
+    assert done.stderr == (
+        "error: profile 'lab': endpoint 'http://[::1' is not a URL like "
+        "https://minio.example.com:9000\n"
+    )
