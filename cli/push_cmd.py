@@ -10,13 +10,14 @@ from rich.text import Text
 from datayard.core.datasets.push import PushOptions, PushPlanned, PushResult, SplitMode, push
 from datayard.core.datasets.push.engine import CheckFailedError
 from datayard.core.datasets.push.journal import last_unfinished_push
+from datayard.core.drive.check import Severity
 from datayard.core.errors import UsageError
 from datayard.core.events import CancelToken, FileFailed, Finished
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.workspace import Workspace
 from datayard.core.units import size
 
-from .check_cmd import show_report
+from .check_cmd import show_findings, show_report
 from .render import console, follow, print_json
 
 MiB = 1 << 20
@@ -143,6 +144,9 @@ def _show(result: PushResult, as_json: bool) -> None:
             }
         )
         return
+    for report in result.reports:
+        # What the version leaves out (unreadable folders) or was forced past.
+        show_findings(report, Severity.WARNING)
     for failure in result.failures:
         console.print(Text.assemble(("failed", "red"), f" {failure.path}: {failure.error}"))
     if result.failures:

@@ -159,6 +159,7 @@ def push(
         raise CheckFailedError(reports)
     planned = early or plan(inventories, options.split)
     del inventories, early  # the plan has what the upload needs; a 100k-file scan is ~80 MB
+    yield from planned.unreadable
 
     journal = Journal(database, store_id(bucket))
     try:
@@ -189,7 +190,8 @@ def push(
         )
         sender = _Sender(bucket, journal, options, cancel)
         uploaded = yield from sender.run(planned, missing)
-        if sender.failures:
+        failures = (*planned.unreadable, *sender.failures)
+        if failures:
             journal.end_push(push_id, "failed")
             yield Finished(
                 PushResult(
@@ -197,7 +199,7 @@ def push(
                     None,
                     uploaded_blobs=sender.uploaded,
                     sent_bytes=sender.sent,
-                    failures=tuple(sender.failures),
+                    failures=failures,
                     reports=tuple(reports),
                 )
             )
@@ -280,12 +282,12 @@ def check_each(
 def _plan_if_possible(inventories: Sequence[Inventory], split: SplitMode) -> Plan | None:
     """The plan, or ``None`` where only the check can explain why there is none.
 
-    An unreadable file has no hash and conflicting class names have no plan: the
-    check reports both better than the plan's own error, so it must run first.
+    Conflicting class names have no plan: the check reports them better than the
+    plan's own error, so it must run first.
     """
     try:
         return plan(inventories, split)
-    except (UsageError, ValueError):
+    except UsageError:
         return None
 
 
@@ -300,6 +302,10 @@ def _forward(events: Iterator[object], result_type: type[T]) -> Generator[Progre
 
 
 def same_content(latest: Manifest, planned: Plan) -> bool:
+    """Whether ``planned`` would publish ``latest`` again; never while files of it are
+    unreadable: its push fails on them, and the check says why."""
+    if planned.unreadable:
+        return False
     before = {(f.path, f.sha256) for f in latest.files}
     return before == {(f.entry.path, f.entry.sha256) for f in planned.files} and (
         latest.class_names == planned.class_names
