@@ -102,8 +102,7 @@ def pull(
     """
     files = _safe_files(manifest)
     root = destination.expanduser().resolve()
-    if root.exists() and not root.is_dir():
-        raise UsageError(f"{root} is a file; pull into a folder")
+    _make_folder(root)
     with ExitStack() as stack:
         stack.enter_context(_exclusive(root))
         _remove_parts(root, files)
@@ -248,10 +247,19 @@ def _safe_files(manifest: Manifest) -> Sequence[ManifestFile]:
     return manifest.files
 
 
+def _make_folder(root: Path) -> None:
+    """Create the destination, or say why it cannot be: a file there, no permission."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"{root} is a file; pull into a folder") from None
+    except OSError as error:
+        raise _local_error(error, root, root) from error
+
+
 @contextmanager
 def _exclusive(root: Path) -> Iterator[None]:
     try:
-        root.mkdir(parents=True, exist_ok=True)
         lock = FileLock(root / LOCK_NAME, timeout=0)
         lock.acquire()
     except Timeout:
@@ -305,6 +313,10 @@ def _local_error(error: OSError, path: Path, root: Path) -> DestinationError:
         return DestinationError(
             f"the disk holding {root} is full (writing {path.name}): free some space and "
             "run the same pull again; the files already pulled are kept"
+        )
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return DestinationError(
+            f"cannot write {path}: {error.strerror}; pull into a folder you can write to"
         )
     return DestinationError(f"cannot write {path}: {error.strerror or error}")
 

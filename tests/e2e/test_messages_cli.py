@@ -56,3 +56,31 @@ def test_a_forced_push_fails_on_an_unreadable_file_and_names_the_unreadable_fold
     assert "folder cannot be read (1)" in done.stdout
     assert "  locked  Permission denied" in done.stdout
     assert Catalog(bucket).datasets() == {}
+
+
+@pytest.mark.parametrize("mode", [0o000, 0o555], ids=["unsearchable", "read-only"])
+def test_a_pull_under_a_folder_without_permission_says_what_to_do(
+    s3_server: S3Server, tmp_path: Path, mode: int
+) -> None:
+    bucket = fresh_bucket(s3_server)
+    publish(bucket, "alice/cats", {"images/train/a.jpg": b"x"})
+    add_profile(s3_server, bucket)
+    probe = tmp_path / "probe"
+    probe.mkdir(mode=0)
+    prefix = unprivileged_prefix(probe)
+    parent = tmp_path / "shared"
+    parent.mkdir(mode=mode)
+    destination = parent / "cats"
+
+    done = subprocess.run(
+        [*prefix, *datayard_command("pull", "alice/cats", str(destination), "--profile", "lab")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"error: cannot write {destination}: Permission denied; "
+        "pull into a folder you can write to\n"
+    )
