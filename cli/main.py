@@ -16,6 +16,7 @@ import click
 
 from datayard.core.errors import DatayardError
 from datayard.core.events import Cancelled
+from datayard.core.logs import quiet_http_client
 
 # name -> module under datayard.cli that defines ``command`` (or "module:attribute")
 COMMANDS = {
@@ -83,6 +84,7 @@ def cli(debug: bool) -> None:
         level=logging.DEBUG if debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    quiet_http_client(debug=debug)
 
 
 @cli.command()
