@@ -14,9 +14,10 @@ from PySide6.QtWidgets import (
 
 from datayard.core.datasets.describe import count, summary
 from datayard.core.datasets.manifest import Manifest, diff
+from datayard.core.units import size
 
 from ..rich_text import plain_label, quoted
-from .formatting import size, when
+from .formatting import when
 
 MAX_LISTED = 2000
 """Paths listed per group of a diff: enough to read, few enough to stay responsive."""

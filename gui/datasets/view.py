@@ -23,13 +23,14 @@ from datayard.core.errors import DatayardError
 from datayard.core.events import Progress
 from datayard.core.settings import LOCAL_PROFILE
 from datayard.core.store.workspace import Workspace
+from datayard.core.units import size
 
 from ..notice import Notice
 from ..rich_text import as_written
 from ..sortable import SORT_KEY, SortableItem
 from ..workers import Operation, run_in_background
 from .details import VersionDetails, VersionDiff
-from .formatting import size, when
+from .formatting import when
 from .pull_panel import PullPanel
 
 COLUMNS = ("Dataset / version", "Owner", "Versions", "Files", "Size", "Classes", "Created")
