@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import yaml
-from filelock import FileLock, Timeout
 
 from datayard.core.datasets.blobs import fetch_blob, is_per_blob, with_retries
 from datayard.core.datasets.manifest import Manifest, ManifestFile, Role
@@ -31,6 +30,7 @@ from datayard.core.drive.scan.hash_cache import CacheKey, Content, HashCache
 from datayard.core.drive.scan.hashing import Job, read_content
 from datayard.core.errors import DatayardError, StorageError, UsageError
 from datayard.core.events import CancelToken, FileFailed, Finished, Throttle, Transfer
+from datayard.core.lock_file import LockFile, LockHeldError
 from datayard.core.pool import run_parallel
 from datayard.core.store.bucket import Bucket
 
@@ -40,7 +40,8 @@ PHASE_PULLING = "pulling"
 DEFAULT_WORKERS = 8
 DATA_YAML = "data.yaml"
 LOCK_NAME = ".datayard-pull.lock"
-"""Held while a pull writes into a folder: two pulls into one folder would collide."""
+"""Held while a pull writes into a folder (two pulls into one folder would collide), and
+removed when the pull ends."""
 PART_SUFFIX = ".datayard-part"
 """Ends the temporary names of files being written; leftovers of a crash are removed."""
 _CACHE_BATCH = 1000
@@ -259,10 +260,10 @@ def _make_folder(root: Path) -> None:
 
 @contextmanager
 def _exclusive(root: Path) -> Iterator[None]:
+    lock = LockFile(root / LOCK_NAME)
     try:
-        lock = FileLock(root / LOCK_NAME, timeout=0)
         lock.acquire()
-    except Timeout:
+    except LockHeldError:
         raise UsageError(
             f"another pull is writing into {root}; wait for it to finish or pull elsewhere"
         ) from None
