@@ -67,8 +67,7 @@ def command(path: Path, deep: bool, as_json: bool, include_hidden: bool) -> None
 
 
 def show_report(report: CheckReport) -> None:
-    for group in report.groups:
-        _show_group(group)
+    show_findings(report, Severity.INFO)
     if report.sets:
         out.print(_sets_table(report.sets))
     for summary in report.sets:
@@ -87,6 +86,13 @@ def show_report(report: CheckReport) -> None:
         style="default",
     )
     out.print(verdict)
+
+
+def show_findings(report: CheckReport, least: Severity) -> None:
+    """The report's findings as severe as ``least`` or more, group by group."""
+    for group in report.groups:
+        if group.severity.rank <= least.rank:
+            _show_group(group)
 
 
 def _show_group(group: FindingGroup) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from itertools import groupby
 
 import click
-from rich.filesize import decimal
 from rich.table import Table
 from rich.text import Text
 
 from datayard.core.datasets.describe import summary
+from datayard.core.units import size
 
 from .render import console, out, print_json
 from .versions import json_option, open_store, profile_option
@@ -32,8 +32,7 @@ def command(profile_name: str | None, as_json: bool) -> None:
         return
     if not manifests:
         console.print(
-            f"No datasets in bucket {store.bucket.name!r} yet; push a folder with 'datayard push'.",
-            markup=False,
+            f"No datasets in bucket {store.bucket.name!r} yet; push a folder with 'datayard push'."
         )
         return
     table = Table()
@@ -52,7 +51,7 @@ def command(profile_name: str | None, as_json: bool) -> None:
                     manifest.pushed_by,
                     ", ".join(manifest.class_names),
                     str(len(manifest.files)),
-                    decimal(manifest.total_bytes),
+                    size(manifest.total_bytes),
                 )
             )
         )

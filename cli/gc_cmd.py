@@ -5,12 +5,12 @@ from __future__ import annotations
 import sys
 
 import click
-from rich.filesize import decimal
 from rich.text import Text
 
 from datayard.core.datasets.describe import count
 from datayard.core.datasets.gc import STALE_PUSH, GcResult, collect_garbage
 from datayard.core.events import run_to_end
+from datayard.core.units import size
 
 from .render import console, follow, out, print_json
 from .versions import (
@@ -107,19 +107,19 @@ def _render(result: GcResult, delete: bool, ignore_stale: bool) -> None:
             )
     out.print(
         Text(
-            f"{count(result.stored_blobs, 'blob')} stored ({decimal(result.stored_bytes)}), "
+            f"{count(result.stored_blobs, 'blob')} stored ({size(result.stored_bytes)}), "
             f"used by {count(result.versions, 'version')} and "
             f"{count(len(result.markers), 'push marker')}."
         )
     )
     unused = count(len(result.unreferenced), "unused blob")
-    size = decimal(result.unreferenced_bytes)
+    freed = size(result.unreferenced_bytes)
     if not delete:
-        out.print(Text(f"{unused} ({size}) would be deleted."))
+        out.print(Text(f"{unused} ({freed}) would be deleted."))
         if result.unreferenced:
             out.print(Text("Run 'datayard gc --delete' to delete them."))
         return
-    out.print(Text(f"Deleted {count(len(result.deleted), 'unused blob')} ({size})."))
+    out.print(Text(f"Deleted {count(len(result.deleted), 'unused blob')} ({freed})."))
     if result.failed:
         console.print(
             Text(

@@ -16,6 +16,7 @@ import click
 
 from datayard.core.errors import DatayardError
 from datayard.core.events import Cancelled
+from datayard.core.logs import quiet_http_client
 
 # name -> module under datayard.cli that defines ``command`` (or "module:attribute")
 COMMANDS = {
@@ -61,16 +62,18 @@ class DatayardGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> object:
+        from rich.text import Text
+
         from .render import console
 
         try:
             return super().invoke(ctx)
         except DatayardError as error:
             log.debug("command failed", exc_info=True)
-            console.print(f"[bold red]error:[/] {error}", highlight=False, markup=True)
+            console.print(Text.assemble(("error:", "bold red"), f" {error}"))
             sys.exit(error.exit_code)
         except (KeyboardInterrupt, Cancelled):
-            console.print("[yellow]stopped[/]")
+            console.print(Text("stopped", style="yellow"))
             sys.exit(130)
 
 
@@ -83,6 +86,7 @@ def cli(debug: bool) -> None:
         level=logging.DEBUG if debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    quiet_http_client(debug=debug)
 
 
 @cli.command()

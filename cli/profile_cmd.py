@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from datayard.core.errors import BucketMissingError, DatayardError, UsageError
 from datayard.core.settings import Profile
@@ -73,7 +74,9 @@ def add(
     secret = _read_secret(secret_stdin)
     workspace.secrets.set(name, secret)
     workspace.save(updated)
-    console.print(f"Saved profile [bold]{name}[/]; its secret key is in the keyring.")
+    console.print(
+        Text.assemble("Saved profile ", (name, "bold"), "; its secret key is in the keyring.")
+    )
 
 
 @command.command(name="list")
@@ -85,12 +88,12 @@ def list_() -> None:
     for profile in current.profiles:
         try:
             workspace.secrets.get(profile.name)
-            secret = "in keyring"
+            secret = Text("in keyring")
         except DatayardError:
-            secret = "[red]missing[/]"
-        tls = "on" if profile.verify_tls else "[yellow]off[/]"
+            secret = Text("missing", style="red")
+        tls = Text("on") if profile.verify_tls else Text("off", style="yellow")
         if profile.ca_bundle:
-            tls += f" (CA {profile.ca_bundle})"
+            tls.append(f" (CA {profile.ca_bundle})")
         default = "*" if profile.name == current.default_profile else ""
         table.add_row(
             profile.name, profile.endpoint, profile.bucket, profile.access_key, tls, secret, default
@@ -108,7 +111,7 @@ def remove(name: str) -> None:
     workspace = Workspace.default()
     workspace.save(workspace.settings().without_profile(name))
     workspace.secrets.delete(name)
-    console.print(f"Removed profile [bold]{name}[/].")
+    console.print(Text.assemble("Removed profile ", (name, "bold"), "."))
 
 
 @command.command()
@@ -129,8 +132,14 @@ def test(name: str | None, create_bucket: bool) -> None:
             raise
         s3.create_bucket(profile, secret)
         s3.check_profile(profile, secret)
-        console.print(f"Created bucket [bold]{profile.bucket}[/].")
+        console.print(Text.assemble("Created bucket ", (profile.bucket, "bold"), "."))
     console.print(
-        f"[green]OK[/]: profile [bold]{profile.name}[/] reaches {profile.endpoint} and can "
-        f"read and write bucket [bold]{profile.bucket}[/]."
+        Text.assemble(
+            ("OK", "green"),
+            ": profile ",
+            (profile.name, "bold"),
+            f" reaches {profile.endpoint} and can read and write bucket ",
+            (profile.bucket, "bold"),
+            ".",
+        )
     )

@@ -7,13 +7,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import click
-from rich.filesize import decimal
 from rich.text import Text
 
 from datayard.core.datasets.describe import count
 from datayard.core.datasets.pull import PullResult, pull
 from datayard.core.events import FileFailed, run_to_end
 from datayard.core.paths import AppDirs
+from datayard.core.units import size
 
 from .render import console, follow, out, print_json
 from .versions import (
@@ -81,7 +81,7 @@ def _render(result: PullResult) -> None:
     out.print(
         Text(
             f"{result.ref} -> {result.destination}: {count(result.downloaded, 'file')} "
-            f"downloaded ({decimal(result.downloaded_bytes)}), {result.skipped} already there"
+            f"downloaded ({size(result.downloaded_bytes)}), {result.skipped} already there"
         )
     )
     if result.extra_files:

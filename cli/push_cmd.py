@@ -5,18 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.text import Text
 
 from datayard.core.datasets.describe import count
 from datayard.core.datasets.push import PushOptions, PushPlanned, PushResult, SplitMode, push
 from datayard.core.datasets.push.engine import CheckFailedError
 from datayard.core.datasets.push.journal import last_unfinished_push
+from datayard.core.drive.check import Severity
 from datayard.core.errors import UsageError
 from datayard.core.events import CancelToken, FileFailed, Finished
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.workspace import Workspace
 from datayard.core.units import size
 
-from .check_cmd import show_report
+from .check_cmd import show_findings, show_report
 from .render import console, follow, print_json
 
 MiB = 1 << 20
@@ -143,24 +145,38 @@ def _show(result: PushResult, as_json: bool) -> None:
             }
         )
         return
+    for report in result.reports:
+        # What the version leaves out (unreadable folders) or was forced past.
+        show_findings(report, Severity.WARNING)
     for failure in result.failures:
-        console.print(f"[red]failed[/] {failure.path}: {failure.error}", highlight=False)
+        console.print(Text.assemble(("failed", "red"), f" {failure.path}: {failure.error}"))
     if result.failures:
         console.print(
-            f"[red]{len(result.failures)} file(s) failed[/]; nothing was published. "
-            "Fix them and run the same command again: what was sent is not sent again."
+            Text.assemble(
+                (f"{len(result.failures)} file(s) failed", "red"),
+                "; nothing was published. Fix them and run the same command again: "
+                "what was sent is not sent again.",
+            )
         )
     elif result.unchanged and manifest is not None:
         console.print(f"Nothing changed: {manifest.ref} is the latest version.")
         if result.uploaded_blobs:
             console.print(
-                f"[green]Restored[/] {count(result.uploaded_blobs, 'file content')} that the "
-                f"store had lost ({size(result.sent_bytes)})."
+                Text.assemble(
+                    ("Restored", "green"),
+                    f" {count(result.uploaded_blobs, 'file content')} that the store had lost "
+                    f"({size(result.sent_bytes)}).",
+                )
             )
     elif manifest is not None:
         for path in result.changed_files:
-            console.print(f"[yellow]changed while pushed, stored as read:[/] {path}")
+            console.print(
+                Text.assemble(("changed while pushed, stored as read:", "yellow"), f" {path}")
+            )
         console.print(
-            f"[green]Pushed[/] {manifest.ref}: {len(manifest.files)} files, "
-            f"{result.uploaded_blobs} sent ({size(result.sent_bytes)})."
+            Text.assemble(
+                ("Pushed", "green"),
+                f" {manifest.ref}: {len(manifest.files)} files, "
+                f"{result.uploaded_blobs} sent ({size(result.sent_bytes)}).",
+            )
         )

@@ -21,17 +21,22 @@ from rich.text import Text
 from datayard.core import events
 from datayard.core.units import size
 
-console = Console(stderr=True, soft_wrap=True)
-"""Progress and messages go to stderr so that stdout stays clean for --json."""
-out = Console()
+console = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)
+"""Progress and messages go to stderr so that stdout stays clean for --json.
+
+Both consoles print strings as they are written: no markup, no emoji codes.
+Folder names, manifest paths and error messages come from users and from the
+store, and "cats [old]" or "a[/]b" must neither lose their brackets nor stop
+the command. Styles go in :class:`rich.text.Text` objects."""
+out = Console(markup=False, emoji=False)
 
 
 def progress_bar() -> Progress:
     return Progress(
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
-        TextColumn("{task.fields[detail]}"),
+        TextColumn("{task.fields[detail]}", markup=False),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.filesize import decimal
 from rich.table import Table
 from rich.text import Text
 
@@ -15,6 +14,7 @@ from datayard.core.drive.inventory import Inventory
 from datayard.core.drive.scan import Summary, scan, summarize
 from datayard.core.events import CancelToken, run_to_end
 from datayard.core.paths import AppDirs
+from datayard.core.units import size
 
 from .render import follow, out, print_json
 
@@ -107,7 +107,7 @@ def _overview(summary: Summary) -> Table:
         table,
         [
             ("files", summary["files"]),
-            ("total size", decimal(summary["bytes"])),
+            ("total size", size(summary["bytes"])),
             ("images", kinds.get("image", 0)),
             ("label files", kinds.get("label", 0)),
             ("data.yaml files", kinds.get("data.yaml", 0)),
@@ -123,8 +123,7 @@ def _overview(summary: Summary) -> Table:
 
 def _formats(summary: Summary) -> Table:
     rows = [
-        (row["format"], row["kind"], row["files"], decimal(row["bytes"]))
-        for row in summary["formats"]
+        (row["format"], row["kind"], row["files"], size(row["bytes"])) for row in summary["formats"]
     ]
     return _add_rows(_table("Formats", ["format", "kind"], ["files", "size"]), rows)
 

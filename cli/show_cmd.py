@@ -6,11 +6,11 @@ from collections.abc import Iterable
 from typing import Any
 
 import click
-from rich.filesize import decimal
 from rich.table import Table
 from rich.text import Text
 
 from datayard.core.datasets.describe import summary
+from datayard.core.units import size
 
 from .render import out, print_json
 from .versions import REF_METAVAR, json_option, open_store, profile_option
@@ -33,7 +33,7 @@ def command(dataset: str, profile_name: str | None, as_json: bool) -> None:
         ("pushed by", info["pushed_by"]),
         ("source", f"{info['source']['host']}: {', '.join(info['source']['paths'])}"),
         ("files", f"{info['files']} ({info['images']} images, {info['labels']} labels)"),
-        ("size", decimal(info["bytes"])),
+        ("size", size(info["bytes"])),
     ]
     out.print(_table(info["ref"], ["", ""], overview, header=False))
     out.print(_table("Images per split", ["split", "images"], info["splits"].items()))

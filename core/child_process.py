@@ -30,6 +30,7 @@ from typing import Any
 
 from datayard.core.errors import DatayardError
 from datayard.core.events import Cancelled, CancelToken
+from datayard.core.logs import quiet_http_client
 from datayard.core.priority import background_niceness, lower_this_process, set_background_niceness
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,7 @@ def _serve(
     root = logging.getLogger()
     root.setLevel(log_level)
     root.addHandler(QueueHandler(pipe))  # type: ignore[arg-type] # a queue is anything with put_nowait
+    quiet_http_client(debug=log_level <= logging.DEBUG)  # as the caller does
     set_background_niceness(niceness)
     lower_this_process()
     token = CancelToken()

@@ -15,7 +15,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import tomli_w
 
@@ -59,8 +59,8 @@ class Profile:
                 "name",
                 f"profile name {self.name!r} is not valid: use letters, digits, '.', '_' or '-'",
             )
-        parts = urlsplit(self.endpoint)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        parts = _url_parts(self.endpoint)
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise ProfileFieldError(
                 "endpoint",
                 f"profile {self.name!r}: endpoint {self.endpoint!r} is not a URL like "
@@ -92,6 +92,14 @@ class Profile:
                 f"profile {self.name!r}: CA bundle {self.ca_bundle!r} is not a readable file",
             )
         return replace(self, endpoint=self.endpoint.rstrip("/"))
+
+
+def _url_parts(url: str) -> SplitResult | None:
+    """The parts of ``url``, or ``None`` where it cannot be split (``http://[::1``)."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)

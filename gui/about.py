@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import importlib.metadata
 import platform
 
@@ -18,6 +17,8 @@ from PySide6.QtWidgets import (
 )
 
 from datayard.core.paths import AppDirs
+
+from .rich_text import quoted
 
 
 def _installed(distribution: str) -> str:
@@ -81,7 +82,7 @@ class AboutDialog(QDialog):
 def _html(dirs: AppDirs) -> str:
     def table(rows: dict[str, str]) -> str:
         cells = "".join(
-            f"<tr><td><b>{html.escape(k)}</b>&nbsp;&nbsp;</td><td>{html.escape(v)}</td></tr>"
+            f"<tr><td><b>{quoted(k)}</b>&nbsp;&nbsp;</td><td>{quoted(v)}</td></tr>"
             for k, v in rows.items()
         )
         return f"<table>{cells}</table>"

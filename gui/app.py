@@ -16,6 +16,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from datayard import resources
+from datayard.core.logs import quiet_http_client
 from datayard.core.priority import set_background_niceness
 from datayard.core.store.workspace import Workspace
 
@@ -58,6 +59,8 @@ def tune_interpreter(app: QApplication) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Started by ``datayard --debug gui``, the root logger already logs everything.
+    quiet_http_client(debug=logging.getLogger().isEnabledFor(logging.DEBUG))
     if _no_display():
         log.error(
             "no display: start Datayard from a desktop session (DISPLAY or WAYLAND_DISPLAY "

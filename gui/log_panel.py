@@ -8,7 +8,6 @@ logs (the core logs profile names, never keys), so nothing here filters them.
 
 from __future__ import annotations
 
-import html
 import logging
 from collections import deque
 
@@ -23,6 +22,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from .rich_text import quoted
 
 LOGGER = "datayard"
 MAX_LINES = 5000
@@ -114,5 +115,5 @@ class LogPanel(QWidget):
 
 def _html(level: int, line: str) -> str:
     color = next((c for at, c in sorted(_COLORS.items(), reverse=True) if level >= at), None)
-    escaped = html.escape(line).replace("\n", "<br>")
+    escaped = quoted(line).replace("\n", "<br>")
     return f'<span style="color:{color}">{escaped}</span>' if color else escaped

@@ -14,7 +14,6 @@ from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
-    QLabel,
     QMainWindow,
     QMessageBox,
     QTabWidget,
@@ -33,6 +32,7 @@ from .datasets import DatasetsView
 from .inspector import Inspector
 from .inspector.lazy_chart import LazyChart
 from .log_panel import LogPanel
+from .rich_text import as_written, plain_label
 from .settings_dialog import SettingsDialog
 from .transfers import TransfersPanel
 from .welcome import WelcomeDialog, is_first_start
@@ -81,7 +81,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.transfers_dock, self.log_dock)
         self.transfers_dock.raise_()
 
-        self.store_state = QLabel("Store: not connected")
+        self.store_state = plain_label("Store: not connected")
         self.statusBar().addPermanentWidget(self.store_state)
         self.store_state_changed.connect(self.store_state.setText)
 
@@ -242,7 +242,7 @@ class MainWindow(QMainWindow):
         QMessageBox.warning(
             self,
             "Datayard: store unavailable",
-            f"{error}\n\nCheck the storage profile in File → Settings.",
+            as_written(f"{error}\n\nCheck the storage profile in File → Settings."),
         )
 
     # -- layout and closing ------------------------------------------------------

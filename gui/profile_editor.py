@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPushButton,
     QVBoxLayout,
@@ -24,6 +23,7 @@ from datayard.core.store.profiles import check_store, create_store_bucket
 from datayard.core.store.workspace import Workspace
 
 from .notice import Notice
+from .rich_text import plain_label
 from .workers import Operation, call_in_background
 
 FIELDS = ("name", "endpoint", "bucket", "access_key", "region", "ca_bundle", "secret")
@@ -215,7 +215,7 @@ class LocalStoreView(QWidget):
     def __init__(self, workspace: Workspace, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.workspace = workspace
-        self.details = QLabel()
+        self.details = plain_label()
         self.details.setWordWrap(True)
         self.status = Notice()
         layout = QVBoxLayout(self)

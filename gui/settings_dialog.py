@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -37,6 +37,7 @@ from datayard.core.store.workspace import Workspace
 
 from .notice import Notice
 from .profile_editor import LocalStoreView, ProfileEditor
+from .rich_text import as_written, plain_label
 from .workers import call_in_background
 
 GENERAL_TAB, STORAGE_TAB = 0, 1
@@ -177,8 +178,7 @@ class SettingsDialog(QDialog):
         owner_cell = QVBoxLayout()
         owner_cell.addWidget(self.owner)
         owner_cell.addWidget(self.owner_error)
-        owner_help = QLabel("Your datasets are stored in the store as <owner>/<dataset name>.")
-        owner_help.setTextFormat(Qt.TextFormat.PlainText)
+        owner_help = plain_label("Your datasets are stored in the store as <owner>/<dataset name>.")
         owner_help.setWordWrap(True)
         owner_cell.addWidget(owner_help)
         form = QFormLayout()
@@ -332,7 +332,7 @@ class SettingsDialog(QDialog):
                 if problem
                 else self.style().standardIcon(QStyle.StandardPixmap.SP_DriveNetIcon)
             )
-            item.setToolTip(str(problem) if problem else entry.profile.endpoint)
+            item.setToolTip(as_written(str(problem) if problem else entry.profile.endpoint))
             if entry is self._current():
                 self.editor.show_problem(problem)
         self.save_button.setEnabled(owner_ok and not problems)

@@ -30,6 +30,7 @@ from datayard.core.drive.inspection import InspectedImage
 from datayard.core.drive.thumbnails import THUMBNAIL_PX, Thumbnail, ThumbnailCache
 from datayard.core.events import CancelToken
 
+from .rich_text import as_written
 from .workers import Operation, run_in_background
 
 BATCH = 48
@@ -131,7 +132,7 @@ class ThumbnailModel(QAbstractListModel):
             return self._picture(row)
         if role == Qt.ItemDataRole.ToolTipRole:
             error = self._errors.get(row)
-            return f"{image.path}\n{error}" if error else str(image.path)
+            return as_written(f"{image.path}\n{error}" if error else str(image.path))
         if role == PATH_ROLE:
             return image.path
         if role == ERROR_ROLE:

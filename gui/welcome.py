@@ -28,6 +28,7 @@ from datayard.core.store.profiles import start_with_local_store
 from datayard.core.store.workspace import Workspace
 
 from .notice import Notice
+from .rich_text import plain_label
 from .settings_dialog import SettingsDialog
 from .workers import Operation, run_in_background
 
@@ -58,7 +59,7 @@ class WelcomeDialog(QDialog):
         self.owner = QLineEdit(workspace_owner(workspace))
         self.owner.textEdited.connect(self._validate)
         self.owner_error = Notice()
-        self.folder_label = QLabel("not chosen yet (you can add folders later in Settings)")
+        self.folder_label = plain_label("not chosen yet (you can add folders later in Settings)")
         self.folder_label.setWordWrap(True)
         choose = QPushButton("Choose your shared-drive folder…")
         choose.clicked.connect(self.choose_folder)

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import yaml
-from filelock import FileLock, Timeout
 
 from datayard.core.datasets.blobs import (
     BlobCorruptError,
@@ -37,6 +36,7 @@ from datayard.core.drive.scan.hash_cache import CacheKey, Content, HashCache
 from datayard.core.drive.scan.hashing import Job, read_content
 from datayard.core.errors import DatayardError, StorageError, UsageError
 from datayard.core.events import CancelToken, FileFailed, Finished, Throttle, Transfer
+from datayard.core.lock_file import LockFile, LockHeldError
 from datayard.core.pool import run_parallel
 from datayard.core.store.bucket import Bucket
 
@@ -46,7 +46,8 @@ PHASE_PULLING = "pulling"
 DEFAULT_WORKERS = 8
 DATA_YAML = "data.yaml"
 LOCK_NAME = ".datayard-pull.lock"
-"""Held while a pull writes into a folder: two pulls into one folder would collide."""
+"""Held while a pull writes into a folder (two pulls into one folder would collide), and
+removed when the pull ends."""
 PART_SUFFIX = ".datayard-part"
 """Ends the temporary names of files being written; leftovers of a crash are removed."""
 _CACHE_BATCH = 1000
@@ -108,8 +109,7 @@ def pull(
     """
     files = _safe_files(manifest)
     root = destination.expanduser().resolve()
-    if root.exists() and not root.is_dir():
-        raise UsageError(f"{root} is a file; pull into a folder")
+    _make_folder(root)
     with ExitStack() as stack:
         stack.enter_context(_exclusive(root))
         _remove_parts(root, files)
@@ -257,13 +257,22 @@ def _safe_files(manifest: Manifest) -> Sequence[ManifestFile]:
     return manifest.files
 
 
-@contextmanager
-def _exclusive(root: Path) -> Iterator[None]:
+def _make_folder(root: Path) -> None:
+    """Create the destination, or say why it cannot be: a file there, no permission."""
     try:
         root.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(root / LOCK_NAME, timeout=0)
+    except FileExistsError:
+        raise UsageError(f"{root} is a file; pull into a folder") from None
+    except OSError as error:
+        raise _local_error(error, root, root) from error
+
+
+@contextmanager
+def _exclusive(root: Path) -> Iterator[None]:
+    lock = LockFile(root / LOCK_NAME)
+    try:
         lock.acquire()
-    except Timeout:
+    except LockHeldError:
         raise UsageError(
             f"another pull is writing into {root}; wait for it to finish or pull elsewhere"
         ) from None
@@ -314,6 +323,10 @@ def _local_error(error: OSError, path: Path, root: Path) -> DestinationError:
         return DestinationError(
             f"the disk holding {root} is full (writing {path.name}): free some space and "
             "run the same pull again; the files already pulled are kept"
+        )
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return DestinationError(
+            f"cannot write {path}: {error.strerror}; pull into a folder you can write to"
         )
     return DestinationError(f"cannot write {path}: {error.strerror or error}")
 

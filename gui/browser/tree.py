@@ -25,6 +25,8 @@ from PySide6.QtGui import QStandardItem, QStandardItemModel
 from datayard.core.drive.folder_listing import Entry, Listing, Root, SortKey
 from datayard.core.drive.inspection import FolderSummary
 
+from ..rich_text import as_written
+
 BATCH = 2000
 """Rows added per turn of the event loop: a few milliseconds, then the view's layout.
 
@@ -72,7 +74,7 @@ def note_row(text: str, *, warning: bool = False) -> QStandardItem:
     item.setData(warning, Role.WARNING)
     item.setFlags(Qt.ItemFlag.ItemIsEnabled)
     if warning:
-        item.setToolTip(text)
+        item.setToolTip(as_written(text))
     return item
 
 
@@ -198,7 +200,7 @@ class FolderTree(QStandardItemModel):
         self._generation.clear()
         for root in roots:
             item = folder_row(root.path.name or str(root.path), str(root.path), 0)
-            item.setToolTip(str(root.path))
+            item.setToolTip(as_written(str(root.path)))
             item.setData(root.owned, Role.OWNED)
             self._folders[str(root.path)] = item
             if root.problem is not None:
@@ -313,7 +315,7 @@ class FolderTree(QStandardItemModel):
         item = self._folders.get(str(summary.folder))
         if item is not None:
             item.setData(summary, Role.SUMMARY)
-            item.setToolTip(f"{summary.folder}\n{summary.describe()}")
+            item.setToolTip(as_written(f"{summary.folder}\n{summary.describe()}"))
 
     # Drag ------------------------------------------------------------------
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from html import escape
 from typing import Any
 
 from PySide6.QtWidgets import (
-    QLabel,
     QTextBrowser,
     QTreeWidget,
     QTreeWidgetItem,
@@ -16,8 +14,10 @@ from PySide6.QtWidgets import (
 
 from datayard.core.datasets.describe import count, summary
 from datayard.core.datasets.manifest import Manifest, diff
+from datayard.core.units import size
 
-from .formatting import size, when
+from ..rich_text import plain_label, quoted
+from .formatting import when
 
 MAX_LISTED = 2000
 """Paths listed per group of a diff: enough to read, few enough to stay responsive."""
@@ -54,9 +54,9 @@ class VersionDetails(QTextBrowser):
 
 
 def _table(rows: list[tuple[Any, ...]], header: tuple[str, ...] | None) -> str:
-    head = "".join(f"<th align=left>{escape(h)}&nbsp;&nbsp;</th>" for h in header or ())
+    head = "".join(f"<th align=left>{quoted(h)}&nbsp;&nbsp;</th>" for h in header or ())
     body = "".join(
-        "<tr>" + "".join(f"<td>{escape(str(cell))}&nbsp;&nbsp;</td>" for cell in row) + "</tr>"
+        "<tr>" + "".join(f"<td>{quoted(cell)}&nbsp;&nbsp;</td>" for cell in row) + "</tr>"
         for row in rows
     )
     return f"<table cellspacing=2>{f'<tr>{head}</tr>' if head else ''}{body}</table>"
@@ -67,7 +67,7 @@ class VersionDiff(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.summary = QLabel()
+        self.summary = plain_label()
         self.summary.setWordWrap(True)
         self.tree = QTreeWidget()
         self.tree.setHeaderHidden(True)

@@ -1,14 +1,8 @@
-"""How sizes and dates of versions read in the datasets view."""
+"""How the dates of versions read in the datasets view."""
 
 from __future__ import annotations
 
 from datetime import datetime
-
-from PySide6.QtCore import QLocale
-
-
-def size(count: int) -> str:
-    return QLocale().formattedDataSize(count)
 
 
 def when(created: str) -> str:

@@ -19,10 +19,10 @@ from datayard.core.datasets.manifest import Manifest
 from datayard.core.datasets.pull import DEFAULT_WORKERS, PullResult, pull
 from datayard.core.events import Transfer
 from datayard.core.store.bucket import Bucket
+from datayard.core.units import size
 
 from ..notice import Notice
 from ..workers import Operation, run_in_background
-from .formatting import size
 
 _STEPS = 1000
 """The bar counts thousandths: byte counts overflow a QProgressBar's int."""

@@ -23,12 +23,14 @@ from datayard.core.errors import DatayardError
 from datayard.core.events import Progress
 from datayard.core.settings import LOCAL_PROFILE
 from datayard.core.store.workspace import Workspace
+from datayard.core.units import size
 
 from ..notice import Notice
+from ..rich_text import as_written
 from ..sortable import SORT_KEY, SortableItem
 from ..workers import Operation, run_in_background
 from .details import VersionDetails, VersionDiff
-from .formatting import size, when
+from .formatting import when
 from .pull_panel import PullPanel
 
 COLUMNS = ("Dataset / version", "Owner", "Versions", "Files", "Size", "Classes", "Created")
@@ -62,8 +64,9 @@ def _dataset_row(dataset: DatasetVersions) -> _Row:
         latest,
         {_VERSIONS: len(dataset.versions), _FILES: len(latest.files), _SIZE: latest.total_bytes},
     )
-    row.setToolTip(_NAME, f"{dataset.owner}/{dataset.name}: the newest version is {latest.id}")
-    row.setToolTip(_CLASSES, ", ".join(latest.class_names))
+    newest = f"{dataset.owner}/{dataset.name}: the newest version is {latest.id}"
+    row.setToolTip(_NAME, as_written(newest))
+    row.setToolTip(_CLASSES, as_written(", ".join(latest.class_names)))
     for manifest in dataset.versions:
         child = _Row(
             [

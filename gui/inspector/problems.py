@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
 from datayard.core.drive.check import Severity
 from datayard.core.drive.inspection import ProblemGroup
 
+from ..rich_text import as_written, quoted
+
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 HINT_ROLE = Qt.ItemDataRole.UserRole + 2
 _ICONS = {
@@ -77,12 +79,12 @@ class ProblemTree(QTreeWidget):
             heading.setIcon(0, self.style().standardIcon(_ICONS[group.severity]))
             heading.setFont(0, bold)
             heading.setToolTip(0, group.hint)
-            heading.setData(0, HINT_ROLE, f"<b>{group.heading}</b>: {group.hint}")
+            heading.setData(0, HINT_ROLE, f"<b>{quoted(group.heading)}</b>: {quoted(group.hint)}")
             for row in group.rows:
                 child = QTreeWidgetItem([self._shown(row.path), row.detail])
                 child.setData(0, PATH_ROLE, row.path)
-                child.setToolTip(0, str(row.path))
-                child.setToolTip(1, row.detail)
+                child.setToolTip(0, as_written(str(row.path)))
+                child.setToolTip(1, as_written(row.detail))
                 heading.addChild(child)
             self.addTopLevelItem(heading)
             heading.setFirstColumnSpanned(True)

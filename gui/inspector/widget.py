@@ -26,6 +26,7 @@ from datayard.core.store.workspace import Workspace
 
 from ..heap import settle_soon
 from ..operation_bar import OperationBar
+from ..rich_text import quoted
 from ..thumbnails import ThumbnailModel
 from ..workers import Operation, release_in_background, run_in_background
 from .lazy_chart import LazyChart
@@ -130,7 +131,7 @@ class Inspector(QWidget):
         operation.cancelled.connect(lambda: self._on_stopped(operation, "Inspection cancelled."))
         operation.failed.connect(lambda _error: self._on_stopped(operation, "Inspection failed."))
         names = ", ".join(path.name for path in paths[:3]) + (" …" if len(paths) > 3 else "")
-        self.summary.setText(f"Inspecting <b>{names}</b>…")
+        self.summary.setText(f"Inspecting <b>{quoted(names)}</b>…")
         self.bar.track(operation, "Scanning…")
         self._operation = operation
         return operation

@@ -41,6 +41,7 @@ from datayard.core.training.runs import RunFolder, RunStatus
 from datayard.core.units import duration
 
 from ..notice import Notice
+from ..rich_text import as_written
 from ..workers import Operation, call_in_background, run_in_background
 from .plots import PALETTE, CurvePlots
 from .runs_list import RunInfo, RunsList, read_runs, swatch
@@ -440,7 +441,7 @@ class RunDashboard(QWidget):
         for row, (run_id, name, stats) in enumerate(rows):
             if rebuild:
                 run = QTableWidgetItem(swatch(self._shown[run_id].colour), run_id.rsplit("-")[-1])
-                run.setToolTip(run_id)
+                run.setToolTip(as_written(run_id))
                 self.stats.setItem(row, 0, run)
                 self.stats.setItem(row, 1, QTableWidgetItem(name))
                 for column in range(2, len(_STATS_COLUMNS)):

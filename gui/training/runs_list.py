@@ -13,6 +13,7 @@ from datayard.core.training.local import LocalBackend
 from datayard.core.training.runs import RunFolder, RunRecord, RunStatus, RunSummary
 from datayard.core.units import duration
 
+from ..rich_text import as_written
 from ..sortable import SORT_KEY, SortableItem
 
 COLUMNS = ("Run", "Status", "Best mAP50-95", "Duration", "Dataset", "Model")
@@ -131,14 +132,14 @@ class RunsList(QTreeWidget):
             row.setText(column, text)
         if record is not None:  # the last columns sit behind a scroll in a narrow list
             what = f"dataset: {record.dataset}\nmodel: {record.spec.model}"
-            row.setToolTip(_RUN, f"{info.run_id}\n{what}")
+            row.setToolTip(_RUN, as_written(f"{info.run_id}\n{what}"))
         row.setData(_BEST, SORT_KEY, summary.best_map if summary else None)
         row.setData(_DURATION, SORT_KEY, summary.duration if summary else None)
         for column in (_BEST, _DURATION):
             row.setTextAlignment(column, Qt.AlignmentFlag.AlignRight)
         if summary is not None and summary.message:
-            row.setToolTip(_STATUS, summary.message)
+            row.setToolTip(_STATUS, as_written(summary.message))
         elif info.problem:
-            row.setToolTip(_STATUS, info.problem)
+            row.setToolTip(_STATUS, as_written(info.problem))
         if summary is not None and summary.best_epoch is not None:
             row.setToolTip(_BEST, f"at epoch {summary.best_epoch}")

@@ -10,7 +10,6 @@ the fields it names, so nothing invalid can be started.
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -60,6 +59,7 @@ from datayard.core.training.spec import (
 )
 
 from ..notice import Notice
+from ..rich_text import as_written, plain_label, quoted
 from ..transfers.text import ERROR_COLOUR
 from ..workers import Operation, call_in_background
 
@@ -195,7 +195,7 @@ class TrainDialog(QDialog):
 
         self._build_fields()
         self.advanced = AdvancedArguments()
-        self.summary = QLabel()
+        self.summary = plain_label()
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.problems_notice = Notice()
@@ -376,7 +376,7 @@ class TrainDialog(QDialog):
     def _lay_out(self) -> None:
         counts = self.manifest.split_counts()
         classes = ", ".join(self.manifest.class_names) or "no class names"
-        title = QLabel(f"<b>Train a model on {html.escape(self.manifest.ref)}</b>")
+        title = QLabel(f"<b>Train a model on {quoted(self.manifest.ref)}</b>")
         title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         facts = _muted(
             f"{counts['train']} train / {counts['val']} val / {counts['test']} test images; "
@@ -480,7 +480,7 @@ class TrainDialog(QDialog):
                 index = self.model.count() - 1
                 self.model.insertItem(index, label, model)
             self.model.setItemText(index, label)
-            self.model.setItemData(index, label, Qt.ItemDataRole.ToolTipRole)
+            self.model.setItemData(index, as_written(label), Qt.ItemDataRole.ToolTipRole)
         self._model_index = self.model.currentIndex()
         self.runs_note.setText(
             f"{len(runs)} earlier run(s) can be fine-tuned: they are in the list."
@@ -585,7 +585,7 @@ class AdvancedArguments(QWidget):
                 Qt.ItemDataRole.BackgroundRole,
                 QColor(ERROR_COLOUR).lighter(170) if reason else None,
             )
-            cell.setToolTip(reason or self.arguments[name].help)
+            cell.setToolTip(as_written(reason or self.arguments[name].help))
             if reason:
                 reasons.append(f"{name}: {reason}")
                 self.table.showRow(cell.row())  # a refused value stays visible whatever the filter
@@ -715,7 +715,7 @@ def _muted(text: str) -> QLabel:
     Quieter than the values, yet darker than disabled text, which is too
     faint for a paragraph; derived from the palette, so dark themes work too.
     """
-    label = QLabel(text)
+    label = plain_label(text)
     label.setWordWrap(True)
     palette = label.palette()
     palette.setColor(
@@ -747,7 +747,7 @@ def _mark(frame: QFrame, problem: str | None) -> None:
         if problem
         else ""
     )
-    frame.setToolTip(problem or "")
+    frame.setToolTip(as_written(problem or ""))
 
 
 def _field_label(name: str) -> str:

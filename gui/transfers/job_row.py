@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from datayard.core.datasets.push.queue import Job, JobState
 
+from ..rich_text import as_written, plain_label
 from . import text
 
 _BUTTONS: dict[str, tuple[str, frozenset[JobState]]] = {
@@ -41,7 +42,7 @@ class JobRow(QFrame):
         super().__init__(parent)
         self.job_id = job.id
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.title = QLabel()
+        self.title = plain_label()
         font = self.title.font()
         font.setBold(True)
         self.title.setFont(font)
@@ -52,7 +53,7 @@ class JobRow(QFrame):
         self.bar.setMinimumWidth(140)
         self.state = QLabel()
         self.state.setFixedWidth(self.state.fontMetrics().horizontalAdvance("Interrupted") + 8)
-        self.detail = QLabel()
+        self.detail = plain_label()
         self.detail.setWordWrap(True)
         self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.buttons: dict[str, QPushButton] = {}
@@ -101,7 +102,7 @@ class JobRow(QFrame):
 
     def show_job(self, job: Job) -> None:
         self.title.setText(text.title(job))
-        self.title.setToolTip("\n".join(str(p) for p in job.request.paths))
+        self.title.setToolTip(as_written("\n".join(str(p) for p in job.request.paths)))
         reading = text.bar(job)
         if reading.permille is None:
             self.bar.setRange(0, 0)
@@ -131,7 +132,7 @@ class JobRow(QFrame):
         self.failures.clear()
         for failure in job.failures:
             item = QTreeWidgetItem([failure.path, failure.error])
-            item.setToolTip(1, failure.error)
+            item.setToolTip(1, as_written(failure.error))
             self.failures.addTopLevelItem(item)
         if not job.failures:
             self.failures_toggle.setChecked(False)

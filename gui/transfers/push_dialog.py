@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from datayard.core.settings import LOCAL_PROFILE
 from datayard.core.store.workspace import Workspace
 from datayard.core.units import size
 
+from ..rich_text import plain_label, quoted
 from ..workers import Operation, run_in_background
 from .text import ERROR_COLOUR
 
@@ -70,12 +70,12 @@ class PushDialog(QDialog):
         self.resize(640, 470)
         settings = workspace.settings()
 
-        listing = QLabel("<br>".join(html.escape(str(f)) for f in self.folders))
+        listing = QLabel("<br>".join(quoted(f) for f in self.folders))
         listing.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         listing.setWordWrap(True)
         self.name = QLineEdit(self._suggested)
         self.name.setToolTip("Stored as OWNER/NAME; letters, digits, '.', '_' or '-'.")
-        self.name_problem = QLabel()
+        self.name_problem = plain_label()
         self.name_problem.setWordWrap(True)
         self.name_problem.setStyleSheet(f"color: {ERROR_COLOUR};")
         self.name_problem.hide()
@@ -96,11 +96,11 @@ class PushDialog(QDialog):
         form.addRow("Folders:", listing)
         form.addRow("Dataset:", self.name)
         form.addRow("", self.name_problem)
-        form.addRow("Owner:", QLabel(html.escape(settings.owner)))
+        form.addRow("Owner:", plain_label(settings.owner))
         form.addRow("Store profile:", self.profile)
         form.addRow("Splits:", self.split)
 
-        self.status = QLabel()
+        self.status = plain_label()
         self.status.setWordWrap(True)
         self.progress = QProgressBar()
         self.summary = QLabel()
@@ -110,7 +110,7 @@ class PushDialog(QDialog):
         self.problems.setHeaderLabels(["Problem", "Files"])
         self.problems.setRootIsDecorated(True)
         self.problems.currentItemChanged.connect(self._show_hint)
-        self.hint = QLabel()
+        self.hint = plain_label()
         self.hint.setWordWrap(True)
         self.hint.hide()
         self.problems.setColumnWidth(0, 440)
@@ -243,12 +243,12 @@ class PushDialog(QDialog):
 
     def _send_line(self, preview: PushPreview) -> str:
         if preview.refusal:
-            refusal = html.escape(preview.refusal[:1].upper() + preview.refusal[1:])
+            refusal = quoted(preview.refusal[:1].upper() + preview.refusal[1:])
             return f"<b>Cannot push these folders as one dataset</b>: {refusal}."
         total = f"{preview.files} files ({size(preview.bytes)})"
         if preview.unchanged:
             return (
-                f"<b>Nothing to send</b>: {html.escape(preview.dataset)} already holds exactly "
+                f"<b>Nothing to send</b>: {quoted(preview.dataset)} already holds exactly "
                 f"these {total}; pushing publishes no new version."
             )
         if preview.new_blobs == 0:

@@ -8,7 +8,6 @@ Pausing cancels the running operation: a push is resumable by running it again.
 
 from __future__ import annotations
 
-import html
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -36,6 +35,7 @@ from datayard.core.errors import DatayardError
 from datayard.core.events import CancelToken
 from datayard.core.store.workspace import Workspace
 
+from ..rich_text import as_written, quoted
 from ..workers import Operation, run_in_background
 from .drop_area import DropArea
 from .job_row import JobRow
@@ -145,8 +145,8 @@ class TransfersPanel(QWidget):
             return None
         self.queue.adopt(jobs)
         names = "".join(
-            f"<li><b>{job.request.dataset}</b> to {job.request.profile} "
-            f"({html.escape(', '.join(p.name for p in job.request.paths))})</li>"
+            f"<li><b>{quoted(job.request.dataset)}</b> to {quoted(job.request.profile)} "
+            f"({quoted(', '.join(p.name for p in job.request.paths))})</li>"
             for job in jobs
         )
         box = QMessageBox(
@@ -272,7 +272,11 @@ class TransfersPanel(QWidget):
 
     def _warn(self, title: str, message: str) -> None:
         box = QMessageBox(
-            QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self
+            QMessageBox.Icon.Warning,
+            title,
+            as_written(message),
+            QMessageBox.StandardButton.Ok,
+            self,
         )
         box.finished.connect(box.deleteLater)
         box.open()

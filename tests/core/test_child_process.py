@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from datayard.core.datasets.push.engine import CheckFailedError, scan_and_check
 from datayard.core.drive.check import Severity
 from datayard.core.errors import DatayardError, StorageError
 from datayard.core.events import Cancelled, CancelToken, Finished, Progress
+from datayard.core.logs import HTTP_CLIENT, quiet_http_client
 from tests.e2e.test_push import write_images
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,6 +66,15 @@ def wait_for_cancel(ready: Path, *, cancel: CancelToken) -> Iterator[object]:
 def die(*, cancel: CancelToken) -> Iterator[object]:
     yield Progress("dying", 0, None)
     os._exit(3)
+
+
+def chatter_as_the_http_client(*, cancel: CancelToken) -> Iterator[object]:
+    """What urllib3 says on a retry, and on a request whose certificate is not checked."""
+    logging.getLogger(f"{HTTP_CLIENT}.connectionpool").warning("Retrying (Retry(total=2))")
+    warnings.warn_explicit(
+        "Unverified HTTPS request", UserWarning, "connectionpool.py", 1, f"{HTTP_CLIENT}.pool"
+    )
+    yield Finished(None)
 
 
 # The tests.
@@ -181,3 +192,22 @@ def test_the_child_is_background_work_in_a_session_of_its_own(
     assert seen["niceness"] == os.getpriority(os.PRIO_PROCESS, 0) + 7
     if seen["autogroup"] is not None:
         assert seen["autogroup"].split()[-1] == "7"
+
+
+@pytest.fixture
+def quiet_caller() -> Iterator[None]:
+    """This process set up as an entry point without --debug sets itself up; undone after."""
+    with warnings.catch_warnings():
+        quiet_http_client(debug=False)
+        yield
+    logging.getLogger(HTTP_CLIENT).setLevel(logging.NOTSET)
+
+
+@pytest.mark.usefixtures("quiet_caller")
+def test_the_http_clients_chatter_stays_quiet_in_the_child_too(
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    list(run_in_child_process(chatter_as_the_http_client))
+
+    assert capfd.readouterr().err == ""
+    assert [record for record in caplog.records if record.name.startswith(HTTP_CLIENT)] == []

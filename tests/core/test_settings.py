@@ -54,6 +54,7 @@ def test_replacing_and_removing_profiles() -> None:
     [
         ({"endpoint": "minio.lab:9000"}, "is not a URL"),
         ({"endpoint": "ftp://minio.lab"}, "is not a URL"),
+        ({"endpoint": "http://[::1"}, "endpoint 'http://\\[::1' is not a URL"),
         ({"endpoint": "http://minio.lab:9000/bucket"}, "must not have a path"),
         ({"endpoint": "http://minio.lab:99999"}, "invalid port"),
         ({"bucket": "My_Bucket"}, "not a valid S3 bucket name"),

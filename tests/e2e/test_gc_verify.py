@@ -114,7 +114,7 @@ def test_gc_deletes_only_what_nothing_uses(s3_server: S3Server) -> None:
     add_profile(s3_server, bucket)
     listed = run_cli("gc", *LAB)
     assert listed.returncode == 0, listed.stderr
-    assert "3 unused blobs (1.8 kB) would be deleted" in listed.stdout
+    assert "3 unused blobs (1.8 KiB) would be deleted" in listed.stdout
     assert "pushes/dead.json" in listed.stderr and "over 7 days old" in listed.stderr
 
     deleted = run_cli("gc", "--delete", *LAB, "--json")

@@ -12,8 +12,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from datayard.core.datasets.pull import PART_SUFFIX, DestinationError, PullResult, pull
-from datayard.core.errors import StorageError
+from datayard.core.datasets.pull import (
+    LOCK_NAME,
+    PART_SUFFIX,
+    DestinationError,
+    PullResult,
+    pull,
+)
+from datayard.core.errors import StorageError, UsageError
 from datayard.core.events import Cancelled, CancelToken, FileFailed, Transfer, run_to_end
 from datayard.core.store.layout import blob_key
 from tests.fixtures.datasets import add_profile, fresh_bucket, noise, publish, run_cli, sample_files
@@ -213,3 +219,21 @@ def test_pull_command(s3_server: S3Server, secret_service: str, tmp_path: Path) 
     assert "there is no dataset alice/nothing" in unknown.stderr
     assert "Traceback" not in unknown.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_two_pulls_into_one_folder_and_no_lock_file_left(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    bucket = fresh_bucket(s3_server)
+    manifest = publish(bucket, "alice/cats", sample_files())
+    dest = tmp_path / "cats"
+    first = pull(bucket, manifest, dest)
+    next(first)  # started: it holds the folder
+
+    with pytest.raises(UsageError, match="another pull is writing into"):
+        list(pull(bucket, manifest, dest))
+
+    run_to_end(first, PullResult)
+    assert not (dest / LOCK_NAME).exists()
+    run_to_end(pull(bucket, manifest, dest), PullResult)  # the folder is free again
+    assert not (dest / LOCK_NAME).exists()

@@ -186,6 +186,7 @@ def push(
                 raise CheckFailedError(reports)
             planned = early or plan(inventories, options.split)
         del inventories, early  # the plan has what the upload needs; a 100k-file scan is ~80 MB
+        yield from planned.unreadable
         push_id = uuid.uuid4().hex
         sources = tuple(str(p.resolve()) for p in paths)
         journal.begin_push(
@@ -266,7 +267,8 @@ class _Session:
                 FileFailed(path, f"changed since {restoring.ref} was pushed; push again")
                 for path in changed
             ]
-        if sender.failures:
+        failures = (*planned.unreadable, *sender.failures)
+        if failures:
             self.journal.end_push(self.push_id, "failed")
             yield Finished(
                 PushResult(
@@ -274,7 +276,7 @@ class _Session:
                     None,
                     uploaded_blobs=sender.uploaded,
                     sent_bytes=sender.sent,
-                    failures=tuple(sender.failures),
+                    failures=failures,
                     reports=tuple(reports),
                 )
             )
@@ -390,16 +392,20 @@ def check_each(
 def _plan_if_possible(inventories: Sequence[Inventory], split: SplitMode) -> Plan | None:
     """The plan, or ``None`` where only the check can explain why there is none.
 
-    An unreadable file has no hash and conflicting class names have no plan: the
-    check reports both better than the plan's own error, so it must run first.
+    Conflicting class names have no plan: the check reports them better than the
+    plan's own error, so it must run first.
     """
     try:
         return plan(inventories, split)
-    except (UsageError, ValueError):
+    except UsageError:
         return None
 
 
 def same_content(latest: Manifest, planned: Plan) -> bool:
+    """Whether ``planned`` would publish ``latest`` again; never while files of it are
+    unreadable: its push fails on them, and the check says why."""
+    if planned.unreadable:
+        return False
     before = {(f.path, f.sha256) for f in latest.files}
     return before == {(f.entry.path, f.entry.sha256) for f in planned.files} and (
         latest.class_names == planned.class_names

@@ -18,8 +18,9 @@ from pathlib import Path
 
 from datayard.core.datasets.manifest import ManifestFile, Role
 from datayard.core.drive import formats
-from datayard.core.drive.inventory import DatasetSet, FileEntry, Inventory
+from datayard.core.drive.inventory import DatasetSet, FileEntry, Inventory, ScanProblemKind
 from datayard.core.errors import UsageError
+from datayard.core.events import FileFailed
 
 
 class SplitMode(StrEnum):
@@ -51,6 +52,9 @@ class PlannedFile:
 class Plan:
     files: tuple[PlannedFile, ...]
     class_names: tuple[str, ...]
+    unreadable: tuple[FileFailed, ...] = ()
+    """Files of the version the scan could not read: with nothing to store for them, a
+    push that has any fails on them and publishes nothing, as when an upload fails."""
 
     @functools.cached_property
     def blobs(self) -> dict[str, PlannedFile]:
@@ -115,13 +119,13 @@ def plan(inventories: Sequence[Inventory], mode: SplitMode) -> Plan:
     """
     sets = [(inv, s) for inv in inventories for s in inv.sets]
     prefixed = len(sets) > 1
-    files: list[PlannedFile] = []
+    files: list[PlannedFile | FileFailed] = []
     taken: set[str] = set()
     max_class = -1
     # Once per inventory, not per set: a folder of 1,000 sub-folders has 1,000 sets.
-    entries_of = {id(inv): {entry.rel: entry for entry in inv.files} for inv in inventories}
+    scanned_of = {id(inv): _Scanned.of(inv) for inv in inventories}
     for inventory, dataset_set in sets:
-        entries = entries_of[id(inventory)]
+        scanned = scanned_of[id(inventory)]
         folder = inventory.root.name if len(inventories) > 1 else ""
         prefix = posixpath.join(folder, dataset_set.root if prefixed else "").strip("/")
         for item in dataset_set.items:
@@ -131,31 +135,59 @@ def plan(inventories: Sequence[Inventory], mode: SplitMode) -> Plan:
                 # Two images that differ only by the images/split folders dropped above.
                 inner = posixpath.join(prefix, item.image)
             taken.add(f"images/{split}/{inner}")
-            files.append(_planned(inventory, entries[item.image], f"images/{split}/{inner}", split))
+            files.append(scanned.planned(item.image, f"images/{split}/{inner}", split))
             if item.label is not None:
-                label = entries[item.label]
                 stem = posixpath.splitext(inner)[0]
-                files.append(_planned(inventory, label, f"labels/{split}/{stem}.txt", split))
-                max_class = max(max_class, *(label.class_ids or (-1,)))
+                files.append(scanned.planned(item.label, f"labels/{split}/{stem}.txt", split))
+                class_ids = scanned.entries[item.label].class_ids
+                max_class = max(max_class, *(class_ids or (-1,)))
     names = _class_names([s for _, s in sets])
     if not names and max_class >= 0:
         names = tuple(f"class{i}" for i in range(max_class + 1))
-    return Plan(tuple(files), names)
-
-
-def _planned(inventory: Inventory, entry: FileEntry, path: str, split: str) -> PlannedFile:
-    role = Role.LABEL if path.startswith("labels/") else Role.IMAGE
-    if entry.sha256 is None:
-        raise ValueError(f"{entry.rel} was not hashed; scan with hash_files=True")
-    return PlannedFile(
-        entry=ManifestFile(
-            path=path,
-            size=entry.size,
-            sha256=entry.sha256,
-            content_type=_content_type(entry.rel),
-            split=split,
-            role=role,
-            source=inventory.absolute(entry.rel).as_posix(),
-            class_ids=entry.class_ids if role is Role.LABEL else None,
-        ),
+    return Plan(
+        tuple(f for f in files if isinstance(f, PlannedFile)),
+        names,
+        tuple(f for f in files if isinstance(f, FileFailed)),
     )
+
+
+@dataclass(frozen=True)
+class _Scanned:
+    """One scanned folder, indexed for planning its files."""
+
+    inventory: Inventory
+    entries: dict[str, FileEntry]
+    unreadable: dict[str, str]
+    """Why the scan could not read a file, by the file's path in the folder."""
+
+    @classmethod
+    def of(cls, inventory: Inventory) -> _Scanned:
+        return cls(
+            inventory,
+            {entry.rel: entry for entry in inventory.files},
+            {
+                problem.rel: problem.detail
+                for problem in inventory.problems
+                if problem.kind is ScanProblemKind.UNREADABLE_FILE
+            },
+        )
+
+    def planned(self, rel: str, path: str, split: str) -> PlannedFile | FileFailed:
+        """The file ``rel`` as the version holds it at ``path``, or why it cannot."""
+        entry = self.entries[rel]
+        if entry.sha256 is None:
+            why = self.unreadable.get(rel, "the scan could not read it")
+            return FileFailed(path, f"cannot read {self.inventory.absolute(rel)}: {why}")
+        role = Role.LABEL if path.startswith("labels/") else Role.IMAGE
+        return PlannedFile(
+            entry=ManifestFile(
+                path=path,
+                size=entry.size,
+                sha256=entry.sha256,
+                content_type=_content_type(rel),
+                split=split,
+                role=role,
+                source=self.inventory.absolute(rel).as_posix(),
+                class_ids=entry.class_ids if role is Role.LABEL else None,
+            ),
+        )

@@ -249,7 +249,8 @@ _ABOUT: dict[FindingKind, _About] = {
     FindingKind.UNREADABLE_FILE: _About(
         _W,
         "file cannot be read",
-        "It was not checked and will not be pushed: ask its owner for read access.",
+        "It was not checked, and a push fails on an image or label it cannot read: ask its "
+        "owner for read access.",
     ),
     FindingKind.BROKEN_SYMLINK: _About(
         _W,
