@@ -20,6 +20,7 @@ import sys
 import sysconfig
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import psutil
@@ -78,6 +79,16 @@ class StoreStatus:
     endpoint: str
     pid: int | None
     data_dir: Path
+
+
+class StopOutcome(StrEnum):
+    """How :meth:`EmbeddedStore.stop` ended."""
+
+    NOT_RUNNING = "not running"
+    STOPPED = "stopped"
+    """The server ran its own shutdown, which closes the filer's metadata and the volumes."""
+    KILLED = "killed"
+    """It did not stop in time and was killed: its own shutdown did not finish."""
 
 
 def _free_port() -> int:
@@ -229,25 +240,31 @@ class EmbeddedStore:
             log.info("started the embedded store at %s (pid %d)", endpoint, self._process.pid)
             return self.status()
 
-    def stop(self, timeout: float = 20.0) -> bool:
-        """Stop the server if it runs; return whether there was one to stop."""
+    def stop(self, timeout: float = 20.0) -> StopOutcome:
+        """Stop the server if it runs, and say how it ended.
+
+        SIGTERM starts SeaweedFS's own shutdown; a server still running
+        ``timeout`` seconds later is killed, and the outcome says so.
+        """
         with self._lock:
             pid = self._running_pid()
             if pid is None:
-                return False
+                return StopOutcome.NOT_RUNNING
             server = psutil.Process(pid)
             server.terminate()
+            outcome = StopOutcome.STOPPED
             try:
                 server.wait(timeout)
             except psutil.TimeoutExpired:
                 log.warning("the embedded store did not stop in %.0f s; killing it", timeout)
                 server.kill()
                 server.wait(10)
+                outcome = StopOutcome.KILLED
             state = self._read_state()
             state.pop("pid", None)
             self._write_state(state)
             self._process = None
-            return True
+            return outcome
 
     # -- helpers ---------------------------------------------------------------
 

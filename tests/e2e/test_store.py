@@ -14,6 +14,7 @@ from datayard.core import priority
 from datayard.core.errors import InvalidSecretError
 from datayard.core.secrets import SecretStore
 from datayard.core.store import s3
+from datayard.core.store.embedded import StopOutcome
 from datayard.core.store.workspace import Workspace
 from tests.fixtures.services import S3Server, datayard_command
 
@@ -59,9 +60,9 @@ def test_start_reuse_stop_restart_keeps_data() -> None:
     client.put_object(
         bucket_name=first.profile.bucket, object_name="kept.txt", data=io.BytesIO(b"hi"), length=2
     )
-    assert workspace.stop_local()
+    assert workspace.stop_local() is StopOutcome.STOPPED
     assert not workspace.local_status().running
-    assert not workspace.stop_local()
+    assert workspace.stop_local() is StopOutcome.NOT_RUNNING
 
     restarted = Workspace.default().start_local()
     assert restarted.profile.endpoint == first.profile.endpoint  # the port is remembered
@@ -69,7 +70,7 @@ def test_start_reuse_stop_restart_keeps_data() -> None:
     body = client.get_object(bucket_name=restarted.profile.bucket, object_name="kept.txt")
     assert body.read() == b"hi"
     body.close()
-    assert Workspace.default().stop_local()
+    assert Workspace.default().stop_local() is StopOutcome.STOPPED
 
 
 def test_two_first_uses_at_once_agree_on_the_credentials() -> None:
@@ -82,7 +83,7 @@ def test_two_first_uses_at_once_agree_on_the_credentials() -> None:
         assert saved == connections[0]
         assert s3.make_client(saved.profile, saved.secret).bucket_exists(saved.profile.bucket)
     finally:
-        assert Workspace.default().stop_local()
+        assert Workspace.default().stop_local() is StopOutcome.STOPPED
 
 
 @pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="no Linux autogroups")
@@ -96,7 +97,7 @@ def test_the_apps_store_gives_way_to_its_ui(monkeypatch: pytest.MonkeyPatch) -> 
         assert pid and os.getsid(pid) == pid
         assert Path(f"/proc/{pid}/autogroup").read_text().split()[-1] == "10"
     finally:
-        assert workspace.stop_local()
+        assert workspace.stop_local() is StopOutcome.STOPPED
 
 
 def test_credentials_live_in_the_keyring_and_the_server_checks_them(
