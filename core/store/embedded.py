@@ -79,6 +79,8 @@ class StoreStatus:
     endpoint: str
     pid: int | None
     data_dir: Path
+    ports: dict[str, int]
+    """Every port the server listens on, by its flag (``s3.port``, ``volume.port``, ...)."""
 
 
 class StopOutcome(StrEnum):
@@ -186,7 +188,7 @@ class EmbeddedStore:
 
     def status(self) -> StoreStatus:
         pid = self._running_pid()
-        return StoreStatus(pid is not None, self.endpoint(), pid, self.data_dir)
+        return StoreStatus(pid is not None, self.endpoint(), pid, self.data_dir, self._ports())
 
     @property
     def started_here(self) -> bool:
@@ -219,6 +221,12 @@ class EmbeddedStore:
                 "-s3.port.lance=0",
                 # A single local server has no peers to drain to: stop at once.
                 "-volume.preStopSeconds=0",
+                # The volume server's graceful stop closes idle connections but
+                # waits out those that never carried a request, and its own S3
+                # gateway leaves such spare ones behind after parallel uploads:
+                # that wait lasted until they timed out, 30 s by default. Only the
+                # server's own parts talk to the volume server: a second is enough.
+                "-idleTimeout=1",
                 f"-bucket={DEFAULT_BUCKET}",
                 *(f"-{flag}={port}" for flag, port in ports.items()),
             ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import random
+import socket
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,6 +16,7 @@ from datayard.core import priority
 from datayard.core.errors import InvalidSecretError
 from datayard.core.secrets import SecretStore
 from datayard.core.store import s3
+from datayard.core.store.bucket import Bucket
 from datayard.core.store.embedded import StopOutcome
 from datayard.core.store.workspace import Workspace
 from tests.fixtures.services import S3Server, datayard_command
@@ -71,6 +74,32 @@ def test_start_reuse_stop_restart_keeps_data() -> None:
     assert body.read() == b"hi"
     body.close()
     assert Workspace.default().stop_local() is StopOutcome.STOPPED
+
+
+def test_a_stop_just_after_parallel_writes_is_clean_and_keeps_every_object() -> None:
+    """Parallel writes leave connections to the volume server that never carry a request.
+
+    SeaweedFS's S3 gateway opens such spare connections to its own volume
+    server when requests overlap, and the volume server's graceful stop waits
+    for them. The test holds one open itself, so that every run meets one.
+    """
+    workspace = Workspace.default()
+    connection = workspace.start_local()
+    bucket = Bucket(connection.profile, connection.secret, connections=16)
+    rng = random.Random(7)
+    objects = {f"written/{index:03d}": rng.randbytes(20_000 + index) for index in range(200)}
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda item: bucket.put_bytes(*item), objects.items()))
+    volume_port = workspace.local_status().ports["volume.port"]
+    with socket.create_connection(("127.0.0.1", volume_port)):
+        assert workspace.stop_local() is StopOutcome.STOPPED
+
+    restarted = workspace.start_local()
+    try:
+        bucket = Bucket(restarted.profile, restarted.secret)
+        assert {key: bucket.get_bytes(key) for key in objects} == objects
+    finally:
+        assert workspace.stop_local() is StopOutcome.STOPPED
 
 
 def test_two_first_uses_at_once_agree_on_the_credentials() -> None:
