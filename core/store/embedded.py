@@ -132,6 +132,23 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def _exits(pid: int, timeout: float) -> bool:
+    """Whether ``pid`` exits within ``timeout`` seconds.
+
+    It counts as exited once it is a zombie, not only once reaped: its parent
+    reaps it, and that is rarely this process. The parent is the app that
+    started the store (it reaps it only when it next looks) or init, once the
+    CLI that started it has exited, which can take a second or more. psutil's
+    own ``wait`` waits for the reaping.
+    """
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 class EmbeddedStore:
     """Starts, finds and stops the local SeaweedFS server.
 
@@ -261,13 +278,14 @@ class EmbeddedStore:
             server = psutil.Process(pid)
             server.terminate()
             outcome = StopOutcome.STOPPED
-            try:
-                server.wait(timeout)
-            except psutil.TimeoutExpired:
+            if not _exits(pid, timeout):
                 log.warning("the embedded store did not stop in %.0f s; killing it", timeout)
                 server.kill()
-                server.wait(10)
+                if not _exits(pid, 10):
+                    raise EmbeddedStoreError(f"the embedded store (pid {pid}) ignored a kill")
                 outcome = StopOutcome.KILLED
+            if self._process is not None:
+                self._process.poll()  # reap it if it was this process's child
             state = self._read_state()
             state.pop("pid", None)
             self._write_state(state)

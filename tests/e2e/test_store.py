@@ -102,6 +102,20 @@ def test_a_stop_just_after_parallel_writes_is_clean_and_keeps_every_object() -> 
         assert workspace.stop_local() is StopOutcome.STOPPED
 
 
+def test_the_cli_stops_a_store_that_the_app_started() -> None:
+    """The app's store exits as the app's child: a zombie until the app reaps it, still stopped."""
+    workspace = Workspace.default()
+    workspace.start_local()
+    assert workspace.store.started_here
+    stopped = subprocess.run(
+        datayard_command("store", "stop"), capture_output=True, text=True, timeout=120
+    )
+    assert stopped.returncode == 0, stopped.stderr
+    assert "Stopped the embedded store.\n" in stopped.stderr
+    assert not workspace.store.started_here
+    assert workspace.stop_local() is StopOutcome.NOT_RUNNING
+
+
 def test_two_first_uses_at_once_agree_on_the_credentials() -> None:
     """The app connects while a resumed push connects too, on a first use of the store."""
     with ThreadPoolExecutor(2) as both:
