@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import click
 
+from datayard.core.store.embedded import StopOutcome
 from datayard.core.store.workspace import Workspace
 
 from .render import console, out
+
+_STOPPED = {
+    StopOutcome.NOT_RUNNING: "The embedded store was not running.",
+    StopOutcome.STOPPED: "Stopped the embedded store.",
+    StopOutcome.KILLED: "Stopped the embedded store by killing it: it did not shut down in time.",
+}
 
 
 @click.group(name="store")
@@ -25,10 +32,7 @@ def start() -> None:
 @command.command()
 def stop() -> None:
     """Stop the embedded store."""
-    stopped = Workspace.default().stop_local()
-    console.print(
-        "Stopped the embedded store." if stopped else "The embedded store was not running."
-    )
+    console.print(_STOPPED[Workspace.default().stop_local()])
 
 
 @command.command()

@@ -282,8 +282,12 @@ class Bucket:
         with translated(self.profile):
             self.client._abort_multipart_upload(self.name, key, upload_id)
 
-    def uploaded_parts(self, key: str, upload_id: str) -> dict[int, str] | None:
-        """Parts the server holds for an upload, or ``None`` if the upload is gone."""
+    def uploaded_parts(self, key: str, upload_id: str) -> dict[int, set[str]] | None:
+        """The ETags the server holds for each part of an upload; ``None`` if the upload is gone.
+
+        A set per part: SeaweedFS keeps every upload of a part number, lists them
+        all, and completes with the one whose ETag the completion names.
+        """
         try:
             with translated(self.profile):
                 result = self.client._list_parts(self.name, key, upload_id)
@@ -291,4 +295,7 @@ class Bucket:
             if s3_code(error.__cause__) == "NoSuchUpload":
                 return None
             raise
-        return {part.part_number: _unquote(part.etag) for part in result.parts}
+        held: dict[int, set[str]] = {}
+        for part in result.parts:
+            held.setdefault(part.part_number, set()).add(_unquote(part.etag))
+        return held

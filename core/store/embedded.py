@@ -20,6 +20,7 @@ import sys
 import sysconfig
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import psutil
@@ -78,6 +79,18 @@ class StoreStatus:
     endpoint: str
     pid: int | None
     data_dir: Path
+    ports: dict[str, int]
+    """Every port the server listens on, by its flag (``s3.port``, ``volume.port``, ...)."""
+
+
+class StopOutcome(StrEnum):
+    """How :meth:`EmbeddedStore.stop` ended."""
+
+    NOT_RUNNING = "not running"
+    STOPPED = "stopped"
+    """The server ran its own shutdown, which closes the filer's metadata and the volumes."""
+    KILLED = "killed"
+    """It did not stop in time and was killed: its own shutdown did not finish."""
 
 
 def _free_port() -> int:
@@ -117,6 +130,23 @@ def _alive(pid: int) -> bool:
         return False
     except psutil.AccessDenied:
         return True
+
+
+def _exits(pid: int, timeout: float) -> bool:
+    """Whether ``pid`` exits within ``timeout`` seconds.
+
+    It counts as exited once it is a zombie, not only once reaped: its parent
+    reaps it, and that is rarely this process. The parent is the app that
+    started the store (it reaps it only when it next looks) or init, once the
+    CLI that started it has exited, which can take a second or more. psutil's
+    own ``wait`` waits for the reaping.
+    """
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 class EmbeddedStore:
@@ -175,7 +205,7 @@ class EmbeddedStore:
 
     def status(self) -> StoreStatus:
         pid = self._running_pid()
-        return StoreStatus(pid is not None, self.endpoint(), pid, self.data_dir)
+        return StoreStatus(pid is not None, self.endpoint(), pid, self.data_dir, self._ports())
 
     @property
     def started_here(self) -> bool:
@@ -208,6 +238,12 @@ class EmbeddedStore:
                 "-s3.port.lance=0",
                 # A single local server has no peers to drain to: stop at once.
                 "-volume.preStopSeconds=0",
+                # The volume server's graceful stop closes idle connections but
+                # waits out those that never carried a request, and its own S3
+                # gateway leaves such spare ones behind after parallel uploads:
+                # that wait lasted until they timed out, 30 s by default. Only the
+                # server's own parts talk to the volume server: a second is enough.
+                "-idleTimeout=1",
                 f"-bucket={DEFAULT_BUCKET}",
                 *(f"-{flag}={port}" for flag, port in ports.items()),
             ]
@@ -229,25 +265,32 @@ class EmbeddedStore:
             log.info("started the embedded store at %s (pid %d)", endpoint, self._process.pid)
             return self.status()
 
-    def stop(self, timeout: float = 20.0) -> bool:
-        """Stop the server if it runs; return whether there was one to stop."""
+    def stop(self, timeout: float = 20.0) -> StopOutcome:
+        """Stop the server if it runs, and say how it ended.
+
+        SIGTERM starts SeaweedFS's own shutdown; a server still running
+        ``timeout`` seconds later is killed, and the outcome says so.
+        """
         with self._lock:
             pid = self._running_pid()
             if pid is None:
-                return False
+                return StopOutcome.NOT_RUNNING
             server = psutil.Process(pid)
             server.terminate()
-            try:
-                server.wait(timeout)
-            except psutil.TimeoutExpired:
+            outcome = StopOutcome.STOPPED
+            if not _exits(pid, timeout):
                 log.warning("the embedded store did not stop in %.0f s; killing it", timeout)
                 server.kill()
-                server.wait(10)
+                if not _exits(pid, 10):
+                    raise EmbeddedStoreError(f"the embedded store (pid {pid}) ignored a kill")
+                outcome = StopOutcome.KILLED
+            if self._process is not None:
+                self._process.poll()  # reap it if it was this process's child
             state = self._read_state()
             state.pop("pid", None)
             self._write_state(state)
             self._process = None
-            return True
+            return outcome
 
     # -- helpers ---------------------------------------------------------------
 

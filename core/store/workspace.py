@@ -20,6 +20,7 @@ from datayard.core.secrets import SecretStore
 from datayard.core.settings import LOCAL_PROFILE, Profile, Settings
 from datayard.core.store.embedded import (
     EmbeddedStore,
+    StopOutcome,
     StoreStatus,
     local_profile,
     new_access_key,
@@ -97,7 +98,7 @@ class Workspace:
             self.save(self.settings().with_profile(profile))
         return Connection(profile, secret)
 
-    def stop_local(self) -> bool:
+    def stop_local(self) -> StopOutcome:
         return self.store.stop()
 
     def local_status(self) -> StoreStatus:

@@ -6,6 +6,7 @@ import hashlib
 import random
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from datayard.core.datasets.catalog import Catalog
 from datayard.core.datasets.push import PushOptions, PushPlanned, PushResult, push
 from datayard.core.datasets.push.engine import CheckFailedError, store_id
 from datayard.core.datasets.push.journal import Journal
+from datayard.core.datasets.push.upload import Uploaded, upload_blob
+from datayard.core.errors import StorageError
 from datayard.core.events import Cancelled, Finished
 from datayard.core.paths import AppDirs
 from datayard.core.store import s3
@@ -178,3 +181,63 @@ def test_multipart_upload_resumes_from_the_last_finished_part(
     (entry,) = result.manifest.files
     assert bucket.get_bytes(blob_key(entry.sha256)) == big.read_bytes()
     assert journal.open_upload(entry.sha256) is None
+
+
+def test_a_resumed_multipart_upload_reuses_every_part_the_server_holds(
+    bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's list of parts decides what is sent again, checked against the file.
+
+    The first attempt finishes parts 1 and 2; part 3 reaches the server but
+    not the journal (the push died between the two); part 4 is stored with
+    other bytes. Part 2 is then stored a second time, with other bytes:
+    SeaweedFS keeps both. Only the missing parts and part 4 may be sent.
+    """
+    part = 5 * MiB
+    big = tmp_path / "scan.bin"
+    big.write_bytes(random.Random(9).randbytes(6 * part + 1234))  # 7 parts
+    content = big.read_bytes()
+    sha = hashlib.sha256(content).hexdigest()
+    journal = Journal(db(), store_id(bucket))
+    upload_part = bucket.upload_part
+
+    def send() -> Uploaded:
+        with ThreadPoolExecutor(2) as pool:  # leaving it waits for every part
+            return upload_blob(
+                bucket,
+                journal,
+                big,
+                part_size=part,
+                parts_pool=pool,
+                parallel_parts=2,
+                on_bytes=lambda sent: None,
+                expected_sha256=sha,
+            )
+
+    def die_after_part_two(key: str, upload_id: str, number: int, chunk: bytes) -> str:
+        if number > 2:
+            if number <= 4:
+                upload_part(key, upload_id, number, chunk if number == 3 else bytes(len(chunk)))
+            raise StorageError("the push died before the journal recorded the part")
+        return upload_part(key, upload_id, number, chunk)
+
+    with monkeypatch.context() as patch, pytest.raises(StorageError):
+        patch.setattr(bucket, "upload_part", die_after_part_two)
+        send()
+    started = journal.open_upload(sha)
+    assert started is not None and set(started.parts) == {1, 2}
+    upload_part(blob_key(sha), started.upload_id, 2, bytes(part))
+    assert set(bucket.uploaded_parts(blob_key(sha), started.upload_id) or ()) == {1, 2, 3, 4}
+
+    requested: list[int] = []
+
+    def count(key: str, upload_id: str, number: int, chunk: bytes) -> str:
+        requested.append(number)
+        return upload_part(key, upload_id, number, chunk)
+
+    monkeypatch.setattr(bucket, "upload_part", count)
+    resumed = send()
+    assert sorted(requested) == [4, 5, 6, 7]
+    assert resumed.sent == len(content) - 3 * part  # parts 1, 2 and 3 were kept
+    assert bucket.get_bytes(blob_key(sha)) == content
+    assert journal.open_upload(sha) is None

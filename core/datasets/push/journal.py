@@ -2,9 +2,10 @@
 
 Two things are remembered per store (endpoint + bucket): the blobs known to be
 stored (so that a push asks the server nothing about them), and multipart
-uploads in progress with their finished parts (so that a large file continues
-from its last finished part). Pushes themselves are recorded too, so that
-``push --resume`` can repeat the last unfinished one.
+uploads in progress (so that a large file continues the same upload), with the
+parts finished so far; which parts a resume keeps, the server's list decides.
+Pushes themselves are recorded too, so that ``push --resume`` can repeat the
+last unfinished one.
 """
 
 from __future__ import annotations

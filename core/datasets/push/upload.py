@@ -124,8 +124,13 @@ def _upload_small(bucket: Bucket, path: Path, on_bytes: ByteCounter) -> Uploaded
 
 def _resumable(
     bucket: Bucket, journal: Journal, sha: str, key: str, part_size: int
-) -> tuple[str, dict[int, str]] | None:
-    """The journal's upload of this blob and its parts the server still has, if usable."""
+) -> tuple[str, dict[int, set[str]]] | None:
+    """The journal's upload of this blob, if usable, and the ETags the server holds per part.
+
+    The server's list, not the journal's, says what is stored: a part can reach
+    the server after the journal's last record of it (the push died between the
+    two), or be stored again with other bytes by a later attempt.
+    """
     found = journal.open_upload(sha)
     if found is None:
         return None
@@ -140,8 +145,7 @@ def _resumable(
                 log.debug("could not abort %s: %s", found.upload_id, error)
         journal.end_upload(sha, found.upload_id)
         return None
-    parts = {n: etag for n, etag in found.parts.items() if on_server.get(n) == etag}
-    return found.upload_id, parts
+    return found.upload_id, on_server
 
 
 def _upload_large(
@@ -159,24 +163,25 @@ def _upload_large(
     """Multipart upload keyed by the expected hash (which the content must match).
 
     Parts are read in order (the sha256 needs every byte in order) and sent in
-    parallel, at most ``parallel`` in flight, which also bounds memory. Parts the
-    server already holds from an earlier attempt are read and checked, not sent.
+    parallel, at most ``parallel`` in flight, which also bounds memory. A part
+    the server already holds from an earlier attempt, recorded in the journal or
+    not, is kept when the server lists it with the MD5 of the bytes just read as
+    its ETag, and sent again otherwise: the completion names the file's bytes.
     """
     key = blob_key(expected_sha)
     resumed = _resumable(bucket, journal, expected_sha, key, part_size)
     if resumed is None:
         upload_id = bucket.start_upload(key, metadata={"sha256": expected_sha})
         journal.begin_upload(expected_sha, upload_id, part_size)
-        done: dict[int, str] = {}
+        held: dict[int, set[str]] = {}
     else:
-        upload_id, done = resumed
-        log.info("resuming %s: %d parts already stored", key, len(done))
+        upload_id, held = resumed
+        log.info("resuming %s: the server holds %d parts", key, len(held))
     sha = hashlib.sha256()
     md5s: dict[int, str] = {}
     in_flight = threading.BoundedSemaphore(parallel)
     futures: list[Future[None]] = []
     size = sent = 0
-    matches = True
 
     def send(number: int, chunk: bytes, md5: str) -> None:
         try:
@@ -195,8 +200,7 @@ def _upload_large(
             sha.update(chunk)
             size += len(chunk)
             md5s[number] = hashlib.md5(chunk, usedforsecurity=False).hexdigest()
-            if number in done:
-                matches = matches and done[number] == md5s[number]
+            if md5s[number] in held.get(number, ()):
                 on_bytes(len(chunk))
                 continue
             in_flight.acquire()
@@ -204,8 +208,8 @@ def _upload_large(
             sent += len(chunk)
     for future in futures:
         future.result()
-    if sha.hexdigest() != expected_sha or not matches:
-        # The file is not what was scanned (or what the resumed parts hold).
+    if sha.hexdigest() != expected_sha:
+        # The file is not what was scanned.
         bucket.abort_upload(key, upload_id)
         journal.end_upload(expected_sha, upload_id)
         raise _ContentMovedError(sha.hexdigest())
