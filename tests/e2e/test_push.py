@@ -171,7 +171,7 @@ def test_multipart_upload_resumes_from_the_last_finished_part(
     journal = Journal(db(), store_id(bucket))
     open_upload = journal.open_upload(sha)
     assert open_upload is not None
-    done_parts = len(open_upload.parts)
+    done_parts = len(bucket.uploaded_parts(blob_key(sha), open_upload.upload_id) or {})
     assert 2 <= done_parts < size // part
     assert sha not in stored_blobs(bucket)  # an unfinished multipart upload is invisible
 
@@ -188,9 +188,8 @@ def test_a_resumed_multipart_upload_reuses_every_part_the_server_holds(
 ) -> None:
     """The server's list of parts decides what is sent again, checked against the file.
 
-    The first attempt finishes parts 1 and 2; part 3 reaches the server but
-    not the journal (the push died between the two); part 4 is stored with
-    other bytes. Part 2 is then stored a second time, with other bytes:
+    The first attempt finishes parts 1 and 2; part 3 reaches the server as the
+    push dies, before it hears the answer; part 4 is stored with other bytes. Part 2 is then stored a second time, with other bytes:
     SeaweedFS keeps both. Only the missing parts and part 4 may be sent.
     """
     part = 5 * MiB
@@ -218,14 +217,14 @@ def test_a_resumed_multipart_upload_reuses_every_part_the_server_holds(
         if number > 2:
             if number <= 4:
                 upload_part(key, upload_id, number, chunk if number == 3 else bytes(len(chunk)))
-            raise StorageError("the push died before the journal recorded the part")
+            raise StorageError("the push died before it heard the answer")
         return upload_part(key, upload_id, number, chunk)
 
     with monkeypatch.context() as patch, pytest.raises(StorageError):
         patch.setattr(bucket, "upload_part", die_after_part_two)
         send()
     started = journal.open_upload(sha)
-    assert started is not None and set(started.parts) == {1, 2}
+    assert started is not None
     upload_part(blob_key(sha), started.upload_id, 2, bytes(part))
     assert set(bucket.uploaded_parts(blob_key(sha), started.upload_id) or ()) == {1, 2, 3, 4}
 

@@ -7,6 +7,7 @@ import json
 import signal
 import sqlite3
 import subprocess
+import time
 import uuid
 from collections.abc import Callable
 from contextlib import closing
@@ -72,12 +73,26 @@ def kill_when(process: subprocess.Popen[str], ready: Callable[[], bool]) -> None
     process.wait(timeout=30)
 
 
-def parts_held(bucket: Bucket, path: Path, part_size: int) -> int:
-    """How many parts of ``path``'s unfinished multipart upload the server holds with its bytes."""
+def parts_held(bucket: Bucket, path: Path, part_size: int, *, wait: bool = False) -> int:
+    """How many parts of ``path``'s unfinished multipart upload the server holds with its bytes.
+
+    With ``wait``, 0 until the push has begun the upload, after a pause that keeps
+    a caller polling from taking the processor from the push it watches.
+    """
     content = path.read_bytes()
     sha = hashlib.sha256(content).hexdigest()
-    with closing(Journal(AppDirs.default().database, store_id(bucket))) as journal:
-        upload = journal.open_upload(sha)
+    database = AppDirs.default().database
+    if wait:
+        time.sleep(0.05)
+        if not database.exists():
+            return 0
+    try:
+        with closing(Journal(database, store_id(bucket))) as journal:
+            upload = journal.open_upload(sha)
+    except sqlite3.OperationalError:  # the push holds the database for a moment
+        return 0
+    if upload is None and wait:
+        return 0
     assert upload is not None
     held = bucket.uploaded_parts(blob_key(sha), upload.upload_id) or {}
     return sum(
@@ -137,23 +152,10 @@ def test_kill_9_during_a_multipart_upload_then_resume(
         stderr=subprocess.PIPE,
         text=True,
     )
-    database = AppDirs.default().database
-
-    def parts_done() -> int:
-        if not database.exists():
-            return 0
-        db = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
-        try:
-            return int(db.execute("SELECT count(*) FROM upload_parts").fetchone()[0])
-        except sqlite3.OperationalError:  # the push has not created its tables yet
-            return 0
-        finally:
-            db.close()
-
-    kill_when(process, lambda: parts_done() >= 2)
     part = 5 * (1 << 20)
+    kill_when(process, lambda: parts_held(bucket, big, part, wait=True) >= 2)
     held = parts_held(bucket, big, part)
-    assert held >= parts_done() >= 2
+    assert held >= 2
     resumed = run(push_command(source, name, "--part-size", "5", "--json"))
     assert resumed.returncode == 0, resumed.stderr
     kept, rest = divmod(size - json.loads(resumed.stdout)["sent_bytes"], part)

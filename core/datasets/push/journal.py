@@ -2,8 +2,8 @@
 
 Two things are remembered per store (endpoint + bucket): the blobs known to be
 stored (so that a push asks the server nothing about them), and multipart
-uploads in progress (so that a large file continues the same upload), with the
-parts finished so far; which parts a resume keeps, the server's list decides.
+uploads in progress (so that a large file continues the same upload; which of
+its parts a resume keeps, the server's list of parts decides).
 Pushes themselves are recorded too, so that ``push --resume`` can repeat the
 last unfinished one.
 """
@@ -30,9 +30,6 @@ CREATE TABLE IF NOT EXISTS uploads (
     store TEXT NOT NULL, sha256 TEXT NOT NULL, upload_id TEXT NOT NULL,
     part_size INTEGER NOT NULL, started REAL NOT NULL,
     PRIMARY KEY (store, sha256));
-CREATE TABLE IF NOT EXISTS upload_parts (
-    upload_id TEXT NOT NULL, number INTEGER NOT NULL, etag TEXT NOT NULL,
-    PRIMARY KEY (upload_id, number));
 CREATE TABLE IF NOT EXISTS pushes (
     id TEXT PRIMARY KEY, store TEXT NOT NULL, request TEXT NOT NULL,
     state TEXT NOT NULL, started REAL NOT NULL, version TEXT);
@@ -44,11 +41,10 @@ class OpenUpload:
     upload_id: str
     part_size: int
     started: float
-    parts: dict[int, str]
 
 
 class Journal:
-    """Thread-safe: upload workers record parts and blobs as they finish."""
+    """Thread-safe: upload workers record blobs and uploads as they go."""
 
     def __init__(self, database: Path, store: str) -> None:
         self.store = store
@@ -109,15 +105,7 @@ class Journal:
         if not rows:
             return None
         upload_id, part_size, started = rows[0]
-        parts = self._read(
-            "SELECT number, etag FROM upload_parts WHERE upload_id = ?", (str(upload_id),)
-        )
-        return OpenUpload(
-            str(upload_id),
-            int(str(part_size)),
-            float(str(started)),
-            {int(str(n)): str(e) for n, e in parts},
-        )
+        return OpenUpload(str(upload_id), int(str(part_size)), float(str(started)))
 
     def begin_upload(self, sha256: str, upload_id: str, part_size: int) -> None:
         self._write(
@@ -126,18 +114,8 @@ class Journal:
             [(self.store, sha256, upload_id, part_size, time.time())],
         )
 
-    def part_done(self, upload_id: str, number: int, etag: str) -> None:
-        self._write(
-            "INSERT OR REPLACE INTO upload_parts (upload_id, number, etag) VALUES (?, ?, ?)",
-            [(upload_id, number, etag)],
-        )
-
-    def end_upload(self, sha256: str, upload_id: str) -> None:
-        with self._lock, self._db:
-            self._db.execute("DELETE FROM upload_parts WHERE upload_id = ?", (upload_id,))
-            self._db.execute(
-                "DELETE FROM uploads WHERE store = ? AND sha256 = ?", (self.store, sha256)
-            )
+    def end_upload(self, sha256: str) -> None:
+        self._write("DELETE FROM uploads WHERE store = ? AND sha256 = ?", [(self.store, sha256)])
 
     # -- pushes, for --resume ----------------------------------------------------
 

@@ -143,7 +143,7 @@ def _resumable(
                 bucket.abort_upload(key, found.upload_id)
             except StorageError as error:
                 log.debug("could not abort %s: %s", found.upload_id, error)
-        journal.end_upload(sha, found.upload_id)
+        journal.end_upload(sha)
         return None
     return found.upload_id, on_server
 
@@ -187,7 +187,6 @@ def _upload_large(
         try:
             etag = bucket.upload_part(key, upload_id, number, chunk)
             _check_etag(f"{key} part {number}", md5, etag)
-            journal.part_done(upload_id, number, etag)
             on_bytes(len(chunk))
         finally:
             in_flight.release()
@@ -211,7 +210,7 @@ def _upload_large(
     if sha.hexdigest() != expected_sha:
         # The file is not what was scanned.
         bucket.abort_upload(key, upload_id)
-        journal.end_upload(expected_sha, upload_id)
+        journal.end_upload(expected_sha)
         raise _ContentMovedError(sha.hexdigest())
     parts = dict(sorted(md5s.items()))
     etag = bucket.finish_upload(key, upload_id, parts)
@@ -219,5 +218,5 @@ def _upload_large(
         b"".join(bytes.fromhex(m) for m in parts.values()), usedforsecurity=False
     )
     _check_etag(key, f"{combined.hexdigest()}-{len(parts)}", etag)
-    journal.end_upload(expected_sha, upload_id)
+    journal.end_upload(expected_sha)
     return Uploaded(expected_sha, size, sent)
