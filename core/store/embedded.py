@@ -156,8 +156,13 @@ class EmbeddedStore:
     concurrent starts (the app and a CLI at once) reuse one server.
     """
 
-    def __init__(self, data_dir: Path, state_dir: Path, log_dir: Path) -> None:
+    def __init__(
+        self, data_dir: Path, state_dir: Path, log_dir: Path, *, max_volumes: int = 0
+    ) -> None:
+        """``max_volumes``: 0 lets SeaweedFS count one per GiB of free disk. Every bucket
+        takes at least one, so a server for many buckets (the tests') needs more."""
         self.data_dir = data_dir
+        self.max_volumes = max_volumes
         self._state_file = state_dir / "store.json"
         self._lock = FileLock(str(state_dir / "store.lock"))
         self._log_file = log_dir / "store.log"
@@ -244,6 +249,7 @@ class EmbeddedStore:
                 # that wait lasted until they timed out, 30 s by default. Only the
                 # server's own parts talk to the volume server: a second is enough.
                 "-idleTimeout=1",
+                f"-volume.max={self.max_volumes}",
                 f"-bucket={DEFAULT_BUCKET}",
                 *(f"-{flag}={port}" for flag, port in ports.items()),
             ]

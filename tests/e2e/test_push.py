@@ -189,8 +189,9 @@ def test_a_resumed_multipart_upload_reuses_every_part_the_server_holds(
     """The server's list of parts decides what is sent again, checked against the file.
 
     The first attempt finishes parts 1 and 2; part 3 reaches the server as the
-    push dies, before it hears the answer; part 4 is stored with other bytes. Part 2 is then stored a second time, with other bytes:
-    SeaweedFS keeps both. Only the missing parts and part 4 may be sent.
+    push dies, before it hears the answer; part 4 is stored with other bytes.
+    Part 2 is then stored a second time, with other bytes: SeaweedFS keeps
+    both. Only the missing parts and part 4 may be sent.
     """
     part = 5 * MiB
     big = tmp_path / "scan.bin"
