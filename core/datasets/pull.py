@@ -20,13 +20,13 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 
 import yaml
 from filelock import FileLock, Timeout
 
 from datayard.core.datasets.blobs import fetch_blob, is_per_blob, with_retries
-from datayard.core.datasets.manifest import Manifest, ManifestFile, Role
+from datayard.core.datasets.manifest import PART_SUFFIX, Manifest, ManifestFile, Role
 from datayard.core.drive.scan.hash_cache import CacheKey, Content, HashCache
 from datayard.core.drive.scan.hashing import Job, read_content
 from datayard.core.errors import DatayardError, StorageError, UsageError
@@ -41,8 +41,6 @@ DEFAULT_WORKERS = 8
 DATA_YAML = "data.yaml"
 LOCK_NAME = ".datayard-pull.lock"
 """Held while a pull writes into a folder: two pulls into one folder would collide."""
-PART_SUFFIX = ".datayard-part"
-"""Ends the temporary names of files being written; leftovers of a crash are removed."""
 _CACHE_BATCH = 1000
 
 
@@ -100,7 +98,7 @@ def pull(
     files in flight stop at their next chunk, their temporary files are
     removed, and ``Cancelled`` is raised.
     """
-    files = _safe_files(manifest)
+    files = manifest.files
     root = destination.expanduser().resolve()
     if root.exists() and not root.is_dir():
         raise UsageError(f"{root} is a file; pull into a folder")
@@ -229,23 +227,6 @@ class _Writer:
             with suppress(OSError):
                 part.unlink(missing_ok=True)
         return CacheKey(str(target), info.st_size, info.st_mtime_ns)
-
-
-def _safe_files(manifest: Manifest) -> Sequence[ManifestFile]:
-    """The manifest's files, refusing any path that would land outside the folder."""
-    for file in manifest.files:
-        windows = PureWindowsPath(file.path)  # splits on both separators
-        if (
-            not file.path
-            or PurePosixPath(file.path).is_absolute()
-            or windows.drive
-            or windows.root
-            or ".." in windows.parts
-        ):
-            raise StorageError(
-                f"{manifest.ref} names the unsafe path {file.path!r}; nothing was pulled"
-            )
-    return manifest.files
 
 
 @contextmanager
