@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from datayard.core.datasets.manifest import ManifestFile, Role
+from datayard.core.datasets.manifest import ManifestFile, Role, files_problem
 from datayard.core.drive import formats
 from datayard.core.drive.inventory import DatasetSet, FileEntry, Inventory
-from datayard.core.errors import UsageError
+from datayard.core.errors import UsageError, printable
 
 
 class SplitMode(StrEnum):
@@ -117,6 +117,7 @@ def plan(inventories: Sequence[Inventory], mode: SplitMode) -> Plan:
     prefixed = len(sets) > 1
     files: list[PlannedFile] = []
     taken: set[str] = set()
+    labels: dict[str, str] = {}  # label path in the version -> the label file it comes from
     max_class = -1
     # Once per inventory, not per set: a folder of 1,000 sub-folders has 1,000 sets.
     entries_of = {id(inv): {entry.rel: entry for entry in inv.files} for inv in inventories}
@@ -134,13 +135,29 @@ def plan(inventories: Sequence[Inventory], mode: SplitMode) -> Plan:
             files.append(_planned(inventory, entries[item.image], f"images/{split}/{inner}", split))
             if item.label is not None:
                 label = entries[item.label]
-                stem = posixpath.splitext(inner)[0]
-                files.append(_planned(inventory, label, f"labels/{split}/{stem}.txt", split))
+                path = f"labels/{split}/{posixpath.splitext(inner)[0]}.txt"
+                # Images with one stem (a.jpg, a.png) share their label file, as in training.
+                if labels.get(path) != item.label:
+                    labels[path] = item.label
+                    files.append(_planned(inventory, label, path, split))
                 max_class = max(max_class, *(label.class_ids or (-1,)))
     names = _class_names([s for _, s in sets])
     if not names and max_class >= 0:
         names = tuple(f"class{i}" for i in range(max_class + 1))
+    _check_readable(files)
     return Plan(tuple(files), names)
+
+
+def _check_readable(files: list[PlannedFile]) -> None:
+    """Refuse a file whose path others would refuse to read in the version (see
+    :func:`files_problem`): one the version cannot hold is better named now, on the share."""
+    found = files_problem([planned.entry for planned in files])
+    if found:
+        index, _, why = found
+        entry = files[index].entry
+        raise UsageError(
+            f"cannot push {printable(entry.source)}: in the version its path {why}; rename the file"
+        )
 
 
 def _planned(inventory: Inventory, entry: FileEntry, path: str, split: str) -> PlannedFile:
