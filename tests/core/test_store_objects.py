@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from datayard.core import schema
+from datayard.core.datasets.catalog import parse_latest
 from datayard.core.datasets.manifest import (
     MAX_SIZE,
     PART_SUFFIX,
@@ -28,7 +29,7 @@ from datayard.core.datasets.manifest import (
     files_problem,
 )
 from datayard.core.errors import DatayardError, InvalidStoreObjectError
-from datayard.core.store.layout import version_key
+from datayard.core.store.layout import latest_key, version_key
 
 VERSION = "20260101T000000Z-0123abcd"
 KEY = version_key("ada", "cats", VERSION)
@@ -193,6 +194,14 @@ def test_files_problem_names_what_push_must_not_write() -> None:
     assert files_problem(decomposed) is not None  # one name on macOS
 
 
+def test_the_latest_object_holds_one_version_id() -> None:
+    key = latest_key("ada", "cats")
+    assert parse_latest(f"{VERSION}\n".encode(), key) == VERSION
+    for raw in (b"../../datasets/x", b"", b"\xff", f"{VERSION}/../x".encode()):
+        with pytest.raises(InvalidStoreObjectError, match=f"^{key} does not hold a version id"):
+            parse_latest(raw, key)
+
+
 # -- properties: whatever the store holds, only the project's errors come out ----------------
 
 JSON = st.recursive(
@@ -202,6 +211,7 @@ JSON = st.recursive(
 )
 PARSERS: dict[str, Callable[[bytes], object]] = {
     "manifest": lambda raw: Manifest.from_json(raw, KEY),
+    "latest": lambda raw: parse_latest(raw, latest_key("ada", "cats")),
 }
 
 

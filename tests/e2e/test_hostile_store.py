@@ -18,6 +18,7 @@ import pytest
 from datayard.core.datasets.manifest import Manifest
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.layout import (
+    latest_key,
     version_key,
 )
 from tests.fixtures.datasets import (
@@ -180,3 +181,42 @@ def test_a_bad_manifest_is_named_with_its_field(
 
     refused(args, f"error: {key}: files[{index}].{field} ", words)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["show", "diff", "verify", "pull"])
+def test_a_latest_object_that_is_no_version_id_is_named(
+    store: tuple[Bucket, Manifest, Manifest], tmp_path: Path, command: str
+) -> None:
+    bucket, first, _ = store
+    bucket.put_bytes(latest_key("alice", "cats"), b"../../../blobs/sha256/00/x")
+    args = {
+        "show": ("show", "alice/cats"),
+        "diff": ("diff", f"alice/cats@{first.id}", "alice/cats"),
+        "verify": ("verify", "alice/cats"),
+        "pull": pulled_into(tmp_path),
+    }[command]
+
+    refused(args, "datasets/alice/cats/latest does not hold a version id (b'../../../blobs")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_listing_shows_every_readable_dataset_and_marks_the_broken_version(
+    store: tuple[Bucket, Manifest, Manifest],
+) -> None:
+    bucket, first, second = store
+    dogs = publish(bucket, "bob/dogs", {"images/train/d.png": b"not really a png"})
+    key = rewrite(bucket, second, set_file("images/train/cat1.png", sha256="../../x"))
+    reason = f"{key}: files[0].sha256 is not 64 lowercase hexadecimal digits ('../../x')"
+
+    listed = run_cli("datasets", *LAB, "--json")
+    assert listed.returncode == 0, listed.stderr
+    cats, bobs = json.loads(listed.stdout)
+    assert [v["id"] for v in cats["versions"]] == [first.id]
+    assert cats["broken"] == [{"id": second.id, "object": key, "problem": reason}]
+    assert [v["id"] for v in bobs["versions"]] == [dogs.id] and bobs["broken"] == []
+
+    table = run_cli("datasets", *LAB)
+    assert table.returncode == 0, table.stderr
+    assert first.id in table.stdout and dogs.id in table.stdout
+    assert f"cannot be read: {reason}" in table.stdout.splitlines()
+    assert "Traceback" not in table.stderr
