@@ -12,6 +12,7 @@ import contextlib
 import copy
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 
 from datayard.core import schema
 from datayard.core.datasets.catalog import parse_latest
+from datayard.core.datasets.gc import parse_marker
 from datayard.core.datasets.manifest import (
     MAX_SIZE,
     PART_SUFFIX,
@@ -29,11 +31,12 @@ from datayard.core.datasets.manifest import (
     files_problem,
 )
 from datayard.core.errors import DatayardError, InvalidStoreObjectError
-from datayard.core.store.layout import latest_key, version_key
+from datayard.core.store.layout import latest_key, push_marker_key, version_key
 
 VERSION = "20260101T000000Z-0123abcd"
 KEY = version_key("ada", "cats", VERSION)
 SHA = "0123456789abcdef" * 4
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def entry(path: str, **changes: Any) -> ManifestFile:
@@ -202,6 +205,27 @@ def test_the_latest_object_holds_one_version_id() -> None:
             parse_latest(raw, key)
 
 
+def marker(**changes: object) -> bytes:
+    data = {"blobs": [SHA], "started": "2026-01-01T00:00:00+00:00", "host": "lab-pc"}
+    return json.dumps(data | changes).encode()
+
+
+def test_a_push_marker_names_its_blobs_by_digest() -> None:
+    key = push_marker_key("p1")
+    assert parse_marker(key, marker(), NOW).blobs == frozenset({SHA})
+    for raw, field in (
+        (marker(blobs=[SHA, "../../x"]), "blobs[1]"),
+        (marker(blobs=[SHA, 5]), "blobs[1]"),
+        (marker(blobs=SHA), "blobs"),
+        (marker(host=None), "host"),
+        (b"[1, 2", ""),
+    ):
+        with pytest.raises(InvalidStoreObjectError) as raised:
+            parse_marker(key, raw, NOW)
+        assert str(raised.value).startswith(f"{key}: {field}" if field else f"{key} is not JSON")
+        assert "gc deleted nothing" in str(raised.value)
+
+
 # -- properties: whatever the store holds, only the project's errors come out ----------------
 
 JSON = st.recursive(
@@ -212,6 +236,7 @@ JSON = st.recursive(
 PARSERS: dict[str, Callable[[bytes], object]] = {
     "manifest": lambda raw: Manifest.from_json(raw, KEY),
     "latest": lambda raw: parse_latest(raw, latest_key("ada", "cats")),
+    "marker": lambda raw: parse_marker(push_marker_key("p1"), raw, NOW),
 }
 
 

@@ -18,7 +18,10 @@ import pytest
 from datayard.core.datasets.manifest import Manifest
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.layout import (
+    GENERATION_KEY,
+    blob_key,
     latest_key,
+    push_marker_key,
     version_key,
 )
 from tests.fixtures.datasets import (
@@ -220,3 +223,31 @@ def test_the_listing_shows_every_readable_dataset_and_marks_the_broken_version(
     assert first.id in table.stdout and dogs.id in table.stdout
     assert f"cannot be read: {reason}" in table.stdout.splitlines()
     assert "Traceback" not in table.stderr
+
+
+def test_gc_deletes_nothing_when_a_push_marker_names_no_blob(
+    store: tuple[Bucket, Manifest, Manifest],
+) -> None:
+    bucket, _, _ = store
+    marker = {"blobs": ["../../x"], "started": "2026-01-01T00:00:00+00:00", "host": "lab-pc"}
+    bucket.put_bytes(push_marker_key("p1"), json.dumps(marker).encode())
+    orphan = blob_key("ab" * 32)
+    bucket.put_bytes(orphan, b"nobody uses me")
+
+    refused(("gc", "--delete"), "pushes/p1.json: blobs[0] is not 64 lowercase", "deleted nothing")
+    assert bucket.exists(orphan)
+
+
+def test_push_refuses_a_blob_generation_it_cannot_read(
+    store: tuple[Bucket, Manifest, Manifest], tmp_path: Path
+) -> None:
+    bucket, _, _ = store
+    bucket.put_bytes(GENERATION_KEY, b"\x1b[2J\x1b[2J")
+    for path, data in sample_files(extra_train=0).items():
+        (tmp_path / "cats" / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "cats" / path).write_bytes(data)
+
+    refused(
+        ("push", str(tmp_path / "cats"), "--dataset", "pets"),
+        "blobs/generation does not hold a blob generation (b'\\x1b[2J",
+    )
