@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +33,9 @@ from datayard.core.datasets.manifest import (
 )
 from datayard.core.errors import DatayardError, InvalidStoreObjectError
 from datayard.core.store.layout import latest_key, push_marker_key, version_key
+from datayard.core.training.protocol import Batch, ProtocolError, decode, encode
+from datayard.core.training.runs import RunRecord
+from datayard.core.training.spec import TrainSpec
 
 VERSION = "20260101T000000Z-0123abcd"
 KEY = version_key("ada", "cats", VERSION)
@@ -226,6 +230,49 @@ def test_a_push_marker_names_its_blobs_by_digest() -> None:
         assert "gc deleted nothing" in str(raised.value)
 
 
+def record(**changes: object) -> dict[str, Any]:
+    spec = TrainSpec(dataset=f"ada/cats@{VERSION}")
+    body = {
+        "run_id": "20260101-000000-abcdef",
+        "dataset": spec.dataset,
+        "backend": "local",
+        "launched_at": "2026-01-01T00:00:00+00:00",
+        "cloned_from": None,
+        "spec": spec.to_dict(),
+    }
+    return body | changes
+
+
+def test_a_run_record_is_checked_field_by_field() -> None:
+    key = "runs/20260101-000000-abcdef/spec.json"
+    good = RunRecord.from_json(json.dumps(record()), key)
+    assert RunRecord.from_json(good.to_json(), key) == good
+    newer = record(spec=record()["spec"] | {"warmup": 3})  # a newer Datayard's field
+    assert RunRecord.from_json(json.dumps(newer), key).spec == good.spec
+    for body, field in (
+        (record(run_id=7), "run_id"),
+        (record(spec=record()["spec"] | {"epochs": "many"}), "spec.epochs"),
+        (record(spec=record()["spec"] | {"extra": []}), "spec.extra"),
+        (record(spec=None), "spec"),
+    ):
+        with pytest.raises(InvalidStoreObjectError, match=f"^{key}: {field} "):
+            RunRecord.from_json(json.dumps(body), key)
+
+
+def test_event_lines_are_checked_against_their_event() -> None:
+    line = json.loads(encode(Batch(epoch=1, batch=1, batches=2, step=1, losses={}, lr=0.1), 3))
+    for changes, words in (
+        ({"epoch": "1"}, "epoch is not of type int ('1')"),
+        ({"losses": {"box": "high"}}, "losses is not of type dict[str, float]"),
+        ({"lr": None}, "lr is not of type float"),
+        ({"seq": -1}, "seq is not a sequence number"),
+        ({"seq": "7"}, "seq is not a sequence number"),
+        ({"v": True}, "protocol version True"),
+    ):
+        with pytest.raises(ProtocolError, match=re.escape(words)):
+            decode(json.dumps(line | changes))
+
+
 # -- properties: whatever the store holds, only the project's errors come out ----------------
 
 JSON = st.recursive(
@@ -237,6 +284,8 @@ PARSERS: dict[str, Callable[[bytes], object]] = {
     "manifest": lambda raw: Manifest.from_json(raw, KEY),
     "latest": lambda raw: parse_latest(raw, latest_key("ada", "cats")),
     "marker": lambda raw: parse_marker(push_marker_key("p1"), raw, NOW),
+    "run record": lambda raw: RunRecord.from_json(raw, "runs/r/spec.json"),
+    "event line": lambda raw: decode(raw.decode("utf-8", errors="replace")),
 }
 
 

@@ -251,3 +251,45 @@ def test_push_refuses_a_blob_generation_it_cannot_read(
         ("push", str(tmp_path / "cats"), "--dataset", "pets"),
         "blobs/generation does not hold a blob generation (b'\\x1b[2J",
     )
+
+
+RUN = "20260101-000000-abcdef"
+
+
+def store_run(bucket: Bucket, spec: dict[str, Any], artifact: str) -> None:
+    bucket.put_bytes(f"runs/{RUN}/spec.json", json.dumps(spec).encode())
+    bucket.put_bytes(f"runs/{RUN}/artifacts/{artifact}", b"weights")
+
+
+def run_record(**changes: object) -> dict[str, Any]:
+    record = {
+        "run_id": RUN,
+        "dataset": "alice/cats",
+        "backend": "local",
+        "launched_at": "2026-01-01T00:00:00+00:00",
+        "cloned_from": None,
+        "spec": {"dataset": "alice/cats", "epochs": 3},
+    }
+    return record | changes
+
+
+def test_fetch_refuses_a_run_whose_files_would_land_elsewhere(
+    store: tuple[Bucket, Manifest, Manifest], tmp_path: Path
+) -> None:
+    bucket, _, _ = store
+    store_run(bucket, run_record(), "C:/Users/ada/escaped.pt")  # absolute, on Windows
+
+    refused(
+        ("fetch", RUN, str(tmp_path / "out")), "artifacts/C:/Users/ada/escaped.pt", "drive letter"
+    )
+    assert list((tmp_path / "out").rglob("*")) == []
+
+
+def test_fetch_refuses_a_run_record_it_cannot_read(
+    store: tuple[Bucket, Manifest, Manifest], tmp_path: Path
+) -> None:
+    bucket, _, _ = store
+    store_run(bucket, run_record(spec={"dataset": "alice/cats", "epochs": "3"}), "best.pt")
+
+    refused(("fetch", RUN, str(tmp_path / "out")), f"runs/{RUN}/spec.json: spec.epochs ")
+    assert list((tmp_path / "out").rglob("*")) == []
