@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from itertools import groupby
-
 import click
 from rich.table import Table
 from rich.text import Text
 
 from datayard.core.datasets.describe import summary
+from datayard.core.datasets.listing import DatasetVersions, group_versions
 from datayard.core.units import size
 
 from .render import console, out, print_json
@@ -19,18 +18,16 @@ from .versions import json_option, open_store, profile_option
 @profile_option
 @json_option
 def command(profile_name: str | None, as_json: bool) -> None:
-    """List the datasets in the store and their versions, oldest first."""
+    """List the datasets in the store and their versions, oldest first.
+
+    A version that cannot be read is marked, with the reason, after the others.
+    """
     store = open_store(profile_name)
-    manifests = store.catalog.all_manifests()
+    datasets = group_versions(store.catalog.stored_versions())
     if as_json:
-        print_json(
-            [
-                {"owner": owner, "name": name, "versions": [summary(m) for m in versions]}
-                for (owner, name), versions in groupby(manifests, lambda m: (m.owner, m.name))
-            ]
-        )
+        print_json([_as_json(dataset) for dataset in datasets])
         return
-    if not manifests:
+    if not datasets:
         console.print(
             f"No datasets in bucket {store.bucket.name!r} yet; push a folder with 'datayard push'."
         )
@@ -40,7 +37,7 @@ def command(profile_name: str | None, as_json: bool) -> None:
         table.add_column(column, overflow="fold")  # a narrow terminal folds, never cuts, ids
     for column in ("files", "size"):
         table.add_column(column, justify="right", no_wrap=True)
-    for manifest in manifests:
+    for manifest in (manifest for dataset in datasets for manifest in dataset.versions):
         table.add_row(
             *(
                 Text(cell)
@@ -56,3 +53,17 @@ def command(profile_name: str | None, as_json: bool) -> None:
             )
         )
     out.print(table)
+    for broken in (broken for dataset in datasets for broken in dataset.broken):
+        out.print(Text(f"cannot be read: {broken.error}", style="red"))
+
+
+def _as_json(dataset: DatasetVersions) -> dict[str, object]:
+    return {
+        "owner": dataset.owner,
+        "name": dataset.name,
+        "versions": [summary(manifest) for manifest in dataset.versions],
+        "broken": [
+            {"id": broken.id, "object": broken.error.key, "problem": str(broken.error)}
+            for broken in dataset.broken
+        ],
+    }

@@ -7,6 +7,13 @@ debug logs. Entry points show ``str(error)`` and never a traceback.
 
 from __future__ import annotations
 
+import reprlib
+
+_QUOTE = reprlib.Repr()
+_QUOTE.maxstring = _QUOTE.maxother = 80
+_QUOTE.maxlong = 40
+_QUOTE.maxlist = _QUOTE.maxdict = 4
+
 
 class DatayardError(Exception):
     """Base of every error a user may see; ``str()`` is the message to show."""
@@ -44,6 +51,26 @@ class SecretMissingError(ConfigError):
 
 class StorageError(DatayardError):
     """The object store refused or failed a request."""
+
+
+class InvalidStoreObjectError(StorageError):
+    """An object read from the store is not as Datayard writes it, so it is not used.
+
+    A store is shared by people and machines we do not control: whatever an
+    object holds is checked where it is parsed, and the message names the
+    object's key and the field that is wrong::
+
+        datasets/ada/cats/versions/X.json: files[3].sha256 is not 64 lowercase
+        hexadecimal digits ('../../x')
+    """
+
+    def __init__(self, key: str, field: str, problem: str) -> None:
+        self.key = key
+        self.field = field
+        self.problem = problem
+        super().__init__(
+            f"{printable(key)}: {field} {problem}" if field else f"{printable(key)} {problem}"
+        )
 
 
 class EndpointUnreachableError(StorageError):
@@ -92,3 +119,14 @@ class PermissionDeniedError(AccessError):
 
 class EmbeddedStoreError(DatayardError):
     """The embedded object store could not be started, found or stopped."""
+
+
+def quoted(value: object) -> str:
+    """``value`` for a message: escaped and shortened, so that a hostile string (a NUL, an
+    escape sequence, a newline, a megabyte of text) cannot mangle a terminal or a log."""
+    return _QUOTE.repr(value)
+
+
+def printable(text: str) -> str:
+    """``text`` as it is when it is safe to print on one line, else quoted (see :func:`quoted`)."""
+    return text if text.isprintable() and len(text) <= 200 else quoted(text)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QWidget
 
-_ERROR = "#d0342c"
+ERROR_COLOR = "#d0342c"
+"""Red that stays readable on light and dark palettes; for marks elsewhere too."""
 _OK = "#2e8b3a"
 
 
@@ -20,7 +21,7 @@ class Notice(QLabel):
         self.hide()
 
     def error(self, text: str) -> None:
-        self._show(text, _ERROR)
+        self._show(text, ERROR_COLOR)
 
     def success(self, text: str) -> None:
         self._show(text, _OK)

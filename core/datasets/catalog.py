@@ -9,8 +9,20 @@ import logging
 import posixpath
 from dataclasses import dataclass, replace
 
-from datayard.core.datasets.manifest import Manifest, check_name, check_version_id
-from datayard.core.errors import PreconditionFailedError, StorageError, UsageError
+from datayard.core.datasets.manifest import (
+    Manifest,
+    check_name,
+    check_version_id,
+    is_name,
+    is_version_id,
+)
+from datayard.core.errors import (
+    InvalidStoreObjectError,
+    PreconditionFailedError,
+    StorageError,
+    UsageError,
+    quoted,
+)
 from datayard.core.events import Checkpoint
 from datayard.core.pool import helper_pool
 from datayard.core.store.bucket import Bucket
@@ -45,6 +57,38 @@ class DatasetRef:
         return f"{self.owner}/{self.name}" + (f"@{self.version}" if self.version else "")
 
 
+@dataclass(frozen=True)
+class BrokenVersion:
+    """A version whose manifest cannot be used; ``error`` names the object and why."""
+
+    owner: str
+    name: str
+    id: str
+    error: InvalidStoreObjectError
+
+
+@dataclass(frozen=True)
+class StoredVersions:
+    """Every version in a bucket: the manifests read, and the versions that cannot be."""
+
+    manifests: tuple[Manifest, ...]
+    broken: tuple[BrokenVersion, ...]
+
+
+def parse_latest(raw: bytes, key: str) -> str:
+    """The version id that the ``latest`` object at ``key`` holds, and nothing else.
+
+    Anyone may have written it, and the id becomes part of a key to read.
+    """
+    try:
+        text = raw.decode().strip()
+    except UnicodeDecodeError:
+        text = ""
+    if not is_version_id(text):
+        raise InvalidStoreObjectError(key, "", f"does not hold a version id ({quoted(raw)})")
+    return text
+
+
 class Catalog:
     """Reads and publishes manifests in one bucket."""
 
@@ -69,10 +113,11 @@ class Catalog:
         )
 
     def latest(self, owner: str, name: str) -> str | None:
-        if self.bucket.stat(latest_key(owner, name)) is None:
+        key = latest_key(owner, name)
+        if self.bucket.stat(key) is None:
             versions = self.versions(owner, name)
             return versions[-1] if versions else None
-        return self.bucket.get_bytes(latest_key(owner, name)).decode().strip() or None
+        return parse_latest(self.bucket.get_bytes(key), key)
 
     def manifest(self, ref: DatasetRef) -> Manifest:
         version = ref.version or self.latest(ref.owner, ref.name)
@@ -83,12 +128,37 @@ class Catalog:
             raise UsageError(f"dataset {ref.owner}/{ref.name} has no version {version}")
         return Manifest.from_json(self.bucket.get_bytes(key), key)
 
-    def all_manifests(self, workers: int = 8) -> list[Manifest]:
-        """Every version of every dataset; read in parallel, as each is one round trip."""
-        keys = [version_key(o, n, v) for (o, n), ids in self.datasets().items() for v in ids]
+    def stored_versions(self, workers: int = 8) -> StoredVersions:
+        """Every version of every dataset, read in parallel, as each is one round trip.
+
+        A version whose manifest cannot be used is listed apart with the reason,
+        so that one broken object does not hide the others.
+        """
+        versions = [(o, n, v) for (o, n), ids in self.datasets().items() for v in ids]
         with helper_pool(workers, "manifests") as pool:
-            raws = list(pool.map(self.bucket.get_bytes, keys))
-        return [Manifest.from_json(raw, key) for raw, key in zip(raws, keys, strict=True)]
+            read = list(pool.map(self._read, versions))
+        return StoredVersions(
+            tuple(item for item in read if isinstance(item, Manifest)),
+            tuple(item for item in read if isinstance(item, BrokenVersion)),
+        )
+
+    def _read(self, version: tuple[str, str, str]) -> Manifest | BrokenVersion:
+        key = version_key(*version)
+        try:
+            if not _well_named(*version):
+                raise InvalidStoreObjectError(
+                    key, "", "is not named as a version (datasets/OWNER/NAME/versions/ID.json)"
+                )
+            return Manifest.from_json(self.bucket.get_bytes(key), key)
+        except InvalidStoreObjectError as error:
+            return BrokenVersion(*version, error)
+
+    def all_manifests(self, workers: int = 8) -> list[Manifest]:
+        """Every version of every dataset; one that cannot be used raises its error."""
+        stored = self.stored_versions(workers)
+        if stored.broken:
+            raise stored.broken[0].error
+        return list(stored.manifests)
 
     def publish(
         self,
@@ -147,7 +217,7 @@ class Catalog:
             if current is None:
                 parent, etag = self.latest(manifest.owner, manifest.name), None
             else:
-                parent, etag = current[0].decode().strip() or None, current[1]
+                parent, etag = parse_latest(current[0], pointer), current[1]
             placed = replace(manifest, parent=parent)
             step("latest-read")
             try:
@@ -171,3 +241,8 @@ class Catalog:
             f"{manifest.owner}/{manifest.name}: other versions kept being published at the "
             "same moment; run the push again"
         )
+
+
+def _well_named(owner: str, name: str, version: str) -> bool:
+    """Whether a listed key reads as a version's; others (``..`` in a name, say) are not read."""
+    return is_name(owner) and is_name(name) and is_version_id(version)

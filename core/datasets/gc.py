@@ -22,16 +22,16 @@ anything. A dry run takes no lock: it deletes nothing.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from datayard.core import schema
 from datayard.core.datasets.blobs import ALL_PREFIXES, is_missing, list_blobs
 from datayard.core.datasets.catalog import Catalog
 from datayard.core.datasets.manifest import Manifest
-from datayard.core.errors import StorageError
+from datayard.core.errors import InvalidStoreObjectError, StorageError, quoted
 from datayard.core.events import (
     CancelToken,
     Checkpoint,
@@ -182,26 +182,36 @@ def read_markers(bucket: Bucket) -> tuple[PushMarker, ...]:
             if is_missing(error):
                 continue
             raise
-        markers.append(_parse_marker(item.key, raw, now))
+        markers.append(parse_marker(item.key, raw, now))
     return tuple(markers)
 
 
-def _parse_marker(key: str, raw: bytes, now: datetime) -> PushMarker:
+def parse_marker(key: str, raw: bytes, now: datetime) -> PushMarker:
+    """The push marker stored at ``key``, checked in full: gc keeps the blobs it names.
+
+    One that cannot be read stops gc: its blobs are unknown, and may be in use.
+    """
     try:
-        data = json.loads(raw)
-        if not isinstance(data, dict) or not isinstance(data.get("blobs"), list):
-            raise ValueError("it has no list of blobs")
-    except ValueError as error:
-        raise StorageError(
-            f"the push marker {key} cannot be read ({error}), so gc deleted nothing; if no "
-            "push is running, delete that object with an S3 client and run gc again"
-        ) from error
-    started = str(data.get("started", ""))
+        data = schema.json_object(schema.load_json(raw))
+        blobs = schema.member(data, "blobs")
+        if not isinstance(blobs, list):
+            raise schema.SchemaError("blobs", f"is not a list ({quoted(blobs)})")
+        found = schema.first_non_digest(blobs)
+        if found:
+            raise schema.SchemaError(f"blobs[{found[0]}]", found[1])
+        host, started = schema.text(data, "host"), schema.text(data, "started")
+    except schema.SchemaError as problem:
+        raise InvalidStoreObjectError(
+            key,
+            problem.field,
+            f"{problem.problem}, so gc deleted nothing; if no push is running, delete that "
+            "object with an S3 client and run gc again",
+        ) from None
     return PushMarker(
         key=key,
-        host=str(data.get("host", "")),
+        host=host,
         started=started,
-        blobs=frozenset(str(sha) for sha in data["blobs"]),
+        blobs=frozenset(blobs),
         stale=_older_than(started, STALE_PUSH, now),
     )
 

@@ -2,16 +2,17 @@
 
 Loading is one operation (connect, then read every manifest) so that a window
 can show it as one step with progress and a cancel button, and keep the open
-bucket for what follows (pulling a version).
+bucket for what follows (pulling a version). A version whose manifest cannot
+be used is listed with the reason, beside the datasets that can be read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import groupby
 
-from datayard.core.datasets.catalog import Catalog, DatasetRef
+from datayard.core.datasets.catalog import BrokenVersion, Catalog, DatasetRef, StoredVersions
 from datayard.core.datasets.manifest import Manifest
 from datayard.core.datasets.pull import DEFAULT_WORKERS
 from datayard.core.events import CancelToken, Finished, Progress, check_cancel
@@ -30,10 +31,13 @@ class DatasetVersions:
     owner: str
     name: str
     versions: tuple[Manifest, ...]
+    broken: tuple[BrokenVersion, ...] = ()
+    """Versions whose manifest cannot be used, each with the reason."""
 
     @property
-    def latest(self) -> Manifest:
-        return self.versions[-1]
+    def latest(self) -> Manifest | None:
+        """The newest version that can be used."""
+        return self.versions[-1] if self.versions else None
 
 
 @dataclass(frozen=True)
@@ -44,11 +48,23 @@ class StoreContents:
     datasets: tuple[DatasetVersions, ...]
 
 
-def group_versions(manifests: Iterable[Manifest]) -> tuple[DatasetVersions, ...]:
-    ordered = sorted(manifests, key=lambda m: (m.owner, m.name, m.id))
+def group_versions(stored: StoredVersions) -> tuple[DatasetVersions, ...]:
+    """Versions by dataset, in the order of owner and name; a dataset none of whose
+    versions can be used is there too, with its broken versions."""
+    manifests: dict[tuple[str, str], list[Manifest]] = defaultdict(list)
+    broken: dict[tuple[str, str], list[BrokenVersion]] = defaultdict(list)
+    for manifest in stored.manifests:
+        manifests[manifest.owner, manifest.name].append(manifest)
+    for version in stored.broken:
+        broken[version.owner, version.name].append(version)
     return tuple(
-        DatasetVersions(owner, name, tuple(versions))
-        for (owner, name), versions in groupby(ordered, lambda m: (m.owner, m.name))
+        DatasetVersions(
+            owner,
+            name,
+            tuple(sorted(manifests[owner, name], key=lambda m: m.id)),
+            tuple(sorted(broken[owner, name], key=lambda b: b.id)),
+        )
+        for owner, name in sorted(manifests.keys() | broken.keys())
     )
 
 
@@ -61,9 +77,9 @@ def load_store(
     check_cancel(cancel)
     yield Progress(PHASE_READING, 0)
     bucket = Bucket(connection.profile, connection.secret, connections=DEFAULT_WORKERS)
-    manifests = Catalog(bucket).all_manifests()
+    stored = Catalog(bucket).stored_versions()
     check_cancel(cancel)
-    yield Finished(StoreContents(connection.profile, bucket, group_versions(manifests)))
+    yield Finished(StoreContents(connection.profile, bucket, group_versions(stored)))
 
 
 def version_ref(manifest: Manifest) -> DatasetRef:

@@ -12,18 +12,26 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from datayard.core.errors import StorageError, UsageError
+from datayard.core import schema
+from datayard.core.errors import InvalidStoreObjectError, UsageError, quoted
+from datayard.core.store.layout import version_key
 
 FORMAT = 1
+MAX_SIZE = 5 << 40
+"""The largest object S3 stores (5 TiB): a larger size is a damaged manifest, not a large file."""
+PART_SUFFIX = ".datayard-part"
+"""Ends the temporary names of files pull is writing; no file of a version may end so."""
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_VERSION = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_VERSION = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
 
 
 class Role(StrEnum):
@@ -31,9 +39,21 @@ class Role(StrEnum):
     LABEL = "label"
 
 
+_ROLES = {role.value: role for role in Role}
+_FOLDERS = {Role.IMAGE: "images", Role.LABEL: "labels"}
+
+
+def is_name(value: str) -> bool:
+    """Owner and dataset names become object keys: they keep to a safe alphabet."""
+    return _NAME.fullmatch(value) is not None
+
+
+def is_version_id(value: str) -> bool:
+    return _VERSION.fullmatch(value) is not None
+
+
 def check_name(kind: str, value: str) -> str:
-    """Owner and dataset names become object keys: keep them to a safe alphabet."""
-    if not _NAME.match(value):
+    if not is_name(value):
         raise UsageError(
             f"{kind} {value!r} is not valid: use letters, digits, '.', '_' or '-' "
             "(at most 100, starting with a letter or digit)"
@@ -42,7 +62,7 @@ def check_name(kind: str, value: str) -> str:
 
 
 def check_version_id(value: str) -> str:
-    if not _VERSION.match(value):
+    if not is_version_id(value):
         raise UsageError(f"{value!r} is not a version id (like 20261123T120000Z-1a2b3c4d)")
     return value
 
@@ -118,28 +138,26 @@ class Manifest:
         return text.encode()
 
     @classmethod
-    def from_json(cls, raw: bytes, where: str) -> Manifest:
+    def from_json(cls, raw: bytes, key: str) -> Manifest:
+        """The manifest stored at ``key``, checked in full before anything uses it.
+
+        Anyone with write access to the store may have written it, so every
+        field is checked (see :func:`_file` and :func:`files_problem`); a
+        problem raises :class:`InvalidStoreObjectError` naming ``key`` and the
+        field. Fields this version does not know are ignored, so that a newer
+        Datayard may add some.
+        """
         try:
-            data = json.loads(raw)
-            if data.get("format") != FORMAT:
-                raise StorageError(
-                    f"{where} has manifest format {data.get('format')!r}; this Datayard "
-                    f"reads format {FORMAT}: update Datayard"
-                )
-            return cls(
-                id=data["id"],
-                owner=data["owner"],
-                name=data["name"],
-                created=data["created"],
-                parent=data.get("parent"),
-                pushed_by=data["pushed_by"],
-                source_host=data["source"]["host"],
-                source_paths=tuple(data["source"]["paths"]),
-                class_names=tuple(data["class_names"]),
-                files=tuple(_file_from_dict(f) for f in data["files"]),
+            manifest = _manifest(schema.json_object(schema.load_json(raw)))
+        except schema.SchemaError as problem:
+            raise InvalidStoreObjectError(key, problem.field, problem.problem) from None
+        stored = version_key(manifest.owner, manifest.name, manifest.id)
+        if key != stored:
+            # Listed under the key's dataset, it would show (and pull) as another one.
+            raise InvalidStoreObjectError(
+                key, "", f"holds {manifest.ref}, which belongs at {stored}"
             )
-        except (ValueError, KeyError, TypeError) as error:
-            raise StorageError(f"{where} is not a valid dataset manifest ({error})") from error
+        return manifest
 
 
 def new_version_id(files: tuple[ManifestFile, ...], now: datetime | None = None) -> str:
@@ -167,18 +185,180 @@ def _file_to_dict(f: ManifestFile) -> dict[str, Any]:
     return data
 
 
-def _file_from_dict(data: dict[str, Any]) -> ManifestFile:
+def _manifest(data: dict[str, Any]) -> Manifest:
+    _check_format(data.get("format"))
+    source = schema.json_object(schema.member(data, "source"), "source")
+    try:
+        host, paths = schema.text(source, "host"), schema.texts(source, "paths")
+    except schema.SchemaError as problem:
+        raise problem.within("source") from None
+    return Manifest(
+        id=schema.matching(data, "id", _VERSION, "a version id"),
+        owner=schema.matching(data, "owner", _NAME, "an owner name"),
+        name=schema.matching(data, "name", _NAME, "a dataset name"),
+        created=_time(data, "created"),
+        parent=None
+        if data.get("parent") is None
+        else schema.matching(data, "parent", _VERSION, "a version id"),
+        pushed_by=schema.text(data, "pushed_by"),
+        source_host=host,
+        source_paths=paths,
+        class_names=schema.texts(data, "class_names"),
+        files=_files(schema.member(data, "files")),
+    )
+
+
+def _check_format(value: object) -> None:
+    if type(value) is int and value > FORMAT:
+        raise schema.SchemaError(
+            "format", f"is {value}; this Datayard reads format {FORMAT}: update Datayard"
+        )
+    if type(value) is not int or value != FORMAT:
+        raise schema.SchemaError("format", f"is not a manifest format ({quoted(value)})")
+
+
+def _time(data: dict[str, Any], name: str) -> str:
+    value = schema.text(data, name)
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise schema.SchemaError(name, f"is not an ISO 8601 time ({quoted(value)})") from None
+    return value
+
+
+def _files(value: object) -> tuple[ManifestFile, ...]:
+    if type(value) is not list:
+        raise schema.SchemaError("files", f"is not a list ({quoted(value)})")
+    files = []
+    for index, item in enumerate(value):
+        try:
+            files.append(_file(schema.json_object(item)))
+        except schema.SchemaError as problem:
+            raise problem.within(f"files[{index}]") from None
+    found = files_problem(files)
+    if found and found[1] == "path" and len(set(files)) < len(files):
+        # Pushes before plans listed a label shared by two images of one stem (a.jpg,
+        # a.png) once wrote that entry twice, alike in every field: one file, kept once.
+        files = list(dict.fromkeys(files))
+        found = files_problem(files)
+    if found:
+        index, field, why = found
+        raise schema.SchemaError(f"files[{index}].{field}", why)
+    return tuple(files)
+
+
+def _file(data: dict[str, Any]) -> ManifestFile:
+    """One file, each field of its type, in the folder of its role and split.
+
+    Under ``images/<split>/`` or ``labels/<split>/``, no file can take a name
+    that pull writes at the top of the folder (data.yaml, its lock file).
+    :func:`_files` checks digests, and that paths are safe and unique.
+    """
+    role = _role(data.get("role"))
+    split = schema.text(data, "split")
+    path = schema.text(data, "path")
+    folder = f"{_FOLDERS[role]}/{split}/"
+    if not path.startswith(folder) or "/" in split:
+        raise schema.SchemaError(
+            "path", f"is not in {quoted(folder)}, as its role and split say ({quoted(path)})"
+        )
     ids = data.get("class_ids")
     return ManifestFile(
-        path=data["path"],
-        size=int(data["size"]),
-        sha256=data["sha256"],
-        content_type=data["content_type"],
-        split=data["split"],
-        role=Role(data["role"]),
-        source=data["source"],
-        class_ids=tuple(int(i) for i in ids) if ids is not None else None,
+        path=path,
+        size=schema.integer(data, "size", 0, MAX_SIZE, "a size in bytes from 0 to 5 TiB"),
+        sha256=schema.text(data, "sha256"),
+        content_type=schema.text(data, "content_type"),
+        split=split,
+        role=role,
+        source=schema.text(data, "source"),
+        class_ids=None if ids is None else _class_ids(ids),
     )
+
+
+def _role(value: object) -> Role:
+    role = _ROLES.get(value) if type(value) is str else None
+    if role is None:
+        raise schema.SchemaError("role", f"is not 'image' or 'label' ({quoted(value)})")
+    return role
+
+
+def _class_ids(value: object) -> tuple[int, ...]:
+    if type(value) is not list or not all(type(i) is int and i >= 0 for i in value):
+        raise schema.SchemaError("class_ids", f"is not a list of class numbers ({quoted(value)})")
+    return tuple(value)
+
+
+def files_problem(files: Sequence[ManifestFile]) -> tuple[int, str, str] | None:
+    """The first file a version may not hold: its index, the field and why; or ``None``.
+
+    Digests must be as Datayard writes them, and paths safe
+    (:func:`schema.first_unsafe_path`) and unique (:func:`_collision`); none
+    may end with the suffix of pull's temporary files, which pull deletes as
+    leftovers. Push checks the versions it plans with it too, so that it never
+    writes one that others refuse to read. All files are checked at once,
+    which is a few times faster than file by file.
+    """
+    digest = schema.first_non_digest([f.sha256 for f in files])
+    if digest:
+        return digest[0], "sha256", digest[1]
+    paths = [f.path for f in files]
+    path = schema.first_unsafe_path(paths) or _reserved(paths) or _collision(paths)
+    return (path[0], "path", path[1]) if path else None
+
+
+def _reserved(paths: list[str]) -> tuple[int, str] | None:
+    if f"{PART_SUFFIX}\n" not in "\n".join(paths) + "\n":
+        return None
+    index = next(i for i, path in enumerate(paths) if path.endswith(PART_SUFFIX))
+    return index, f"ends with {PART_SUFFIX}, kept for pull's own files ({quoted(paths[index])})"
+
+
+def _collision(paths: list[str]) -> tuple[int, str] | None:
+    """The first of the (safe) ``paths`` that would not be a file of its own once pulled.
+
+    Paths are compared as a case-insensitive file system compares them
+    (Windows and macOS by default, and many shared drives; macOS also treats
+    composed and decomposed accents as one): ``a.jpg`` and ``A.jpg`` would be
+    one file there, and whichever is written last would silently pair an
+    image with another image's labels. A version must pull the same on every
+    machine of the team, so such a pair is refused, as is a path that is also
+    the folder of another.
+    """
+    # Folded all at once; safe paths hold no newline, and folding adds none.
+    folded = unicodedata.normalize("NFC", "\n".join(paths)).casefold().split("\n")
+    seen = dict(zip(folded, range(len(folded)), strict=True))
+    if len(seen) < len(paths):
+        return _first_repeat(paths, folded)
+    folders = _folders(seen) & seen.keys()
+    if not folders:
+        return None
+    index = min(seen[folder] for folder in folders)
+    return index, f"is also the folder of other files ({quoted(paths[index])})"
+
+
+def _first_repeat(paths: list[str], folded: list[str]) -> tuple[int, str]:
+    first: dict[str, int] = {}
+    for index, key in enumerate(folded):
+        other = first.setdefault(key, index)
+        if other != index:
+            break
+    path, earlier = paths[index], paths[other]
+    if path == earlier:
+        return index, f"repeats the path of another file ({quoted(path)})"
+    return index, (
+        f"would be the same file as {quoted(earlier)} on a case-insensitive file system "
+        f"({quoted(path)})"
+    )
+
+
+def _folders(paths: Iterable[str]) -> set[str]:
+    """Every folder that holds one of ``paths``, at any depth."""
+    found: set[str] = set()
+    for parent in {path.rpartition("/")[0] for path in paths}:
+        while parent and parent not in found:
+            found.add(parent)
+            parent = parent.rpartition("/")[0]
+    return found
 
 
 def diff(old: Manifest, new: Manifest) -> tuple[list[str], list[str], list[str]]:

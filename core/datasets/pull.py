@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 
 import yaml
 
@@ -31,7 +31,7 @@ from datayard.core.datasets.blobs import (
     set_aside,
     with_retries,
 )
-from datayard.core.datasets.manifest import Manifest, ManifestFile, Role
+from datayard.core.datasets.manifest import PART_SUFFIX, Manifest, ManifestFile, Role
 from datayard.core.drive.scan.hash_cache import CacheKey, Content, HashCache
 from datayard.core.drive.scan.hashing import Job, read_content
 from datayard.core.errors import DatayardError, StorageError, UsageError
@@ -48,8 +48,6 @@ DATA_YAML = "data.yaml"
 LOCK_NAME = ".datayard-pull.lock"
 """Held while a pull writes into a folder (two pulls into one folder would collide), and
 removed when the pull ends."""
-PART_SUFFIX = ".datayard-part"
-"""Ends the temporary names of files being written; leftovers of a crash are removed."""
 _CACHE_BATCH = 1000
 
 
@@ -107,7 +105,7 @@ def pull(
     files in flight stop at their next chunk, their temporary files are
     removed, and ``Cancelled`` is raised.
     """
-    files = _safe_files(manifest)
+    files = manifest.files
     root = destination.expanduser().resolve()
     _make_folder(root)
     with ExitStack() as stack:
@@ -238,23 +236,6 @@ class _Writer:
             with suppress(OSError):
                 part.unlink(missing_ok=True)
         return CacheKey(str(target), info.st_size, info.st_mtime_ns)
-
-
-def _safe_files(manifest: Manifest) -> Sequence[ManifestFile]:
-    """The manifest's files, refusing any path that would land outside the folder."""
-    for file in manifest.files:
-        windows = PureWindowsPath(file.path)  # splits on both separators
-        if (
-            not file.path
-            or PurePosixPath(file.path).is_absolute()
-            or windows.drive
-            or windows.root
-            or ".." in windows.parts
-        ):
-            raise StorageError(
-                f"{manifest.ref} names the unsafe path {file.path!r}; nothing was pulled"
-            )
-    return manifest.files
 
 
 def _make_folder(root: Path) -> None:

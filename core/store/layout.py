@@ -17,6 +17,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from datayard.core.errors import InvalidStoreObjectError, quoted
 from datayard.core.store.bucket import Bucket
 
 BLOBS = "blobs/sha256/"
@@ -28,6 +29,7 @@ QUARANTINE = "quarantine/"
 GENERATION_KEY = "blobs/generation"
 """Changed by every gc that deletes blobs, so that local indexes of known blobs
 (which let a push skip asking about each blob) know to forget what they knew."""
+_GENERATION_LENGTH = 100
 
 
 def blob_key(sha256: str) -> str:
@@ -55,9 +57,19 @@ def quarantine_key(sha256: str, etag: str) -> str:
 
 
 def blob_generation(bucket: Bucket) -> str:
+    """The current blob generation: a short line of text that only changes."""
     if bucket.stat(GENERATION_KEY) is None:
         return "0"
-    return bucket.get_bytes(GENERATION_KEY).decode().strip()
+    raw = bucket.get_bytes(GENERATION_KEY)
+    try:
+        generation = raw.decode("ascii").strip()
+    except UnicodeDecodeError:
+        generation = ""
+    if not (generation.isprintable() and 0 < len(generation) <= _GENERATION_LENGTH):
+        raise InvalidStoreObjectError(
+            GENERATION_KEY, "", f"does not hold a blob generation ({quoted(raw)})"
+        )
+    return generation
 
 
 def move_generation(bucket: Bucket) -> None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from datayard.core.errors import UsageError
+from datayard.core import schema
+from datayard.core.errors import InvalidStoreObjectError, UsageError, quoted
 from datayard.core.store.bucket import Bucket
 from datayard.core.training.mirror import artifact_key, run_key
-from datayard.core.training.runs import RUN_FILE, TRAIN_DIR, RunFolder
+from datayard.core.training.runs import RUN_FILE, TRAIN_DIR, RunFolder, RunRecord
 
 
 def fetch_run(
@@ -55,17 +56,34 @@ def _from_folder(folder: RunFolder, destination: Path) -> list[Path]:
 
 
 def _from_store(run_id: str, bucket: Bucket, destination: Path) -> list[Path]:
+    """The run's files as the store lists them; all are checked before any is written."""
     prefix = artifact_key(run_id, "")
-    keys = [item.key for item in bucket.objects(prefix)]
-    if not keys:
+    files = {key: _local_name(key.removeprefix(prefix)) for key in _keys(bucket, prefix)}
+    if not files:
         raise UsageError(f"the store has no results for run {run_id!r}")
+    spec_key = run_key(run_id, "spec.json")
+    spec = bucket.get_bytes(spec_key)
+    stored = RunRecord.from_json(spec, spec_key).run_id
+    if stored != run_id:
+        raise InvalidStoreObjectError(spec_key, "run_id", f"names another run ({quoted(stored)})")
     written = []
-    for key in keys:
-        target = destination / _local_name(key.removeprefix(prefix))
+    for key, name in files.items():
+        target = destination / name
         target.parent.mkdir(parents=True, exist_ok=True)
         bucket.get_file(key, target)
         written.append(target)
     record = destination / RUN_FILE
-    record.write_bytes(bucket.get_bytes(run_key(run_id, "spec.json")))
+    record.write_bytes(spec)
     written.append(record)
     return written
+
+
+def _keys(bucket: Bucket, prefix: str) -> list[str]:
+    """The keys under ``prefix``; each names a file under the destination, so each must
+    be a safe relative path there (anyone may have stored ``artifacts/../../x``)."""
+    keys = [item.key for item in bucket.objects(prefix)]
+    for key in keys:
+        problem = schema.path_problem(_local_name(key.removeprefix(prefix)))
+        if problem:
+            raise InvalidStoreObjectError(key, "", f"cannot be fetched: its path {problem}")
+    return keys

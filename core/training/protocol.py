@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
-from datayard.core.errors import DatayardError
+from datayard.core import schema
+from datayard.core.errors import DatayardError, quoted
 
 VERSION = 1
 
@@ -200,29 +201,35 @@ def encode(event: TrainingEvent, seq: int) -> str:
 
 
 def decode(line: str) -> Record | None:
-    """The record on ``line``; ``None`` for a blank line or an event type this reader lacks."""
+    """The record on ``line``; ``None`` for a blank line or an event type this reader lacks.
+
+    Lines come from a worker on another machine, through a pipe, a log or the
+    store: every field is checked against its event's type, and anything else
+    is a :class:`ProtocolError`.
+    """
     text = line.strip()
     if not text:
         return None
     try:
-        body = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ProtocolError(f"not an event line: {text[:80]!r}") from error
-    if not isinstance(body, dict) or "type" not in body:
-        raise ProtocolError(f"not an event line: {text[:80]!r}")
-    if body.get("v") != VERSION:
+        body = schema.json_object(schema.load_json(text))
+    except schema.SchemaError:
+        raise ProtocolError(f"not an event line: {quoted(text[:80])}") from None
+    if "type" not in body:
+        raise ProtocolError(f"not an event line: {quoted(text[:80])}")
+    if type(body.get("v")) is not int or body["v"] != VERSION:
         raise ProtocolError(
-            f"the worker speaks event protocol version {body.get('v')!r}, this Datayard reads "
-            f"version {VERSION}: install the same Datayard version on both sides"
+            f"the worker speaks event protocol version {quoted(body.get('v'))}, this Datayard "
+            f"reads version {VERSION}: install the same Datayard version on both sides"
         )
-    kind = EVENT_TYPES.get(str(body["type"]))
+    kind = EVENT_TYPES.get(body["type"]) if isinstance(body["type"], str) else None
     if kind is None:
         return None
-    known = {f.name: body[f.name] for f in fields(kind) if f.name in body}
-    for name, value in known.items():
-        if isinstance(value, list):
-            known[name] = tuple(value)
+    seq = body.get("seq", 0)
     try:
-        return Record(int(body.get("seq", 0)), kind(**known))
+        if type(seq) is not int or seq < 0:
+            raise schema.SchemaError("seq", f"is not a sequence number ({quoted(seq)})")
+        return Record(seq, kind(**schema.checked_fields(kind, body)))
+    except schema.SchemaError as problem:
+        raise ProtocolError(f"a {kind.TYPE} event's {problem.field} {problem.problem}") from None
     except TypeError as error:
         raise ProtocolError(f"a {kind.TYPE} event is missing fields: {error}") from error

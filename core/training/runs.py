@@ -15,13 +15,14 @@ import json
 import os
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from datayard.core.errors import UsageError
+from datayard.core import schema
+from datayard.core.errors import InvalidStoreObjectError, UsageError
 from datayard.core.training.protocol import (
     Epoch,
     Failed,
@@ -35,7 +36,7 @@ from datayard.core.training.protocol import (
     TrainingEvent,
     decode,
 )
-from datayard.core.training.spec import TrainSpec
+from datayard.core.training.spec import SpecError, TrainSpec
 
 RUN_FILE = "run.json"
 EVENTS_FILE = "events.jsonl"
@@ -91,16 +92,33 @@ class RunRecord:
         return json.dumps(body, indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> RunRecord:
-        body: dict[str, Any] = json.loads(text)
-        return cls(
-            run_id=body["run_id"],
-            spec=TrainSpec.from_dict(body["spec"]),
-            dataset=body["dataset"],
-            backend=body["backend"],
-            launched_at=body["launched_at"],
-            cloned_from=body.get("cloned_from"),
-        )
+    def from_json(cls, raw: str | bytes, where: str) -> RunRecord:
+        """The record in ``raw``, read from ``where`` (a file, or the run's spec.json in the
+        store, which anyone may have written): checked in full, or
+        :class:`InvalidStoreObjectError` naming ``where`` and the field."""
+        try:
+            body = schema.json_object(schema.load_json(raw))
+            return cls(
+                run_id=schema.text(body, "run_id"),
+                spec=_spec(schema.json_object(schema.member(body, "spec"), "spec")),
+                dataset=schema.text(body, "dataset"),
+                backend=schema.text(body, "backend"),
+                launched_at=schema.text(body, "launched_at"),
+                cloned_from=schema.optional_text(body, "cloned_from"),
+            )
+        except schema.SchemaError as problem:
+            raise InvalidStoreObjectError(where, problem.field, problem.problem) from None
+
+
+def _spec(data: dict[str, Any]) -> TrainSpec:
+    """The spec of a record; fields this version does not know (a newer Datayard's) are
+    left out, as records are written by Datayard, not typed by people."""
+    known = {field.name for field in fields(TrainSpec)}
+    try:
+        return TrainSpec.from_dict({name: value for name, value in data.items() if name in known})
+    except SpecError as error:
+        field, problem = next(iter(error.problems.items()))
+        raise schema.SchemaError(f"spec.{field}", problem) from None
 
 
 @dataclass(frozen=True)
@@ -252,7 +270,7 @@ class RunFolder:
         return self.train_dir / "weights"
 
     def record(self) -> RunRecord:
-        return RunRecord.from_json(self.record_file.read_text(encoding="utf-8"))
+        return RunRecord.from_json(self.record_file.read_bytes(), str(self.record_file))
 
     def events(self) -> list[TrainingEvent]:
         return [record.event for record in EventLog(self.events_file).read_new()]

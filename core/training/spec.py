@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from datayard.core import schema
 from datayard.core.errors import UsageError
 
 TASKS = ("detect", "segment", "classify", "pose", "obb")
@@ -158,14 +159,18 @@ class TrainSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainSpec:
-        """A spec from saved JSON; unknown keys are refused so typos don't go unnoticed."""
+        """A spec from saved JSON; unknown keys are refused so typos don't go unnoticed,
+        and each value must have its field's type (:meth:`problems` checks the rest)."""
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(data) - known)
         if unknown:
             raise SpecError({name: "not a field of a training spec" for name in unknown})
         if "dataset" not in data:
             raise SpecError({"dataset": "missing"})
-        return cls(**data)
+        try:
+            return cls(**schema.checked_fields(cls, data))
+        except schema.SchemaError as problem:
+            raise SpecError({problem.field: problem.problem}) from None
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)

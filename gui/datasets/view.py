@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -17,15 +18,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from datayard.core.datasets.catalog import BrokenVersion
+from datayard.core.datasets.describe import count
 from datayard.core.datasets.listing import DatasetVersions, StoreContents, load_store, version_ref
 from datayard.core.datasets.manifest import Manifest
-from datayard.core.errors import DatayardError
+from datayard.core.errors import DatayardError, printable
 from datayard.core.events import Progress
 from datayard.core.settings import LOCAL_PROFILE
 from datayard.core.store.workspace import Workspace
 from datayard.core.units import size
 
-from ..notice import Notice
+from ..notice import ERROR_COLOR, Notice
 from ..rich_text import as_written
 from ..sortable import SORT_KEY, SortableItem
 from ..workers import Operation, run_in_background
@@ -36,6 +39,9 @@ from .pull_panel import PullPanel
 COLUMNS = ("Dataset / version", "Owner", "Versions", "Files", "Size", "Classes", "Created")
 _NAME, _OWNER, _VERSIONS, _FILES, _SIZE, _CLASSES, _CREATED = range(len(COLUMNS))
 _HINT = "Select a version to see what it holds; select two to compare them."
+_UNREADABLE = "cannot be read"
+_BROKEN_SHOWN = 5
+"""Unreadable versions named in the notice above the list; each row has its reason too."""
 
 
 class _Row(SortableItem):
@@ -49,8 +55,16 @@ class _Row(SortableItem):
             self.setTextAlignment(column, Qt.AlignmentFlag.AlignRight)
 
 
-def _dataset_row(dataset: DatasetVersions) -> _Row:
+def _dataset_row(dataset: DatasetVersions) -> SortableItem:
+    """The dataset as its newest version that can be read, with every version below."""
     latest = dataset.latest
+    row = _unreadable_dataset_row(dataset) if latest is None else _newest_row(dataset, latest)
+    row.addChildren([_version_row(manifest) for manifest in dataset.versions])
+    row.addChildren([_broken_row(broken) for broken in dataset.broken])
+    return row
+
+
+def _newest_row(dataset: DatasetVersions, latest: Manifest) -> _Row:
     row = _Row(
         [
             dataset.name,
@@ -67,23 +81,51 @@ def _dataset_row(dataset: DatasetVersions) -> _Row:
     newest = f"{dataset.owner}/{dataset.name}: the newest version is {latest.id}"
     row.setToolTip(_NAME, as_written(newest))
     row.setToolTip(_CLASSES, as_written(", ".join(latest.class_names)))
-    for manifest in dataset.versions:
-        child = _Row(
-            [
-                manifest.id,
-                manifest.pushed_by,
-                "",
-                str(len(manifest.files)),
-                size(manifest.total_bytes),
-                ", ".join(manifest.class_names),
-                when(manifest.created),
-            ],
-            manifest,
-            {_FILES: len(manifest.files), _SIZE: manifest.total_bytes},
-        )
-        child.setToolTip(_OWNER, "pushed by")
-        row.addChild(child)
     return row
+
+
+def _unreadable_dataset_row(dataset: DatasetVersions) -> SortableItem:
+    """Names from the keys, which nothing has checked: shown escaped."""
+    name, owner = printable(dataset.name), printable(dataset.owner)
+    row = SortableItem([name, owner, "0", "", "", "", ""])
+    row.setToolTip(_NAME, as_written(f"{owner}/{name}: no version can be read"))
+    return row
+
+
+def _version_row(manifest: Manifest) -> _Row:
+    row = _Row(
+        [
+            manifest.id,
+            manifest.pushed_by,
+            "",
+            str(len(manifest.files)),
+            size(manifest.total_bytes),
+            ", ".join(manifest.class_names),
+            when(manifest.created),
+        ],
+        manifest,
+        {_FILES: len(manifest.files), _SIZE: manifest.total_bytes},
+    )
+    row.setToolTip(_OWNER, "pushed by")
+    return row
+
+
+def _broken_row(broken: BrokenVersion) -> SortableItem:
+    """A version whose manifest cannot be used: listed and marked, never pulled or trained on."""
+    row = SortableItem([printable(broken.id), _UNREADABLE, "", "", "", "", ""])
+    for column in (_NAME, _OWNER):
+        row.setToolTip(column, as_written(str(broken.error)))
+    row.setForeground(_OWNER, QColor(ERROR_COLOR))
+    row.setFlags(row.flags() & ~Qt.ItemFlag.ItemIsSelectable)
+    return row
+
+
+def _broken_notice(broken: list[BrokenVersion]) -> str:
+    lines = [str(version.error) for version in broken[:_BROKEN_SHOWN]]
+    if len(broken) > _BROKEN_SHOWN:
+        lines.append(f"… and {len(broken) - _BROKEN_SHOWN} more")
+    header = f"{count(len(broken), 'version')} cannot be read (marked in the list):"
+    return "\n".join([header, *lines])
 
 
 class DatasetsView(QWidget):
@@ -210,7 +252,10 @@ class DatasetsView(QWidget):
         self.tree.addTopLevelItems([_dataset_row(d) for d in contents.datasets])
         self.tree.setSortingEnabled(True)
         self._fit_columns()
-        if contents.datasets:
+        broken = [version for dataset in contents.datasets for version in dataset.broken]
+        if broken:
+            self.status.error(_broken_notice(broken))
+        elif contents.datasets:
             self.status.clear()
         else:
             self.status.info(

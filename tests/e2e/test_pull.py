@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from datayard.core.datasets.catalog import Catalog, DatasetRef
 from datayard.core.datasets.pull import (
     LOCK_NAME,
     PART_SUFFIX,
@@ -19,9 +20,9 @@ from datayard.core.datasets.pull import (
     PullResult,
     pull,
 )
-from datayard.core.errors import StorageError, UsageError
+from datayard.core.errors import InvalidStoreObjectError, UsageError
 from datayard.core.events import Cancelled, CancelToken, FileFailed, Transfer, run_to_end
-from datayard.core.store.layout import blob_key
+from datayard.core.store.layout import blob_key, version_key
 from tests.fixtures.datasets import add_profile, fresh_bucket, noise, publish, run_cli, sample_files
 from tests.fixtures.services import S3Server
 
@@ -161,11 +162,15 @@ def test_a_corrupt_blob_is_a_failure_of_that_file_only(s3_server: S3Server, tmp_
 def test_a_manifest_path_outside_the_folder_is_refused(s3_server: S3Server, tmp_path: Path) -> None:
     bucket = fresh_bucket(s3_server)
     manifest = publish(bucket, "mallory/evil", {"images/train/a.jpg": b"x"})
-    evil = replace(manifest, files=(replace(manifest.files[0], path="../escaped.jpg"),))
+    key = version_key(manifest.owner, manifest.name, manifest.id)
+    evil = replace(manifest, files=(replace(manifest.files[0], path="images/train/../../../x"),))
+    bucket.put_bytes(key, evil.to_json())
 
-    with pytest.raises(StorageError, match=r"unsafe path '\.\./escaped\.jpg'"):
-        list(pull(bucket, evil, tmp_path / "inside"))
-    assert not (tmp_path / "escaped.jpg").exists()
+    with pytest.raises(
+        InvalidStoreObjectError, match=r"files\[0\]\.path has an empty, '\.' or '\.\.'"
+    ):
+        Catalog(bucket).manifest(DatasetRef("mallory", "evil"))
+    assert not (tmp_path / "x").exists()
 
 
 @pytest.fixture

@@ -6,12 +6,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 from pytestqt.qtbot import QtBot
 
 from datayard.core.datasets.catalog import DatasetRef
 from datayard.core.datasets.manifest import Manifest
 from datayard.core.settings import Profile, Settings
+from datayard.core.store.bucket import Bucket
+from datayard.core.store.layout import version_key
 from datayard.core.store.workspace import Workspace
 from datayard.gui.datasets import DatasetsView
 from datayard.gui.datasets.view import COLUMNS
@@ -138,3 +141,30 @@ def test_an_unreachable_store_is_a_readable_message(qtbot: QtBot, s3_server: S3S
     assert "nothing answers at 127.0.0.1:9" in text
     assert "Settings" in text and "Traceback" not in text
     assert view.tree.topLevelItemCount() == 0
+
+
+def test_a_version_that_cannot_be_read_is_marked_beside_the_others(
+    qtbot: QtBot, store: tuple, s3_server: S3Server
+) -> None:
+    workspace, _, first, second = store
+    bucket = Bucket(workspace.settings().profiles[0], s3_server.secret)
+    key = version_key("alice", "cats", second.id)
+    bucket.put_bytes(key, second.to_json().replace(b'"size": ', b'"size": -', 1))
+    bucket.put_bytes(version_key("carol", "gone", first.id), b"{not json")
+    view = loaded_view(qtbot, workspace)
+
+    assert [view.tree.topLevelItem(i).text(0) for i in range(3)] == ["cats", "dogs", "gone"]
+    cats, gone = view.tree.topLevelItem(0), view.tree.topLevelItem(2)
+    assert cats.text(COLUMNS.index("Versions")) == "1"  # the version that can be read
+    marked = cats.child(1)
+    assert marked.text(0) == second.id and marked.text(COLUMNS.index("Owner")) == "cannot be read"
+    assert marked.toolTip(0).startswith(f"{key}: files[0].size is not a size in bytes")
+    assert not marked.flags() & Qt.ItemFlag.ItemIsSelectable
+    assert (
+        gone.child(0).toolTip(0).startswith(f"{version_key('carol', 'gone', first.id)} is not JSON")
+    )
+    notice = view.status.text().splitlines()
+    assert notice[0] == "2 versions cannot be read (marked in the list):"
+    assert notice[1].startswith(f"{key}: files[0].size ")
+    view.tree.setCurrentItem(cats.child(0))
+    assert view.selected_versions() == [first]

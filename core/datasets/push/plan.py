@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from datayard.core.datasets.manifest import ManifestFile, Role
+from datayard.core.datasets.manifest import ManifestFile, Role, files_problem
 from datayard.core.drive import formats
 from datayard.core.drive.inventory import DatasetSet, FileEntry, Inventory, ScanProblemKind
-from datayard.core.errors import UsageError
+from datayard.core.errors import UsageError, printable
 from datayard.core.events import FileFailed
 
 
@@ -121,6 +121,7 @@ def plan(inventories: Sequence[Inventory], mode: SplitMode) -> Plan:
     prefixed = len(sets) > 1
     files: list[PlannedFile | FileFailed] = []
     taken: set[str] = set()
+    labels: dict[str, str] = {}  # label path in the version -> the label file it comes from
     max_class = -1
     # Once per inventory, not per set: a folder of 1,000 sub-folders has 1,000 sets.
     scanned_of = {id(inv): _Scanned.of(inv) for inv in inventories}
@@ -137,18 +138,31 @@ def plan(inventories: Sequence[Inventory], mode: SplitMode) -> Plan:
             taken.add(f"images/{split}/{inner}")
             files.append(scanned.planned(item.image, f"images/{split}/{inner}", split))
             if item.label is not None:
-                stem = posixpath.splitext(inner)[0]
-                files.append(scanned.planned(item.label, f"labels/{split}/{stem}.txt", split))
+                path = f"labels/{split}/{posixpath.splitext(inner)[0]}.txt"
+                # Images with one stem (a.jpg, a.png) share their label file, as in training.
+                if labels.get(path) != item.label:
+                    labels[path] = item.label
+                    files.append(scanned.planned(item.label, path, split))
                 class_ids = scanned.entries[item.label].class_ids
                 max_class = max(max_class, *(class_ids or (-1,)))
     names = _class_names([s for _, s in sets])
     if not names and max_class >= 0:
         names = tuple(f"class{i}" for i in range(max_class + 1))
-    return Plan(
-        tuple(f for f in files if isinstance(f, PlannedFile)),
-        names,
-        tuple(f for f in files if isinstance(f, FileFailed)),
-    )
+    planned = [f for f in files if isinstance(f, PlannedFile)]
+    _check_readable(planned)
+    return Plan(tuple(planned), names, tuple(f for f in files if isinstance(f, FileFailed)))
+
+
+def _check_readable(files: list[PlannedFile]) -> None:
+    """Refuse a file whose path others would refuse to read in the version (see
+    :func:`files_problem`): one the version cannot hold is better named now, on the share."""
+    found = files_problem([planned.entry for planned in files])
+    if found:
+        index, _, why = found
+        entry = files[index].entry
+        raise UsageError(
+            f"cannot push {printable(entry.source)}: in the version its path {why}; rename the file"
+        )
 
 
 @dataclass(frozen=True)
