@@ -83,7 +83,7 @@ def store(s3_server: S3Server) -> tuple[Bucket, Manifest, Manifest]:
     """alice/cats in two versions, the second to be damaged by each test."""
     bucket = fresh_bucket(s3_server)
     first = publish(bucket, "alice/cats", sample_files(extra_train=1))
-    second = publish(bucket, "alice/cats", sample_files(extra_train=2), parent=first.id)
+    second = publish(bucket, "alice/cats", sample_files(extra_train=2))
     add_profile(s3_server, bucket)
     return bucket, first, second
 
