@@ -140,8 +140,16 @@ class StoreLock:
             return f"an unreadable lock object {self.key}"
         who = self.holder
         return (
-            f"{who.operation} by {who.user} on {who.host} (process {who.pid}, since {who.started})"
+            f"{who.operation} by {who.user} on {who.host} ({_since(who.started)}process {who.pid})"
         )
+
+
+def _since(started: str) -> str:
+    try:
+        moment = datetime.fromisoformat(started).astimezone(UTC)
+    except ValueError:
+        return ""
+    return f"since {moment:%Y-%m-%d %H:%M} UTC, "
 
 
 def this_machine() -> str:
@@ -252,16 +260,16 @@ def _conflicts(mine: Mode, theirs: Mode) -> bool:
     return mine is Mode.EXCLUSIVE or theirs is Mode.EXCLUSIVE
 
 
-def in_progress(blocking: Sequence[StoreLock]) -> str:
-    """What holds the store, in a user's words: "2 pushes in progress on this store (...)"."""
+def holders(blocking: Sequence[StoreLock]) -> str:
+    """Who holds the store, in a user's words: "2 pushes (push of ada/cats by ada on ...; ...)"."""
     if len(blocking) == 1:
-        return f"{blocking[0].describe()} is in progress on this store"
+        return blocking[0].describe()
     kinds = {lock.holder.operation.split()[0] if lock.holder else "operation" for lock in blocking}
     kind = kinds.pop() if len(kinds) == 1 else "operation"
     plural = kind + ("es" if kind.endswith(("s", "sh")) else "s")
     listing = "; ".join(lock.describe() for lock in blocking[:3])
     more = f"; and {len(blocking) - 3} more" if len(blocking) > 3 else ""
-    return f"{len(blocking)} {plural} in progress on this store ({listing}{more})"
+    return f"{len(blocking)} {plural} ({listing}{more})"
 
 
 class HeldLock:
@@ -317,13 +325,14 @@ class HeldLock:
                 if self.mode is Mode.EXCLUSIVE:
                     self.bucket.remove([self.key])
                     self._step("backed-off")
-                holding = in_progress(blocking)
+                who = holders(blocking)
                 if not wait:
+                    verb = "is" if len(blocking) == 1 else "are"
                     raise StoreLockedError(
-                        f"{holding}; run the command again once it is done, or "
-                        "'datayard unlock' if it is known to have died"
+                        f"{who} {verb} in progress on this store; run the command again once "
+                        "done, or 'datayard unlock' if it is known to have died"
                     )
-                reason = f"{holding}: waiting"
+                reason = f"waiting for {who} to finish with this store"
                 if reason != announced:
                     log.info("%s", reason)
                     yield Waiting(reason)

@@ -39,7 +39,7 @@ def detail(job: Job) -> str:
 
 def _running(job: Job) -> str:
     if job.waiting is not None:
-        reason = job.waiting.reason
+        reason = job.waiting.reason  # "waiting for ... to finish with this store"
         return reason[:1].upper() + reason[1:] + "…"
     transfer = job.transfer
     if transfer is not None:

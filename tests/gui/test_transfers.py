@@ -330,10 +330,9 @@ def test_a_push_that_meets_a_gc_says_so_in_its_row_then_publishes(
         dialog.push_button.click()
         job = only_job(panel)
         row = panel.rows[job.id]
-        qtbot.waitUntil(lambda: "waiting" in row.detail.text(), timeout=LONG)
-        assert row.detail.text().startswith("Gc by ") and "in progress on this store" in (
-            row.detail.text()
-        )
+        qtbot.waitUntil(lambda: "Waiting" in row.detail.text(), timeout=LONG)
+        assert row.detail.text().startswith("Waiting for gc by ")
+        assert row.detail.text().endswith("to finish with this store…")
         assert job.state is JobState.RUNNING
     wait_state(qtbot, panel, job, JobState.DONE)
     assert row.detail.text().startswith("Published ")
