@@ -183,7 +183,7 @@ def test_a_dataset_without_class_names_fails_with_the_reason(
     folder = training_store.backend.launch(training_store.spec(), broken.ref)
     failed = follow(training_store, folder)[-1]
     assert isinstance(failed, Failed)
-    assert failed.reason == "dataset"
+    assert failed.reason == "dataset", failed.message
     assert "class name is required" in failed.message
     assert folder.summary().status is RunStatus.FAILED
 
