@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from datayard.core.drive.inspection import InspectedImage
-from datayard.core.drive.label_shapes import Shape, read_shapes
+from datayard.core.drive.labels import LabelObject, load_label
 from datayard.core.drive.scan.summary import class_name
 from datayard.core.events import CancelToken, Finished
 
@@ -48,7 +48,7 @@ def class_colour(class_id: int) -> QColor:
 @dataclass(frozen=True)
 class _Loaded:
     image: QImage
-    shapes: tuple[Shape, ...]
+    shapes: tuple[LabelObject, ...]
     problem: str | None
 
 
@@ -57,10 +57,10 @@ def _load(item: InspectedImage) -> _Loaded:
     reader.setAutoTransform(True)  # EXIF orientation, as training applies it
     image = reader.read()
     problem = None if not image.isNull() else f"This image cannot be shown: {reader.errorString()}."
-    shapes: tuple[Shape, ...] = ()
+    shapes: tuple[LabelObject, ...] = ()
     if item.label is not None:
         try:
-            shapes = read_shapes(item.label)
+            shapes = load_label(item.label).objects
         except OSError as error:
             problem = f"The label file cannot be read: {describe_error(error)}"
     return _Loaded(image, shapes, problem)

@@ -16,8 +16,8 @@ import os
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 
+from datayard.core.drive.labels import class_ids
 from datayard.core.drive.scan.hash_cache import CacheKey, Content
-from datayard.core.drive.scan.labels import parse_class_ids
 from datayard.core.events import Cancelled, CancelToken, check_cancel
 from datayard.core.pool import run_parallel
 
@@ -61,7 +61,7 @@ def read_content(job: Job, cancel: CancelToken | None = None) -> Outcome:
         with open(job.key.path, "rb", buffering=0) as file:
             if job.parse_labels and job.key.size <= MAX_PARSED_LABEL:
                 data = file.read()
-                content = Content(hashlib.sha256(data).hexdigest(), parse_class_ids(data))
+                content = Content(hashlib.sha256(data).hexdigest(), class_ids(data))
             else:
                 content = Content(_digest(file, cancel))
             after = os.fstat(file.fileno())
