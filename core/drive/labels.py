@@ -20,10 +20,10 @@ Ultralytics' own, from ``verify_image_label`` in ``ultralytics/data/utils.py``
   refuses; beyond 2**24 its float32 no longer holds the id as written.
 - A box is a class and 4 values (``x_center y_center width height``), a
   polygon a class and an even number of values, at least 6 (three points).
-  Any other count is malformed: 6 values are neither (Ultralytics wants 5
-  columns), an odd number of coordinates leaves half a point. Ultralytics
-  also takes one- and two-point outlines beside real polygons; they have no
-  area and no labelling tool writes them, so they are malformed here.
+  Any other count is malformed: a class and 5 values is neither (Ultralytics
+  wants 5 columns), an odd number of coordinates leaves half a point.
+  Ultralytics also takes a one-point outline beside real polygons; it has no
+  area and no labelling tool writes one, so it is malformed here.
 - NaN and infinity are refused (they fail Ultralytics' range test).
 - Coordinates are fractions of the image size, in [0, 1] within Ultralytics'
   tolerance of 0.01 (it clips what lies in that margin), and a box's width and
