@@ -8,7 +8,7 @@ one or another, comes from :func:`helper_pool`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from itertools import islice
 from typing import TypeVar
@@ -35,7 +35,7 @@ def run_parallel(
     cancel: CancelToken | None,
     name: str,
     queued: int = 2,
-) -> Iterator[Result]:
+) -> Generator[Result, None, None]:
     """``work`` over ``items`` in a bounded pool; results in the order they finish.
 
     At most ``queued * workers`` items are queued, so millions of files never become

@@ -6,7 +6,9 @@ way, checked against the manifest and only then renamed into place
 file under a real name, and running the same pull again finishes the rest,
 keeping the files that already have the right size and sha256. Files the
 version does not name are never touched. What was written is remembered in
-the scan cache, so checking a large folder again does not read it again.
+the scan cache, so checking a large folder again does not read it again; a
+label with the class ids read from it by :mod:`datayard.core.drive.labels`,
+whatever the manifest says, since another Datayard may have written that.
 """
 
 from __future__ import annotations
@@ -82,8 +84,8 @@ class _Outcome:
     file: ManifestFile
     downloaded: bool
     error: str = ""
-    written: CacheKey | None = None
-    """The file as it now is on disk, when its content was proven: for the scan cache."""
+    learned: tuple[CacheKey, Content] | None = None
+    """The file as it now is on disk and its content, when proven: for the scan cache."""
 
 
 def pull(
@@ -144,9 +146,8 @@ def pull(
                 downloaded_bytes += outcome.file.size
             else:
                 skipped += 1
-            content = _content(outcome.file)
-            if cache and outcome.written and content:
-                learned.append((outcome.written, content))
+            if cache and outcome.learned:
+                learned.append(outcome.learned)
                 if len(learned) >= _CACHE_BATCH:
                     cache.store(learned)
                     learned.clear()
@@ -188,7 +189,7 @@ class _Writer:
         target = self.root / file.path
         present = self._present(file, target)
         if present is not None:
-            return _Outcome(file, downloaded=False, written=present)
+            return _Outcome(file, downloaded=False, learned=present)
         try:
             written = self._download(file, target)
         except StorageError as error:
@@ -199,10 +200,14 @@ class _Writer:
                 message = f"{message}; {set_aside(self.bucket, error)}"
             log.info("%s: %s", file.path, message)
             return _Outcome(file, downloaded=False, error=message)
-        return _Outcome(file, downloaded=True, written=written)
+        if file.role is Role.LABEL:
+            # Read back: the class ids the scan cache learns come from the label
+            # rules of this Datayard, not from whoever wrote the manifest.
+            return _Outcome(file, downloaded=True, learned=self._present(file, target))
+        return _Outcome(file, downloaded=True, learned=(written, Content(file.sha256)))
 
-    def _present(self, file: ManifestFile, target: Path) -> CacheKey | None:
-        """The file already there, if it has the version's content."""
+    def _present(self, file: ManifestFile, target: Path) -> tuple[CacheKey, Content] | None:
+        """The file already there and its content, if it is the version's."""
         try:
             info = os.stat(target)
         except OSError:
@@ -210,10 +215,11 @@ class _Writer:
         if not stat.S_ISREG(info.st_mode) or info.st_size != file.size:
             return None
         key = CacheKey(str(target), info.st_size, info.st_mtime_ns)
-        outcome = read_content(Job(file.path, key, parse_labels=False), self.cancel)
+        job = Job(file.path, key, parse_labels=file.role is Role.LABEL)
+        outcome = read_content(job, self.cancel)
         if outcome.content is None or outcome.content.sha256 != file.sha256:
             return None
-        return key if outcome.stable else None
+        return (key, outcome.content) if outcome.stable else None
 
     def _download(self, file: ManifestFile, target: Path) -> CacheKey:
         # Short enough for any file system, whatever the length of the name.
@@ -290,13 +296,6 @@ def _proven_by_cache(cache: HashCache, root: Path, files: Sequence[ManifestFile]
         for key, content in known.items()
         if content.sha256 == candidates[key].sha256
     }
-
-
-def _content(file: ManifestFile) -> Content | None:
-    """What the scan cache should hold for the file: a scan reads labels' classes too."""
-    if file.role is Role.LABEL:
-        return None if file.class_ids is None else Content(file.sha256, file.class_ids)
-    return Content(file.sha256)
 
 
 def _local_error(error: OSError, path: Path, root: Path) -> DestinationError:

@@ -22,6 +22,7 @@ from pathlib import Path
 from PIL import Image
 
 from datayard.core.drive.check import CheckReport, FindingKind, Severity, check
+from datayard.core.drive.decoding import open_image
 from datayard.core.drive.inventory import FileKind, Inventory, SetItem
 from datayard.core.drive.scan import scan
 from datayard.core.drive.scan.summary import class_name
@@ -367,7 +368,7 @@ def _measure(
 def image_size(path: Path) -> tuple[int, int] | None:
     """Width and height as stored, or ``None`` when the header cannot be read."""
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             width, height = image.size
     except _SIZE_ERRORS:
         return None

@@ -9,7 +9,6 @@ must not be read again on every scroll.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import logging
@@ -20,8 +19,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import Image
 
+from datayard.core.drive.decoding import UndecodableImageError, decode
 from datayard.core.events import CancelToken, check_cancel
 from datayard.core.pool import helper_pool
 
@@ -97,31 +97,12 @@ class ThumbnailCache:
 
 def _make(source: Path, target: Path, size: int) -> str | None:
     """Write the thumbnail; return why it could not be made, or ``None``."""
-    if source.suffix.lower() == ".heic":
-        _enable_heif()
     try:
-        with Image.open(source) as image:
-            image.draft("RGB", (size, size))  # JPEG decodes at 1/2..1/8 scale: much faster
-            image.thumbnail((size, size))
-            picture = ImageOps.exif_transpose(image).convert("RGB")
-    except Image.DecompressionBombError:
-        return "the image declares too many pixels to be shown"
-    except Exception as error:  # image plugins raise anything on hostile data
-        log.debug("no thumbnail for %s", source, exc_info=True)
-        return _describe(error)
-    buffer = _encode(picture)
-    _write(target, buffer)
+        picture = decode(source, size)
+    except UndecodableImageError as error:
+        return str(error)
+    _write(target, _encode(picture))
     return None
-
-
-def _describe(error: Exception) -> str:
-    if isinstance(error, FileNotFoundError):
-        return "the file is gone"
-    if isinstance(error, PermissionError):
-        return "no permission to read the file"
-    if isinstance(error, OSError) and "truncated" in str(error):
-        return "the image is truncated (an interrupted copy?)"
-    return "not a readable image"
 
 
 def _encode(picture: Image.Image) -> bytes:
@@ -141,11 +122,3 @@ def _write(target: Path, data: bytes) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-
-
-@functools.cache
-def _enable_heif() -> None:
-    """Pillow reads HEIC only with pillow-heif's opener, slow to import: only when needed."""
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()

@@ -2,6 +2,8 @@
 
 The image is decoded and the label read in a worker; a click on another image
 cancels the previous load, so scrolling through a set never queues decodes.
+Images are decoded as the check and the thumbnails decode them
+(:mod:`datayard.core.drive.decoding`): HEIC too, upright as training sees them.
 """
 
 from __future__ import annotations
@@ -9,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from PIL import Image
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
     QImage,
-    QImageReader,
     QPainter,
     QPen,
     QPixmap,
@@ -30,14 +32,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from datayard.core.drive.decoding import UndecodableImageError, decode
 from datayard.core.drive.inspection import InspectedImage
-from datayard.core.drive.label_shapes import Shape, read_shapes
+from datayard.core.drive.labels import LabelObject, load_label
 from datayard.core.drive.scan.summary import class_name
 from datayard.core.events import CancelToken, Finished
 
 from ..operation_bar import describe_error
 from ..workers import Operation, run_in_background
 
+MAX_SIDE = 4096
+"""Pixels on the longer side, at most: the viewer fits the image in its window, so
+more than a large screen shows would only cost memory and decoding time."""
 _PALETTE = ("#e53935", "#1e88e5", "#43a047", "#fb8c00", "#8e24aa", "#00acc1", "#fdd835")
 
 
@@ -48,22 +54,31 @@ def class_colour(class_id: int) -> QColor:
 @dataclass(frozen=True)
 class _Loaded:
     image: QImage
-    shapes: tuple[Shape, ...]
+    shapes: tuple[LabelObject, ...]
     problem: str | None
 
 
 def _load(item: InspectedImage) -> _Loaded:
-    reader = QImageReader(str(item.path))
-    reader.setAutoTransform(True)  # EXIF orientation, as training applies it
-    image = reader.read()
-    problem = None if not image.isNull() else f"This image cannot be shown: {reader.errorString()}."
-    shapes: tuple[Shape, ...] = ()
+    image = QImage()
+    problem: str | None = None
+    try:
+        image = _qimage(decode(item.path, MAX_SIDE))
+    except UndecodableImageError as error:
+        problem = f"This image cannot be shown: {error}."
+    shapes: tuple[LabelObject, ...] = ()
     if item.label is not None:
         try:
-            shapes = read_shapes(item.label)
+            shapes = load_label(item.label).objects
         except OSError as error:
             problem = f"The label file cannot be read: {describe_error(error)}"
     return _Loaded(image, shapes, problem)
+
+
+def _qimage(picture: Image.Image) -> QImage:
+    """The RGB picture as a QImage that owns its pixels (a worker may make a QImage)."""
+    width, height = picture.size
+    data = picture.tobytes()
+    return QImage(data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
 
 
 class LabelViewer(QGraphicsView):

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from datayard.core.drive.check import Severity
 from datayard.core.drive.inspection import FolderChecked, Inspection, image_size, inspect
-from datayard.core.drive.label_shapes import parse_shapes
 from datayard.core.events import Finished
 from tests.fixtures.messy_tree import MessyTree
 
@@ -87,12 +86,3 @@ def test_broken_image_sizes_are_left_out(messy_tree: MessyTree) -> None:
     assert image_size(messy_tree.root / "phone_dump/notes.png") is None
     assert image_size(messy_tree.root / "phone_dump/scan_huge.png") is None
     assert image_size(messy_tree.root / "phone_dump/panorama.png") == (1000, 5)
-
-
-def test_label_shapes_boxes_and_polygons() -> None:
-    shapes = parse_shapes(
-        "0 0.5 0.5 0.2 0.4\n1 0.1 0.1 0.9 0.1 0.9 0.8\ncar 1 2 3 4\n2 nan 0 0 0\n"
-    )
-    assert [(s.class_id, s.is_box) for s in shapes] == [(0, True), (1, False)]
-    assert shapes[0].points[0] == (0.4, 0.3)
-    assert len(shapes[1].points) == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,32 @@ def test_workers_must_be_positive(tmp_path: Path) -> None:
 
     with pytest.raises(UsageError):
         next(scan(tmp_path, workers=0))
+
+
+def test_class_ids_cached_under_older_label_rules_are_read_again(tmp_path: Path) -> None:
+    tree, database = tmp_path / "tree", tmp_path / "cache.sqlite3"
+    touch(tree, "a.txt", content=b"1.0 .5 .5 .1 .1\n2 .1 .1 .2 .2 .3")
+    touch(tree, "a.jpg", content=b"AAAA")
+    label_file, image = (
+        CacheKey(str(tree / name), (tree / name).stat().st_size, (tree / name).stat().st_mtime_ns)
+        for name in ("a.txt", "a.jpg")
+    )
+    # The table as a Datayard with other label rules left it: that one counted class 2.
+    with sqlite3.connect(database) as connection:
+        connection.execute(
+            "CREATE TABLE scan_cache (path BLOB PRIMARY KEY, size INTEGER NOT NULL,"
+            " mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL, class_ids TEXT) WITHOUT ROWID"
+        )
+        connection.executemany(
+            "INSERT INTO scan_cache VALUES (?, ?, ?, ?, ?)",
+            [
+                (os.fsencode(label_file.path), *label_file[1:], sha256(tree / "a.txt"), "2"),
+                (os.fsencode(image.path), *image[1:], "cached image hash", None),
+            ],
+        )
+    connection.close()
+
+    files = {entry.rel: entry for entry in scan_to_end(tree, database).files}
+
+    assert files["a.txt"].class_ids == (1,)
+    assert files["a.jpg"].sha256 == "cached image hash", "an image's hash does not depend on them"

@@ -8,7 +8,7 @@ import pytest
 from conftest_scan import label, only_set, scan_to_end, touch
 
 from datayard.core.drive.inventory import FileKind, LayoutKind, SetItem
-from datayard.core.drive.scan import label_for, parse_class_ids, summarize
+from datayard.core.drive.scan import label_for, summarize
 
 
 def test_label_for_follows_ultralytics_rule() -> None:
@@ -17,14 +17,6 @@ def test_label_for_follows_ultralytics_rule() -> None:
     # Only the last /images/ is replaced; no images/ folder means beside the image.
     assert label_for("images/x/images/a.jpg") == "images/x/labels/a.txt"
     assert label_for("flat/a.jpg") == "flat/a.txt"
-
-
-def test_class_ids_skip_lines_that_are_not_objects() -> None:
-    content = (
-        b"0 0.5 0.5 0.1 0.1\n\n# comment\n12 0.1 0.1 0.1 0.1\r\nx 1 1 1 1\n-1 0 0 0 0\n3\n"
-        b"4 0.5 0.5 0.2\n5 0.1 0.1 0.9 0.1 0.9 0.8 0.1 0.8\n6 nan 0.5 0.1 0.1\n"
-    )
-    assert parse_class_ids(content) == (0, 12, 5, 6)
 
 
 def test_data_yaml_with_relative_path_and_validation_key(tmp_path: Path) -> None:

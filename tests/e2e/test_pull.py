@@ -20,6 +20,8 @@ from datayard.core.datasets.pull import (
     PullResult,
     pull,
 )
+from datayard.core.drive.inventory import Inventory
+from datayard.core.drive.scan import scan
 from datayard.core.errors import InvalidStoreObjectError, UsageError
 from datayard.core.events import Cancelled, CancelToken, FileFailed, Transfer, run_to_end
 from datayard.core.store.layout import blob_key, version_key
@@ -110,6 +112,34 @@ def test_pull_again_fetches_only_what_is_missing_or_wrong(
 
     again = run_to_end(pull(bucket, manifest, dest, database=database), PullResult)
     assert (again.downloaded, again.skipped) == (0, len(files))
+
+
+def test_the_scan_cache_learns_class_ids_from_the_labels_not_the_manifest(
+    s3_server: S3Server, tmp_path: Path
+) -> None:
+    bucket = fresh_bucket(s3_server)
+    label = "labels/train/cat1.txt"
+    files = {**sample_files(), label: b"1.0 .5 .5 .1 .1\n2 .1 .1 .2 .2 .3\n"}
+    published = publish(bucket, "alice/cats", files)
+    # The ids a Datayard with other label rules recorded for that label.
+    manifest = replace(
+        published,
+        files=tuple(
+            replace(file, class_ids=(2,)) if file.path == label else file
+            for file in published.files
+        ),
+    )
+    dest, database = tmp_path / "cats", tmp_path / "state.sqlite3"
+
+    def scanned_class_ids() -> tuple[int, ...] | None:
+        inventory = run_to_end(scan(dest, database=database), Inventory)
+        return next(entry for entry in inventory.files if entry.rel == label).class_ids
+
+    run_to_end(pull(bucket, manifest, dest, database=database), PullResult)  # downloads it
+    assert scanned_class_ids() == (1,)
+    database.unlink()
+    run_to_end(pull(bucket, manifest, dest, database=database), PullResult)  # finds it there
+    assert scanned_class_ids() == (1,)
 
 
 def test_a_cancelled_pull_leaves_no_partial_file_and_resumes(

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import pillow_heif
 import pytest
+from PIL import Image
 from PySide6.QtCore import QObject, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QGraphicsPixmapItem
 from pytestqt.qtbot import QtBot
 
 from datayard.core.store.workspace import Workspace
@@ -149,6 +152,38 @@ def test_the_viewer_draws_the_boxes_with_class_names(
         inspector.show_file(road / "images/train/sign_001.jpg")
     assert viewer.names == ["speed_limit"]  # one polygon
     assert viewer.shapes[0].polygon().count() == 4
+
+
+def heic(path: Path, size: tuple[int, int]) -> None:
+    """A HEIC photo: red on the left half, blue on the right."""
+    picture = Image.new("RGB", size, (220, 20, 20))
+    picture.paste((20, 20, 220), (size[0] // 2, 0, size[0], size[1]))
+    pillow_heif.from_pillow(picture).save(path, quality=90)
+
+
+def test_the_viewer_shows_a_heic_photo_with_its_boxes(
+    qtbot: QtBot, open_inspectors: list[Inspector], tmp_path: Path
+) -> None:
+    phone = tmp_path / "phone"
+    phone.mkdir()
+    heic(phone / "IMG_0001.heic", (320, 240))
+    # Class 1.0 is class 1; the second line has 6 values and is no object.
+    (phone / "IMG_0001.txt").write_text("1.0 .25 .5 .2 .4\n2 .1 .1 .2 .2 .3\n")
+    (phone / "classes.txt").write_text("cat\ndog\nbird\n")
+    inspector = inspector_on(qtbot, open_inspectors, phone)
+    viewer = inspector.viewer
+
+    with qtbot.waitSignal(viewer.drawn, timeout=30_000):
+        inspector.show_file(phone / "IMG_0001.heic")
+
+    (picture,) = [item for item in viewer.scene().items() if isinstance(item, QGraphicsPixmapItem)]
+    pixels = picture.pixmap().toImage()
+    assert (pixels.width(), pixels.height()) == (320, 240)
+    left, right = pixels.pixelColor(40, 120), pixels.pixelColor(280, 120)
+    assert left.red() > 180 > left.blue() and right.blue() > 180 > right.red()
+    assert viewer.names == ["dog"]
+    corners = viewer.shapes[0].polygon().boundingRect()
+    assert corners.getCoords() == pytest.approx((48, 72, 112, 168))
 
 
 class _Opened(QObject):

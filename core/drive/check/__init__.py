@@ -1,13 +1,14 @@
 """Will this data train? Checks of images, label files and sets before a push or a run.
 
 ``check(inventory)`` runs everything and ends with a :class:`CheckReport`; the
-per-file functions are pure and usable alone (the pusher parses labels with
-:func:`parse_label` so that manifests hold the class ids the check accepted).
+per-file functions are pure and usable alone. Label lines are read by
+:mod:`datayard.core.drive.labels`, as the scan reads them for the class counts
+and the manifests.
 """
 
 from datayard.core.drive.check.findings import Finding, FindingKind, Severity
 from datayard.core.drive.check.images import check_image
-from datayard.core.drive.check.labels import LabelResult, check_label, parse_label
+from datayard.core.drive.check.labels import LabelResult, check_label, check_label_data
 from datayard.core.drive.check.report import CheckReport, FindingGroup
 from datayard.core.drive.check.run import PHASE, check
 from datayard.core.drive.check.sets import ClassStats, SetSummary
@@ -25,5 +26,5 @@ __all__ = [
     "check",
     "check_image",
     "check_label",
-    "parse_label",
+    "check_label_data",
 ]

@@ -189,8 +189,8 @@ _ABOUT: dict[FindingKind, _About] = {
     FindingKind.LABEL_MIXED_SHAPES: _About(
         _E,
         "boxes and polygons in one label file",
-        "Ultralytics then reads every line as a polygon and turns the boxes into wrong "
-        "shapes: convert the boxes to 4-point polygons, or keep one kind per file.",
+        "Ultralytics skips the image (it refuses labels that mix segment and detection "
+        "rows): convert the boxes to 4-point polygons, or keep one kind per file.",
     ),
     FindingKind.LABEL_DUPLICATE_LINE: _About(
         _W,

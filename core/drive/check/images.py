@@ -10,7 +10,6 @@ middle of a file, at the cost of reading and decompressing everything.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import struct
@@ -21,6 +20,7 @@ from typing import IO
 from PIL import ExifTags, Image, TiffImagePlugin, UnidentifiedImageError
 
 from datayard.core.drive.check.findings import Finding, FindingKind, Severity
+from datayard.core.drive.decoding import prepare_heif
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,6 @@ _SUFFIX_OF_FORMAT = {
 
 _JPEG_END = b"\xff\xd9"
 _PNG_END = b"IEND\xaeB`\x82"
-_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
 _BITS_OF_MODE = {"I": 32, "F": 32, "I;16": 16, "I;16B": 16, "I;16L": 16, "I;16N": 16}
 _TIFF_BITS_PER_SAMPLE = 258
 _IMAGE_SIGNATURES = (
@@ -119,8 +118,7 @@ def _check_stream(
     head = stream.read(64)
     if not head:
         return [Finding(FindingKind.EMPTY_FILE, rel, "the file is empty")]
-    if suffix == ".heic" or _is_heif(head):
-        _enable_heif()
+    prepare_heif(head, suffix)
     stream.seek(0)
     try:
         image = Image.open(stream)
@@ -249,18 +247,6 @@ def _orientation(image: Image.Image) -> int:
 
 
 _EXIF_FORMATS = frozenset({"JPEG", "MPO", "TIFF", "WEBP", "HEIF"})
-
-
-def _is_heif(head: bytes) -> bool:
-    return head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS
-
-
-@functools.cache
-def _enable_heif() -> None:
-    """Teach Pillow HEIC only when a HEIC file shows up: the plugin is slow to import."""
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()
 
 
 def _describe(head: bytes) -> str:

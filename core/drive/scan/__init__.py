@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 from datayard.core.drive.scan.hash_cache import HashCache
-from datayard.core.drive.scan.labels import parse_class_ids, read_class_ids
 from datayard.core.drive.scan.layout import label_for
 from datayard.core.drive.scan.scanner import (
     PHASE_HASHING,
@@ -26,8 +25,6 @@ __all__ = [
     "ScanEvent",
     "Summary",
     "label_for",
-    "parse_class_ids",
-    "read_class_ids",
     "scan",
     "summarize",
 ]

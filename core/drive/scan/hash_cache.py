@@ -8,6 +8,10 @@ the OS gave, so names that are not valid UTF-8 are cached like any other.
 
 Reads and writes go in batches, one statement or transaction per batch, because
 a transaction per file would make the cache slower than hashing small files.
+
+Class ids are only as good as the label rules that read them: the table
+remembers which rules it holds ids by (:data:`~datayard.core.drive.labels.RULES_VERSION`),
+and when they change, the labels' rows are dropped so that they are read again.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from datayard.core.database import connect
+from datayard.core.drive.labels import RULES_VERSION
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS scan_cache (
@@ -28,6 +33,10 @@ CREATE TABLE IF NOT EXISTS scan_cache (
     sha256 TEXT NOT NULL,
     class_ids TEXT
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS scan_cache_label_rules (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    version INTEGER NOT NULL
+);
 """
 
 _LOOKUP_BATCH = 500
@@ -56,6 +65,18 @@ class HashCache:
 
     def __init__(self, database: Path) -> None:
         self._connection = connect(database, SCHEMA)
+        self._forget_stale_class_ids()
+
+    def _forget_stale_class_ids(self) -> None:
+        rules = self._connection.execute("SELECT version FROM scan_cache_label_rules").fetchone()
+        if rules == (RULES_VERSION,):
+            return
+        with self._connection:
+            self._connection.execute("DELETE FROM scan_cache WHERE class_ids IS NOT NULL")
+            self._connection.execute(
+                "INSERT OR REPLACE INTO scan_cache_label_rules (one, version) VALUES (1, ?)",
+                (RULES_VERSION,),
+            )
 
     def __enter__(self) -> HashCache:
         return self

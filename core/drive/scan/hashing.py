@@ -8,18 +8,18 @@ parsed from the same bytes that were hashed, so it is read once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
 import os
 from collections.abc import Generator, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 
+from datayard.core.drive.labels import class_ids
 from datayard.core.drive.scan.hash_cache import CacheKey, Content
-from datayard.core.drive.scan.labels import parse_class_ids
 from datayard.core.events import Cancelled, CancelToken, check_cancel
-from datayard.core.pool import helper_pool
+from datayard.core.pool import run_parallel
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def read_content(job: Job, cancel: CancelToken | None = None) -> Outcome:
         with open(job.key.path, "rb", buffering=0) as file:
             if job.parse_labels and job.key.size <= MAX_PARSED_LABEL:
                 data = file.read()
-                content = Content(hashlib.sha256(data).hexdigest(), parse_class_ids(data))
+                content = Content(hashlib.sha256(data).hexdigest(), class_ids(data))
             else:
                 content = Content(_digest(file, cancel))
             after = os.fstat(file.fileno())
@@ -110,30 +110,17 @@ def _read_chunk(chunk: list[Job], cancel: CancelToken | None) -> list[Outcome]:
 def read_all(
     jobs: Iterable[Job], *, workers: int, cancel: CancelToken | None
 ) -> Generator[Outcome, None, None]:
-    """Read the jobs' files in a bounded pool and yield outcomes as they finish.
+    """Read the jobs' files in the shared bounded pool and yield outcomes as they finish.
 
     Files go to the threads in chunks, because a future per small file costs
-    more than reading it. At most ``2 * workers`` chunks are queued at a time,
-    so a scan of millions of files does not hold millions of futures. Closing
-    the iterator (the caller stopped, e.g. on cancel) drops the queued chunks
-    and waits only for those already running, which stop at their next file
-    or buffer once ``cancel`` is set.
+    more than reading it. Closing the iterator (the caller stopped, e.g. on
+    cancel) drops the queued chunks and waits only for those already running,
+    which stop at their next file or buffer once ``cancel`` is set.
     """
-    chunks = _chunks(jobs)
-    with helper_pool(workers, "scan-hash") as pool:
-        running: set[Future[list[Outcome]]] = set()
-        try:
-            while True:
-                check_cancel(cancel)
-                for chunk in chunks:
-                    running.add(pool.submit(_read_chunk, chunk, cancel))
-                    if len(running) >= 2 * workers:
-                        break
-                if not running:
-                    return
-                done, running = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield from future.result()
-        finally:
-            for future in running:
-                future.cancel()
+    read = functools.partial(_read_chunk, cancel=cancel)
+    chunks = run_parallel(read, _chunks(jobs), workers=workers, cancel=cancel, name="scan-hash")
+    try:
+        for outcomes in chunks:
+            yield from outcomes
+    finally:
+        chunks.close()
