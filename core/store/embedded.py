@@ -26,6 +26,7 @@ from pathlib import Path
 import psutil
 from filelock import FileLock
 
+from datayard.core.atomic import write_atomically
 from datayard.core.errors import DatayardError, EmbeddedStoreError
 from datayard.core.paths import AppDirs
 from datayard.core.priority import lower_session
@@ -183,10 +184,7 @@ class EmbeddedStore:
         return state if isinstance(state, dict) else {}
 
     def _write_state(self, state: dict[str, object]) -> None:
-        self._state_file.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self._state_file.with_suffix(".tmp")
-        temporary.write_text(json.dumps(state, indent=2))
-        temporary.replace(self._state_file)
+        write_atomically(self._state_file, json.dumps(state, indent=2).encode())
 
     def _ports(self) -> dict[str, int]:
         remembered = self._read_state().get("ports")
