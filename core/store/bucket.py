@@ -5,13 +5,18 @@ every call uses keyword arguments and every library error becomes a project
 error (see :func:`datayard.core.store.s3.translated`).
 
 minio-py 7.2 has no public API for two things Datayard needs, so this module
-calls its private methods, here and nowhere else, pinned by
-``minio>=7.2.20,<8``: continuing a multipart upload after a restart
-(``_create_multipart_upload``, ``_upload_part``, ``_complete_multipart_upload``,
-``_abort_multipart_upload``, ``_list_parts``), and conditional requests
-(``_execute`` with ``If-Match`` / ``If-None-Match`` headers), which make
-publishing a version and deleting a damaged blob atomic on stores that honour
-them (MinIO, SeaweedFS and AWS do).
+calls private methods of ``Minio``, here and nowhere else, always with
+keywords, pinned by ``minio>=7.2.20,<8``:
+
+- continuing a multipart upload after a restart: ``_create_multipart_upload``,
+  ``_upload_part``, ``_complete_multipart_upload``, ``_abort_multipart_upload``
+  and ``_list_parts``;
+- conditional requests: ``_execute`` with ``If-Match`` / ``If-None-Match``
+  headers, which make publishing a version and deleting a damaged blob atomic
+  on stores that honour them (MinIO, SeaweedFS and AWS do).
+
+``tests/core/test_minio_internals.py`` reads these calls from this module and
+checks each against the signatures of the installed minio.
 """
 
 from __future__ import annotations
@@ -109,7 +114,7 @@ class Bucket:
         headers: DictType = {"Content-Type": content_type, **condition}
         with translated(self.profile):
             response = self.client._execute(  # private: see the module doc
-                "PUT", bucket_name=self.name, object_name=key, body=data, headers=headers
+                method="PUT", bucket_name=self.name, object_name=key, body=data, headers=headers
             )
         return _unquote(response.headers.get("etag"))
 
@@ -122,7 +127,7 @@ class Bucket:
         try:
             with translated(self.profile):
                 self.client._execute(  # private: see the module doc
-                    "DELETE",
+                    method="DELETE",
                     bucket_name=self.name,
                     object_name=key,
                     headers={"If-Match": f'"{etag}"'},
@@ -262,25 +267,36 @@ class Bucket:
         headers.update({f"x-amz-meta-{name}": value for name, value in (metadata or {}).items()})
         with translated(self.profile):
             return self.client._create_multipart_upload(  # private: see the module doc
-                self.name, key, headers
+                bucket_name=self.name, object_name=key, headers=headers
             )
 
     def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
         with translated(self.profile):
-            etag = self.client._upload_part(self.name, key, data, None, upload_id, number)
+            etag = self.client._upload_part(  # private: see the module doc
+                bucket_name=self.name,
+                object_name=key,
+                data=data,
+                headers=None,
+                upload_id=upload_id,
+                part_number=number,
+            )
         return _unquote(etag)
 
     def finish_upload(self, key: str, upload_id: str, etags: dict[int, str]) -> str:
         from minio.datatypes import Part
 
-        parts = [Part(number, etag) for number, etag in sorted(etags.items())]
+        parts = [Part(part_number=number, etag=etag) for number, etag in sorted(etags.items())]
         with translated(self.profile):
-            result = self.client._complete_multipart_upload(self.name, key, upload_id, parts)
+            result = self.client._complete_multipart_upload(  # private: see the module doc
+                bucket_name=self.name, object_name=key, upload_id=upload_id, parts=parts
+            )
         return _unquote(result.etag)
 
     def abort_upload(self, key: str, upload_id: str) -> None:
         with translated(self.profile):
-            self.client._abort_multipart_upload(self.name, key, upload_id)
+            self.client._abort_multipart_upload(  # private: see the module doc
+                bucket_name=self.name, object_name=key, upload_id=upload_id
+            )
 
     def uploaded_parts(self, key: str, upload_id: str) -> dict[int, set[str]] | None:
         """The ETags the server holds for each part of an upload; ``None`` if the upload is gone.
@@ -290,7 +306,9 @@ class Bucket:
         """
         try:
             with translated(self.profile):
-                result = self.client._list_parts(self.name, key, upload_id)
+                result = self.client._list_parts(  # private: see the module doc
+                    bucket_name=self.name, object_name=key, upload_id=upload_id
+                )
         except Exception as error:
             if s3_code(error.__cause__) == "NoSuchUpload":
                 return None
