@@ -105,6 +105,7 @@ def pull(
     files in flight stop at their next chunk, their temporary files are
     removed, and ``Cancelled`` is raised.
     """
+    bucket = bucket.heeding(cancel)
     files = manifest.files
     root = destination.expanduser().resolve()
     _make_folder(root)
@@ -225,7 +226,7 @@ class _Writer:
                     out.truncate()
                     fetch_blob(self.bucket, file.sha256, file.size, out.write, self.cancel)
 
-                with_retries(attempt, file.path)
+                with_retries(attempt, file.path, self.cancel)
             info = os.stat(target)
         except OSError as error:
             raise _local_error(error, target, self.root) from error
