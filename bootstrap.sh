@@ -86,7 +86,7 @@ digest=$(cat pyproject.toml setup.py | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
     echo "Installing Datayard and its Python packages into .venv ..."
     pip_install --upgrade pip
-    pip_install -e ".[dev,train]"
+    pip_install -e ".[dev,train,embedded-store]"
     echo "$digest" > "$stamp"
 fi
 

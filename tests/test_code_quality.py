@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import ast
+import email.parser
+import importlib.metadata
 import os
+import re
 import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -58,6 +63,50 @@ def test_the_wheel_installs_only_the_datayard_package(unpacked_wheel: Path) -> N
     assert sources == shipped
     # The training worker plots with this font offline; without it Ultralytics downloads one.
     assert (unpacked_wheel / "datayard/resources/fonts/DejaVuSans.ttf").is_file()
+
+
+def test_every_package_the_code_imports_is_declared(unpacked_wheel: Path) -> None:
+    """A package imported when a module loads must come with Datayard itself; one imported
+    only where it is used (Ultralytics, in the worker) may come with an extra."""
+    (metadata,) = unpacked_wheel.glob("datayard-*.dist-info/METADATA")
+    required = email.parser.Parser().parsestr(metadata.read_text()).get_all("Requires-Dist")
+    base: set[str] = set()
+    extras: set[str] = set()
+    for requirement in required or []:
+        name = re.match(r"[\w.-]+", requirement)
+        assert name is not None, requirement
+        (extras if "extra ==" in requirement else base).add(_distribution(name[0]))
+    providers = importlib.metadata.packages_distributions()
+    undeclared = {
+        f"{path.relative_to(ROOT)}: {module} ({'on load' if on_load else 'where used'})"
+        for path, module, on_load in _third_party_imports()
+        if not {_distribution(d) for d in providers.get(module, [])}
+        & (base if on_load else base | extras)
+    }
+    assert not undeclared, f"imported, not declared in pyproject.toml: {sorted(undeclared)}"
+
+
+def _third_party_imports() -> Iterator[tuple[Path, str, bool]]:
+    """Each import of a package outside the standard library: file, package, on load."""
+    for path in sorted(
+        p for folder in ("core", "gui", "cli") for p in (ROOT / folder).rglob("*.py")
+    ):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        on_load = {id(node) for node in tree.body}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules = [node.module]
+            else:
+                continue
+            for module in {m.split(".")[0] for m in modules}:
+                if module not in sys.stdlib_module_names | {"datayard", "__future__"}:
+                    yield path, module, id(node) in on_load
+
+
+def _distribution(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def test_core_never_imports_qt_or_the_gui(unpacked_wheel: Path) -> None:

@@ -12,17 +12,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import string
-import time
 from collections.abc import Callable, Generator, Iterable
 from contextlib import closing
 from typing import TypeVar, cast
 
-from datayard.core.errors import EndpointUnreachableError, PreconditionFailedError, StorageError
+from datayard.core.errors import PreconditionFailedError, StorageError
 from datayard.core.events import CancelToken, Progress, check_cancel
 from datayard.core.pool import run_parallel
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.layout import BLOBS, blob_key, move_generation, quarantine_key
-from datayard.core.store.s3 import s3_code
+from datayard.core.store.retry import is_transient, retrying
+from datayard.core.store.s3 import is_missing
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +33,6 @@ ALL_PREFIXES = tuple(f"{n:02x}" for n in range(256))
 """Every folder under ``blobs/sha256/``: listing them all lists the whole store."""
 PHASE_LISTING = "listing blobs"
 
-TRANSIENT_ATTEMPTS = 4
-"""Tries per blob when the connection drops mid-stream (urllib3 retries the requests)."""
-CORRUPT_ATTEMPTS = 2
-"""A hash mismatch is read once more: a bad transfer is transient, a bad object is not."""
-BACKOFF_S = 0.5
-_RETRYABLE_CODES = frozenset({"InternalError", "RequestTimeout", "ServiceUnavailable", "SlowDown"})
 _HEX = frozenset(string.hexdigits.lower())
 
 
@@ -136,11 +130,6 @@ def set_aside(bucket: Bucket, damaged: BlobCorruptError) -> str:
     return SET_ASIDE
 
 
-def is_missing(error: StorageError) -> bool:
-    """Whether the store said the object does not exist."""
-    return s3_code(error.__cause__) in ("NoSuchKey", "NoSuchObject")
-
-
 def is_per_blob(error: StorageError) -> bool:
     """Whether an error concerns one blob only, so the others are worth trying.
 
@@ -150,38 +139,25 @@ def is_per_blob(error: StorageError) -> bool:
     return type(error) in (StorageError, BlobCorruptError, BlobMissingError)
 
 
-def _is_transient(error: StorageError) -> bool:
-    if isinstance(error, EndpointUnreachableError):
-        return True
-    if type(error) is not StorageError:
-        return False
-    code = s3_code(error.__cause__)
-    return code is None or code in _RETRYABLE_CODES
+def with_retries(action: Callable[[], Result], what: str, cancel: CancelToken | None) -> Result:
+    """Run ``action``, a read of one blob, again after an error that may pass or after
+    its first hash mismatch (a bad transfer passes, a bad object does not).
 
-
-def with_retries(action: Callable[[], Result], what: str) -> Result:
-    """Run ``action``, again after a dropped stream (with backoff) or one hash mismatch.
-
-    ``action`` must start from scratch each time (truncate what it wrote).
+    ``action`` must start from scratch each time (truncate what it wrote). The
+    tries and the waits between them are those of every request
+    (:mod:`datayard.core.store.retry`): a stream is tried once by the bucket,
+    so they are not multiplied.
     """
-    transient = corrupt = 0
-    while True:
-        try:
-            return action()
-        except BlobCorruptError:
-            corrupt += 1
-            if corrupt >= CORRUPT_ATTEMPTS:
-                raise
-            log.info("%s: the download did not match its sha256; reading it again", what)
-        except BlobMissingError:
-            raise
-        except StorageError as error:
-            transient += 1
-            if not _is_transient(error) or transient >= TRANSIENT_ATTEMPTS:
-                raise
-            delay = BACKOFF_S * 2 ** (transient - 1)
-            log.info("%s: %s; trying again in %.1f s", what, error, delay)
-            time.sleep(delay)
+    mismatched = False
+
+    def worth_retrying(error: BaseException) -> bool:
+        nonlocal mismatched
+        if isinstance(error, BlobCorruptError):
+            first, mismatched = not mismatched, True
+            return first
+        return is_transient(error)
+
+    return retrying(action, what, cancel=cancel, worth_retrying=worth_retrying)
 
 
 def list_blobs(

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from datayard.core import schema
-from datayard.core.datasets.blobs import ALL_PREFIXES, is_missing, list_blobs
+from datayard.core.datasets.blobs import ALL_PREFIXES, list_blobs
 from datayard.core.datasets.catalog import Catalog
 from datayard.core.datasets.manifest import Manifest
 from datayard.core.errors import InvalidStoreObjectError, StorageError, quoted
@@ -43,6 +43,7 @@ from datayard.core.events import (
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.layout import PUSHES, QUARANTINE, blob_key, move_generation
 from datayard.core.store.locks import HeldLock, LockTiming, Mode, acquire
+from datayard.core.store.s3 import is_missing
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ def collect_garbage(
     deleting gc waits for the pushes in progress (yielding :class:`Waiting`),
     or with ``wait=False`` refuses with :class:`StoreLockedError`.
     """
+    bucket = bucket.heeding(cancel)
     if not delete:
         yield from _sweep(bucket, None, ignore_stale_pushes, workers, cancel, checkpoint)
         return

@@ -77,7 +77,7 @@ def load_store(
     check_cancel(cancel)
     yield Progress(PHASE_READING, 0)
     bucket = Bucket(connection.profile, connection.secret, connections=DEFAULT_WORKERS)
-    stored = Catalog(bucket).stored_versions()
+    stored = Catalog(bucket.heeding(cancel)).stored_versions()
     check_cancel(cancel)
     yield Finished(StoreContents(connection.profile, bucket, group_versions(stored)))
 

@@ -1,8 +1,8 @@
 """Pulling a dataset version into a folder that Ultralytics trains from as it is.
 
 Each file streams into a temporary name in its final folder, is hashed on the
-way, checked against the manifest and only then renamed into place
-(``os.replace`` is atomic): an interrupted pull never leaves a half-written
+way, checked against the manifest and only then renamed into place (see
+:mod:`datayard.core.atomic`): an interrupted pull never leaves a half-written
 file under a real name, and running the same pull again finishes the rest,
 keeping the files that already have the right size and sha256. Files the
 version does not name are never touched. What was written is remembered in
@@ -16,7 +16,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import secrets
 import stat
 import time
 from collections.abc import Iterator, Sequence
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from datayard.core.atomic import atomic_file, write_atomically
 from datayard.core.datasets.blobs import (
     BlobCorruptError,
     fetch_blob,
@@ -107,6 +107,7 @@ def pull(
     files in flight stop at their next chunk, their temporary files are
     removed, and ``Cancelled`` is raised.
     """
+    bucket = bucket.heeding(cancel)
     files = manifest.files
     root = destination.expanduser().resolve()
     _make_folder(root)
@@ -222,25 +223,19 @@ class _Writer:
         return (key, outcome.content) if outcome.stable else None
 
     def _download(self, file: ManifestFile, target: Path) -> CacheKey:
-        # Short enough for any file system, whatever the length of the name.
-        part = target.with_name(f".{target.name[:100]}.{secrets.token_hex(4)}{PART_SUFFIX}")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            with open(part, "xb") as out:  # "x": a new file, with the user's umask
+            with atomic_file(target, suffix=PART_SUFFIX) as out:
 
                 def attempt() -> None:
                     out.seek(0)
                     out.truncate()
                     fetch_blob(self.bucket, file.sha256, file.size, out.write, self.cancel)
 
-                with_retries(attempt, file.path)
-            os.replace(part, target)
+                with_retries(attempt, file.path, self.cancel)
             info = os.stat(target)
         except OSError as error:
             raise _local_error(error, target, self.root) from error
-        finally:
-            with suppress(OSError):
-                part.unlink(missing_ok=True)
         return CacheKey(str(target), info.st_size, info.st_mtime_ns)
 
 
@@ -328,12 +323,9 @@ def _data_yaml_text(root: Path, manifest: Manifest) -> str:
 
 def _write_data_yaml(root: Path, manifest: Manifest) -> Path:
     target = root / DATA_YAML
-    part = root / f".{DATA_YAML}.{secrets.token_hex(4)}{PART_SUFFIX}"
     try:
-        part.write_text(_data_yaml_text(root, manifest), encoding="utf-8")
-        os.replace(part, target)
+        write_atomically(target, _data_yaml_text(root, manifest).encode(), suffix=PART_SUFFIX)
     except OSError as error:
-        part.unlink(missing_ok=True)
         raise _local_error(error, target, root) from error
     return target
 

@@ -64,6 +64,7 @@ def repair(
     cancel: CancelToken | None = None,
 ) -> Iterator[Progress | Finished[RepairResult]]:
     """Verify deep, then store every lost blob again from a readable source file."""
+    bucket = bucket.heeding(cancel)
     checking = verify(bucket, manifest, deep=True, workers=workers, cancel=cancel)
     verified = yield from relay(checking, VerifyResult)
     sources: dict[str, list[str]] = {}

@@ -69,6 +69,7 @@ def verify(
     cancel: CancelToken | None = None,
 ) -> Iterator[Progress | Finished[VerifyResult]]:
     """Compare the store with ``manifest``; ``deep`` also re-hashes every blob."""
+    bucket = bucket.heeding(cancel)
     needed = manifest.blobs
     prefixes = {sha[:2] for sha in needed}
     stored = yield from list_blobs(bucket, prefixes, workers=workers, cancel=cancel)
@@ -100,7 +101,7 @@ def _rehash(
 
     def check(sha: str) -> tuple[str, str]:
         try:
-            with_retries(lambda: fetch_blob(bucket, sha, blobs[sha], cancel=cancel), sha)
+            with_retries(lambda: fetch_blob(bucket, sha, blobs[sha], cancel=cancel), sha, cancel)
         except BlobCorruptError as error:
             return (
                 sha,

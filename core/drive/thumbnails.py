@@ -13,7 +13,6 @@ import hashlib
 import io
 import logging
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from datayard.core.atomic import write_atomically
 from datayard.core.drive.decoding import UndecodableImageError, decode
 from datayard.core.events import CancelToken, check_cancel
 from datayard.core.pool import helper_pool
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 THUMBNAIL_PX = 128
 _WORKERS = 4
 _BROKEN = ".broken"
+_MODE = 0o600
+"""Cache files are readable by the user only: they show images others may not be allowed to see."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class ThumbnailCache:
             error = _make(source, target, self.size)
             if error is None:
                 return Thumbnail(source, target)
-            _write(broken, error.encode("utf-8"))
+            write_atomically(broken, error.encode("utf-8"), mode=_MODE)
         except OSError as failure:
             log.warning("cannot write to the thumbnail cache %s: %s", self.folder, failure)
             error = error or f"the thumbnail cache cannot be written ({failure.strerror})"
@@ -101,7 +103,9 @@ def _make(source: Path, target: Path, size: int) -> str | None:
         picture = decode(source, size)
     except UndecodableImageError as error:
         return str(error)
-    _write(target, _encode(picture))
+    write_atomically(
+        target, _encode(picture), mode=_MODE
+    )  # a reader in another thread sees all or none
     return None
 
 
@@ -109,16 +113,3 @@ def _encode(picture: Image.Image) -> bytes:
     buffer = io.BytesIO()
     picture.save(buffer, "JPEG", quality=85)
     return buffer.getvalue()
-
-
-def _write(target: Path, data: bytes) -> None:
-    """Atomically, so a reader in another thread never sees half a thumbnail."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -1,34 +1,44 @@
 """Typed object operations on one profile's bucket, over the minio SDK.
 
 Push, pull, verify and gc speak to the store only through :class:`Bucket`, so
-every call uses keyword arguments and every library error becomes a project
-error (see :func:`datayard.core.store.s3.translated`).
+every call uses keyword arguments, every library error becomes a project
+error (see :func:`datayard.core.store.s3.translated`), and every request is
+tried again after an error that may pass, as :mod:`datayard.core.store.retry`
+says.
 
 minio-py 7.2 has no public API for two things Datayard needs, so this module
-calls its private methods, here and nowhere else, pinned by
-``minio>=7.2.20,<8``: continuing a multipart upload after a restart
-(``_create_multipart_upload``, ``_upload_part``, ``_complete_multipart_upload``,
-``_abort_multipart_upload``, ``_list_parts``), and conditional requests
-(``_execute`` with ``If-Match`` / ``If-None-Match`` headers), which make
-publishing a version and deleting a damaged blob atomic on stores that honour
-them (MinIO, SeaweedFS and AWS do).
+calls private methods of ``Minio``, here and nowhere else, always with
+keywords, pinned by ``minio>=7.2.20,<8``:
+
+- continuing a multipart upload after a restart: ``_create_multipart_upload``,
+  ``_upload_part``, ``_complete_multipart_upload``, ``_abort_multipart_upload``
+  and ``_list_parts``;
+- conditional requests: ``_execute`` with ``If-Match`` / ``If-None-Match``
+  headers, which make publishing a version and deleting a damaged blob atomic
+  on stores that honour them (MinIO, SeaweedFS and AWS do).
+
+``tests/core/test_minio_internals.py`` reads these calls from this module and
+checks each against the signatures of the installed minio.
 """
 
 from __future__ import annotations
 
+import copy
 import io
 import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from datayard.core.errors import PreconditionFailedError, StorageError
+from datayard.core.events import CancelToken
 from datayard.core.settings import Profile
-from datayard.core.store.s3 import make_client, s3_code, translated
+from datayard.core.store.retry import Attempts, retrying
+from datayard.core.store.s3 import is_missing, make_client, s3_code, translated
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +46,11 @@ if TYPE_CHECKING:  # minio itself is imported on first use (see .s3)
     from minio import Minio
     from minio.helpers import DictType
 
+T = TypeVar("T")
 
 CONDITIONS_PROBE = ".datayard/conditional-write-probe/"
+DELETE_BATCH = 1000
+"""Keys per delete request: the most S3 takes in one."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,14 @@ class StoredObject:
     etag: str
     modified: datetime | None = None
     """When the server last wrote the object, by the server's clock."""
+
+
+@dataclass
+class _Conditions:
+    """Whether the store honours conditional writes: asked once, known to every view."""
+
+    honoured: bool | None
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def _unquote(etag: str | None) -> str:
@@ -68,8 +89,30 @@ class Bucket:
         self.profile = profile
         self.name = profile.bucket
         self.client: Minio = make_client(profile, secret, connections=connections)
-        self._conditions = conditional_writes
-        self._conditions_lock = threading.Lock()
+        self.cancel: CancelToken | None = None
+        """Ends the waits between tries of a request at once (see :meth:`heeding`)."""
+        self._conditions = _Conditions(conditional_writes)
+
+    def heeding(self, cancel: CancelToken | None) -> Bucket:
+        """This bucket for one operation: a wait before another try ends when ``cancel``
+        is set, with :class:`~datayard.core.events.Cancelled`.
+
+        The view shares the client and its connections with this bucket.
+        """
+        if cancel is None or cancel is self.cancel:
+            return self
+        view = copy.copy(self)
+        view.cancel = cancel
+        return view
+
+    def _request(self, what: str, action: Callable[[], T]) -> T:
+        """``action``, its errors translated, tried again while they may pass."""
+
+        def attempt() -> T:
+            with translated(self.profile):
+                return action()
+
+        return retrying(attempt, what, cancel=self.cancel)
 
     def put_bytes(
         self,
@@ -80,15 +123,17 @@ class Bucket:
         metadata: dict[str, str] | None = None,
     ) -> str:
         """Store ``data`` in one request; return the server's ETag (quotes removed)."""
-        with translated(self.profile):
-            result = self.client.put_object(
+        result = self._request(
+            key,
+            lambda: self.client.put_object(
                 bucket_name=self.name,
                 object_name=key,
                 data=io.BytesIO(data),
                 length=len(data),
                 content_type=content_type,
                 metadata=metadata,  # type: ignore[arg-type]
-            )
+            ),
+        )
         return _unquote(result.etag)
 
     def put_if(
@@ -107,10 +152,16 @@ class Bucket:
         """
         condition = {"If-None-Match": "*"} if etag is None else {"If-Match": f'"{etag}"'}
         headers: DictType = {"Content-Type": content_type, **condition}
-        with translated(self.profile):
-            response = self.client._execute(  # private: see the module doc
-                "PUT", bucket_name=self.name, object_name=key, body=data, headers=headers
-            )
+        response = self._request(
+            key,
+            lambda: self.client._execute(  # private: see the module doc
+                method="PUT",
+                bucket_name=self.name,
+                object_name=key,
+                body=data,
+                headers=dict(headers),  # minio adds to it: each try gets its own
+            ),
+        )
         return _unquote(response.headers.get("etag"))
 
     def remove_if(self, key: str, etag: str) -> None:
@@ -120,15 +171,17 @@ class Bucket:
         it is already gone.
         """
         try:
-            with translated(self.profile):
-                self.client._execute(  # private: see the module doc
-                    "DELETE",
+            self._request(
+                key,
+                lambda: self.client._execute(  # private: see the module doc
+                    method="DELETE",
                     bucket_name=self.name,
                     object_name=key,
                     headers={"If-Match": f'"{etag}"'},
-                )
+                ),
+            )
         except StorageError as error:
-            if s3_code(error.__cause__) not in ("NoSuchKey", "NoSuchObject"):
+            if not is_missing(error):
                 raise
 
     def honours_conditions(self) -> bool:
@@ -137,10 +190,10 @@ class Bucket:
         Asked once per bucket with a probe object: a store that ignored
         ``If-None-Match`` would accept the second write below.
         """
-        with self._conditions_lock:
-            if self._conditions is None:
-                self._conditions = self._probe_conditions()
-            return self._conditions
+        with self._conditions.lock:
+            if self._conditions.honoured is None:
+                self._conditions.honoured = self._probe_conditions()
+            return self._conditions.honoured
 
     def _probe_conditions(self) -> bool:
         key = f"{CONDITIONS_PROBE}{uuid.uuid4().hex}"
@@ -159,54 +212,62 @@ class Bucket:
     def get_with_etag(self, key: str) -> tuple[bytes, str] | None:
         """The object's bytes and the ETag they were read at, or ``None`` if it is absent."""
         try:
-            with translated(self.profile):
-                response = self.client.get_object(bucket_name=self.name, object_name=key)
-                try:
-                    return response.read(), _unquote(response.headers.get("etag"))
-                finally:
-                    response.close()
-                    response.release_conn()
+            return self._request(key, lambda: self._read(key))
         except StorageError as error:
-            if s3_code(error.__cause__) in ("NoSuchKey", "NoSuchObject"):
+            if is_missing(error):
                 return None
             raise
+
+    def get_bytes(self, key: str) -> bytes:
+        return self._request(key, lambda: self._read(key))[0]
+
+    def _read(self, key: str) -> tuple[bytes, str]:
+        response = self.client.get_object(bucket_name=self.name, object_name=key)
+        try:
+            return response.read(), _unquote(response.headers.get("etag"))
+        finally:
+            response.close()
+            response.release_conn()
 
     def copy(self, source: str, key: str) -> None:
         """Copy an object within the bucket, on the server (nothing passes through here)."""
         from minio.commonconfig import CopySource
 
-        with translated(self.profile):
-            self.client.copy_object(
+        self._request(
+            key,
+            lambda: self.client.copy_object(
                 bucket_name=self.name,
                 object_name=key,
                 source=CopySource(bucket_name=self.name, object_name=source),
-            )
+            ),
+        )
 
     def put_file(self, key: str, path: Path) -> None:
         """Upload a local file of any size (multipart above the SDK's threshold)."""
-        with translated(self.profile):
-            self.client.fput_object(bucket_name=self.name, object_name=key, file_path=str(path))
+        self._request(
+            key,
+            lambda: self.client.fput_object(
+                bucket_name=self.name, object_name=key, file_path=str(path)
+            ),
+        )
 
     def get_file(self, key: str, path: Path) -> None:
         """Download an object to ``path``; the SDK writes a temporary file and renames it."""
-        with translated(self.profile):
-            self.client.fget_object(bucket_name=self.name, object_name=key, file_path=str(path))
-
-    def get_bytes(self, key: str) -> bytes:
-        with translated(self.profile):
-            response = self.client.get_object(bucket_name=self.name, object_name=key)
-            try:
-                return response.read()
-            finally:
-                response.close()
-                response.release_conn()
+        self._request(
+            key,
+            lambda: self.client.fget_object(
+                bucket_name=self.name, object_name=key, file_path=str(path)
+            ),
+        )
 
     def stream(
         self, key: str, chunk: int = 1 << 20, *, opened: Callable[[str], object] | None = None
     ) -> Iterator[bytes]:
         """The object's bytes in chunks, for downloads larger than memory.
 
-        ``opened`` hears the ETag of the object being read, before its first byte.
+        ``opened`` hears the ETag of the object being read, before its first
+        byte. Tried once: once bytes have been handed over, only the caller
+        can start again (see :func:`datayard.core.datasets.blobs.with_retries`).
         """
         with translated(self.profile):
             response = self.client.get_object(bucket_name=self.name, object_name=key)
@@ -221,10 +282,11 @@ class Bucket:
     def stat(self, key: str) -> StoredObject | None:
         """The object's size and ETag, or ``None`` when it does not exist."""
         try:
-            with translated(self.profile):
-                info = self.client.stat_object(bucket_name=self.name, object_name=key)
-        except Exception as error:
-            if s3_code(error.__cause__) in ("NoSuchKey", "NoSuchObject"):
+            info = self._request(
+                key, lambda: self.client.stat_object(bucket_name=self.name, object_name=key)
+            )
+        except StorageError as error:
+            if is_missing(error):
                 return None
             raise
         return StoredObject(key, int(info.size or 0), _unquote(info.etag), info.last_modified)
@@ -233,54 +295,100 @@ class Bucket:
         return self.stat(key) is not None
 
     def objects(self, prefix: str) -> Iterator[StoredObject]:
-        with translated(self.profile):
-            for item in self.client.list_objects(
-                bucket_name=self.name, prefix=prefix, recursive=True
-            ):
-                if item.object_name and not item.is_dir:
-                    yield StoredObject(
-                        item.object_name,
-                        int(item.size or 0),
-                        _unquote(item.etag),
-                        item.last_modified,
-                    )
+        """Every object under ``prefix``, in key order.
+
+        A listing that fails after some pages goes on after the last key it
+        gave, with one budget of tries for the whole listing.
+        """
+        attempts = Attempts(f"listing {prefix}", self.cancel)
+        after: str | None = None
+        while True:
+            try:
+                with translated(self.profile):
+                    for item in self.client.list_objects(
+                        bucket_name=self.name, prefix=prefix, recursive=True, start_after=after
+                    ):
+                        if item.object_name and not item.is_dir:
+                            after = item.object_name
+                            yield StoredObject(
+                                item.object_name,
+                                int(item.size or 0),
+                                _unquote(item.etag),
+                                item.last_modified,
+                            )
+                return
+            except StorageError as error:
+                attempts.failed(error)
 
     def remove(self, keys: Iterable[str]) -> list[str]:
         """Delete objects in batches; return the keys the server failed to delete."""
+        failed: list[str] = []
+        batch: list[str] = []
+        for key in keys:
+            batch.append(key)
+            if len(batch) == DELETE_BATCH:
+                failed += self._remove_batch(batch)
+                batch = []
+        return failed + (self._remove_batch(batch) if batch else [])
+
+    def _remove_batch(self, keys: list[str]) -> list[str]:
         from minio.deleteobjects import DeleteObject
 
-        with translated(self.profile):
+        def remove() -> list[str]:
             errors = self.client.remove_objects(
-                bucket_name=self.name, delete_object_list=(DeleteObject(key) for key in keys)
+                bucket_name=self.name, delete_object_list=[DeleteObject(key) for key in keys]
             )
             return [error.name or "" for error in errors]
+
+        return self._request(f"deleting {len(keys)} objects from {keys[0]}", remove)
 
     # -- multipart: resumable uploads of large files ----------------------------
 
     def start_upload(self, key: str, *, metadata: dict[str, str] | None = None) -> str:
         headers: DictType = {"Content-Type": "application/octet-stream"}
         headers.update({f"x-amz-meta-{name}": value for name, value in (metadata or {}).items()})
-        with translated(self.profile):
-            return self.client._create_multipart_upload(  # private: see the module doc
-                self.name, key, headers
-            )
+        return self._request(
+            key,
+            lambda: self.client._create_multipart_upload(  # private: see the module doc
+                bucket_name=self.name,
+                object_name=key,
+                headers=dict(headers),  # as in put_if
+            ),
+        )
 
     def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
-        with translated(self.profile):
-            etag = self.client._upload_part(self.name, key, data, None, upload_id, number)
+        etag = self._request(
+            f"{key} part {number}",
+            lambda: self.client._upload_part(  # private: see the module doc
+                bucket_name=self.name,
+                object_name=key,
+                data=data,
+                headers=None,
+                upload_id=upload_id,
+                part_number=number,
+            ),
+        )
         return _unquote(etag)
 
     def finish_upload(self, key: str, upload_id: str, etags: dict[int, str]) -> str:
         from minio.datatypes import Part
 
-        parts = [Part(number, etag) for number, etag in sorted(etags.items())]
-        with translated(self.profile):
-            result = self.client._complete_multipart_upload(self.name, key, upload_id, parts)
+        parts = [Part(part_number=number, etag=etag) for number, etag in sorted(etags.items())]
+        result = self._request(
+            key,
+            lambda: self.client._complete_multipart_upload(  # private: see the module doc
+                bucket_name=self.name, object_name=key, upload_id=upload_id, parts=parts
+            ),
+        )
         return _unquote(result.etag)
 
     def abort_upload(self, key: str, upload_id: str) -> None:
-        with translated(self.profile):
-            self.client._abort_multipart_upload(self.name, key, upload_id)
+        self._request(
+            key,
+            lambda: self.client._abort_multipart_upload(  # private: see the module doc
+                bucket_name=self.name, object_name=key, upload_id=upload_id
+            ),
+        )
 
     def uploaded_parts(self, key: str, upload_id: str) -> dict[int, set[str]] | None:
         """The ETags the server holds for each part of an upload; ``None`` if the upload is gone.
@@ -289,9 +397,13 @@ class Bucket:
         all, and completes with the one whose ETag the completion names.
         """
         try:
-            with translated(self.profile):
-                result = self.client._list_parts(self.name, key, upload_id)
-        except Exception as error:
+            result = self._request(
+                key,
+                lambda: self.client._list_parts(  # private: see the module doc
+                    bucket_name=self.name, object_name=key, upload_id=upload_id
+                ),
+            )
+        except StorageError as error:
             if s3_code(error.__cause__) == "NoSuchUpload":
                 return None
             raise

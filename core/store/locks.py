@@ -54,6 +54,7 @@ from datayard.core.errors import LockLostError, StorageError, StoreLockedError
 from datayard.core.events import Cancelled, CancelToken, Checkpoint, Waiting, check_cancel
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.layout import lock_prefix
+from datayard.core.store.s3 import is_missing
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +207,7 @@ def list_locks(bucket: Bucket, scope: str = STORE) -> list[StoreLock]:
         try:
             raw = bucket.get_bytes(item.key)
         except StorageError as error:
-            if _missing(error):
+            if is_missing(error):
                 continue
             raise
         try:
@@ -248,12 +249,6 @@ def remove_locks(
         (kept if live and not everything else removed).append(lock)
     bucket.remove(lock.key for lock in removed)
     return removed, kept
-
-
-def _missing(error: StorageError) -> bool:
-    from datayard.core.store.s3 import s3_code
-
-    return s3_code(error.__cause__) in ("NoSuchKey", "NoSuchObject")
 
 
 def _conflicts(mine: Mode, theirs: Mode) -> bool:

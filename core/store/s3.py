@@ -23,7 +23,6 @@ import certifi
 import urllib3
 from urllib3.exceptions import (
     ConnectTimeoutError,
-    MaxRetryError,
     NameResolutionError,
     NewConnectionError,
     ProtocolError,
@@ -51,11 +50,13 @@ log = logging.getLogger(__name__)
 PROBE_OBJECT = ".datayard/access-check"
 
 
-def make_client(profile: Profile, secret: str, *, connections: int = 10, retries: int = 3) -> Minio:
+def make_client(profile: Profile, secret: str, *, connections: int = 10) -> Minio:
     """A client whose connection pool matches the number of parallel transfers.
 
     minio-py's default pool holds 10 connections; more threads than that would
-    queue for a connection, so callers pass their concurrency here.
+    queue for a connection, so callers pass their concurrency here. The client
+    tries each request once: :mod:`datayard.core.store.retry` decides what is
+    tried again.
     """
     if profile.verify_tls:
         ca_certs = profile.ca_bundle or certifi.where()
@@ -67,9 +68,7 @@ def make_client(profile: Profile, secret: str, *, connections: int = 10, retries
     http = urllib3.PoolManager(
         maxsize=max(connections, 1),
         timeout=urllib3.Timeout(connect=5, read=120),
-        retries=urllib3.Retry(
-            total=retries, backoff_factor=0.5, status_forcelist=(500, 502, 503, 504)
-        ),
+        retries=False,
         **tls,  # type: ignore[arg-type]
     )
     return Minio(
@@ -85,7 +84,7 @@ def make_client(profile: Profile, secret: str, *, connections: int = 10, retries
 
 def translate(error: Exception, profile: Profile) -> DatayardError:
     """Name what went wrong in the user's terms (never echoing the secret)."""
-    from minio.error import InvalidResponseError, S3Error
+    from minio.error import InvalidResponseError, S3Error, ServerError
 
     where = f"profile {profile.name!r} ({profile.endpoint})"
     if isinstance(error, S3Error):
@@ -113,8 +112,6 @@ def translate(error: Exception, profile: Profile) -> DatayardError:
                 "ask the store's administrator for read and write access"
             )
         return StorageError(f"{where}: the server refused the request ({code}: {error.message})")
-    if isinstance(error, MaxRetryError) and error.reason is not None:
-        return translate(error.reason, profile)
     if isinstance(error, SSLError):
         return TLSError(
             f"{where}: the TLS connection failed ({error}); check the endpoint's certificate, "
@@ -132,6 +129,8 @@ def translate(error: Exception, profile: Profile) -> DatayardError:
         )
     if isinstance(error, InvalidResponseError):
         return StorageError(f"{where}: the endpoint answered, but not as an S3 server does")
+    if isinstance(error, ServerError):
+        return StorageError(f"{where}: the server failed (HTTP {error.status_code})")
     return StorageError(f"{where}: {error}")
 
 
@@ -149,9 +148,9 @@ def translated(profile: Profile) -> Iterator[None]:
 
 
 def _library_errors() -> tuple[type[Exception], ...]:
-    from minio.error import InvalidResponseError, S3Error
+    from minio.error import MinioException
 
-    return (S3Error, InvalidResponseError, urllib3.exceptions.HTTPError, OSError)
+    return (MinioException, urllib3.exceptions.HTTPError, OSError)
 
 
 def s3_code(error: BaseException | None) -> str | None:
@@ -161,13 +160,27 @@ def s3_code(error: BaseException | None) -> str | None:
     return error.code if isinstance(error, S3Error) else None
 
 
+def is_missing(error: StorageError) -> bool:
+    """Whether the store said the object does not exist."""
+    return s3_code(error.__cause__) in ("NoSuchKey", "NoSuchObject")
+
+
+def http_status(error: BaseException | None) -> int | None:
+    """The HTTP status of a server's error answer, or ``None`` for other errors."""
+    from minio.error import S3Error, ServerError
+
+    if isinstance(error, S3Error):
+        return error.response.status
+    return error.status_code if isinstance(error, ServerError) else None
+
+
 def check_profile(profile: Profile, secret: str) -> None:
     """Reach the endpoint, prove the credentials, then read and write the bucket.
 
     Listing is a GET whose error body names the exact problem (unknown access
     key, bad signature, missing bucket); a HEAD request could only say 403.
     """
-    client = make_client(profile, secret, connections=1, retries=0)
+    client = make_client(profile, secret, connections=1)
     with translated(profile):
         next(iter(client.list_objects(bucket_name=profile.bucket, prefix=PROBE_OBJECT)), None)
     try:
@@ -187,7 +200,7 @@ def check_profile(profile: Profile, secret: str) -> None:
 
 
 def create_bucket(profile: Profile, secret: str) -> None:
-    client = make_client(profile, secret, connections=1, retries=0)
+    client = make_client(profile, secret, connections=1)
     with translated(profile):
         if not client.bucket_exists(bucket_name=profile.bucket):
             client.make_bucket(bucket_name=profile.bucket, location=profile.region or None)

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 from datayard.core import schema
+from datayard.core.atomic import write_atomically
 from datayard.core.errors import InvalidStoreObjectError, UsageError, quoted
 from datayard.core.store.bucket import Bucket
 from datayard.core.training.mirror import artifact_key, run_key
@@ -73,7 +74,7 @@ def _from_store(run_id: str, bucket: Bucket, destination: Path) -> list[Path]:
         bucket.get_file(key, target)
         written.append(target)
     record = destination / RUN_FILE
-    record.write_bytes(spec)
+    write_atomically(record, spec)
     written.append(record)
     return written
 

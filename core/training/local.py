@@ -22,6 +22,7 @@ from pathlib import Path
 
 import psutil
 
+from datayard.core.atomic import write_atomically
 from datayard.core.errors import UsageError
 from datayard.core.events import CancelToken, check_cancel
 from datayard.core.paths import AppDirs
@@ -167,7 +168,7 @@ class LocalBackend:
                 cwd=folder.path,
                 env=_worker_environment(),
             )
-        folder.pid_file.write_text(str(child.pid), encoding="utf-8")
+        write_atomically(folder.pid_file, str(child.pid).encode())
         self._children[folder.run_id] = child
         log.info("started worker %d for run %s", child.pid, folder.run_id)
 

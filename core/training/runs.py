@@ -12,7 +12,6 @@ from which every status is derived.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from datayard.core import schema
+from datayard.core.atomic import write_atomically
 from datayard.core.errors import InvalidStoreObjectError, UsageError
 from datayard.core.training.protocol import (
     Epoch,
@@ -285,9 +285,7 @@ class RunFolder:
 
     def request(self, control: Control) -> None:
         """Ask the worker to stop or pause at its next batch."""
-        part = self.path / f".{CONTROL_FILE}.{secrets.token_hex(4)}"
-        part.write_text(control.value, encoding="utf-8")
-        os.replace(part, self.control_file)
+        write_atomically(self.control_file, control.value.encode())
 
     def requested(self) -> Control | None:
         try:
@@ -334,7 +332,8 @@ class RunRegistry:
                 launched_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 cloned_from=cloned_from,
             )
-            folder.record_file.write_text(record.to_json(), encoding="utf-8")
+            # Whole or absent: the app lists the runs while they are created.
+            write_atomically(folder.record_file, record.to_json().encode())
             return folder
 
     def all(self) -> list[RunFolder]:

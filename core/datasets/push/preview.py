@@ -68,6 +68,7 @@ def preview(
     cancel: CancelToken | None = None,
 ) -> Generator[Progress | Finished[PushPreview], None, None]:
     """Scan and check progress, then ``Finished(PushPreview)``; uploads nothing."""
+    bucket = bucket.heeding(cancel)
     ref = DatasetRef.parse(f"{options.owner}/{options.dataset}", options.owner)
     inventories, reports = yield from scan_and_check(
         paths, database=database, include_hidden=options.include_hidden, cancel=cancel
