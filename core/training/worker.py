@@ -45,7 +45,7 @@ from datayard.core.training.protocol import (
 )
 from datayard.core.training.protocol import Finished as TrainingFinished
 from datayard.core.training.runs import RunFolder, RunRecord
-from datayard.core.training.spec import RUN_PREFIX
+from datayard.core.training.spec import base_run
 
 log = logging.getLogger(__name__)
 
@@ -242,11 +242,15 @@ def _reported(events: Iterable[object], emit: Emitter) -> Iterable[object]:
 
 
 def _resolve_model(record: RunRecord, bucket: Bucket, dirs: AppDirs) -> str:
-    """A local path or shipped YAML name; earlier runs' weights come from the store."""
+    """A local path or shipped YAML name; earlier runs' weights come from the store.
+
+    The record may come from another machine, so the run id is checked here too: it
+    names the cached file (``run:/home/x`` would name a file outside the cache).
+    """
     model = record.spec.model
-    if not model.startswith(RUN_PREFIX):
+    run_id = base_run(model)
+    if run_id is None:
         return str(Path(model).expanduser()) if model.endswith(".pt") else model
-    run_id = model[len(RUN_PREFIX) :].strip()
     target = dirs.cache / "models" / f"{run_id}-best.pt"
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)

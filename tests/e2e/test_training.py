@@ -29,7 +29,7 @@ from datayard.core.training.protocol import (
     decode,
 )
 from datayard.core.training.runs import RunFolder, RunStatus
-from tests.fixtures.datasets import publish
+from tests.fixtures.datasets import publish, run_cli
 from tests.fixtures.training import SHAPES, TrainingStore, shapes_files
 
 HOOK = Path(__file__).resolve().parents[1] / "fixtures" / "offline_hook"
@@ -213,3 +213,22 @@ def test_a_killed_worker_is_recorded_as_failed(training_store: TrainingStore) ->
     assert last is not None and isinstance(last.event, Failed)
     assert last.event.reason == "killed"
     assert not backend.alive(folder)
+
+
+def test_a_record_from_elsewhere_naming_a_path_as_its_base_run_writes_nothing_outside(
+    training_store: TrainingStore, tmp_path: Path
+) -> None:
+    """A worker is given its run's record by whoever launched it, maybe another machine:
+    ``run:/some/path`` must not become ``/some/path-best.pt`` on this one."""
+    escape = tmp_path / "escape"
+    # The store takes the doubled slash as one: the worker's download would find this.
+    training_store.bucket.put_bytes(artifact_key(f"/{escape}", "train/weights/best.pt"), b"w")
+    spec = training_store.spec(model=f"run:{escape}")
+    folder = training_store.backend.registry.create(spec, training_store.ref, "local")
+
+    worked = run_cli("worker", str(folder.path))
+
+    last = decode(worked.stdout.splitlines()[-1])
+    assert last is not None and isinstance(last.event, Failed), worked.stdout
+    assert "model: run:<run-id> names an earlier run" in last.event.message
+    assert not Path(f"{escape}-best.pt").exists()
