@@ -47,6 +47,7 @@ def command(as_json: bool) -> None:
                     "best_map50_95": summary.best_map,
                     "duration_s": summary.duration,
                     "message": summary.message,
+                    "unstored": list(summary.unstored),
                 }
                 for record, summary in rows
             ]

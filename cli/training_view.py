@@ -12,6 +12,7 @@ from rich.text import Text
 from datayard.core.training.local import LocalBackend
 from datayard.core.training.protocol import (
     Batch,
+    Ending,
     Epoch,
     Failed,
     Final,
@@ -23,7 +24,7 @@ from datayard.core.training.protocol import (
     Stopped,
     TrainingEvent,
 )
-from datayard.core.training.runs import RunFolder, RunRecord, RunSummary
+from datayard.core.training.runs import RunFolder, RunRecord, RunSummary, unstored_note
 from datayard.core.units import duration
 
 from .render import console, out, progress_bar
@@ -126,7 +127,13 @@ def _final_metrics(event: Final) -> str:
 
 
 def ending(event: TrainingEvent) -> str:
-    """The last line for a run: what happened and what the user can do next."""
+    """The last lines for a run: what happened and what the user can do next."""
+    if isinstance(event, Ending) and event.unstored:
+        return f"{_ending(event)}\n{unstored_note(event.unstored)}"
+    return _ending(event)
+
+
+def _ending(event: TrainingEvent) -> str:
     if isinstance(event, Finished):
         early = " (stopped early: no improvement)" if event.early_stop else ""
         return (
@@ -161,7 +168,7 @@ def summary_cells(record: RunRecord, summary: RunSummary) -> list[str]:
     spent = "-" if summary.duration is None else duration(summary.duration)
     return [
         record.run_id,
-        summary.status.value,
+        summary.label,
         record.dataset,
         record.spec.model,
         f"{summary.epochs_done}/{summary.epochs}",

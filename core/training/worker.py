@@ -10,6 +10,7 @@ event, and events and results are mirrored to the store as they happen.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import math
@@ -35,6 +36,7 @@ from datayard.core.training import offline
 from datayard.core.training.mirror import Mirror, artifact_key
 from datayard.core.training.protocol import (
     Checkpoint,
+    Ending,
     Epoch,
     Failed,
     Paused,
@@ -76,10 +78,8 @@ class Emitter:
         self._stored_at: dict[str, float] = {}
 
     def __call__(self, event: TrainingEvent) -> None:
-        if event.TERMINAL and self.mirror is not None:
-            _mirror_results(self.mirror, self.folder)
-            if not self.mirror.wait_files():
-                log.warning("the store did not take the run's files in time")
+        if isinstance(event, Ending) and self.mirror is not None:
+            event = self._stored(event, self.mirror)
         line = encode(event, self.seq)
         self.out.write(line + "\n")
         self.out.flush()
@@ -87,6 +87,17 @@ class Emitter:
             self.mirror.add_line(self.seq, line)
             self._mirror_files(event)
         self.seq += 1
+
+    def _stored(self, event: Ending, mirror: Mirror) -> Ending:
+        """``event`` once the run's results are stored, naming those the store lacks."""
+        _mirror_results(mirror, self.folder)
+        if not mirror.wait_files():
+            log.warning("the store did not take the run's files in time")
+        unstored = mirror.unstored()
+        if not unstored:
+            return event
+        log.warning("not in the store: %s", ", ".join(unstored))
+        return dataclasses.replace(event, unstored=unstored)
 
     def _mirror_files(self, event: TrainingEvent) -> None:
         assert self.mirror is not None

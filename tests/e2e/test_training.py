@@ -30,6 +30,7 @@ from datayard.core.training.protocol import (
 )
 from datayard.core.training.runs import RunFolder, RunStatus
 from tests.fixtures.datasets import publish, run_cli
+from tests.fixtures.store_proxy import StoreProxy, writes_to
 from tests.fixtures.training import SHAPES, TrainingStore, shapes_files
 
 HOOK = Path(__file__).resolve().parents[1] / "fixtures" / "offline_hook"
@@ -232,3 +233,31 @@ def test_a_record_from_elsewhere_naming_a_path_as_its_base_run_writes_nothing_ou
     assert last is not None and isinstance(last.event, Failed), worked.stdout
     assert "model: run:<run-id> names an earlier run" in last.event.message
     assert not Path(f"{escape}-best.pt").exists()
+
+
+def test_a_store_that_refuses_some_files_leaves_the_run_saying_which(
+    training_store: TrainingStore, store_proxy: StoreProxy
+) -> None:
+    store_proxy.refuse(writes_to("/best.pt"))  # every time, as a policy against weights would
+    store_proxy.refuse(writes_to("/spec.json"), times=1)  # once: it is taken when tried again
+    spec = training_store.spec(profile=training_store.through(store_proxy))
+    folder = training_store.backend.launch(spec, training_store.ref)
+
+    finished = follow(training_store, folder)[-1]
+
+    assert isinstance(finished, Finished)
+    assert finished.unstored == ("artifacts/train/weights/best.pt",)
+    bucket, run = training_store.bucket, folder.run_id
+    assert not bucket.exists(artifact_key(run, "train/weights/best.pt"))
+    assert bucket.exists(artifact_key(run, "train/weights/last.pt"))
+    assert store_proxy.refused.count(("PUT", run_key(run, "spec.json"))) == 1
+    assert bucket.exists(run_key(run, "spec.json"))
+    summary = folder.summary()
+    assert summary.status is RunStatus.FINISHED
+    assert summary.label == "finished, 1 file not stored"
+    (listed,) = json.loads(run_cli("runs", "--json").stdout)
+    assert listed["status"] == "finished"
+    assert listed["unstored"] == ["artifacts/train/weights/best.pt"]
+    logs = run_cli("logs", run).stdout
+    assert "not in the store, only in the run's folder" in logs
+    assert "artifacts/train/weights/best.pt" in logs
