@@ -115,8 +115,9 @@ def _show_setup(event: Setup) -> None:
     out.print(
         Text(
             f"{event.run_id}: {event.model} on {event.dataset}, {event.train_images} train / "
-            f"{event.val_images} val images, {len(event.class_names)} classes, device "
-            f"{event.device}; {where} epoch {event.start_epoch} of {event.epochs}"
+            f"{event.val_images} val images, {len(event.class_names)} classes, batches of "
+            f"{event.batch_size} on device {event.device}; {where} epoch {event.start_epoch} "
+            f"of {event.epochs}"
         )
     )
     out.print(Text(header(), style="bold"))
