@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from datayard.core.store.bucket import Bucket
 from datayard.core.training.mirror import artifact_key, run_key
 from datayard.core.training.protocol import (
     Batch,
@@ -30,7 +31,6 @@ from datayard.core.training.protocol import (
 )
 from datayard.core.training.runs import RunFolder, RunStatus
 from tests.fixtures.datasets import publish, run_cli
-from tests.fixtures.store_proxy import StoreProxy, writes_to
 from tests.fixtures.training import SHAPES, TrainingStore, shapes_files
 
 HOOK = Path(__file__).resolve().parents[1] / "fixtures" / "offline_hook"
@@ -62,6 +62,27 @@ def follow_and_after_epoch_1(
     return events
 
 
+TWO_EPOCHS = [
+    "preparing",
+    "setup",
+    "batch",
+    "checkpoint",
+    "epoch",
+    "batch",
+    "checkpoint",
+    "epoch",
+    "final",
+    "finished",
+]
+"""The shape of a two-epoch run's stream (see :func:`kinds`)."""
+
+
+def stored_events(bucket: Bucket, run_id: str) -> list[str]:
+    """The run's event lines as the store has them, chunk after chunk."""
+    chunks = sorted(o.key for o in bucket.objects(run_key(run_id, "events/")))
+    return "".join(bucket.get_bytes(key).decode() for key in chunks).splitlines()
+
+
 def kinds(events: list[TrainingEvent]) -> list[str]:
     """The stream's shape: runs of the same event type collapsed into one."""
     shape: list[str] = []
@@ -77,18 +98,7 @@ def test_a_run_streams_its_events_in_order_and_mirrors_them(
     folder = training_store.backend.launch(training_store.spec(epochs=2), training_store.ref)
     events = follow(training_store, folder)
 
-    assert kinds(events) == [
-        "preparing",
-        "setup",
-        "batch",
-        "checkpoint",
-        "epoch",
-        "batch",
-        "checkpoint",
-        "epoch",
-        "final",
-        "finished",
-    ]
+    assert kinds(events) == TWO_EPOCHS
     setup = next(e for e in events if isinstance(e, Setup))
     assert (setup.epochs, setup.train_images, setup.val_images) == (2, 16, 8)
     assert setup.class_names == SHAPES and setup.device == "cpu"
@@ -112,9 +122,7 @@ def test_a_run_streams_its_events_in_order_and_mirrors_them(
     seqs = [json.loads(line)["seq"] for line in local]
     assert seqs == list(range(len(local)))
     bucket = training_store.bucket
-    chunks = sorted(o.key for o in bucket.objects(run_key(folder.run_id, "events/")))
-    stored = "".join(bucket.get_bytes(key).decode() for key in chunks).splitlines()
-    assert stored == local
+    assert stored_events(bucket, folder.run_id) == local
     for name in ("train/weights/best.pt", "train/weights/last.pt", "train/results.csv"):
         assert bucket.exists(artifact_key(folder.run_id, name)), name
     record = json.loads(bucket.get_bytes(run_key(folder.run_id, "spec.json")))
@@ -233,31 +241,3 @@ def test_a_record_from_elsewhere_naming_a_path_as_its_base_run_writes_nothing_ou
     assert last is not None and isinstance(last.event, Failed), worked.stdout
     assert "model: run:<run-id> names an earlier run" in last.event.message
     assert not Path(f"{escape}-best.pt").exists()
-
-
-def test_a_store_that_refuses_some_files_leaves_the_run_saying_which(
-    training_store: TrainingStore, store_proxy: StoreProxy
-) -> None:
-    store_proxy.refuse(writes_to("/best.pt"))  # every time, as a policy against weights would
-    store_proxy.refuse(writes_to("/spec.json"), times=1)  # once: it is taken when tried again
-    spec = training_store.spec(profile=training_store.through(store_proxy))
-    folder = training_store.backend.launch(spec, training_store.ref)
-
-    finished = follow(training_store, folder)[-1]
-
-    assert isinstance(finished, Finished)
-    assert finished.unstored == ("artifacts/train/weights/best.pt",)
-    bucket, run = training_store.bucket, folder.run_id
-    assert not bucket.exists(artifact_key(run, "train/weights/best.pt"))
-    assert bucket.exists(artifact_key(run, "train/weights/last.pt"))
-    assert store_proxy.refused.count(("PUT", run_key(run, "spec.json"))) == 1
-    assert bucket.exists(run_key(run, "spec.json"))
-    summary = folder.summary()
-    assert summary.status is RunStatus.FINISHED
-    assert summary.label == "finished, 1 file not stored"
-    (listed,) = json.loads(run_cli("runs", "--json").stdout)
-    assert listed["status"] == "finished"
-    assert listed["unstored"] == ["artifacts/train/weights/best.pt"]
-    logs = run_cli("logs", run).stdout
-    assert "not in the store, only in the run's folder" in logs
-    assert "artifacts/train/weights/best.pt" in logs
