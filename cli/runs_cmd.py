@@ -111,7 +111,7 @@ def resume(run: str, detach: bool) -> None:
     backend.resume(folder)
     console.print(f"run {folder.run_id} resumed")
     if not detach:
-        last = training_view.show(backend.follow(folder, from_seq=first_new))
+        last = training_view.follow(backend, folder, from_seq=first_new)
         if isinstance(last, Failed):
             sys.exit(1)
 

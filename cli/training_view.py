@@ -27,7 +27,7 @@ from datayard.core.training.protocol import (
 from datayard.core.training.runs import RunFolder, RunRecord, RunSummary, unstored_note
 from datayard.core.units import duration
 
-from .render import console, out, progress_bar
+from .render import INTERRUPTED, console, out, progress_bar
 
 COLUMNS = (
     ("epoch", 7),
@@ -151,17 +151,18 @@ def _ending(event: TrainingEvent) -> str:
     return ""
 
 
-def follow(backend: LocalBackend, folder: RunFolder) -> TrainingEvent | None:
-    """Show the run live; Ctrl-C leaves it running and says how to come back."""
+def follow(backend: LocalBackend, folder: RunFolder, from_seq: int = 0) -> TrainingEvent | None:
+    """Show the run live from event ``from_seq``; Ctrl-C leaves it running and says how to
+    come back."""
     try:
-        return show(backend.follow(folder))
+        return show(backend.follow(folder, from_seq=from_seq))
     except KeyboardInterrupt:
         console.print(
             f"run {folder.run_id} goes on in the background: "
             f"`datayard logs {folder.run_id} --follow` to watch it, "
             f"`datayard stop {folder.run_id}` to stop it"
         )
-        raise SystemExit(0) from None
+        raise SystemExit(INTERRUPTED) from None
 
 
 def summary_cells(record: RunRecord, summary: RunSummary) -> list[str]:
