@@ -111,7 +111,7 @@ def test_ctrl_c_stops_watching_and_the_run_goes_on(training_store: TrainingStore
     assert "finished after 2 epochs" in followed.stdout
 
 
-def test_pause_resume_and_stop_a_live_run_then_clone_it(
+def test_pause_resume_and_stop_a_live_run_then_clone_and_kill_it(
     training_store: TrainingStore, tmp_path: Path
 ) -> None:
     saved = training_store.spec(epochs=6, profile=PROFILE, lr0=0.02)
@@ -146,9 +146,11 @@ def test_pause_resume_and_stop_a_live_run_then_clone_it(
     assert resuming.returncode == 0 and "stopped after" in watched
     assert folder.summary().status is RunStatus.STOPPED
 
-    cloned = run_cli("train", "me/shapes", "--clone", folder.run_id, "--epochs", "1")
+    cloned = run_cli("train", "me/shapes", "--clone", folder.run_id, "--epochs", "1", "--detach")
     assert cloned.returncode == 0, cloned.stderr
-    assert "finished after 1 epochs" in cloned.stdout
-    clone = training_store.backend.registry.get("last")
+    clone = training_store.backend.registry.get(cloned.stdout.strip())
     assert clone.record().cloned_from == folder.run_id
     assert clone.record().spec == saved.with_changes(epochs=1)
+    killed = run_cli("stop", clone.run_id, "--kill")
+    assert killed.returncode == 0 and f"run {clone.run_id} killed" in killed.stderr
+    assert clone.summary().status is RunStatus.FAILED
