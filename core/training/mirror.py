@@ -73,7 +73,7 @@ class Mirror:
         self._failed: dict[str, _Upload] = {}
         """Uploads to try again, by key; only the mirror's thread touches them."""
         self._unstored: set[str] = set()
-        """Keys queued or failed and not stored since."""
+        """Keys whose newest copy is queued, or failed: not in the store as it is now."""
         self._wake = threading.Event()
         self._snapshots = Path(tempfile.mkdtemp(prefix="datayard-mirror-"))
         self._copies = itertools.count()
@@ -185,6 +185,8 @@ class Mirror:
         except (DatayardError, OSError) as error:
             log.warning("could not store %s, will try again: %s", upload.key, error)
             self._failed[upload.key] = upload
+            with self._lock:
+                self._unstored.add(upload.key)  # an older copy may have been stored meanwhile
             return
         with self._lock:
             self._unstored.discard(upload.key)
