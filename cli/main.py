@@ -64,7 +64,7 @@ class DatayardGroup(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         from rich.text import Text
 
-        from .render import console
+        from .render import INTERRUPTED, console
 
         try:
             return super().invoke(ctx)
@@ -74,7 +74,7 @@ class DatayardGroup(click.Group):
             sys.exit(error.exit_code)
         except (KeyboardInterrupt, Cancelled):
             console.print(Text("stopped", style="yellow"))
-            sys.exit(130)
+            sys.exit(INTERRUPTED)
 
 
 @click.group(cls=DatayardGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -30,6 +30,9 @@ store, and "cats [old]" or "a[/]b" must neither lose their brackets nor stop
 the command. Styles go in :class:`rich.text.Text` objects."""
 out = Console(markup=False, emoji=False)
 
+INTERRUPTED = 130
+"""The exit status of a command stopped with Ctrl-C."""
+
 
 def progress_bar() -> Progress:
     return Progress(

@@ -47,6 +47,7 @@ def command(as_json: bool) -> None:
                     "best_map50_95": summary.best_map,
                     "duration_s": summary.duration,
                     "message": summary.message,
+                    "unstored": list(summary.unstored),
                 }
                 for record, summary in rows
             ]
@@ -110,7 +111,7 @@ def resume(run: str, detach: bool) -> None:
     backend.resume(folder)
     console.print(f"run {folder.run_id} resumed")
     if not detach:
-        last = training_view.show(backend.follow(folder, from_seq=first_new))
+        last = training_view.follow(backend, folder, from_seq=first_new)
         if isinstance(last, Failed):
             sys.exit(1)
 

@@ -74,16 +74,17 @@ def command(
     """Train a YOLO model on a version of DATASET (the newest when none is given).
 
     The run goes on in the background if this command is interrupted; Ctrl-C
-    only stops watching it. Exit status 1 when the run fails.
+    only stops watching it (exit status 130). Exit status 1 when the run fails.
     """
     backend = LocalBackend.default()
     base = _base_spec(backend, spec_file, clone_of)
     changes = {name: value for name, value in values.items() if value is not None}
     changes["extra"] = {**(base.extra if base else {}), **_extra(extra)}
-    store = open_store(profile_name)
-    manifest = store.manifest(dataset)
+    # A saved or cloned spec names the store its dataset is in, unless --profile says otherwise.
+    profile = profile_name or (base.profile if base else None)
+    manifest = open_store(profile).manifest(dataset)
     spec = (base or TrainSpec(dataset=manifest.ref)).with_changes(
-        dataset=manifest.ref, profile=profile_name or (base.profile if base else None), **changes
+        dataset=manifest.ref, profile=profile, **changes
     )
     folder = backend.launch(spec.validated(), manifest.ref, cloned_from=clone_of)
     console.print(Text(f"run {folder.run_id} launched on {manifest.ref}"))

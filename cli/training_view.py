@@ -12,6 +12,7 @@ from rich.text import Text
 from datayard.core.training.local import LocalBackend
 from datayard.core.training.protocol import (
     Batch,
+    Ending,
     Epoch,
     Failed,
     Final,
@@ -23,10 +24,10 @@ from datayard.core.training.protocol import (
     Stopped,
     TrainingEvent,
 )
-from datayard.core.training.runs import RunFolder, RunRecord, RunSummary
+from datayard.core.training.runs import RunFolder, RunRecord, RunSummary, unstored_note
 from datayard.core.units import duration
 
-from .render import console, out, progress_bar
+from .render import INTERRUPTED, console, out, progress_bar
 
 COLUMNS = (
     ("epoch", 7),
@@ -114,8 +115,9 @@ def _show_setup(event: Setup) -> None:
     out.print(
         Text(
             f"{event.run_id}: {event.model} on {event.dataset}, {event.train_images} train / "
-            f"{event.val_images} val images, {len(event.class_names)} classes, device "
-            f"{event.device}; {where} epoch {event.start_epoch} of {event.epochs}"
+            f"{event.val_images} val images, {len(event.class_names)} classes, batches of "
+            f"{event.batch_size} on device {event.device}; {where} epoch {event.start_epoch} "
+            f"of {event.epochs}"
         )
     )
     out.print(Text(header(), style="bold"))
@@ -126,7 +128,13 @@ def _final_metrics(event: Final) -> str:
 
 
 def ending(event: TrainingEvent) -> str:
-    """The last line for a run: what happened and what the user can do next."""
+    """The last lines for a run: what happened and what the user can do next."""
+    if isinstance(event, Ending) and event.unstored:
+        return f"{_ending(event)}\n{unstored_note(event.unstored)}"
+    return _ending(event)
+
+
+def _ending(event: TrainingEvent) -> str:
     if isinstance(event, Finished):
         early = " (stopped early: no improvement)" if event.early_stop else ""
         return (
@@ -143,17 +151,18 @@ def ending(event: TrainingEvent) -> str:
     return ""
 
 
-def follow(backend: LocalBackend, folder: RunFolder) -> TrainingEvent | None:
-    """Show the run live; Ctrl-C leaves it running and says how to come back."""
+def follow(backend: LocalBackend, folder: RunFolder, from_seq: int = 0) -> TrainingEvent | None:
+    """Show the run live from event ``from_seq``; Ctrl-C leaves it running and says how to
+    come back."""
     try:
-        return show(backend.follow(folder))
+        return show(backend.follow(folder, from_seq=from_seq))
     except KeyboardInterrupt:
         console.print(
             f"run {folder.run_id} goes on in the background: "
             f"`datayard logs {folder.run_id} --follow` to watch it, "
             f"`datayard stop {folder.run_id}` to stop it"
         )
-        raise SystemExit(0) from None
+        raise SystemExit(INTERRUPTED) from None
 
 
 def summary_cells(record: RunRecord, summary: RunSummary) -> list[str]:
@@ -161,7 +170,7 @@ def summary_cells(record: RunRecord, summary: RunSummary) -> list[str]:
     spent = "-" if summary.duration is None else duration(summary.duration)
     return [
         record.run_id,
-        summary.status.value,
+        summary.label,
         record.dataset,
         record.spec.model,
         f"{summary.epochs_done}/{summary.epochs}",

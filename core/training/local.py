@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -43,6 +44,8 @@ KILL_GRACE_S = 30.0
 """How long a stop or pause may take before the worker is killed: one batch and a save."""
 
 _LOG_TAIL_LINES = 12
+_TERMINAL_CODES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""Escape sequences (colours, clearing a line) and control characters other than line ends."""
 
 
 class LocalBackend:
@@ -52,6 +55,8 @@ class LocalBackend:
         self.registry = registry
         self.python = python or sys.executable
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._exit_codes: dict[str, int] = {}
+        """How the workers this backend started and has reaped ended, by run id."""
 
     @classmethod
     def default(cls, dirs: AppDirs | None = None) -> LocalBackend:
@@ -123,22 +128,27 @@ class LocalBackend:
         gone unanswered for ``grace_s``, the worker is killed.
         """
         events = EventLog(folder.events_file)
+        last: Record | None = None
+        """The newest event read, ``from_seq`` or not."""
         requested_at: float | None = None
         while True:
-            records = [r for r in events.read_new() if r.seq >= from_seq]
+            new = events.read_new()
+            last = new[-1] if new else last
+            records = [r for r in new if r.seq >= from_seq]
             yield from records
             if any(r.event.TERMINAL for r in records) and not self._resumed_since(records):
                 self._wait_exit(folder, grace_s, poll_s, cancel)
                 return
             check_cancel(cancel)
-            if not records and not self.alive(folder):
+            if not new and not self.alive(folder):
                 # The file may have grown between the read and the check.
                 late = events.read_new()
-                yield from late
-                if late and late[-1].event.TERMINAL:
-                    return
-                self._record_vanished(folder)
-                yield from events.read_new()
+                yield from (r for r in late if r.seq >= from_seq)
+                last = late[-1] if late else last
+                # A run that ended before ``from_seq`` (paused, say) has nothing to add.
+                if last is None or not last.event.TERMINAL:
+                    self._record_vanished(folder)
+                    yield from events.read_new()
                 return
             request = folder.requested()
             if request is None:
@@ -170,6 +180,7 @@ class LocalBackend:
             )
         write_atomically(folder.pid_file, str(child.pid).encode())
         self._children[folder.run_id] = child
+        self._exit_codes.pop(folder.run_id, None)
         log.info("started worker %d for run %s", child.pid, folder.run_id)
 
     def _request(self, folder: RunFolder, control: Control) -> None:
@@ -182,6 +193,11 @@ class LocalBackend:
     def _process(self, folder: RunFolder) -> psutil.Process | None:
         """The run's worker when it is still running (a zombie counts as ended)."""
         self._reap(folder)
+        child = self._children.get(folder.run_id)
+        if child is not None:
+            # Started here and not reaped: running, or still exiting (its command line is
+            # already gone then), and reaped once it has, which keeps its exit status.
+            return psutil.Process(child.pid)
         pid = folder.pid()
         if pid is None:
             return None
@@ -200,6 +216,7 @@ class LocalBackend:
         child = self._children.get(folder.run_id)
         if child is not None and child.poll() is not None:
             del self._children[folder.run_id]
+            self._exit_codes[folder.run_id] = child.returncode
 
     def _wait_exit(
         self, folder: RunFolder, timeout_s: float, poll_s: float, cancel: CancelToken | None
@@ -223,8 +240,8 @@ class LocalBackend:
         self._append(folder, Failed(reason="crashed", message=self._crash_message(folder)))
 
     def _crash_message(self, folder: RunFolder) -> str:
-        child = self._children.get(folder.run_id)
-        code = child.poll() if child is not None else None
+        self._reap(folder)
+        code = self._exit_codes.get(folder.run_id)
         if code is not None and code < 0:
             cause = f"the worker was killed by signal {signal.Signals(-code).name}"
             if -code == signal.SIGKILL:
@@ -245,8 +262,11 @@ def _worker_environment() -> dict[str, str]:
 
 
 def _tail(path: Path) -> str:
+    """The last lines of a worker's console output, as a user reads them: colours, cursor
+    moves and progress bars redrawn in place (each frame a line) are not part of a message."""
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        text = path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return ""
+    lines = _TERMINAL_CODES.sub("", text).splitlines()
     return "\n".join(line for line in lines[-_LOG_TAIL_LINES:] if line.strip())

@@ -123,11 +123,21 @@ class Final(TrainingEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Finished(TrainingEvent):
+class Ending(TrainingEvent):
+    """Base of the events that end a worker: the run ended, or paused."""
+
+    TERMINAL: ClassVar[bool] = True
+    unstored: tuple[str, ...] = ()
+    """The run's files that did not reach the store, as keys under ``runs/<run-id>/``
+    (``artifacts/train/weights/best.pt``): the store's copy of the run lacks them, the
+    run's folder has them."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Finished(Ending):
     """Training ran all its epochs (or stopped early for lack of progress)."""
 
     TYPE: ClassVar[str] = "finished"
-    TERMINAL: ClassVar[bool] = True
     epochs_done: int
     best_epoch: int | None
     weights: tuple[str, ...]
@@ -135,33 +145,30 @@ class Finished(TrainingEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Stopped(TrainingEvent):
+class Stopped(Ending):
     """The user asked to finish now: the weights so far were validated and saved."""
 
     TYPE: ClassVar[str] = "stopped"
-    TERMINAL: ClassVar[bool] = True
     epochs_done: int
     best_epoch: int | None
     weights: tuple[str, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
-class Paused(TrainingEvent):
+class Paused(Ending):
     """The user asked to pause: resuming continues after ``epochs_done``."""
 
     TYPE: ClassVar[str] = "paused"
-    TERMINAL: ClassVar[bool] = True
     epochs_done: int
     resumable: bool
     """False when no epoch had finished: a resume then starts over."""
 
 
 @dataclass(frozen=True, kw_only=True)
-class Failed(TrainingEvent):
+class Failed(Ending):
     """The run cannot go on; ``message`` is the real cause, as a user can act on it."""
 
     TYPE: ClassVar[str] = "failed"
-    TERMINAL: ClassVar[bool] = True
     reason: str
     """A short category: ``dataset``, ``model``, ``out-of-memory``, ``device``, ``store``,
     ``killed``, ``crashed`` or ``error``."""

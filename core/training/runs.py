@@ -24,6 +24,7 @@ from datayard.core import schema
 from datayard.core.atomic import write_atomically
 from datayard.core.errors import InvalidStoreObjectError, UsageError
 from datayard.core.training.protocol import (
+    Ending,
     Epoch,
     Failed,
     Final,
@@ -133,7 +134,17 @@ class RunSummary:
     started: float | None
     ended: float | None
     message: str = ""
-    """Why it failed, or whether a pause can be resumed."""
+    """Why it failed, or whether a pause can be resumed; and what the store lacks."""
+    unstored: tuple[str, ...] = ()
+    """The run's files that did not reach the store (see :class:`Ending`)."""
+
+    @property
+    def label(self) -> str:
+        """The status as lists show it: a run whose files the store lacks says so."""
+        if not self.unstored:
+            return self.status.value
+        count = len(self.unstored)
+        return f"{self.status.value}, {count} file{'' if count == 1 else 's'} not stored"
 
     @property
     def duration(self) -> float | None:
@@ -151,9 +162,11 @@ def summarize(events: list[TrainingEvent], planned_epochs: int) -> RunSummary:
     started = events[0].time if events else None
     ended: float | None = None
     message = ""
+    unstored: tuple[str, ...] = ()
     for event in events:
         if isinstance(event, Setup):
             status, epochs, ended, message = RunStatus.RUNNING, event.epochs, None, ""
+            unstored = ()
         elif isinstance(event, Epoch):
             status = RunStatus.RUNNING
             epochs_done = max(epochs_done, event.epoch)
@@ -162,8 +175,8 @@ def summarize(events: list[TrainingEvent], planned_epochs: int) -> RunSummary:
                 best = (value, event.epoch)
         elif isinstance(event, Final) and event.metrics.get(MAP_KEY) is not None:
             best = (event.metrics[MAP_KEY], event.best_epoch or (best[1] if best else 0))
-        elif event.TERMINAL:
-            ended = event.time
+        elif isinstance(event, Ending):
+            ended, unstored = event.time, event.unstored
             if isinstance(event, Finished):
                 status = RunStatus.FINISHED
             elif isinstance(event, Stopped):
@@ -178,6 +191,8 @@ def summarize(events: list[TrainingEvent], planned_epochs: int) -> RunSummary:
                 )
             elif isinstance(event, Failed):
                 status, message = RunStatus.FAILED, event.message
+            if unstored:
+                message = "\n".join(filter(None, (message, unstored_note(unstored))))
     return RunSummary(
         status=status,
         epochs_done=epochs_done,
@@ -187,6 +202,15 @@ def summarize(events: list[TrainingEvent], planned_epochs: int) -> RunSummary:
         started=started,
         ended=ended,
         message=message,
+        unstored=unstored,
+    )
+
+
+def unstored_note(unstored: tuple[str, ...]) -> str:
+    """What to tell a user whose run the store lacks files of."""
+    return (
+        f"not in the store, only in the run's folder on the machine that trained it: "
+        f"{', '.join(unstored)}"
     )
 
 

@@ -36,6 +36,10 @@ SHIPPED_MODELS = (
 
 RUN_PREFIX = "run:"
 """``run:<run-id>`` names the best weights of an earlier run in the store."""
+RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
+"""A run's id as the registry makes them. It names the run's folder, its keys in the store
+and the cached copy of its weights, so nothing else may pass for one (``run:../x``,
+``run:/home/x``)."""
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?|\d+(,\d+)*)$")
 
@@ -231,7 +235,11 @@ def _model_problem(model: str) -> str | None:
     if not model.strip():
         return "choose an architecture (e.g. yolo11n.yaml) or base weights (.pt) to fine-tune"
     if model.startswith(RUN_PREFIX):
-        return None if model[len(RUN_PREFIX) :].strip() else "name the run after 'run:'"
+        try:
+            base_run(model)
+        except SpecError as error:
+            return error.problems["model"]
+        return None
     if model.endswith((".yaml", ".yml")):
         if "/" in model or "\\" in model:
             return None if Path(model).expanduser().is_file() else f"{model} does not exist"
@@ -245,6 +253,18 @@ def _model_problem(model: str) -> str | None:
             )
         return None
     return "a model is an architecture file (.yaml), weights (.pt) or run:<run-id>"
+
+
+def base_run(model: str) -> str | None:
+    """The id of the run whose best weights ``model`` names (``run:<run-id>``); ``None`` for
+    other models, :class:`SpecError` when what follows ``run:`` is not a run id."""
+    if not model.startswith(RUN_PREFIX):
+        return None
+    run_id = model[len(RUN_PREFIX) :].strip()
+    if not RUN_ID.fullmatch(run_id):
+        example = "run:20261120-091500-ab12cd"
+        raise SpecError({"model": f"run:<run-id> names an earlier run, e.g. {example}"})
+    return run_id
 
 
 @cache

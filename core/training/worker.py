@@ -10,6 +10,7 @@ event, and events and results are mirrored to the store as they happen.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import math
@@ -35,6 +36,7 @@ from datayard.core.training import offline
 from datayard.core.training.mirror import Mirror, artifact_key
 from datayard.core.training.protocol import (
     Checkpoint,
+    Ending,
     Epoch,
     Failed,
     Paused,
@@ -45,7 +47,7 @@ from datayard.core.training.protocol import (
 )
 from datayard.core.training.protocol import Finished as TrainingFinished
 from datayard.core.training.runs import RunFolder, RunRecord
-from datayard.core.training.spec import RUN_PREFIX
+from datayard.core.training.spec import base_run
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +78,8 @@ class Emitter:
         self._stored_at: dict[str, float] = {}
 
     def __call__(self, event: TrainingEvent) -> None:
-        if event.TERMINAL and self.mirror is not None:
-            _mirror_results(self.mirror, self.folder)
-            if not self.mirror.wait_files():
-                log.warning("the store did not take the run's files in time")
+        if isinstance(event, Ending) and self.mirror is not None:
+            event = self._stored(event, self.mirror)
         line = encode(event, self.seq)
         self.out.write(line + "\n")
         self.out.flush()
@@ -87,6 +87,17 @@ class Emitter:
             self.mirror.add_line(self.seq, line)
             self._mirror_files(event)
         self.seq += 1
+
+    def _stored(self, event: Ending, mirror: Mirror) -> Ending:
+        """``event`` once the run's results are stored, naming those the store lacks."""
+        _mirror_results(mirror, self.folder)
+        if not mirror.wait_files():
+            log.warning("the store did not take the run's files in time")
+        unstored = mirror.unstored()
+        if not unstored:
+            return event
+        log.warning("not in the store: %s", ", ".join(unstored))
+        return dataclasses.replace(event, unstored=unstored)
 
     def _mirror_files(self, event: TrainingEvent) -> None:
         assert self.mirror is not None
@@ -242,11 +253,15 @@ def _reported(events: Iterable[object], emit: Emitter) -> Iterable[object]:
 
 
 def _resolve_model(record: RunRecord, bucket: Bucket, dirs: AppDirs) -> str:
-    """A local path or shipped YAML name; earlier runs' weights come from the store."""
+    """A local path or shipped YAML name; earlier runs' weights come from the store.
+
+    The record may come from another machine, so the run id is checked here too: it
+    names the cached file (``run:/home/x`` would name a file outside the cache).
+    """
     model = record.spec.model
-    if not model.startswith(RUN_PREFIX):
+    run_id = base_run(model)
+    if run_id is None:
         return str(Path(model).expanduser()) if model.endswith(".pt") else model
-    run_id = model[len(RUN_PREFIX) :].strip()
     target = dirs.cache / "models" / f"{run_id}-best.pt"
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)

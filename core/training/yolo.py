@@ -7,10 +7,35 @@ resumable checkpoint behind (the last full epoch's last.pt keeps its optimizer
 state; a stop, by contrast, finishes the run and strips it).
 
 Import this module only in a worker process: it imports torch and Ultralytics.
+
+What the hooks rely on in Ultralytics' ``BaseTrainer`` (8.4), all of it checked
+against the installed version by ``tests/core/test_ultralytics_contract.py``
+without a training, so that an upgrade that changes any of it fails there,
+naming what changed:
+
+- The callbacks in :data:`CALLBACKS`, under those names. ``_do_train`` fires
+  ``on_pretrain_routine_end`` once, at the end of ``_setup_train`` (after the
+  batch size is settled by AutoBatch and the loaders are built); then per
+  epoch ``on_train_epoch_start``, ``on_train_batch_end`` after every batch,
+  ``on_model_save`` (only when it saved), ``on_fit_epoch_end``. After the
+  last epoch ``final_eval`` validates best.pt and fires ``on_fit_epoch_end``
+  once more with ``epoch`` raised by one: an epoch whose start was never seen
+  is that final validation (:class:`Final`).
+- The attributes in :data:`TRAINER_ATTRIBUTES`, which the hooks read (and
+  ``stop``, which they set): the trainer checks ``stop`` right after
+  ``on_train_batch_end``, and then validates and saves before it leaves.
+- An exception raised in a callback leaves ``train()`` unchanged (callbacks are
+  not guarded): :class:`PauseRequested` depends on it.
+- Validation metrics are named ``metrics/<name>(B|M|P)`` (boxes, masks,
+  pose) and losses are dicts of tensors: see :func:`_metrics`, :func:`_floats`.
+- When the first epoch runs out of GPU memory, ``_do_train`` halves
+  ``batch_size``, rebuilds the loaders and starts the epoch again from
+  ``on_train_epoch_start``, where the hooks report the new batch size.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -29,6 +54,40 @@ from datayard.core.training.runs import Control
 log = logging.getLogger(__name__)
 
 Emit = Callable[[TrainingEvent], None]
+
+CALLBACKS = (
+    "on_pretrain_routine_end",
+    "on_train_epoch_start",
+    "on_train_batch_end",
+    "on_model_save",
+    "on_fit_epoch_end",
+)
+"""The trainer's callbacks that :class:`Hooks` handle, in the order an epoch fires them."""
+
+TRAINER_ATTRIBUTES = frozenset(
+    {
+        "args",
+        "batch_size",
+        "best",
+        "best_fitness",
+        "data",
+        "device",
+        "epoch",
+        "epochs",
+        "fitness",
+        "last",
+        "loss_items",
+        "metrics",
+        "optimizer",
+        "save_dir",
+        "start_epoch",
+        "stop",
+        "test_loader",
+        "tloss",
+        "train_loader",
+    }
+)
+"""Every attribute of the trainer this module uses; nothing else of it is read."""
 
 _METRIC = re.compile(r"^metrics/(.+)\((\w)\)$")
 _KIND = {"B": "", "M": "mask ", "P": "pose "}
@@ -67,6 +126,8 @@ class _State:
     step: int = 0
     best_epoch: int | None = None
     stop_requested: bool = False
+    setup: Setup | None = None
+    """The last set-up reported: reported again when the batch size changes."""
 
 
 def model_source(model: str, task: str) -> str:
@@ -127,13 +188,7 @@ class Hooks:
         self.state = _State()
 
     def attach(self, yolo: Any) -> None:
-        for name in (
-            "on_pretrain_routine_end",
-            "on_train_epoch_start",
-            "on_train_batch_end",
-            "on_fit_epoch_end",
-            "on_model_save",
-        ):
+        for name in CALLBACKS:
             yolo.add_callback(name, _guarded(getattr(self, name)))
 
     def on_pretrain_routine_end(self, trainer: Any) -> None:
@@ -143,30 +198,39 @@ class Hooks:
         val = getattr(trainer, "test_loader", None)
         self.state.step = trainer.start_epoch * len(loader)
         self.state.epochs_done = trainer.start_epoch
-        self.emit(
-            Setup(
-                run_id=self.run_id,
-                dataset=self.dataset,
-                model=self.model,
-                task=str(trainer.args.task),
-                device=str(trainer.device),
-                epochs=int(trainer.epochs),
-                batches_per_epoch=len(loader),
-                batch_size=int(trainer.batch_size),
-                image_size=int(trainer.args.imgsz),
-                train_images=len(loader.dataset),
-                val_images=len(val.dataset) if val is not None else 0,
-                class_names=tuple(str(names[k]) for k in sorted(names)),
-                start_epoch=int(trainer.start_epoch) + 1,
-                host=socket.gethostname(),
-                pid=os.getpid(),
-            )
+        self.state.setup = Setup(
+            run_id=self.run_id,
+            dataset=self.dataset,
+            model=self.model,
+            task=str(trainer.args.task),
+            device=str(trainer.device),
+            epochs=int(trainer.epochs),
+            batches_per_epoch=len(loader),
+            batch_size=int(trainer.batch_size),
+            image_size=int(trainer.args.imgsz),
+            train_images=len(loader.dataset),
+            val_images=len(val.dataset) if val is not None else 0,
+            class_names=tuple(str(names[k]) for k in sorted(names)),
+            start_epoch=int(trainer.start_epoch) + 1,
+            host=socket.gethostname(),
+            pid=os.getpid(),
         )
+        self.emit(self.state.setup)
 
     def on_train_epoch_start(self, trainer: Any) -> None:
         self.state.started_epochs.add(int(trainer.epoch))
         self.state.epoch_started = time.time()
         self.state.batch = 0
+        setup = self.state.setup
+        if setup is not None and int(trainer.batch_size) != setup.batch_size:
+            # Out of memory in the first epoch: Ultralytics halved the batch and starts over.
+            self.state.setup = dataclasses.replace(
+                setup,
+                batch_size=int(trainer.batch_size),
+                batches_per_epoch=len(trainer.train_loader),
+                time=time.time(),
+            )
+            self.emit(self.state.setup)
 
     def on_train_batch_end(self, trainer: Any) -> None:
         state = self.state

@@ -472,7 +472,7 @@ class RunDashboard(QWidget):
             text += f", batch {progress.batch}/{progress.batches}"
         if progress.eta_s is not None:
             text += f", about {duration(progress.eta_s)} left"
-        elif shown.info.status is not None and shown.info.status not in _LIVE:
-            text += f" ({shown.info.status.value})"
+        elif shown.info.summary is not None and shown.info.status not in _LIVE:
+            text += f" ({shown.info.summary.label})"
         self.progress.setFormat(text)
         self.progress.show()

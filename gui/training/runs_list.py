@@ -124,7 +124,7 @@ class RunsList(QTreeWidget):
             _RUN: info.run_id,
             _DATASET: record.dataset if record else "",
             _MODEL: record.spec.model if record else "",
-            _STATUS: summary.status.value if summary else info.problem,
+            _STATUS: summary.label if summary else info.problem,
             _BEST: f"{summary.best_map:.3f}" if summary and summary.best_map is not None else "",
             _DURATION: duration_text(summary.duration if summary else None),
         }

@@ -47,6 +47,9 @@ def test_a_default_spec_is_valid_and_survives_json() -> None:
         ("task", "detection", "one of"),
         ("model", "yolo11n.pt", "never downloaded"),
         ("model", "resnet", "architecture file"),
+        ("model", "run:", "names an earlier run"),
+        ("model", "run:../../home/ada/x", "names an earlier run"),
+        ("model", "run:/home/ada/x", "names an earlier run"),
     ],
 )
 def test_each_bad_value_is_named_with_its_reason(field: str, value: object, reason: str) -> None:

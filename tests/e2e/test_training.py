@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from datayard.core.store.bucket import Bucket
 from datayard.core.training.mirror import artifact_key, run_key
 from datayard.core.training.protocol import (
     Batch,
@@ -29,7 +30,7 @@ from datayard.core.training.protocol import (
     decode,
 )
 from datayard.core.training.runs import RunFolder, RunStatus
-from tests.fixtures.datasets import publish
+from tests.fixtures.datasets import publish, run_cli
 from tests.fixtures.training import SHAPES, TrainingStore, shapes_files
 
 HOOK = Path(__file__).resolve().parents[1] / "fixtures" / "offline_hook"
@@ -61,6 +62,27 @@ def follow_and_after_epoch_1(
     return events
 
 
+TWO_EPOCHS = [
+    "preparing",
+    "setup",
+    "batch",
+    "checkpoint",
+    "epoch",
+    "batch",
+    "checkpoint",
+    "epoch",
+    "final",
+    "finished",
+]
+"""The shape of a two-epoch run's stream (see :func:`kinds`)."""
+
+
+def stored_events(bucket: Bucket, run_id: str) -> list[str]:
+    """The run's event lines as the store has them, chunk after chunk."""
+    chunks = sorted(o.key for o in bucket.objects(run_key(run_id, "events/")))
+    return "".join(bucket.get_bytes(key).decode() for key in chunks).splitlines()
+
+
 def kinds(events: list[TrainingEvent]) -> list[str]:
     """The stream's shape: runs of the same event type collapsed into one."""
     shape: list[str] = []
@@ -76,18 +98,7 @@ def test_a_run_streams_its_events_in_order_and_mirrors_them(
     folder = training_store.backend.launch(training_store.spec(epochs=2), training_store.ref)
     events = follow(training_store, folder)
 
-    assert kinds(events) == [
-        "preparing",
-        "setup",
-        "batch",
-        "checkpoint",
-        "epoch",
-        "batch",
-        "checkpoint",
-        "epoch",
-        "final",
-        "finished",
-    ]
+    assert kinds(events) == TWO_EPOCHS
     setup = next(e for e in events if isinstance(e, Setup))
     assert (setup.epochs, setup.train_images, setup.val_images) == (2, 16, 8)
     assert setup.class_names == SHAPES and setup.device == "cpu"
@@ -111,9 +122,7 @@ def test_a_run_streams_its_events_in_order_and_mirrors_them(
     seqs = [json.loads(line)["seq"] for line in local]
     assert seqs == list(range(len(local)))
     bucket = training_store.bucket
-    chunks = sorted(o.key for o in bucket.objects(run_key(folder.run_id, "events/")))
-    stored = "".join(bucket.get_bytes(key).decode() for key in chunks).splitlines()
-    assert stored == local
+    assert stored_events(bucket, folder.run_id) == local
     for name in ("train/weights/best.pt", "train/weights/last.pt", "train/results.csv"):
         assert bucket.exists(artifact_key(folder.run_id, name)), name
     record = json.loads(bucket.get_bytes(run_key(folder.run_id, "spec.json")))
@@ -213,3 +222,22 @@ def test_a_killed_worker_is_recorded_as_failed(training_store: TrainingStore) ->
     assert last is not None and isinstance(last.event, Failed)
     assert last.event.reason == "killed"
     assert not backend.alive(folder)
+
+
+def test_a_record_from_elsewhere_naming_a_path_as_its_base_run_writes_nothing_outside(
+    training_store: TrainingStore, tmp_path: Path
+) -> None:
+    """A worker is given its run's record by whoever launched it, maybe another machine:
+    ``run:/some/path`` must not become ``/some/path-best.pt`` on this one."""
+    escape = tmp_path / "escape"
+    # The store takes the doubled slash as one: the worker's download would find this.
+    training_store.bucket.put_bytes(artifact_key(f"/{escape}", "train/weights/best.pt"), b"w")
+    spec = training_store.spec(model=f"run:{escape}")
+    folder = training_store.backend.registry.create(spec, training_store.ref, "local")
+
+    worked = run_cli("worker", str(folder.path))
+
+    last = decode(worked.stdout.splitlines()[-1])
+    assert last is not None and isinstance(last.event, Failed), worked.stdout
+    assert "model: run:<run-id> names an earlier run" in last.event.message
+    assert not Path(f"{escape}-best.pt").exists()

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 from pathlib import Path
 
+from datayard.core.training.protocol import Batch, Epoch, TrainingEvent
+from datayard.core.training.runs import RunFolder, RunStatus
 from tests.e2e.test_training import no_network  # noqa: F401 - every worker stays offline
 from tests.fixtures.datasets import run_cli
+from tests.fixtures.services import datayard_command
 from tests.fixtures.training import PROFILE, TrainingStore
 
 TINY = ("--epochs", "2", "--batch", "4", "--imgsz", "64", "--workers", "0", "--device", "cpu")
@@ -62,4 +68,89 @@ def test_bad_values_are_refused_before_anything_starts(training_store: TrainingS
     assert bad_arg.returncode == 2 and "KEY=VALUE" in bad_arg.stderr
     unknown = run_cli("stop", "no-such-run")
     assert unknown.returncode == 2 and "no run 'no-such-run'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    debug = run_cli("--debug", "stop", "no-such-run")  # what a bug report needs
+    assert debug.returncode == 2 and "Traceback (most recent call last)" in debug.stderr
+    assert debug.stderr.strip().splitlines()[-1] == unknown.stderr.strip()
     assert run_cli("runs", "--json").stdout.strip() == "[]"
+
+
+def wait_for(
+    store: TrainingStore, folder: RunFolder, kind: type[TrainingEvent], after: int = 0
+) -> None:
+    """Until the run reports an event of ``kind`` past sequence number ``after``."""
+    for record in store.backend.follow(folder, poll_s=0.05, from_seq=after):
+        if isinstance(record.event, kind):
+            return
+    raise AssertionError(
+        f"run {folder.run_id} ended before a {kind.TYPE} event: {folder.events()[-3:]}"
+    )
+
+
+def test_ctrl_c_stops_watching_and_the_run_goes_on(training_store: TrainingStore) -> None:
+    watching = subprocess.Popen(
+        datayard_command("train", "me/shapes", *TINY, "--no-plots", "--profile", PROFILE),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a terminal's foreground group, which Ctrl-C signals whole
+    )
+    assert watching.stderr is not None
+    launched = watching.stderr.readline()  # "run <id> launched on me/shapes@..."
+    folder = training_store.backend.registry.get(launched.split()[1])
+    wait_for(training_store, folder, Batch)
+
+    os.killpg(watching.pid, signal.SIGINT)
+    _, said = watching.communicate(timeout=60)
+
+    assert watching.returncode == 130
+    assert f"run {folder.run_id} goes on in the background" in said
+    followed = run_cli("logs", folder.run_id, "--follow")
+    assert followed.returncode == 0, followed.stderr
+    assert "1/2" in followed.stdout and "2/2" in followed.stdout
+    assert "finished after 2 epochs" in followed.stdout
+
+
+def test_pause_resume_and_stop_a_live_run_then_clone_and_kill_it(
+    training_store: TrainingStore, tmp_path: Path
+) -> None:
+    saved = training_store.spec(epochs=6, profile=PROFILE, lr0=0.02)
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(saved.to_json())
+    launched = run_cli("train", "me/shapes", "--spec", str(spec_file), "--detach")
+    assert launched.returncode == 0, launched.stderr
+    folder = training_store.backend.registry.get(launched.stdout.strip())
+    assert folder.record().spec == saved
+    wait_for(training_store, folder, Epoch)
+
+    paused = run_cli("pause", folder.run_id)
+    assert paused.returncode == 0, paused.stderr
+    assert "paused after epoch" in paused.stdout and "datayard resume" in paused.stdout
+    (listed,) = json.loads(run_cli("runs", "--json").stdout)
+    assert listed["status"] == "paused"
+
+    resumed_from = folder.next_seq()
+    resuming = subprocess.Popen(
+        datayard_command("resume", folder.run_id),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert resuming.stderr is not None
+    assert resuming.stderr.readline() == f"run {folder.run_id} resumed\n"
+    wait_for(training_store, folder, Epoch, after=resumed_from)
+    stopped = run_cli("stop", folder.run_id)
+    watched, _ = resuming.communicate(timeout=120)
+
+    assert stopped.returncode == 0 and "stopped after" in stopped.stdout, stopped.stderr
+    assert resuming.returncode == 0 and "stopped after" in watched
+    assert folder.summary().status is RunStatus.STOPPED
+
+    cloned = run_cli("train", "me/shapes", "--clone", folder.run_id, "--epochs", "1", "--detach")
+    assert cloned.returncode == 0, cloned.stderr
+    clone = training_store.backend.registry.get(cloned.stdout.strip())
+    assert clone.record().cloned_from == folder.run_id
+    assert clone.record().spec == saved.with_changes(epochs=1)
+    killed = run_cli("stop", clone.run_id, "--kill")
+    assert killed.returncode == 0 and f"run {clone.run_id} killed" in killed.stderr
+    assert clone.summary().status is RunStatus.FAILED

@@ -91,9 +91,14 @@ def test_lists_runs_with_status_best_map_and_duration(qtbot: QtBot, registry: Ru
     finished = write_run(registry, epochs=3, batches=10)
     paused = write_run(registry, epochs=5, batches=10, end=False)
     append_events(paused, [Paused(epochs_done=3, resumable=True)])
+    unstored = write_run(registry, epochs=1, batches=10, end=False)
+    weights = "artifacts/train/weights/best.pt"
+    append_events(
+        unstored, [Finished(epochs_done=1, best_epoch=1, weights=(), unstored=(weights,))]
+    )
     dashboard = dashboard_for(qtbot, registry)
 
-    assert dashboard.runs.topLevelItemCount() == 2
+    assert dashboard.runs.topLevelItemCount() == 3
     done = row(dashboard, finished.run_id)
     assert (done["Status"], done["Dataset"], done["Model"]) == (
         "finished",
@@ -105,6 +110,12 @@ def test_lists_runs_with_status_best_map_and_duration(qtbot: QtBot, registry: Ru
     assert "dataset: me/set@v" in listed.toolTip(0) and "model: yolo11n.yaml" in listed.toolTip(0)
     assert done["Duration"]  # 2 s preparing + 3 x (10 x 0.5 s + 3 s) + 2 s
     assert row(dashboard, paused.run_id)["Status"] == "paused"
+    assert row(dashboard, unstored.run_id)["Status"] == "finished, 1 file not stored"
+    (incomplete,) = dashboard.runs.findItems(unstored.run_id, Qt.MatchFlag.MatchExactly, 0)
+    assert (
+        f"not in the store, only in the run's folder on the machine that trained it: {weights}"
+        in (incomplete.toolTip(1))
+    )
 
 
 def test_a_selected_run_shows_its_points_and_stats(qtbot: QtBot, registry: RunRegistry) -> None:

@@ -1,0 +1,31 @@
+"""The local backend's verdicts on runs whose worker is gone, from the run's files alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from datayard.core.training.local import LocalBackend
+from datayard.core.training.protocol import Failed, Paused
+from datayard.core.training.runs import RunRegistry, RunStatus
+from tests.core.test_curves import append_events, write_run
+
+
+def test_following_a_paused_run_from_its_next_event_leaves_it_paused(tmp_path: Path) -> None:
+    """As ``resume`` follows the events its new worker will add: a run that ended before
+    them is not a worker that vanished."""
+    registry = RunRegistry(tmp_path / "runs")
+    run = write_run(registry, epochs=3, batches=10, end=False)
+    append_events(run, [Paused(epochs_done=2, resumable=True)])
+
+    assert list(LocalBackend(registry).follow(run, poll_s=0.01, from_seq=run.next_seq())) == []
+    assert run.summary().status is RunStatus.PAUSED
+
+
+def test_a_run_whose_worker_vanished_is_recorded_as_failed(tmp_path: Path) -> None:
+    registry = RunRegistry(tmp_path / "runs")
+    run = write_run(registry, epochs=3, batches=10, end=False)
+
+    (record,) = LocalBackend(registry).follow(run, poll_s=0.01, from_seq=run.next_seq())
+
+    assert isinstance(record.event, Failed) and record.event.reason == "crashed"
+    assert run.summary().status is RunStatus.FAILED
