@@ -14,7 +14,12 @@ from datayard.core.store.embedded import EmbeddedStore
 # Before pytest-qt creates the QApplication: no display is needed.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-pytest_plugins = ["tests.fixtures.services", "tests.fixtures.messy_tree", "tests.fixtures.training"]
+pytest_plugins = [
+    "tests.fixtures.services",
+    "tests.fixtures.store_proxy",
+    "tests.fixtures.messy_tree",
+    "tests.fixtures.training",
+]
 
 
 @pytest.fixture(autouse=True)

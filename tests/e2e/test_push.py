@@ -7,6 +7,7 @@ import random
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,13 +19,14 @@ from datayard.core.datasets.push.engine import CheckFailedError, store_id
 from datayard.core.datasets.push.journal import Journal
 from datayard.core.datasets.push.upload import Uploaded, upload_blob
 from datayard.core.errors import StorageError
-from datayard.core.events import Cancelled, Finished
+from datayard.core.events import Cancelled, FileFailed, Finished, run_to_end
 from datayard.core.paths import AppDirs
 from datayard.core.store import s3
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.layout import BLOBS, PUSHES, blob_key
 from tests.fixtures.messy_tree import make_clean_set
 from tests.fixtures.services import S3Server
+from tests.fixtures.store_proxy import StoreProxy, completing_upload, wrong_etag
 
 MiB = 1 << 20
 
@@ -42,19 +44,22 @@ def write_images(folder: Path, count: int, side: int = 80, seed: int = 0) -> Pat
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     for index in range(count):
-        image = Image.frombytes("RGB", (side, side), rng.randbytes(side * side * 3))
-        image.save(folder / f"img_{index:05d}.png", compress_level=0)
+        write_image(folder / f"img_{index:05d}.png", side, rng)
     return folder
+
+
+def write_image(path: Path, side: int, rng: random.Random) -> Path:
+    """One valid PNG of about ``3 * side**2`` bytes."""
+    Image.frombytes("RGB", (side, side), rng.randbytes(side * side * 3)).save(
+        path, compress_level=0
+    )
+    return path
 
 
 def run_push(paths: list[Path], bucket: Bucket, **options: object) -> PushResult:
     settings = {"dataset": "set", "owner": "ada", "workers": 8, **options}
-    result = None
-    for event in push(paths, PushOptions(**settings), bucket=bucket, database=db()):  # type: ignore[arg-type]
-        if isinstance(event, Finished):
-            result = event.result
-    assert isinstance(result, PushResult)
-    return result
+    events = push(paths, PushOptions(**settings), bucket=bucket, database=db())  # type: ignore[arg-type]
+    return run_to_end(events, PushResult)
 
 
 def db() -> Path:
@@ -241,3 +246,64 @@ def test_a_resumed_multipart_upload_reuses_every_part_the_server_holds(
     assert resumed.sent == len(content) - 3 * part  # parts 1, 2 and 3 were kept
     assert bucket.get_bytes(blob_key(sha)) == content
     assert journal.open_upload(sha) is None
+
+
+@pytest.mark.parametrize("upload", ["single", "multipart"])
+def test_an_upload_acknowledged_with_another_checksum_fails_that_file_alone(
+    bucket: Bucket, s3_server: S3Server, store_proxy: StoreProxy, tmp_path: Path, upload: str
+) -> None:
+    """The store's answer names the MD5 of what it stored; any other is refused.
+
+    A single upload's answer carries it in its ETag header, a multipart upload's
+    completion in its body (the MD5 of the parts' MD5s).
+    """
+    source = write_images(tmp_path / "set", 3, seed=11)
+    side = 1500 if upload == "multipart" else 60  # 6.4 MiB: two parts of 5 MiB
+    victim = write_image(source / "scan.png", side, random.Random(12))
+    sha = hashlib.sha256(victim.read_bytes()).hexdigest()
+
+    def answering_for_the_victim(method: str, path: str) -> bool:
+        if upload == "multipart":
+            return completing_upload(method, path) and sha in path
+        return method == "PUT" and path.split("?")[0].endswith(sha)
+
+    store_proxy.change(answering_for_the_victim, wrong_etag)
+    through_proxy = Bucket(
+        replace(bucket.profile, endpoint=store_proxy.endpoint), s3_server.secret, connections=32
+    )
+    events = list(
+        push(
+            [source],
+            PushOptions(dataset="set", owner="ada", part_size=5 * MiB),
+            bucket=through_proxy,
+            database=db(),
+        )
+    )
+    result = run_to_end(events, PushResult)
+
+    (failure,) = result.failures
+    assert failure.path.endswith("/scan.png")
+    assert "corrupted in transit" in failure.error and "checksum 0000000000" in failure.error
+    assert [e for e in events if isinstance(e, FileFailed)] == [failure]
+    assert result.manifest is None and Catalog(bucket).datasets() == {}
+    assert result.uploaded_blobs == 3  # the others were stored all the same
+
+
+def test_a_file_that_cannot_be_read_fails_alone_and_nothing_is_published(
+    bucket: Bucket, tmp_path: Path
+) -> None:
+    source = write_images(tmp_path / "set", 4, seed=13)
+    options = PushOptions(dataset="set", owner="ada")
+    events = []
+    for event in push([source], options, bucket=bucket, database=db()):
+        if isinstance(event, PushPlanned):
+            (source / "img_00002.png").unlink()  # scanned, then gone before its upload
+        events.append(event)
+    result = run_to_end(events, PushResult)
+
+    (failure,) = result.failures
+    assert failure.path.startswith("images/") and failure.path.endswith("/img_00002.png")
+    assert failure.error == "No such file or directory"
+    assert [e for e in events if isinstance(e, FileFailed)] == [failure]
+    assert result.uploaded_blobs == 3
+    assert result.manifest is None and Catalog(bucket).datasets() == {}

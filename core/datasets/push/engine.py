@@ -600,7 +600,9 @@ class _Sender:
             message = (
                 error.strerror if isinstance(error, OSError) and error.strerror else str(error)
             )
-            return FileFailed(candidate.entry.path, message)
+            # Counted, not only reported: a version must not name a blob that was not stored.
+            self.failures.append(FileFailed(candidate.entry.path, message))
+            return self.failures[-1]
         self._stored.append((result.sha256, result.size))
         if result.sha256 != candidate.entry.sha256:
             uploaded[candidate.entry.source] = result  # only what differs from the plan
