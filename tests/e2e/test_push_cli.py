@@ -154,6 +154,50 @@ def test_kill_9_during_a_multipart_upload_then_resume(
     assert bucket.get_bytes(blob_key(sha)) == big.read_bytes()
 
 
+def pushed_splits(bucket: Bucket, dataset: str) -> dict[str, str]:
+    """Each pushed file's split, by the path it was pushed from under the shared folder."""
+    manifest = Catalog(bucket).manifest(DatasetRef(Workspace.default().settings().owner, dataset))
+    return {f.source.split("/drive/", 1)[1]: f.split for f in manifest.files}
+
+
+def test_split_auto_folder_and_ratio(lab: tuple[str, Bucket], tmp_path: Path) -> None:
+    """A set with train/val folders and a flat folder without splits, pushed together."""
+    name, bucket = lab
+    street = tmp_path / "drive" / "street"
+    for split, count in (("train", 5), ("val", 2)):
+        write_images(street / "images" / split, count, seed=len(split))
+        (street / "labels" / split).mkdir(parents=True)
+        for image in (street / "images" / split).iterdir():
+            (street / "labels" / split / f"{image.stem}.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    phone = write_images(tmp_path / "drive" / "phone", 40, side=16, seed=3)
+    splits = {}
+    for mode in ("auto", "folder", "ratio"):
+        folders = (str(street), str(phone))
+        done = run(datayard_command("push", *folders, "-p", name, "-d", mode, "--split", mode))
+        assert done.returncode == 0, done.stderr
+        splits[mode] = pushed_splits(bucket, mode)
+
+    layout = {
+        f"street/{kind}/{split}/{image.stem}.{ext}": split
+        for split in ("train", "val")
+        for image in (street / "images" / split).iterdir()
+        for kind, ext in (("images", "png"), ("labels", "txt"))
+    }
+    flat = [f"phone/{image.name}" for image in sorted(phone.iterdir())]
+    auto, folder, ratio = splits["auto"], splits["folder"], splits["ratio"]
+    assert {path: auto[path] for path in layout} == layout  # the folders' splits are kept
+    assert 0.1 <= [auto[path] for path in flat].count("val") / len(flat) <= 0.3  # 80/20
+    assert {path: folder[path] for path in layout} == layout
+    assert {folder[path] for path in flat} == {"train"}
+    assert [ratio[path] for path in flat] == [auto[path] for path in flat]  # stable per file
+    assert {path: ratio[path] for path in layout} != layout  # folders say nothing here
+    images = [split for path, split in ratio.items() if "/labels/" not in path]
+    assert 0.1 <= images.count("val") / len(images) <= 0.3
+    for image in (path for path in layout if path.startswith("street/images/")):
+        label = image.replace("/images/", "/labels/").replace(".png", ".txt")
+        assert ratio[label] == ratio[image]  # a label follows its image
+
+
 def test_store_going_away_mid_push_fails_clearly_then_completes(
     tmp_path: Path, private_dirs: Path
 ) -> None:
