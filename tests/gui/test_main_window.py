@@ -34,8 +34,8 @@ def connected(text: str) -> bool:
     return text.endswith(" connected")
 
 
-def test_the_first_paint_waits_for_no_store_client_and_no_training_library() -> None:
-    """minio (0.16 s), torch and Ultralytics (seconds) load once work needs them."""
+def test_the_first_paint_waits_for_no_store_client_plotting_or_training_library() -> None:
+    """minio (0.16 s), pyqtgraph, torch and Ultralytics (seconds) load once work needs them."""
     code = (
         "import json, sys\n"
         "from PySide6.QtWidgets import QApplication\n"
@@ -45,7 +45,7 @@ def test_the_first_paint_waits_for_no_store_client_and_no_training_library() -> 
         "window = MainWindow(Workspace.default())\n"
         "window.show()\n"
         "app.processEvents()\n"
-        "heavy = ('minio', 'torch', 'ultralytics', 'cv2')\n"
+        "heavy = ('minio', 'pyqtgraph', 'torch', 'ultralytics', 'cv2')\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
     )
     shown = subprocess.run(
