@@ -37,7 +37,11 @@ MiB = 1 << 20
     "train; ratio: 80/20 whatever the folders say.",
 )
 @click.option("--force", is_flag=True, help="Push even if the check finds blocking problems.")
-@click.option("--resume", is_flag=True, help="Continue the last push that did not finish.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the last push that did not finish, into the store it was going to.",
+)
 @click.option("--workers", type=click.IntRange(1, 256), default=16, show_default=True)
 @click.option(
     "--part-size",
