@@ -68,7 +68,7 @@ def kill_at(process: subprocess.Popen[str], hold: Hold) -> None:
             errors = process.stderr.read() if process.stderr else ""
             raise AssertionError(f"the push ended before the point to interrupt it: {errors}")
     process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
+    process.communicate(timeout=30)  # and close its pipe
     hold.release()
 
 
