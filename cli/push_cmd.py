@@ -137,7 +137,7 @@ def _last_push(
         raise UsageError("there is no unfinished push to resume")
     _, request = found
     folders = tuple(Path(str(p)) for p in request["paths"])  # type: ignore[attr-defined]
-    recorded = request.get("profile")  # pushes recorded before profiles were: the default
+    recorded = request.get("profile")  # None when an earlier Datayard recorded it: the default
     return (
         folders,
         str(request["dataset"]),

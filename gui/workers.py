@@ -159,9 +159,9 @@ def stop_all(timeout_ms: int = 10_000) -> None:
 
     Each operation ends through its cancel token, so that what it started (a
     push's process, a pull's temporary files) is cleaned up before the window
-    goes. superqt's own quit would stop iterating a generator and leave it
-    suspended: a push's process then went on after the window had closed,
-    until the garbage collector closed the generator.
+    goes. superqt's own quit stops iterating a generator and leaves it
+    suspended: a push's process would go on after the window closed, until
+    the garbage collector closed the generator.
     """
     for operation in list(Operation._live):
         operation.cancel()
