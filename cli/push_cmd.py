@@ -37,7 +37,11 @@ MiB = 1 << 20
     "train; ratio: 80/20 whatever the folders say.",
 )
 @click.option("--force", is_flag=True, help="Push even if the check finds blocking problems.")
-@click.option("--resume", is_flag=True, help="Continue the last push that did not finish.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the last push that did not finish, into the store it was going to.",
+)
 @click.option("--workers", type=click.IntRange(1, 256), default=16, show_default=True)
 @click.option(
     "--part-size",
@@ -68,7 +72,7 @@ def command(
     workspace = Workspace.default()
     settings = workspace.settings()
     if resume:
-        paths, dataset, split, force = _last_push(workspace, paths, dataset)
+        paths, dataset, profile, split, force = _last_push(workspace, paths, dataset, profile)
     if not paths:
         raise UsageError("name the folders to push (or use --resume)")
     if not dataset:
@@ -118,16 +122,29 @@ def command(
 
 
 def _last_push(
-    workspace: Workspace, paths: tuple[Path, ...], dataset: str | None
-) -> tuple[tuple[Path, ...], str, str, bool]:
-    if paths or dataset:
-        raise UsageError("--resume repeats the last unfinished push: give no folders or dataset")
+    workspace: Workspace, paths: tuple[Path, ...], dataset: str | None, profile: str | None
+) -> tuple[tuple[Path, ...], str, str | None, str, bool]:
+    """The folders, dataset, profile, split and force of the last push that did not finish.
+
+    It goes on into the store it was going to, whichever profile is the default now.
+    """
+    if paths or dataset or profile:
+        raise UsageError(
+            "--resume repeats the last unfinished push: give no folders, dataset or profile"
+        )
     found = last_unfinished_push(workspace.dirs.database)
     if found is None:
         raise UsageError("there is no unfinished push to resume")
     _, request = found
     folders = tuple(Path(str(p)) for p in request["paths"])  # type: ignore[attr-defined]
-    return folders, str(request["dataset"]), str(request["split"]), bool(request["force"])
+    recorded = request.get("profile")  # None when an earlier Datayard recorded it: the default
+    return (
+        folders,
+        str(request["dataset"]),
+        None if recorded is None else str(recorded),
+        str(request["split"]),
+        bool(request["force"]),
+    )
 
 
 def _show(result: PushResult, as_json: bool) -> None:

@@ -118,11 +118,19 @@ class _Pipe:
         except OSError as error:  # a broken pipe or a reset: the caller exited
             raise _CallerGone from error
 
-    def wait_for_stop(self, token: CancelToken) -> None:
-        """Set ``token`` when the caller says stop or goes away (in a thread of its own)."""
-        with contextlib.suppress(EOFError, OSError):
+    def wait_for_stop(self, token: CancelToken, name: str) -> None:
+        """Set ``token`` when the caller says stop or goes away (in a thread of its own).
+
+        A stop is logged once the token is set: from that record on, the caller
+        knows that the operation starts nothing new and ends with its work in hand.
+        """
+        try:
             self._end.recv()
+        except (EOFError, OSError):
+            token.set()  # the caller is gone: nobody would hear the record
+            return
         token.set()
+        log.info("the %s was asked to stop; it ends with the work in hand", name)
 
     def put_nowait(self, record: logging.LogRecord) -> None:
         """What :class:`QueueHandler` calls with a record made picklable."""
@@ -146,7 +154,7 @@ def _serve(
     set_background_niceness(niceness)
     lower_this_process()
     token = CancelToken()
-    threading.Thread(target=pipe.wait_for_stop, args=(token,), daemon=True).start()
+    threading.Thread(target=pipe.wait_for_stop, args=(token, _name(operation)), daemon=True).start()
     outcome: BaseException
     try:
         # Closed on every way out, so that its cleanup runs even when the caller is gone.

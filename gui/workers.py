@@ -13,8 +13,8 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
-from PySide6.QtCore import QObject, Signal
-from superqt.utils import GeneratorWorker, WorkerBase, create_worker
+from PySide6.QtCore import QObject, QThreadPool, Signal
+from superqt.utils import GeneratorWorker, create_worker
 
 from datayard.core.events import Cancelled, CancelToken, Finished
 from datayard.core.stepwise import release_stepwise
@@ -155,7 +155,15 @@ def any_running() -> bool:
 
 
 def stop_all(timeout_ms: int = 10_000) -> None:
-    """Cancel every operation and wait for the threads: none outlives the window."""
+    """Cancel every operation and wait for the threads: none outlives the window.
+
+    Each operation ends through its cancel token, so that what it started (a
+    push's process, a pull's temporary files) is cleaned up before the window
+    goes. superqt's own quit stops iterating a generator and leaves it
+    suspended: a push's process would go on after the window closed, until
+    the garbage collector closed the generator.
+    """
     for operation in list(Operation._live):
         operation.cancel()
-    WorkerBase.await_workers(timeout_ms)
+    if not QThreadPool.globalInstance().waitForDone(timeout_ms):
+        log.warning("background work did not stop within %d ms; closing all the same", timeout_ms)

@@ -18,6 +18,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+DISTRIBUTION = ("pyproject.toml", "setup.py", "README.md", "core", "gui", "cli", "resources")
+"""What the wheel is built from."""
+COMMAND_TIMEOUT_S = 240
+"""Each command's limit: within the suite's 300 s per test, so a slow one fails as itself."""
+
+# The wheel is built once, in the first test's set-up, within its own command limit.
+pytestmark = pytest.mark.timeout(300, func_only=True)
 
 
 def run(*command: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
@@ -26,7 +33,7 @@ def run(*command: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProc
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=COMMAND_TIMEOUT_S,
         env={**os.environ, **env},
     )
 
@@ -36,13 +43,24 @@ def unpacked_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel users install, unpacked: what the contract and layout checks look at.
 
     The editable install maps folders through an import hook that import-linter
-    cannot walk, and the wheel is what ships anyway.
+    cannot walk, and the wheel is what ships anyway. It is built from a copy of
+    the sources: setuptools packs whatever its ./build folder holds, so a fresh
+    one keeps a deleted module out of the wheel, and the checkout's own build
+    folder is left alone.
     """
     out = tmp_path_factory.mktemp("wheel")
-    # setuptools builds in ./build and packs what it finds there: start clean, so
-    # that a module deleted from the sources cannot linger in the wheel.
-    shutil.rmtree(ROOT / "build", ignore_errors=True)
-    built = run(sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "-q", "-w", str(out))
+    sources = out / "sources"
+    sources.mkdir()
+    compiled = shutil.ignore_patterns("__pycache__")
+    for name in DISTRIBUTION:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, sources / name, ignore=compiled)
+        else:
+            shutil.copy2(ROOT / name, sources / name)
+    built = run(
+        *(sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "-q", "-w", str(out)),
+        cwd=sources,
+    )
     assert built.returncode == 0, built.stderr
     (wheel,) = out.glob("datayard-*.whl")
     with zipfile.ZipFile(wheel) as archive:

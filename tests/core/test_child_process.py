@@ -22,6 +22,7 @@ from datayard.core.drive.check import Severity
 from datayard.core.errors import DatayardError, StorageError
 from datayard.core.events import Cancelled, CancelToken, Finished, Progress
 from datayard.core.logs import HTTP_CLIENT, quiet_http_client
+from tests.core.test_priority import MAX_NICENESS
 from tests.e2e.test_push import write_images
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,14 +128,20 @@ def test_an_unexpected_error_is_logged_with_its_traceback_and_raised(
     assert "ZeroDivisionError: boom" in record.getMessage()  # the child's traceback
 
 
-def test_cancel_stops_the_child(tmp_path: Path) -> None:
+def test_cancel_stops_the_child_and_it_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     token = CancelToken()
     ready = tmp_path / "ready"
-    relayed = run_in_child_process(wait_for_cancel, ready, cancel=token)
-    with pytest.raises(Cancelled):
-        for _ in relayed:
-            if ready.exists():
-                token.set()
+    with caplog.at_level(logging.INFO):  # the child logs at the level of the root logger
+        relayed = run_in_child_process(wait_for_cancel, ready, cancel=token)
+        with pytest.raises(Cancelled):
+            for _ in relayed:
+                if ready.exists():
+                    token.set()
+    assert "the wait for cancel was asked to stop; it ends with the work in hand" in (
+        caplog.messages
+    )
 
 
 def test_closing_the_stream_stops_the_child(tmp_path: Path) -> None:
@@ -143,9 +150,8 @@ def test_closing_the_stream_stops_the_child(tmp_path: Path) -> None:
     for _ in relayed:
         if ready.exists():
             break
-    started = time.monotonic()
-    relayed.close()  # waits for the child to stop; a child left running would hold it 30 s
-    assert time.monotonic() - started < 20
+    relayed.close()  # returns once the child has ended: by itself, or killed 30 s later
+    assert ready.with_suffix(".stopped").exists(), "it was killed, not stopped"
 
 
 def test_the_child_stops_when_the_caller_is_killed(tmp_path: Path) -> None:
@@ -184,14 +190,15 @@ def test_a_child_that_dies_is_a_clear_error() -> None:
 def test_the_child_is_background_work_in_a_session_of_its_own(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(priority, "_niceness", 7)
+    lower = min(os.nice(0) + 7, MAX_NICENESS)  # under `nice`, this process starts above 0
+    monkeypatch.setattr(priority, "_niceness", lower)
     (finished,) = run_in_child_process(describe_process)
     assert isinstance(finished, Finished)
     seen = finished.result
     assert seen["session"] != os.getsid(0)
-    assert seen["niceness"] == os.getpriority(os.PRIO_PROCESS, 0) + 7
+    assert seen["niceness"] == lower
     if seen["autogroup"] is not None:
-        assert seen["autogroup"].split()[-1] == "7"
+        assert seen["autogroup"].split()[-1] == str(lower)
 
 
 @pytest.fixture

@@ -88,7 +88,7 @@ def test_unknown_profile_keys_are_refused(tmp_path: Path) -> None:
         settings.load(path)
 
 
-def test_save_is_atomic_and_private(tmp_path: Path) -> None:
+def test_save_is_private_and_leaves_no_temporary_file(tmp_path: Path) -> None:
     path = tmp_path / "config" / "settings.toml"
     settings.save(Settings(owner="ada"), path)
     assert path.stat().st_mode & 0o077 == 0

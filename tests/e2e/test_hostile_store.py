@@ -99,6 +99,27 @@ def store(s3_server: S3Server) -> tuple[Bucket, Manifest, Manifest]:
             id="NUL-in-a-path-pull",
         ),
         pytest.param(
+            set_file("images/train/cat1.png", path="/tmp/cat1.png"),
+            "path",
+            "is not in 'images/train/', as its role and split say ('/tmp/cat1.png')",
+            "pull",
+            id="absolute-path-pull",
+        ),
+        pytest.param(
+            set_file("images/train/cat1.png", path="C:/Users/ada/cat1.png"),
+            "path",
+            "is not in 'images/train/', as its role and split say ('C:/Users/ada/cat1.png')",
+            "pull",
+            id="drive-letter-pull",
+        ),
+        pytest.param(
+            set_file("images/train/cat1.png", path="images/train/..\\..\\cat1.png"),
+            "path",
+            "contains a backslash",
+            "pull",
+            id="backslash-pull",
+        ),
+        pytest.param(
             set_file("images/train/cat1.png", sha256="../../x"),
             "sha256",
             "is not 64 lowercase hexadecimal digits ('../../x')",

@@ -1,6 +1,6 @@
 """The packaged app: built by packaging/build-linux.sh, then run as a user runs it.
 
-The bundle and the .deb are built once for this module into a temporary
+The bundle and the .deb are built once per test session into a temporary
 folder, so nothing lands in the repository. Every command then runs the
 bundle's own executable, where ``sys.executable`` is the app and not a Python,
 with a PATH that holds no virtual environment: the ``weed`` server, the icons
@@ -31,15 +31,23 @@ from datayard.core.store.bucket import Bucket
 from datayard.core.store.workspace import Workspace
 from tests.e2e.test_push import write_images
 from tests.fixtures.datasets import sample_files
+from tests.fixtures.xvfb import needs_x, x_display
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT / "packaging" / "build-linux.sh"
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 """No virtual environment on it: a `weed` or `datayard` found there would not be the bundle's."""
 
-pytestmark = pytest.mark.skipif(
-    not sys.platform.startswith("linux"), reason="packaging/build-linux.sh builds for Linux"
-)
+BUILD_TIMEOUT_S = 900
+"""The build's own limit: PyInstaller took about a minute here, on two busy cores far longer."""
+
+pytestmark = [
+    pytest.mark.skipif(
+        not sys.platform.startswith("linux"), reason="packaging/build-linux.sh builds for Linux"
+    ),
+    # Each test is timed without the build, which runs once, in the first one's set-up.
+    pytest.mark.timeout(300, func_only=True),
+]
 
 
 @dataclass(frozen=True)
@@ -51,8 +59,9 @@ class Build:
     version: str
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Build]:
+    """The bundle (and .deb), built once for the session within :data:`BUILD_TIMEOUT_S`."""
     out = tmp_path_factory.mktemp("packaging")
     dist, work = out / "dist", out / "work"
     command = ["bash", str(BUILD_SCRIPT), "--dist", str(dist), "--work", str(work)]
@@ -63,7 +72,7 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Build]:
         env=dict(os.environ, PYTHON=sys.executable),
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=BUILD_TIMEOUT_S,
     )
     if result.returncode == 3:  # the script's code for "what it needs cannot be installed"
         pytest.skip(f"PyInstaller or weed is missing and could not be installed: {result.stderr}")
@@ -185,39 +194,22 @@ class GuiSession:
         assert "Traceback" not in self.log.read_text()
 
 
-needs_x = pytest.mark.skipif(
-    not (shutil.which("Xvfb") and shutil.which("xdotool")), reason="needs Xvfb and xdotool"
-)
-
-
 @contextlib.contextmanager
 def bundle_gui(build: Build, tmp_path: Path) -> Iterator[GuiSession]:
     """The bundle's GUI on a fresh Xvfb; whatever a test leaves running is stopped."""
-    read_end, write_end = os.pipe()
-    xvfb = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        pass_fds=(write_end,),
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_end)
-    with os.fdopen(read_end) as numbers:
-        display = numbers.readline().strip()  # Xvfb picks a free display and says which
-    app = None
-    try:
-        assert display, "Xvfb did not start"
-        env = dict(os.environ, PATH=SYSTEM_PATH, DISPLAY=f":{display}", QT_QPA_PLATFORM="xcb")
+    with x_display() as display:
+        env = dict(os.environ, PATH=SYSTEM_PATH, DISPLAY=display, QT_QPA_PLATFORM="xcb")
         log = tmp_path / "gui.log"
         with log.open("wb") as output:
             app = subprocess.Popen(
                 [str(build.app), "gui"], env=env, stdout=output, stderr=subprocess.STDOUT
             )
-        yield GuiSession(app, log, env)
-    finally:
-        if app is not None and app.poll() is None:
-            app.kill()
-            app.wait(timeout=10)
-        xvfb.terminate()
-        xvfb.wait(timeout=10)
+        try:
+            yield GuiSession(app, log, env)
+        finally:
+            if app.poll() is None:
+                app.kill()
+                app.wait(timeout=10)
 
 
 @needs_x

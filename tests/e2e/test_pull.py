@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -26,7 +28,8 @@ from datayard.core.errors import InvalidStoreObjectError, UsageError
 from datayard.core.events import Cancelled, CancelToken, FileFailed, Transfer, run_to_end
 from datayard.core.store.layout import blob_key, version_key
 from tests.fixtures.datasets import add_profile, fresh_bucket, noise, publish, run_cli, sample_files
-from tests.fixtures.services import S3Server
+from tests.fixtures.services import S3Server, datayard_command
+from tests.fixtures.store_proxy import StoreProxy
 
 
 def pulled_files(root: Path) -> dict[str, bytes]:
@@ -271,4 +274,42 @@ def test_two_pulls_into_one_folder_and_no_lock_file_left(
     run_to_end(first, PullResult)
     assert not (dest / LOCK_NAME).exists()
     run_to_end(pull(bucket, manifest, dest), PullResult)  # the folder is free again
+    assert not (dest / LOCK_NAME).exists()
+
+
+def test_a_pull_killed_mid_file_leaves_no_file_under_its_name_and_the_next_finishes(
+    s3_server: S3Server, secret_service: str, store_proxy: StoreProxy, tmp_path: Path
+) -> None:
+    """``kill -9`` while a file is half written: the next pull removes what it left."""
+    bucket = fresh_bucket(s3_server)
+    files = {**sample_files(extra_train=2), "images/train/big.jpg": noise(4 << 20, seed=5)}
+    manifest = publish(bucket, "alice/cats", files)
+    big = next(f.sha256 for f in manifest.files if f.path == "images/train/big.jpg")
+    hold = store_proxy.hold(lambda method, path: method == "GET" and big in path, partial=True)
+    add_profile(s3_server, bucket, endpoint=store_proxy.endpoint)
+    dest = tmp_path / "cats"
+    pulling = subprocess.Popen(
+        datayard_command("pull", "alice/cats", str(dest), "--profile", "lab", "--workers", "1"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while not (hold.holding.is_set() and any(p.stat().st_size for p in leftovers(dest))):
+            assert pulling.poll() is None, "the pull ended before the point to interrupt it"
+            time.sleep(0.05)  # the pull waits for the rest of the file: a pause between looks
+    finally:
+        pulling.send_signal(signal.SIGKILL)
+        pulling.wait(timeout=30)
+        hold.release()
+    (part,) = leftovers(dest)
+    assert part.parent == dest / "images/train"
+    assert 0 < part.stat().st_size < len(files["images/train/big.jpg"])
+    assert not (dest / "images/train/big.jpg").exists()
+    assert not (dest / "data.yaml").exists()
+
+    again = run_cli("pull", "alice/cats", str(dest), "--profile", "lab")
+
+    assert again.returncode == 0, again.stderr
+    assert pulled_files(dest) == files
+    assert leftovers(dest) == []
     assert not (dest / LOCK_NAME).exists()

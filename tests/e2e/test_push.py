@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from datayard.core.datasets.catalog import Catalog
+from datayard.core.datasets.gc import GcResult, collect_garbage
 from datayard.core.datasets.push import PushOptions, PushPlanned, PushResult, push
 from datayard.core.datasets.push.engine import CheckFailedError, store_id
 from datayard.core.datasets.push.journal import Journal
@@ -307,3 +310,87 @@ def test_a_file_that_cannot_be_read_fails_alone_and_nothing_is_published(
     assert [e for e in events if isinstance(e, FileFailed)] == [failure]
     assert result.uploaded_blobs == 3
     assert result.manifest is None and Catalog(bucket).datasets() == {}
+
+
+def test_a_file_that_changes_while_it_is_read_is_read_again(
+    bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_images(tmp_path / "set", 3, seed=14)
+    victim = source / "img_00001.png"
+    as_scanned = victim.read_bytes()
+    rewritten = write_image(tmp_path / "other.png", 70, random.Random(15)).read_bytes()
+    put_bytes = bucket.put_bytes
+
+    def rewrite_once_read(key: str, data: bytes, **options: object) -> str:
+        etag = put_bytes(key, data, **options)  # type: ignore[arg-type]
+        if data == as_scanned:  # read and sent; the file changes before it is looked at again
+            victim.write_bytes(rewritten)
+        return etag
+
+    monkeypatch.setattr(bucket, "put_bytes", rewrite_once_read)
+    result = run_push([source], bucket)
+
+    assert result.manifest is not None and not result.failures
+    entry = next(f for f in result.manifest.files if f.source.endswith("/img_00001.png"))
+    assert bucket.get_bytes(blob_key(entry.sha256)) == rewritten
+    assert entry.size == len(rewritten)
+    assert result.changed_files == (entry.path,)
+
+
+def test_a_file_that_keeps_changing_while_it_is_read_fails(
+    bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_images(tmp_path / "set", 3, seed=16)
+    victim = source / "img_00001.png"
+    put_bytes = bucket.put_bytes
+
+    def rewrite_every_time(key: str, data: bytes, **options: object) -> str:
+        etag = put_bytes(key, data, **options)  # type: ignore[arg-type]
+        if data == victim.read_bytes():
+            victim.write_bytes(data + b"\0")  # another size: another signature
+        return etag
+
+    monkeypatch.setattr(bucket, "put_bytes", rewrite_every_time)
+    result = run_push([source], bucket)
+
+    (failure,) = result.failures
+    assert failure.path.endswith("/img_00001.png")
+    assert failure.error == f"{victim} kept changing while it was pushed; push it again later"
+    assert result.manifest is None and Catalog(bucket).datasets() == {}
+
+
+def test_after_a_gc_deleted_known_blobs_a_push_sends_them_again(
+    bucket: Bucket, tmp_path: Path
+) -> None:
+    """This machine's index knew the blobs; the gc moved the blob generation, so it forgets."""
+    source = write_images(tmp_path / "set", 4, seed=17)
+
+    def die_before_publishing(step: str) -> None:
+        if step == "uploaded":
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        list(
+            push(
+                [source],
+                PushOptions(dataset="set", owner="ada"),
+                bucket=bucket,
+                database=db(),
+                checkpoint=die_before_publishing,
+            )
+        )
+    uploaded = stored_blobs(bucket)
+    assert len(uploaded) == 4
+    assert Journal(db(), store_id(bucket)).known(uploaded) == uploaded
+    # That push died over a week ago: gc may take what it uploaded.
+    (marker,) = bucket.objects(PUSHES)
+    record = json.loads(bucket.get_bytes(marker.key))
+    record["started"] = (datetime.now(UTC) - timedelta(days=8)).isoformat(timespec="seconds")
+    bucket.put_bytes(marker.key, json.dumps(record).encode())
+    swept = run_to_end(collect_garbage(bucket, delete=True, ignore_stale_pushes=True), GcResult)
+    assert set(swept.deleted) == uploaded and stored_blobs(bucket) == set()
+
+    result = run_push([source], bucket)
+
+    assert result.manifest is not None and result.uploaded_blobs == 4
+    assert stored_blobs(bucket) == set(result.manifest.blobs)

@@ -5,20 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import signal
-import sqlite3
 import subprocess
 import time
 import uuid
 from collections.abc import Callable
-from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from datayard.core.datasets.catalog import Catalog, DatasetRef
-from datayard.core.datasets.push.engine import store_id
-from datayard.core.datasets.push.journal import Journal, last_unfinished_push
+from datayard.core.datasets.push.journal import last_unfinished_push
 from datayard.core.paths import AppDirs
 from datayard.core.settings import Profile
 from datayard.core.store import s3
@@ -28,6 +25,7 @@ from datayard.core.store.layout import BLOBS, PUSHES, blob_key
 from datayard.core.store.workspace import Workspace
 from tests.e2e.test_push import write_images
 from tests.fixtures.services import S3Server, datayard_command
+from tests.fixtures.store_proxy import Hold, StoreProxy, blob_request
 
 pytestmark = pytest.mark.usefixtures("secret_service")
 
@@ -63,68 +61,56 @@ def blob_count(bucket: Bucket) -> int:
     return sum(1 for _ in bucket.objects(BLOBS))
 
 
-def kill_when(process: subprocess.Popen[str], ready: Callable[[], bool]) -> None:
-    """SIGKILL the push once ``ready()`` holds; fail if the push ended first."""
-    while not ready():
+def kill_at(process: subprocess.Popen[str], hold: Hold) -> None:
+    """SIGKILL the push once an answer it waits for is held; fail if it ended first."""
+    while not hold.holding.wait(0.1):
         if process.poll() is not None:
             errors = process.stderr.read() if process.stderr else ""
             raise AssertionError(f"the push ended before the point to interrupt it: {errors}")
     process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
+    process.communicate(timeout=30)  # and close its pipe
+    hold.release()
 
 
-def parts_held(bucket: Bucket, path: Path, part_size: int, *, wait: bool = False) -> int:
-    """How many parts of ``path``'s unfinished multipart upload the server holds with its bytes.
-
-    With ``wait``, 0 until the push has begun the upload, after a pause that keeps
-    a caller polling from taking the processor from the push it watches.
-    """
-    content = path.read_bytes()
-    sha = hashlib.sha256(content).hexdigest()
-    database = AppDirs.default().database
-    if wait:
-        time.sleep(0.05)
-        if not database.exists():
-            return 0
-    try:
-        with closing(Journal(database, store_id(bucket))) as journal:
-            upload = journal.open_upload(sha)
-    except sqlite3.OperationalError:  # the push holds the database for a moment
-        return 0
-    if upload is None and wait:
-        return 0
-    assert upload is not None
-    held = bucket.uploaded_parts(blob_key(sha), upload.upload_id) or {}
-    return sum(
-        hashlib.md5(content[(number - 1) * part_size : number * part_size]).hexdigest() in etags
-        for number, etags in held.items()
-    )
+def wait_while_running(process: subprocess.Popen[str], done: Callable[[], bool]) -> None:
+    """Look at ``done`` now and then until it holds; fail if the push ended first."""
+    while not done():
+        assert process.poll() is None, "the push ended before the point to interrupt it"
+        time.sleep(0.05)  # a pause between looks, so that they do not slow the push
 
 
 @pytest.fixture
-def lab(s3_server: S3Server) -> tuple[str, Bucket]:
+def lab(s3_server: S3Server, store_proxy: StoreProxy) -> tuple[str, Bucket]:
+    """Profile 'lab', not the default: a fresh bucket that the push reaches through the proxy.
+
+    Returns the profile's name and the bucket itself, reached directly.
+    """
     profile = s3_server.profile(name="lab", bucket=f"k-{uuid.uuid4().hex[:12]}")
     s3.create_bucket(profile, s3_server.secret)
-    add_profile("lab", profile, s3_server.secret)
+    add_profile("lab", replace(profile, endpoint=store_proxy.endpoint), s3_server.secret)
     return "lab", Bucket(profile, s3_server.secret)
 
 
-def test_kill_9_at_several_points_then_resume(lab: tuple[str, Bucket], tmp_path: Path) -> None:
+def test_kill_9_at_several_points_then_resume(
+    lab: tuple[str, Bucket], store_proxy: StoreProxy, tmp_path: Path
+) -> None:
+    """Each kill comes while the push waits for the answer to an upload the store has made."""
     name, bucket = lab
     source = write_images(tmp_path / "photos", 300, seed=7)
-    for threshold in (1, 100, 200):
+    for passing in (0, 99, 99):
+        hold = store_proxy.hold(blob_request("PUT"), after=passing)
         process = subprocess.Popen(
             push_command(source, name, "--workers", "1"),
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             text=True,
         )
-        kill_when(process, lambda n=threshold: blob_count(bucket) >= n)
+        kill_at(process, hold)
         assert Catalog(bucket).datasets() == {}  # nothing published by a killed push
     before = blob_count(bucket)
-    assert 200 <= before < 300
+    assert before == 1 + 100 + 100
 
-    resumed = run(push_command(source, name, "--json"))
+    resumed = run(datayard_command("push", "--resume", "--json"))
     assert resumed.returncode == 0, resumed.stderr
     result = json.loads(resumed.stdout)
     assert result["uploaded_blobs"] == 300 - before  # nothing stored is sent again
@@ -138,32 +124,78 @@ def test_kill_9_at_several_points_then_resume(lab: tuple[str, Bucket], tmp_path:
     stored = {Path(f.source).name: bucket.get_bytes(blob_key(f.sha256)) for f in manifest.files}
     assert stored == {image.name: image.read_bytes() for image in source.iterdir()}
 
+    again = run(datayard_command("push", "--resume"))
+    assert again.returncode == 2
+    assert "there is no unfinished push to resume" in again.stderr
+
 
 def test_kill_9_during_a_multipart_upload_then_resume(
-    lab: tuple[str, Bucket], tmp_path: Path
+    lab: tuple[str, Bucket], store_proxy: StoreProxy, tmp_path: Path
 ) -> None:
+    """Killed while it waits for the answer to its third part: the store holds three parts."""
     name, bucket = lab
     source = tmp_path / "big"
     big = write_images(source, 1, side=3500, seed=8) / "img_00000.png"  # about 36 MB
     size = big.stat().st_size
+    part = 5 * (1 << 20)
+    hold = store_proxy.hold(lambda method, path: "partNumber=" in path, after=2)
     process = subprocess.Popen(
         push_command(source, name, "--part-size", "5", "--workers", "1"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
-    part = 5 * (1 << 20)
-    kill_when(process, lambda: parts_held(bucket, big, part, wait=True) >= 2)
-    held = parts_held(bucket, big, part)
-    assert held >= 2
+    kill_at(process, hold)
     resumed = run(push_command(source, name, "--part-size", "5", "--json"))
     assert resumed.returncode == 0, resumed.stderr
-    kept, rest = divmod(size - json.loads(resumed.stdout)["sent_bytes"], part)
-    # Every part held is kept, recorded in the journal or not; a part in flight
-    # at the kill may have reached the server since it was listed.
-    assert rest == 0 and kept >= held
+    # Every part the store holds is kept, the one whose answer the push never heard too.
+    assert json.loads(resumed.stdout)["sent_bytes"] == size - 3 * part
     sha = hashlib.sha256(big.read_bytes()).hexdigest()
     assert bucket.get_bytes(blob_key(sha)) == big.read_bytes()
+
+
+def pushed_splits(bucket: Bucket, dataset: str) -> dict[str, str]:
+    """Each pushed file's split, by the path it was pushed from under the shared folder."""
+    manifest = Catalog(bucket).manifest(DatasetRef(Workspace.default().settings().owner, dataset))
+    return {f.source.split("/drive/", 1)[1]: f.split for f in manifest.files}
+
+
+def test_split_auto_folder_and_ratio(lab: tuple[str, Bucket], tmp_path: Path) -> None:
+    """A set with train/val folders and a flat folder without splits, pushed together."""
+    name, bucket = lab
+    street = tmp_path / "drive" / "street"
+    for split, count in (("train", 5), ("val", 2)):
+        write_images(street / "images" / split, count, seed=len(split))
+        (street / "labels" / split).mkdir(parents=True)
+        for image in (street / "images" / split).iterdir():
+            (street / "labels" / split / f"{image.stem}.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    phone = write_images(tmp_path / "drive" / "phone", 40, side=16, seed=3)
+    splits = {}
+    for mode in ("auto", "folder", "ratio"):
+        folders = (str(street), str(phone))
+        done = run(datayard_command("push", *folders, "-p", name, "-d", mode, "--split", mode))
+        assert done.returncode == 0, done.stderr
+        splits[mode] = pushed_splits(bucket, mode)
+
+    layout = {
+        f"street/{kind}/{split}/{image.stem}.{ext}": split
+        for split in ("train", "val")
+        for image in (street / "images" / split).iterdir()
+        for kind, ext in (("images", "png"), ("labels", "txt"))
+    }
+    flat = [f"phone/{image.name}" for image in sorted(phone.iterdir())]
+    auto, folder, ratio = splits["auto"], splits["folder"], splits["ratio"]
+    assert {path: auto[path] for path in layout} == layout  # the folders' splits are kept
+    assert 0.1 <= [auto[path] for path in flat].count("val") / len(flat) <= 0.3  # 80/20
+    assert {path: folder[path] for path in layout} == layout
+    assert {folder[path] for path in flat} == {"train"}
+    assert [ratio[path] for path in flat] == [auto[path] for path in flat]  # stable per file
+    assert {path: ratio[path] for path in layout} != layout  # folders say nothing here
+    images = [split for path, split in ratio.items() if "/labels/" not in path]
+    assert 0.1 <= images.count("val") / len(images) <= 0.3
+    for image in (path for path in layout if path.startswith("street/images/")):
+        label = image.replace("/images/", "/labels/").replace(".png", ".txt")
+        assert ratio[label] == ratio[image]  # a label follows its image
 
 
 def test_store_going_away_mid_push_fails_clearly_then_completes(
@@ -184,9 +216,10 @@ def test_store_going_away_mid_push_fails_clearly_then_completes(
             stderr=subprocess.PIPE,
             text=True,
         )
-        while blob_count(bucket) < 50:
-            assert process.poll() is None, "the push finished before the store went away"
+        wait_while_running(process, lambda: blob_count(bucket) >= 1)
+        process.send_signal(signal.SIGSTOP)  # it cannot finish while the store goes away
         store.stop()
+        process.send_signal(signal.SIGCONT)
         _, stderr = process.communicate(timeout=120)
         assert process.returncode == 1
         assert "nothing answers at" in stderr

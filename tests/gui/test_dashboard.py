@@ -21,6 +21,7 @@ from datayard.core.training.runs import RunFolder, RunRegistry
 from datayard.gui.training.dashboard import RunDashboard
 from datayard.gui.training.runs_list import COLUMNS
 from tests.core.test_curves import append_events, losses_at, training_events, write_run
+from tests.fixtures.waits import LONG_MS
 
 BOX = BATCH + "box_loss"
 
@@ -108,7 +109,7 @@ def test_lists_runs_with_status_best_map_and_duration(qtbot: QtBot, registry: Ru
     assert done["Best mAP50-95"] == "0.080"  # 0.05 + 0.01 x 3 epochs
     (listed,) = dashboard.runs.findItems(finished.run_id, Qt.MatchFlag.MatchExactly, 0)
     assert "dataset: me/set@v" in listed.toolTip(0) and "model: yolo11n.yaml" in listed.toolTip(0)
-    assert done["Duration"]  # 2 s preparing + 3 x (10 x 0.5 s + 3 s) + 2 s
+    assert done["Duration"] == "28 s"  # 2 s preparing + 3 x (10 x 0.5 s + 3 s) + 2 s
     assert row(dashboard, paused.run_id)["Status"] == "paused"
     assert row(dashboard, unstored.run_id)["Status"] == "finished, 1 file not stored"
     (incomplete,) = dashboard.runs.findItems(unstored.run_id, Qt.MatchFlag.MatchExactly, 0)
@@ -161,7 +162,10 @@ def test_two_selected_runs_overlay_one_colour_each(qtbot: QtBot, registry: RunRe
     assert legend is not None and legend.isVisible() and len(legend.items) == 2
 
     dashboard.select_runs([second.run_id])
-    qtbot.waitUntil(lambda: not any(r == first.run_id for r, _, _ in dashboard.plots.curves["pr"]))
+    qtbot.waitUntil(
+        lambda: not any(r == first.run_id for r, _, _ in dashboard.plots.curves["pr"]),
+        timeout=LONG_MS,
+    )
     assert not legend.isVisible()  # one run: the headline names it, the legend would hide curves
     table = dashboard.stats
     assert {table.item(r, 0).toolTip() for r in range(table.rowCount())} == {second.run_id}
@@ -174,21 +178,21 @@ def test_smoothing_and_x_axis_change_the_curves(qtbot: QtBot, registry: RunRegis
     smoothed = curve(dashboard, "batch:box_loss", run.run_id, BOX, "smooth")
     raw = curve(dashboard, "batch:box_loss", run.run_id, BOX, "raw")
 
-    with qtbot.waitSignal(dashboard.redrawn):
+    with qtbot.waitSignal(dashboard.redrawn, timeout=LONG_MS):
         dashboard.set_smoothing(0)
     assert np.array_equal(smoothed.yData, raw.yData) and not raw.isVisible()
-    with qtbot.waitSignal(dashboard.redrawn):
+    with qtbot.waitSignal(dashboard.redrawn, timeout=LONG_MS):
         dashboard.set_smoothing(0.9)
     assert raw.isVisible()
     assert np.allclose(smoothed.yData, smooth(raw.yData, 0.9))
     assert not np.allclose(smoothed.yData, raw.yData)
 
     assert smoothed.xData[-1] == 30
-    with qtbot.waitSignal(dashboard.redrawn):
+    with qtbot.waitSignal(dashboard.redrawn, timeout=LONG_MS):
         dashboard.set_axis(XAxis.EPOCH)
     assert smoothed.xData[-1] == pytest.approx(3.0) and smoothed.xData[0] == pytest.approx(0.1)
     assert dashboard.plots.plots["lr"].getAxis("bottom").labelText == "epoch"
-    with qtbot.waitSignal(dashboard.redrawn):
+    with qtbot.waitSignal(dashboard.redrawn, timeout=LONG_MS):
         dashboard.set_axis(XAxis.WALL)
     assert smoothed.xData[-1] == pytest.approx(2 + 3 * 8 - 3)  # preparing + epochs - last val
 
@@ -199,7 +203,7 @@ def test_exports_csv_and_png(qtbot: QtBot, registry: RunRegistry, tmp_path: Path
     dashboard = dashboard_for(qtbot, registry)
     show(qtbot, dashboard, first, batches=10)
     dashboard.select_runs([first.run_id, second.run_id])
-    qtbot.waitUntil(lambda: points(dashboard, "lr", second.run_id, LR) == 5)
+    qtbot.waitUntil(lambda: points(dashboard, "lr", second.run_id, LR) == 5, timeout=LONG_MS)
 
     target = tmp_path / "out.csv"
     with qtbot.waitSignal(dashboard.exported, timeout=10_000):
@@ -297,5 +301,8 @@ def test_a_live_run_is_followed_as_its_file_grows(
     worker.kill()  # a worker exits once its last event is written and mirrored
     worker.wait(timeout=10)
     qtbot.waitUntil(lambda: row(dashboard, run.run_id)["Status"] == "finished", timeout=10_000)
-    qtbot.waitUntil(lambda: points(dashboard, "batch:box_loss", run.run_id, BOX, "smooth") == 30)
+    qtbot.waitUntil(
+        lambda: points(dashboard, "batch:box_loss", run.run_id, BOX, "smooth") == 30,
+        timeout=LONG_MS,
+    )
     assert not dashboard.stop_button.isEnabled()

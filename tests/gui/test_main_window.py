@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-from PySide6.QtWidgets import QMenu
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMenu, QMessageBox
 from pytestqt.qtbot import QtBot
 
+from datayard.core.datasets.push.queue import JobState
+from datayard.core.datasets.push.request import PushRequest
+from datayard.core.store.bucket import Bucket
+from datayard.core.store.layout import BLOBS
 from datayard.core.store.workspace import Workspace
 from datayard.gui.main_window import MainWindow
+from datayard.gui.workers import any_running
+from tests.e2e.test_push import write_images
+from tests.e2e.test_push_secret import push_process
+from tests.fixtures.store_proxy import Hold
+from tests.fixtures.waits import LONG_MS
 
 pytestmark = pytest.mark.usefixtures("secret_service")
 
@@ -21,8 +34,8 @@ def connected(text: str) -> bool:
     return text.endswith(" connected")
 
 
-def test_the_first_paint_waits_for_no_store_client_and_no_training_library() -> None:
-    """minio (0.16 s), torch and Ultralytics (seconds) load once work needs them."""
+def test_the_first_paint_waits_for_no_store_client_plotting_or_training_library() -> None:
+    """minio (0.16 s), pyqtgraph, torch and Ultralytics (seconds) load once work needs them."""
     code = (
         "import json, sys\n"
         "from PySide6.QtWidgets import QApplication\n"
@@ -32,7 +45,7 @@ def test_the_first_paint_waits_for_no_store_client_and_no_training_library() -> 
         "window = MainWindow(Workspace.default())\n"
         "window.show()\n"
         "app.processEvents()\n"
-        "heavy = ('minio', 'torch', 'ultralytics', 'cv2')\n"
+        "heavy = ('minio', 'pyqtgraph', 'torch', 'ultralytics', 'cv2')\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
     )
     shown = subprocess.run(
@@ -171,3 +184,61 @@ def test_closing_with_pushes_running_asks_first(
     window.close()
     assert not window.isVisible()
     assert asked == ["Pushes are running", "Pushes are running"]
+
+
+def answer_the_next_question(button: QMessageBox.StandardButton) -> list[str]:
+    """Click ``button`` in the next modal message box, as the user would; its title is listed."""
+    asked: list[str] = []
+
+    def click() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(10, click)  # not shown yet
+            return
+        asked.append(box.windowTitle())
+        box.button(button).click()
+
+    QTimer.singleShot(0, click)
+    return asked
+
+
+def test_closing_the_window_while_a_push_runs_pauses_it_for_the_next_start(
+    qtbot: QtBot,
+    bucket: Bucket,
+    held_uploads: Callable[[int], Hold],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    source = write_images(tmp_path / "photos", 60)  # more than the push has in hand at once
+    held = held_uploads(2)
+    window = MainWindow(Workspace.default())
+    qtbot.addWidget(window)
+    window.show()
+    window.transfers.enqueue(PushRequest((source,), "photos", "lab"))
+    qtbot.waitUntil(held.holding.is_set, timeout=LONG_MS)
+    child = push_process()
+
+    asked = answer_the_next_question(QMessageBox.StandardButton.Yes)
+    window.close()
+
+    assert asked == ["Pushes are running"] and not window.isVisible()
+    assert not child.is_running(), "the push's process outlived the window"
+    assert not any_running()
+    stopping = [r for r in caplog.records if r.name == "datayard.core.child_process"]
+    assert [r.levelno for r in stopping] == [logging.INFO]  # asked to stop; not killed
+    stored = sum(1 for _ in bucket.objects(BLOBS))
+    assert stored < 60
+
+    later = MainWindow(Workspace.default())
+    qtbot.addWidget(later)
+    later.show()
+    later.start()
+    (offer,) = [b for b in later.findChildren(QMessageBox) if b.isVisible()]
+    assert offer.windowTitle() == "Resume unfinished pushes?" and "photos" in offer.text()
+    next(b for b in offer.buttons() if b.text() == "Resume all").click()
+    (job,) = later.transfers.queue.jobs
+    qtbot.waitUntil(
+        lambda: job.state is JobState.DONE and not later.transfers.busy, timeout=LONG_MS
+    )
+    assert job.result is not None and job.result.uploaded_blobs == 60 - stored
+    later.close()

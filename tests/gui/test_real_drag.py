@@ -8,17 +8,14 @@ with xdotool. It is skipped where Xvfb or xdotool is missing.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pytest
+from tests.fixtures.xvfb import needs_x, x_display
 
-pytestmark = pytest.mark.skipif(
-    not (shutil.which("Xvfb") and shutil.which("xdotool")), reason="needs Xvfb and xdotool"
-)
+pytestmark = needs_x
 
 CHILD = r"""
 import sys
@@ -68,14 +65,8 @@ def test_a_real_mouse_drag_from_the_tree_queues_a_push(tmp_path: Path) -> None:
     share = tmp_path / "share"
     (share / "cats").mkdir(parents=True)
     (share / "cats" / "a.jpg").write_bytes(b"\xff\xd8\xff\xd9")
-    display = ":97"
-    xvfb = subprocess.Popen(
-        ["Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        stderr=subprocess.DEVNULL,
-    )
-    env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
-    child = None
-    try:
+    with x_display() as display:
+        env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
         child = subprocess.Popen(
             [sys.executable, "-c", CHILD, str(share)],
             stdout=subprocess.PIPE,
@@ -83,27 +74,30 @@ def test_a_real_mouse_drag_from_the_tree_queues_a_push(tmp_path: Path) -> None:
             text=True,
             env=env,
         )
-        assert child.stdout is not None
-        line = child.stdout.readline().split()
-        assert line and line[0] == "AT", child.stderr.read() if child.stderr else line
-        sx, sy, tx, ty = (int(v) for v in line[1:])
-
-        def xdotool(*args: str) -> None:
-            subprocess.run(["xdotool", *args], env=env, check=True, timeout=10)
-            time.sleep(0.15)  # pacing for the window system, not a timing assertion
-
-        xdotool("mousemove", str(sx), str(sy))
-        xdotool("mousedown", "1")
-        for step in range(1, 11):  # past the drag distance, then across to the target
-            xdotool("mousemove", str(sx + (tx - sx) * step // 10), str(sy + (ty - sy) * step // 10))
-        xdotool("mouseup", "1")
-
-        dropped = child.stdout.readline().split()
-        assert dropped[:1] == ["DROPPED"], child.stderr.read() if child.stderr else dropped
-        assert dropped[1:] == [str(share / "cats")]
-    finally:
-        if child is not None:
+        try:
+            drag_and_drop(child, env, share)
+        finally:
             child.kill()
             child.wait(timeout=10)
-        xvfb.terminate()
-        xvfb.wait(timeout=10)
+
+
+def drag_and_drop(child: subprocess.Popen[str], env: dict[str, str], share: Path) -> None:
+    """Read where the folder and the drop zone are, drag one onto the other, read the drop."""
+    assert child.stdout is not None
+    line = child.stdout.readline().split()
+    assert line and line[0] == "AT", child.stderr.read() if child.stderr else line
+    sx, sy, tx, ty = (int(v) for v in line[1:])
+
+    def xdotool(*args: str) -> None:
+        subprocess.run(["xdotool", *args], env=env, check=True, timeout=10)
+        time.sleep(0.15)  # pacing for the window system, not a timing assertion
+
+    xdotool("mousemove", str(sx), str(sy))
+    xdotool("mousedown", "1")
+    for step in range(1, 11):  # past the drag distance, then across to the target
+        xdotool("mousemove", str(sx + (tx - sx) * step // 10), str(sy + (ty - sy) * step // 10))
+    xdotool("mouseup", "1")
+
+    dropped = child.stdout.readline().split()
+    assert dropped[:1] == ["DROPPED"], child.stderr.read() if child.stderr else dropped
+    assert dropped[1:] == [str(share / "cats")]

@@ -23,6 +23,7 @@ from datayard.core.training.spec import TrainSpec, ultralytics_arguments
 from datayard.gui.training.train_dialog import EXPLANATIONS, LABELS, TrainDialog
 from tests.fixtures.datasets import fresh_bucket, publish, sample_files
 from tests.fixtures.services import S3Server
+from tests.fixtures.waits import LONG_MS
 from tests.gui.test_datasets_view import loaded_view, workspace_for
 
 CPU = Accelerator("cpu")
@@ -331,7 +332,7 @@ def test_starting_launches_the_spec_on_the_exact_version(qtbot: QtBot, tmp_path:
     dialog = open_dialog(qtbot, backend, cloned_from="20260101-000000-abcdef", profile="lab")
     dialog.epochs.setValue(3)
 
-    with qtbot.waitSignal(dialog.launched) as launched:
+    with qtbot.waitSignal(dialog.launched, timeout=LONG_MS) as launched:
         dialog.start.click()
 
     folder = launched.args[0]

@@ -13,6 +13,7 @@ from datayard.gui.main_window import MainWindow
 from datayard.gui.training.dashboard import RunDashboard
 from tests.e2e.test_training import no_network  # noqa: F401 - every worker stays offline
 from tests.fixtures.training import PROFILE, TrainingStore
+from tests.fixtures.waits import LONG_MS
 from tests.gui.test_dashboard import points, row
 
 
@@ -26,7 +27,7 @@ def test_the_dashboard_draws_a_real_run_live_and_pauses_it(
     dashboard.resize(1366, 768)
     dashboard.show()
     dashboard.refresh()
-    qtbot.waitUntil(lambda: dashboard.runs.topLevelItemCount() == 1, timeout=10_000)
+    qtbot.waitUntil(lambda: dashboard.runs.topLevelItemCount() == 1, timeout=LONG_MS)
     dashboard.select_runs([folder.run_id])
 
     # Curves grow while the worker trains: at least one whole epoch and the next one started.
@@ -34,14 +35,14 @@ def test_the_dashboard_draws_a_real_run_live_and_pauses_it(
         lambda: (
             points(dashboard, "batch:box_loss", folder.run_id, BATCH + "box_loss", "smooth") > 4
         ),
-        timeout=60_000,
+        timeout=LONG_MS,
     )
     assert points(dashboard, "epoch:box_loss", folder.run_id, TRAIN + "box_loss") >= 1
-    qtbot.waitUntil(dashboard.pause_button.isEnabled, timeout=5_000)
+    qtbot.waitUntil(dashboard.pause_button.isEnabled, timeout=LONG_MS)
     dashboard.pause_button.click()
-    qtbot.waitUntil(lambda: folder.summary().status is RunStatus.PAUSED, timeout=60_000)
-    qtbot.waitUntil(lambda: row(dashboard, folder.run_id)["Status"] == "paused", timeout=10_000)
-    qtbot.waitUntil(dashboard.resume_button.isEnabled, timeout=10_000)
+    qtbot.waitUntil(lambda: folder.summary().status is RunStatus.PAUSED, timeout=LONG_MS)
+    qtbot.waitUntil(lambda: row(dashboard, folder.run_id)["Status"] == "paused", timeout=LONG_MS)
+    qtbot.waitUntil(dashboard.resume_button.isEnabled, timeout=LONG_MS)
     assert not dashboard.stop_button.isEnabled()
     shown = dashboard.shown_curves()[folder.run_id]
     assert shown.get(VAL + "box_loss") is not None
@@ -59,12 +60,12 @@ def test_train_from_the_datasets_view_opens_the_dialog_and_shows_the_run(
     dialog.epochs.setValue(1)
     dialog.imgsz.setValue(64)
     dialog.batch.setValue(4)
-    with qtbot.waitSignal(dialog.launched, timeout=10_000) as launched:
+    with qtbot.waitSignal(dialog.launched, timeout=LONG_MS) as launched:
         dialog.accept()
     folder = launched.args[0]
     assert window.tabs.currentWidget() is window.training
     dashboard = window.training.chart()
-    qtbot.waitUntil(lambda: folder.run_id in dashboard.shown_curves(), timeout=15_000)
+    qtbot.waitUntil(lambda: folder.run_id in dashboard.shown_curves(), timeout=LONG_MS)
     qtbot.waitUntil(lambda: folder.summary().status.ended, timeout=120_000)
     assert folder.summary().status is RunStatus.FINISHED, folder.summary().message
     window.close()

@@ -7,9 +7,7 @@ earlier session of the app left unfinished.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,6 @@ from datayard.core.datasets.catalog import Catalog
 from datayard.core.datasets.push.queue import Job, JobState
 from datayard.core.datasets.push.request import PushRequest
 from datayard.core.secrets import SecretStore
-from datayard.core.store import s3
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.layout import BLOBS
 from datayard.core.store.locks import Mode, acquire
@@ -33,21 +30,10 @@ from datayard.gui.workers import stop_all
 from tests.e2e.test_push import write_images
 from tests.fixtures.messy_tree import MessyTree, make_clean_set
 from tests.fixtures.services import S3Server
+from tests.fixtures.store_proxy import Hold
+from tests.fixtures.waits import LONG_MS
 
 pytestmark = pytest.mark.usefixtures("secret_service")
-LONG = 60_000
-"""Generous waits for the store; a passing test does not wait that long."""
-
-
-@pytest.fixture
-def bucket(secret_service: str, s3_server: S3Server) -> Bucket:
-    """A fresh bucket behind the default profile 'lab', its secret in the real keyring."""
-    profile = s3_server.profile(name="lab", bucket=f"g-{uuid.uuid4().hex[:12]}")
-    s3.create_bucket(profile, s3_server.secret)
-    workspace = Workspace.default()
-    workspace.save(replace(workspace.settings().with_profile(profile), default_profile="lab"))
-    SecretStore().set("lab", s3_server.secret)
-    return Bucket(profile, s3_server.secret)
 
 
 @pytest.fixture
@@ -97,7 +83,7 @@ def open_dialog(panel: TransfersPanel) -> PushDialog:
 
 
 def previewed(qtbot: QtBot, dialog: PushDialog) -> PushDialog:
-    qtbot.waitUntil(lambda: dialog.preview is not None, timeout=LONG)
+    qtbot.waitUntil(lambda: dialog.preview is not None, timeout=LONG_MS)
     return dialog
 
 
@@ -107,7 +93,7 @@ def only_job(panel: TransfersPanel) -> Job:
 
 
 def wait_state(qtbot: QtBot, panel: TransfersPanel, job: Job, state: JobState) -> None:
-    qtbot.waitUntil(lambda: job.state is state and not panel.busy, timeout=LONG)
+    qtbot.waitUntil(lambda: job.state is state and not panel.busy, timeout=LONG_MS)
 
 
 def blob_count(bucket: Bucket) -> int:
@@ -148,7 +134,7 @@ def test_a_dropped_folder_is_pushed_and_its_bar_reaches_100(
     again = previewed(qtbot, open_dialog(panel))
     assert "Nothing to upload: the store already has all 12 files" in shown(again.summary)
     again.name.setText("pets")
-    qtbot.waitUntil(lambda: "Nothing to send" in shown(again.summary), timeout=LONG)
+    qtbot.waitUntil(lambda: "Nothing to send" in shown(again.summary), timeout=LONG_MS)
     assert "already holds exactly these 12 files" in shown(again.summary)
     again.reject()
 
@@ -168,16 +154,21 @@ def test_dropped_image_files_push_their_folder(
 
 
 def test_cancel_then_resume_sends_only_what_was_missing(
-    qtbot: QtBot, panel: TransfersPanel, bucket: Bucket, tmp_path: Path
+    qtbot: QtBot,
+    panel: TransfersPanel,
+    bucket: Bucket,
+    held_uploads: Callable[[int], Hold],
+    tmp_path: Path,
 ) -> None:
     source = write_images(tmp_path / "photos", 300, seed=2)
+    held_uploads(20)
     dialog = ask(panel, [source])
     assert "To send: 300 of 300 files" in shown(previewed(qtbot, dialog).summary)
     dialog.push_button.click()
     job = only_job(panel)
     row = panel.rows[job.id]
     qtbot.waitUntil(
-        lambda: job.transfer is not None and job.transfer.files_done >= 20, timeout=LONG
+        lambda: job.transfer is not None and job.transfer.files_done >= 20, timeout=LONG_MS
     )
     assert " files · " in row.detail.text() and "/s" in row.detail.text()
     row.buttons["cancel"].click()
@@ -195,9 +186,14 @@ def test_cancel_then_resume_sends_only_what_was_missing(
 
 
 def test_pause_then_resume_completes(
-    qtbot: QtBot, panel: TransfersPanel, bucket: Bucket, tmp_path: Path
+    qtbot: QtBot,
+    panel: TransfersPanel,
+    bucket: Bucket,
+    held_uploads: Callable[[int], Hold],
+    tmp_path: Path,
 ) -> None:
     source = write_images(tmp_path / "photos", 300, seed=3)
+    held_uploads(20)
     active: list[bool] = []
     panel.active_changed.connect(active.append)
     dialog = ask(panel, [source])
@@ -205,7 +201,7 @@ def test_pause_then_resume_completes(
     job = only_job(panel)
     row = panel.rows[job.id]
     qtbot.waitUntil(
-        lambda: job.transfer is not None and job.transfer.files_done >= 20, timeout=LONG
+        lambda: job.transfer is not None and job.transfer.files_done >= 20, timeout=LONG_MS
     )
     row.buttons["pause"].click()
     wait_state(qtbot, panel, job, JobState.PAUSED)
@@ -227,7 +223,7 @@ def test_a_failed_push_says_why_and_can_be_retried(
     source = write_images(tmp_path / "photos", 2, seed=4)
     dialog = ask(panel, [source])
     dialog.profile.setCurrentIndex(dialog.profile.findData("gone"))
-    qtbot.waitUntil(lambda: "Could not prepare" in dialog.status.text(), timeout=LONG)
+    qtbot.waitUntil(lambda: "Could not prepare" in dialog.status.text(), timeout=LONG_MS)
     assert "no-such-bucket" in dialog.status.text() and "Settings" in dialog.status.text()
     dialog.push_button.click()
     job = only_job(panel)
@@ -267,18 +263,23 @@ def test_folders_that_cannot_go_together_are_refused(
 
 
 def test_pushes_left_unfinished_are_offered_at_the_next_start(
-    qtbot: QtBot, panel: TransfersPanel, bucket: Bucket, tmp_path: Path
+    qtbot: QtBot,
+    panel: TransfersPanel,
+    bucket: Bucket,
+    held_uploads: Callable[[int], Hold],
+    tmp_path: Path,
 ) -> None:
     source = write_images(tmp_path / "photos", 300, seed=5)
+    held_uploads(20)
     dialog = ask(panel, [source])
     dialog.name.setText("night-shift")
     dialog.push_button.click()
     job = only_job(panel)
     qtbot.waitUntil(
-        lambda: job.transfer is not None and job.transfer.files_done >= 20, timeout=LONG
+        lambda: job.transfer is not None and job.transfer.files_done >= 20, timeout=LONG_MS
     )
     panel.pause_all()  # what the main window does when the user closes it mid-push
-    qtbot.waitUntil(lambda: not panel.busy, timeout=LONG)
+    qtbot.waitUntil(lambda: not panel.busy, timeout=LONG_MS)
     panel.close()
     stored = blob_count(bucket)
 
@@ -330,7 +331,7 @@ def test_a_push_that_meets_a_gc_says_so_in_its_row_then_publishes(
         dialog.push_button.click()
         job = only_job(panel)
         row = panel.rows[job.id]
-        qtbot.waitUntil(lambda: "Waiting" in row.detail.text(), timeout=LONG)
+        qtbot.waitUntil(lambda: "Waiting" in row.detail.text(), timeout=LONG_MS)
         assert row.detail.text().startswith("Waiting for gc by ")
         assert row.detail.text().endswith("to finish with this store…")
         assert job.state is JobState.RUNNING

@@ -194,6 +194,7 @@ def push(
                 "paths": list(sources),
                 "dataset": options.dataset,
                 "owner": options.owner,
+                "profile": bucket.profile.name,
                 "split": options.split.value,
                 "force": options.force,
             },
