@@ -33,6 +33,7 @@ COMMANDS = {
     "unlock": "locks_cmd:unlock",
     "profile": "profile_cmd",
     "store": "store_cmd",
+    "host": "host_cmd",
     "worker": "worker_cmd",
     "train": "train_cmd",
     "runs": "runs_cmd",
