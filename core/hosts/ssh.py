@@ -174,24 +174,26 @@ class SshConnection:
         except (OSError, asyncssh.Error) as error:
             raise self._lost(error) from error
 
-    def forward_to_local(self, local_port: int, local_host: str = "127.0.0.1") -> int:
-        """A port on the host's loopback that leads to ``local_host:local_port`` here.
-
-        The tunnel lives as long as this connection.
-        """
-        listener = self._loop.call(self._forward(local_host, local_port))
+    def forward_to_local(
+        self, local_port: int, *, remote_port: int = 0, local_host: str = "127.0.0.1"
+    ) -> int:
+        """A port on the host's loopback (``remote_port``, or a free one) that leads to
+        ``local_host:local_port`` here. The tunnel lives as long as this connection."""
+        listener = self._loop.call(self._forward(local_host, local_port, remote_port))
         port: int = listener.get_port()
         log.info(
             "host %s: 127.0.0.1:%d leads to %s:%d here", self.name, port, local_host, local_port
         )
         return port
 
-    async def _forward(self, local_host: str, local_port: int) -> asyncssh.SSHListener:
+    async def _forward(
+        self, local_host: str, local_port: int, remote_port: int
+    ) -> asyncssh.SSHListener:
         import asyncssh
 
         try:
             return await self._connection.forward_remote_port(
-                "127.0.0.1", 0, local_host, local_port
+                "127.0.0.1", remote_port, local_host, local_port
             )
         except (OSError, asyncssh.Error) as error:
             raise HostConnectionError(
