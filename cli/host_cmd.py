@@ -13,6 +13,7 @@ from datayard.core.hosts.login import login
 from datayard.core.hosts.probe import State, test_host
 from datayard.core.hosts.registry import Host, HostRegistry
 from datayard.core.hosts.ssh import accept_host_key
+from datayard.core.hosts.worker_env import set_up, with_base_python
 from datayard.core.settings import LOCAL_PROFILE
 from datayard.core.store.workspace import Workspace
 
@@ -123,6 +124,48 @@ def remove(name: str) -> None:
     HostRegistry(workspace.dirs.config).remove(name)
     workspace.secrets.delete_host_passphrase(name)
     console.print(Text.assemble("Removed host ", (name, "bold"), "."))
+
+
+@command.command()
+@click.argument("name")
+@click.option(
+    "--python",
+    metavar="PATH",
+    help="Build on this Python of the host, which has torch and Ultralytics already.",
+)
+@click.option(
+    "--wheelhouse",
+    metavar="FOLDER",
+    help="Install from this folder of wheels on the host, not from its package index.",
+)
+@click.option("--force", is_flag=True, help="Build the environment again even if it is ready.")
+def setup(name: str, python: str | None, wheelhouse: str | None, force: bool) -> None:
+    """Make host NAME able to train: a worker environment with this Datayard version.
+
+    It goes under the host's ~/.local/share/datayard/worker/VERSION and takes a
+    few minutes the first time (torch is large); running it again does nothing
+    when the environment is ready.
+    """
+    workspace = Workspace.default()
+    registry = HostRegistry(workspace.dirs.config)
+    host = with_base_python(registry.get(name), python)
+    phase = ""
+    for step in set_up(
+        host,
+        cache=workspace.dirs.cache,
+        wheelhouse=wheelhouse or "",
+        force=force,
+        secrets=workspace.secrets,
+    ):
+        if step.phase != phase:
+            phase = step.phase
+            console.print(
+                Text.assemble((step.phase, "bold"), f": {step.detail}" if step.detail else "")
+            )
+        else:
+            console.print(Text(f"  {step.detail}", style="dim"))
+    if python:
+        registry.update(host)
 
 
 def _endpoint(workspace: Workspace, profile_name: str | None) -> str:

@@ -126,7 +126,6 @@ def probe(connection: SshConnection, host: Host, store_endpoint: str = "") -> Ho
     )
     params = {
         "version": version("datayard"),
-        "python": host.python,
         "store_host": address[0],
         "store_port": address[1],
     }

@@ -90,10 +90,8 @@ def store(host: str, port: int) -> dict[str, Any]:
     return {"store_reachable": True, "store_error": ""}
 
 
-def worker(python: str, version: str) -> dict[str, Any]:
-    if not python:
-        python = os.path.join(data_folder(), "worker", version, "bin", "python")
-    python = os.path.expanduser(python)
+def worker(version: str) -> dict[str, Any]:
+    python = os.path.join(data_folder(), "worker", version, "bin", "python")
     answer: dict[str, Any] = {"worker_python": python, "worker": None, "worker_error": ""}
     if not os.path.isfile(python):
         answer["worker_error"] = "not set up"
@@ -130,7 +128,7 @@ def main() -> None:
     answer.update(gpus())
     answer.update(disk(data_folder()))
     answer.update(store(params.get("store_host", ""), params.get("store_port", 0)))
-    answer.update(worker(params.get("python", ""), params["version"]))
+    answer.update(worker(params["version"]))
     print(json.dumps(answer))  # noqa: T201 (the answer, read by the app)
 
 

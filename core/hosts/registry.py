@@ -89,8 +89,9 @@ class Host:
     name: str
     destination: str
     python: str = ""
-    """A Python on the host that the worker uses instead of the environment Datayard
-    sets up there (a conda environment that already has torch, say)."""
+    """The Python on the host that the worker environment is built on, when the user
+    named one (a conda environment that already has torch, say); else the first
+    ``python3`` on the host's PATH."""
 
     def validated(self) -> Host:
         if not _NAME.match(self.name) or self.name == LOCAL_HOST:

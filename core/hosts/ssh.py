@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import posixpath
 import queue
 import shlex
 import socket
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from datayard.core.errors import (
     HostAuthenticationError,
     HostConnectionError,
+    HostError,
     HostKeyChangedError,
     HostKeyUnknownError,
     HostPassphraseError,
@@ -173,6 +175,24 @@ class SshConnection:
             return await self._connection.create_process(command)
         except (OSError, asyncssh.Error) as error:
             raise self._lost(error) from error
+
+    def upload(self, local: Path, remote: str, *, timeout_s: float = 900.0) -> None:
+        """Copy a file to ``remote`` on the host (created whole: sent aside, then renamed)."""
+        self._loop.call(self._upload(local, remote), timeout_s)
+
+    async def _upload(self, local: Path, remote: str) -> None:
+        import asyncssh
+
+        partial = f"{remote}.part"
+        try:
+            async with self._connection.start_sftp_client() as sftp:
+                await sftp.makedirs(posixpath.dirname(remote), exist_ok=True)
+                await sftp.put(str(local), partial)
+                await sftp.posix_rename(partial, remote)
+        except (OSError, asyncssh.Error) as error:
+            raise HostError(
+                f"could not copy {local.name} to host {self.name!r} ({remote}): {_reason(error)}"
+            ) from error
 
     def forward_to_local(
         self, local_port: int, *, remote_port: int = 0, local_host: str = "127.0.0.1"
