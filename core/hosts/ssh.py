@@ -271,6 +271,7 @@ async def _connect(
     seen = _Seen()
     try:
         options = asyncssh.SSHClientConnectionOptions(
+            config=(),  # the user's ~/.ssh/config, as connect() reads it by default
             host=destination.host,
             username=destination.user or (),
             port=destination.port or (),
@@ -377,7 +378,7 @@ def _needs_passphrase(destination: Destination) -> bool:
 
     try:
         asyncssh.SSHClientConnectionOptions(
-            host=destination.host, passphrase="\0 datayard: is any key encrypted?"
+            config=(), host=destination.host, passphrase="\0 datayard: is any key encrypted?"
         )
     except asyncssh.KeyEncryptionError:
         return True
