@@ -218,7 +218,8 @@ class EventLog:
     """Reads a growing events file; each call returns the lines completed since the last.
 
     A line still being written (no newline yet) is left for the next call, so
-    a reader never parses half an event.
+    a reader never parses half an event. Lines end at a newline only: an event's
+    text may hold other line breaks (U+2028, NEL), which JSON leaves as they are.
     """
 
     def __init__(self, path: Path) -> None:
@@ -237,7 +238,7 @@ class EventLog:
         end = data.rfind(b"\n") + 1
         self._offset += end
         records = []
-        for line in data[:end].decode("utf-8", errors="replace").splitlines():
+        for line in data[:end].decode("utf-8", errors="replace").split("\n")[:-1]:
             try:
                 record = decode(line)
             except ProtocolError:
