@@ -128,13 +128,17 @@ class LocalBackend:
         gone unanswered for ``grace_s``, the worker is killed.
         """
         events = EventLog(folder.events_file)
+
+        def wanted(records: list[Record]) -> list[Record]:
+            return [r for r in records if r.seq >= from_seq]
+
         last: Record | None = None
         """The newest event read, ``from_seq`` or not."""
         requested_at: float | None = None
         while True:
             new = events.read_new()
             last = new[-1] if new else last
-            records = [r for r in new if r.seq >= from_seq]
+            records = wanted(new)
             yield from records
             if any(r.event.TERMINAL for r in records) and not self._resumed_since(records):
                 self._wait_exit(folder, grace_s, poll_s, cancel)
@@ -143,12 +147,12 @@ class LocalBackend:
             if not new and not self.alive(folder):
                 # The file may have grown between the read and the check.
                 late = events.read_new()
-                yield from (r for r in late if r.seq >= from_seq)
+                yield from wanted(late)
                 last = late[-1] if late else last
                 # A run that ended before ``from_seq`` (paused, say) has nothing to add.
                 if last is None or not last.event.TERMINAL:
                     self._record_vanished(folder)
-                    yield from events.read_new()
+                    yield from wanted(events.read_new())
                 return
             request = folder.requested()
             if request is None:
