@@ -46,7 +46,7 @@ from datayard.core.training.protocol import (
     encode,
 )
 from datayard.core.training.protocol import Finished as TrainingFinished
-from datayard.core.training.runs import RunFolder, RunRecord
+from datayard.core.training.runs import EventLog, RunFolder, RunRecord
 from datayard.core.training.spec import base_run
 
 log = logging.getLogger(__name__)
@@ -126,6 +126,7 @@ def run(folder: RunFolder, out: TextIO, *, resume: bool = False, workspace: Work
         bucket = Bucket(connection.profile, connection.secret, connections=_CONNECTIONS)
         emit.mirror = Mirror(bucket, record.run_id)
         emit.mirror.put_text("spec.json", record.to_json())
+        _mirror_since_last_worker(folder, emit.mirror)
         data_yaml = _prepare_dataset(bucket, record, workspace, emit)
         model = _resolve_model(record, bucket, workspace.dirs)
         return _train(folder, record, emit, data_yaml=data_yaml, model=model, resume=resume)
@@ -275,6 +276,15 @@ def _resolve_model(record: RunRecord, bucket: Bucket, dirs: AppDirs) -> str:
                 f"run {run_id} has no best weights in the store ({key}): {error}"
             ) from error
     return str(target)
+
+
+def _mirror_since_last_worker(folder: RunFolder, mirror: Mirror) -> None:
+    """The events after the last worker's ending (a resume's "resuming", which the backend
+    writes) reach the store before this worker's, so the store's stream has no gap."""
+    records = EventLog(folder.events_file).read_new()
+    ended = max((i for i, r in enumerate(records) if r.event.TERMINAL), default=-1)
+    for record in records[ended + 1 :]:
+        mirror.add_line(record.seq, record.line)
 
 
 def _mirror_results(mirror: Mirror, folder: RunFolder) -> None:
