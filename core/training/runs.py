@@ -37,7 +37,7 @@ from datayard.core.training.protocol import (
     TrainingEvent,
     decode,
 )
-from datayard.core.training.spec import SpecError, TrainSpec
+from datayard.core.training.spec import RUN_ID, SpecError, TrainSpec
 
 RUN_FILE = "run.json"
 EVENTS_FILE = "events.jsonl"
@@ -98,17 +98,25 @@ class RunRecord:
         store, which anyone may have written): checked in full, or
         :class:`InvalidStoreObjectError` naming ``where`` and the field."""
         try:
-            body = schema.json_object(schema.load_json(raw))
-            return cls(
-                run_id=schema.text(body, "run_id"),
-                spec=_spec(schema.json_object(schema.member(body, "spec"), "spec")),
-                dataset=schema.text(body, "dataset"),
-                backend=schema.text(body, "backend"),
-                launched_at=schema.text(body, "launched_at"),
-                cloned_from=schema.optional_text(body, "cloned_from"),
-            )
+            return cls.from_dict(schema.json_object(schema.load_json(raw)))
         except schema.SchemaError as problem:
             raise InvalidStoreObjectError(where, problem.field, problem.problem) from None
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> RunRecord:
+        """The record in ``body``, part of a larger document; else :class:`SchemaError`.
+
+        The run id names the run's folder and its keys in the store: nothing but an id
+        as the registry makes them passes (``../x`` would name a folder outside).
+        """
+        return cls(
+            run_id=schema.matching(body, "run_id", RUN_ID, "a run id"),
+            spec=_spec(schema.json_object(schema.member(body, "spec"), "spec")),
+            dataset=schema.text(body, "dataset"),
+            backend=schema.text(body, "backend"),
+            launched_at=schema.text(body, "launched_at"),
+            cloned_from=schema.optional_text(body, "cloned_from"),
+        )
 
 
 def _spec(data: dict[str, Any]) -> TrainSpec:
@@ -339,27 +347,31 @@ class RunRegistry:
         self, spec: TrainSpec, dataset: str, backend: str, *, cloned_from: str | None = None
     ) -> RunFolder:
         """A new folder with a fresh, unique id; two launches at once never share one."""
-        self.root.mkdir(parents=True, exist_ok=True)
         while True:
             stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-            run_id = f"{stamp}-{secrets.token_hex(3)}"
-            path = self.root / run_id
-            try:
-                path.mkdir(mode=0o700)
-            except FileExistsError:
-                continue
-            folder = RunFolder(path)
             record = RunRecord(
-                run_id=run_id,
+                run_id=f"{stamp}-{secrets.token_hex(3)}",
                 spec=spec,
                 dataset=dataset,
                 backend=backend,
                 launched_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 cloned_from=cloned_from,
             )
-            # Whole or absent: the app lists the runs while they are created.
-            write_atomically(folder.record_file, record.to_json().encode())
-            return folder
+            try:
+                return self.add(record)
+            except FileExistsError:
+                continue
+
+    def add(self, record: RunRecord) -> RunFolder:
+        """The folder of a run launched elsewhere (a training host is given the record by
+        the app); :class:`FileExistsError` when this registry has the run already."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / record.run_id
+        path.mkdir(mode=0o700)
+        folder = RunFolder(path)
+        # Whole or absent: the app lists the runs while they are created.
+        write_atomically(folder.record_file, record.to_json().encode())
+        return folder
 
     def all(self) -> list[RunFolder]:
         if not self.root.is_dir():
