@@ -145,6 +145,8 @@ class RunSummary:
     """Why it failed, or whether a pause can be resumed; and what the store lacks."""
     unstored: tuple[str, ...] = ()
     """The run's files that did not reach the store (see :class:`Ending`)."""
+    reason: str = ""
+    """Why a failed run failed, in one word (:attr:`Failed.reason`: ``crashed``, ``killed``...)."""
 
     @property
     def label(self) -> str:
@@ -169,7 +171,7 @@ def summarize(events: list[TrainingEvent], planned_epochs: int) -> RunSummary:
     best: tuple[float, int] | None = None
     started = events[0].time if events else None
     ended: float | None = None
-    message = ""
+    message = reason = ""
     unstored: tuple[str, ...] = ()
     for event in events:
         if isinstance(event, Setup):
@@ -198,7 +200,7 @@ def summarize(events: list[TrainingEvent], planned_epochs: int) -> RunSummary:
                     else "no epoch had finished: resuming starts over"
                 )
             elif isinstance(event, Failed):
-                status, message = RunStatus.FAILED, event.message
+                status, message, reason = RunStatus.FAILED, event.message, event.reason
             if unstored:
                 message = "\n".join(filter(None, (message, unstored_note(unstored))))
     return RunSummary(
@@ -211,6 +213,7 @@ def summarize(events: list[TrainingEvent], planned_epochs: int) -> RunSummary:
         ended=ended,
         message=message,
         unstored=unstored,
+        reason=reason,
     )
 
 
