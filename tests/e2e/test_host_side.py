@@ -101,18 +101,24 @@ class Host:
         assert set(answer) == {"error", "kind"} and "\n" not in answer["error"]
         return answer
 
-    def follow(self, folder: str, from_seq: int = 0) -> Iterator[bytes]:
-        """The event lines of ``follow``, newline included, as they come."""
-        with subprocess.Popen(
+    def following(self, folder: str, from_seq: int = 0) -> subprocess.Popen[bytes]:
+        """``follow`` running, the first line of its answer read."""
+        process = subprocess.Popen(
             self.command("host-side", "follow", folder, "--from-seq", str(from_seq)),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=self.environment(),
             cwd=self.root,
-        ) as process:
+        )
+        assert process.stdout is not None
+        assert answer_in(process.stdout.readline()) == {}
+        return process
+
+    def follow(self, folder: str, from_seq: int = 0) -> Iterator[bytes]:
+        """The event lines of ``follow``, newline included, as they come, to its end."""
+        with self.following(folder, from_seq) as process:
             assert process.stdout is not None and process.stderr is not None
             try:
-                assert answer_in(process.stdout.readline()) == {}
                 yield from process.stdout
                 assert process.wait(timeout=60) == 0, process.stderr.read()
             finally:
@@ -250,16 +256,20 @@ def test_a_run_is_paused_resumed_and_followed_from_anywhere_its_secret_in_memory
     assert not (host.root / "config" / "datayard" / "settings.toml").exists()
 
 
-def test_stop_ends_a_run_started_on_the_host_with_its_weights(
+def test_a_follower_whose_connection_drops_ends_quietly_and_stop_ends_the_run(
     host: Host, store: TrainingStore
 ) -> None:
     record = new_record(store, epochs=50)
     started = host.answer("start", host.runs, stdin=start_request(store, record))
 
-    for line in host.follow(started["folder"]):
-        if isinstance(event_of(line), Batch):
-            assert host.answer("control", started["folder"], "stop") == {}
-            break
+    with host.following(started["folder"]) as lost:
+        assert lost.stdout is not None and lost.stderr is not None
+        for line in lost.stdout:
+            if isinstance(event_of(line), Batch):
+                break
+        lost.stdout.close()  # as SSH does when the connection drops
+        assert lost.wait(timeout=120) == 0 and lost.stderr.read() == b""
+    assert host.answer("control", started["folder"], "stop") == {}
     stopped = [event_of(line) for line in host.follow(started["folder"])][-1]
 
     assert isinstance(stopped, Stopped) and stopped.epochs_done < 50
