@@ -17,7 +17,8 @@ Every answer is one JSON object on one line of stdout, exit status 0::
 so the app sees a stale worker environment before it starts anything. A
 request that cannot be carried out answers ``{"protocol": 1, "datayard": ...,
 "error": "<one line>", "kind": "<kind>"}``, exit status 2 (kinds: see
-:class:`HostSideError`).
+:class:`HostSideError`); any other failure (a run's unreadable run.json)
+answers the same way with kind ``error`` and its own exit status.
 
 ``start RUNS_ROOT``
     stdin, then end of file: ``{"protocol": 1, "record": <run.json>,
