@@ -35,6 +35,7 @@ COMMANDS = {
     "store": "store_cmd",
     "host": "host_cmd",
     "worker": "worker_cmd",
+    "host-side": "host_side_cmd",
     "train": "train_cmd",
     "runs": "runs_cmd",
     "logs": "runs_cmd:logs",
