@@ -93,7 +93,9 @@ def command(
     spec = (base or TrainSpec(dataset=manifest.ref)).with_changes(
         dataset=manifest.ref, profile=profile, **changes
     )
-    folder = backend.launch(spec.validated(), manifest.ref, host=host, cloned_from=clone_of)
+    folder = backend.launch(
+        spec.validated(), manifest.ref, host=host, cloned_from=clone_of, detached=detach
+    )
     where = f" on host {host}" if host else ""
     console.print(Text(f"run {folder.run_id} launched{where} on {manifest.ref}"))
     if detach:

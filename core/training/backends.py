@@ -56,12 +56,15 @@ class Backends:
         *,
         host: str | None = None,
         cloned_from: str | None = None,
+        detached: bool = False,
     ) -> RunFolder:
         """Start ``spec`` on this computer, or on ``host`` (a name of ``datayard host``)."""
         if host is None or host == LOCAL_HOST:
             return self.local.launch(spec, dataset, cloned_from=cloned_from)
         store = self._connect(spec.profile)
-        return self.ssh.launch(spec, dataset, host, store, cloned_from=cloned_from)
+        return self.ssh.launch(
+            spec, dataset, host, store, cloned_from=cloned_from, detached=detached
+        )
 
     def where(self, folder: RunFolder) -> str:
         """The host a run trains on, ``local`` for this computer."""

@@ -24,6 +24,7 @@ import shlex
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
+from importlib.metadata import version
 from pathlib import Path
 
 from datayard.core.atomic import write_atomically
@@ -111,14 +112,25 @@ class SshBackend:
         store: Connection,
         *,
         cloned_from: str | None = None,
+        detached: bool = False,
     ) -> RunFolder:
-        """Start a worker for ``spec`` on ``host_name``, with the store of ``store``."""
+        """Start a worker for ``spec`` on ``host_name``, with the store of ``store``.
+
+        A run that reaches the store through this computer needs someone here to
+        follow it: ``detached`` (nobody will) is refused for it before anything starts.
+        """
         spec.validated()
         host = self.hosts.get(host_name)
         connection = login(host, self.secrets)
         try:
             facts = probe(connection, host, store.profile.endpoint)
             _check_worker(host, facts)
+            if detached and not facts.store_reachable:
+                raise UsageError(
+                    f"host {host.name!r} cannot reach the store ({store.profile.endpoint}) but "
+                    "through this computer: follow the run (without --detach) and keep this "
+                    "computer connected, or train with a profile whose store the host reaches"
+                )
             folder = self.registry.create(
                 spec, dataset, f"{BACKEND_PREFIX}{host.name}", cloned_from=cloned_from
             )
@@ -184,7 +196,12 @@ class SshBackend:
                 command = _host_side_command(
                     remote, "follow", remote.folder, "--from-seq", str(next_seq)
                 )
-                for line in connection.lines(command, cancel=cancel):
+                lines = connection.lines(command, cancel=cancel)
+                header = next(lines, None)
+                if header is None and connection.lost:
+                    raise HostConnectionError(f"the connection to host {remote.host!r} was lost")
+                self._answer(remote, header or "", "")
+                for line in lines:
                     record = decode(line)
                     if record is None or record.seq != next_seq:
                         continue  # a stray line, or one this copy has
@@ -227,7 +244,8 @@ class SshBackend:
         document = {
             "protocol": HOST_PROTOCOL,
             "record": json.loads(folder.record().to_json()),
-            "profile": asdict(replace(profile, embedded=False)),
+            # The host has no file of this computer's: a private CA's bundle stays here.
+            "profile": asdict(replace(profile, embedded=False, ca_bundle="")),
             "secret": store.secret,
             "resume": resume,
         }
@@ -243,16 +261,26 @@ class SshBackend:
         self, connection: SshConnection, remote: RemoteRun, *args: str, input: str | None = None
     ) -> dict[str, object]:
         done = connection.run(_host_side_command(remote, *args), input=input)
+        last = done.stdout.strip().splitlines()[-1:] or [""]
+        return self._answer(remote, last[0], done.stderr)
+
+    def _answer(self, remote: RemoteRun, line: str, stderr: str) -> dict[str, object]:
+        """A host-side answer, or the error that says why there is none."""
         try:
-            reply = json.loads(done.stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
+            reply = json.loads(line)
+        except ValueError:
+            reply = None
+        if not isinstance(reply, dict) or "protocol" not in reply:
             raise HostError(
                 f"host {remote.host!r} did not answer as a Datayard worker environment "
-                f"({(done.stderr or done.stdout).strip()[-400:]}); run 'datayard host setup "
-                f"{remote.host}'"
-            ) from None
-        if not isinstance(reply, dict):
-            raise HostError(f"host {remote.host!r} answered {reply!r}")
+                f"({(stderr or line).strip()[-400:]}); run 'datayard host setup {remote.host}'"
+            )
+        if reply["protocol"] != HOST_PROTOCOL or reply.get("datayard") != version("datayard"):
+            raise HostError(
+                f"host {remote.host!r} runs Datayard {reply.get('datayard')} (protocol "
+                f"{reply['protocol']}), this app is {version('datayard')}: run 'datayard host "
+                f"setup {remote.host}' to update it"
+            )
         if "error" in reply:
             raise UsageError(f"host {remote.host!r}: {reply['error']}")
         return reply

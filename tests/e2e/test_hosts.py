@@ -1,8 +1,9 @@
 """Training hosts over SSH against a real sshd in its own network namespace.
 
-The client side is a user's OpenSSH set-up in a temporary home: ~/.ssh/config
-names the host by an alias with its HostName, Port, User and IdentityFile, as
-people write it, and ~/.ssh/known_hosts is where accepted keys go.
+The client side is a user's OpenSSH set-up in a temporary home (the
+``ssh_home`` fixture): ~/.ssh/config names the host by an alias with its
+HostName, Port, User and IdentityFile, as people write it, and
+~/.ssh/known_hosts is where accepted keys go.
 """
 
 from __future__ import annotations
@@ -18,35 +19,7 @@ from datayard.core.hosts.login import login
 from datayard.core.hosts.registry import Host
 from datayard.core.secrets import SecretStore
 from tests.fixtures.datasets import run_cli
-from tests.fixtures.ssh_host import SshHost
-
-ALIAS = "gpu-box"
-
-
-@pytest.fixture
-def ssh_home(tmp_path: Path, ssh_host: SshHost, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A home whose ~/.ssh/config reaches the test host by an alias."""
-    home = tmp_path / "user"
-    (home / ".ssh").mkdir(parents=True, mode=0o700)
-    write_config(home, ssh_host, ssh_host.client_key)
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
-    return home
-
-
-def write_config(home: Path, host: SshHost, key: Path) -> None:
-    (home / ".ssh" / "config").write_text(
-        f"Host {ALIAS}\n"
-        f"  HostName {host.address}\n"
-        f"  Port {host.port}\n"
-        f"  User {host.user}\n"
-        f"  IdentityFile {key}\n"
-        "  IdentitiesOnly yes\n"
-    )
-
-
-def known(home: Path, host: SshHost) -> None:
-    (home / ".ssh" / "known_hosts").write_text(host.known_hosts_line() + "\n")
+from tests.fixtures.ssh_host import ALIAS, SshHost, known, write_config
 
 
 def listed_hosts() -> str:
