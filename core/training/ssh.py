@@ -185,9 +185,9 @@ class SshBackend:
         host's as they come, re-attaching after a lost connection until the run ends."""
         remote = RemoteRun.read(folder)
         next_seq = folder.next_seq()
-        for record in EventLog(folder.events_file).read_new():
-            if record.seq >= from_seq:
-                yield record
+        for copied in EventLog(folder.events_file).read_new():
+            if copied.seq >= from_seq:
+                yield copied
         failures = 0
         while True:
             check_cancel(cancel)
@@ -202,14 +202,14 @@ class SshBackend:
                     raise HostConnectionError(f"the connection to host {remote.host!r} was lost")
                 self._answer(remote, header or "", "")
                 for line in lines:
-                    record = decode(line)
-                    if record is None or record.seq != next_seq:
+                    new = decode(line)
+                    if new is None or new.seq != next_seq:
                         continue  # a stray line, or one this copy has
                     _append(folder, line)
                     next_seq += 1
                     failures = 0
-                    if record.seq >= from_seq:
-                        yield record
+                    if new.seq >= from_seq:
+                        yield new
                 if connection.lost:
                     raise HostConnectionError(f"the connection to host {remote.host!r} was lost")
                 if self._ended_on_host(folder, remote):
