@@ -9,8 +9,9 @@ import click
 from rich.text import Text
 
 from datayard.core.errors import UsageError
+from datayard.core.hosts.registry import LOCAL_HOST
+from datayard.core.training.backends import Backends
 from datayard.core.training.fetch import fetch_run
-from datayard.core.training.local import LocalBackend
 from datayard.core.training.protocol import Failed
 from datayard.core.training.runs import EventLog, RunFolder
 from datayard.core.units import size
@@ -23,8 +24,8 @@ RUN_METAVAR = "RUN"
 """A run id, a unique prefix of one, or ``last``."""
 
 
-def _open(run: str) -> tuple[LocalBackend, RunFolder]:
-    backend = LocalBackend.default()
+def _open(run: str) -> tuple[Backends, RunFolder]:
+    backend = Backends.default()
     return backend, backend.registry.get(run)
 
 
@@ -32,14 +33,18 @@ def _open(run: str) -> tuple[LocalBackend, RunFolder]:
 @json_option
 def command(as_json: bool) -> None:
     """List the training runs launched from this machine, newest first."""
-    backend = LocalBackend.default()
-    rows = [(folder.record(), backend.summary(folder)) for folder in backend.registry]
+    backend = Backends.default()
+    rows = [
+        (folder.record(), backend.summary(folder), backend.where(folder))
+        for folder in backend.registry
+    ]
     if as_json:
         print_json(
             [
                 {
                     "run": record.run_id,
                     "status": summary.status.value,
+                    "where": where,
                     "dataset": record.dataset,
                     "model": record.spec.model,
                     "epochs_done": summary.epochs_done,
@@ -49,14 +54,14 @@ def command(as_json: bool) -> None:
                     "message": summary.message,
                     "unstored": list(summary.unstored),
                 }
-                for record, summary in rows
+                for record, summary, where in rows
             ]
         )
         return
     if not rows:
         console.print("no runs yet: start one with `datayard train DATASET`")
         return
-    out.print(training_view.runs_table([training_view.summary_cells(r, s) for r, s in rows]))
+    out.print(training_view.runs_table([training_view.summary_cells(r, s, w) for r, s, w in rows]))
 
 
 @click.command(name="logs")
@@ -116,7 +121,7 @@ def resume(run: str, detach: bool) -> None:
             sys.exit(1)
 
 
-def _wait_for_end(backend: LocalBackend, folder: RunFolder) -> None:
+def _wait_for_end(backend: Backends, folder: RunFolder) -> None:
     console.print(f"waiting for run {folder.run_id} to save and end...")
     last = None
     for record in backend.follow(folder):
@@ -135,11 +140,13 @@ def fetch(run: str, destination: Path, profile_name: str | None) -> None:
     From this machine's run folder when it is here, else from the store, so
     runs launched elsewhere can be fetched by id.
     """
-    backend = LocalBackend.default()
+    backend = Backends.default()
     try:
         folder: RunFolder | None = backend.registry.get(run)
     except UsageError:
         folder = None
+    if folder is not None and backend.where(folder) != LOCAL_HOST:
+        folder = None  # its files are on its host: the store's copy of them is fetched
     run_id = folder.run_id if folder else run
     bucket = None if folder else open_store(profile_name).bucket
     copied = fetch_run(run_id, destination, folder=folder, bucket=bucket)

@@ -10,7 +10,7 @@ import click
 from rich.text import Text
 
 from datayard.core.errors import UsageError
-from datayard.core.training.local import LocalBackend
+from datayard.core.training.backends import Backends
 from datayard.core.training.protocol import Failed
 from datayard.core.training.spec import OPTIMIZERS, TASKS, TrainSpec, parse_value
 
@@ -60,6 +60,12 @@ def _field_options(function: Any) -> Any:
     help="Start from a saved spec (JSON); options given here override it.",
 )
 @click.option("--clone", "clone_of", metavar="RUN", help="Start from an earlier run's spec.")
+@click.option(
+    "--on",
+    "host",
+    metavar="HOST",
+    help="Train on a host added with `datayard host add` (default: this computer).",
+)
 @click.option("--detach", is_flag=True, help="Launch and return; follow with `datayard logs`.")
 @profile_option
 def command(
@@ -67,6 +73,7 @@ def command(
     extra: tuple[str, ...],
     spec_file: Path | None,
     clone_of: str | None,
+    host: str | None,
     detach: bool,
     profile_name: str | None,
     **values: Any,
@@ -76,7 +83,7 @@ def command(
     The run goes on in the background if this command is interrupted; Ctrl-C
     only stops watching it (exit status 130). Exit status 1 when the run fails.
     """
-    backend = LocalBackend.default()
+    backend = Backends.default()
     base = _base_spec(backend, spec_file, clone_of)
     changes = {name: value for name, value in values.items() if value is not None}
     changes["extra"] = {**(base.extra if base else {}), **_extra(extra)}
@@ -86,8 +93,11 @@ def command(
     spec = (base or TrainSpec(dataset=manifest.ref)).with_changes(
         dataset=manifest.ref, profile=profile, **changes
     )
-    folder = backend.launch(spec.validated(), manifest.ref, cloned_from=clone_of)
-    console.print(Text(f"run {folder.run_id} launched on {manifest.ref}"))
+    folder = backend.launch(
+        spec.validated(), manifest.ref, host=host, cloned_from=clone_of, detached=detach
+    )
+    where = f" on host {host}" if host else ""
+    console.print(Text(f"run {folder.run_id} launched{where} on {manifest.ref}"))
     if detach:
         click.echo(folder.run_id)
         return
@@ -96,9 +106,7 @@ def command(
         sys.exit(1)
 
 
-def _base_spec(
-    backend: LocalBackend, spec_file: Path | None, clone_of: str | None
-) -> TrainSpec | None:
+def _base_spec(backend: Backends, spec_file: Path | None, clone_of: str | None) -> TrainSpec | None:
     if spec_file and clone_of:
         raise UsageError("give --spec or --clone, not both")
     if spec_file:

@@ -9,7 +9,7 @@ from rich.progress import TaskID
 from rich.table import Table
 from rich.text import Text
 
-from datayard.core.training.local import LocalBackend
+from datayard.core.training.backends import Backends
 from datayard.core.training.protocol import (
     Batch,
     Ending,
@@ -151,7 +151,7 @@ def _ending(event: TrainingEvent) -> str:
     return ""
 
 
-def follow(backend: LocalBackend, folder: RunFolder, from_seq: int = 0) -> TrainingEvent | None:
+def follow(backend: Backends, folder: RunFolder, from_seq: int = 0) -> TrainingEvent | None:
     """Show the run live from event ``from_seq``; Ctrl-C leaves it running and says how to
     come back."""
     try:
@@ -165,12 +165,13 @@ def follow(backend: LocalBackend, folder: RunFolder, from_seq: int = 0) -> Train
         raise SystemExit(INTERRUPTED) from None
 
 
-def summary_cells(record: RunRecord, summary: RunSummary) -> list[str]:
+def summary_cells(record: RunRecord, summary: RunSummary, where: str) -> list[str]:
     best = "-" if summary.best_map is None else f"{summary.best_map:.4f}"
     spent = "-" if summary.duration is None else duration(summary.duration)
     return [
         record.run_id,
         summary.label,
+        where,
         record.dataset,
         record.spec.model,
         f"{summary.epochs_done}/{summary.epochs}",
@@ -181,7 +182,16 @@ def summary_cells(record: RunRecord, summary: RunSummary) -> list[str]:
 
 def runs_table(rows: list[list[str]]) -> Table:
     table = Table()
-    for name in ("run", "status", "dataset", "model", "epochs", "best mAP50-95", "duration"):
+    for name in (
+        "run",
+        "status",
+        "where",
+        "dataset",
+        "model",
+        "epochs",
+        "best mAP50-95",
+        "duration",
+    ):
         table.add_column(name, overflow="fold")
     for row in rows:
         table.add_row(*row)

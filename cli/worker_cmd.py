@@ -11,14 +11,21 @@ import click
 
 from datayard.core.errors import UsageError
 from datayard.core.store.workspace import Workspace
+from datayard.core.training import credentials
 from datayard.core.training.runs import RUN_FILE, RunFolder
-from datayard.core.training.worker import run, take_stdout
+from datayard.core.training.worker import refuse, run, take_stdin, take_stdout
 
 
 @click.command(name="worker", hidden=True)
 @click.argument("run_folder", type=click.Path(path_type=Path, exists=True))
 @click.option("--resume", is_flag=True, help="Continue from the run's last checkpoint.")
-def command(run_folder: Path, resume: bool) -> None:
+@click.option(
+    "--credentials-on-stdin",
+    is_flag=True,
+    help="Reach the store with the profile and secret read from stdin (JSON), "
+    "not with a profile of this machine.",
+)
+def command(run_folder: Path, resume: bool, credentials_on_stdin: bool) -> None:
     """Train the run described by RUN_FOLDER/run.json, speaking JSON lines on stdout.
 
     Backends start this; users launch runs with `datayard train`.
@@ -27,7 +34,14 @@ def command(run_folder: Path, resume: bool) -> None:
     if not folder.record_file.is_file():
         raise UsageError(f"{folder.path} holds no {RUN_FILE}: not a run folder")
     events = take_stdout()
-    code = run(folder, events, resume=resume, workspace=Workspace.default())
+    connection = None
+    if credentials_on_stdin:
+        try:
+            connection = credentials.decode(take_stdin())
+        except UsageError as error:
+            refuse(folder, events, error)
+            raise
+    code = run(folder, events, resume=resume, workspace=Workspace.default(), connection=connection)
     # Every event is written and every upload done: skip the interpreter's teardown,
     # which takes a second with torch loaded, and which whoever waits for us would wait out.
     events.flush()

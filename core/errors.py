@@ -121,6 +121,39 @@ class EmbeddedStoreError(DatayardError):
     """The embedded object store could not be started, found or stopped."""
 
 
+class HostError(DatayardError):
+    """A training host could not be reached, logged in to, or used."""
+
+
+class HostConnectionError(HostError):
+    """The host is unreachable (name, port, network) or the connection to it was lost."""
+
+
+class HostKeyUnknownError(HostError):
+    """The host presents a key the user has not accepted: they must compare and accept it."""
+
+    def __init__(self, message: str, *, fingerprint: str, known_hosts_line: str) -> None:
+        super().__init__(message)
+        self.fingerprint = fingerprint
+        self.known_hosts_line = known_hosts_line
+
+
+class HostKeyChangedError(HostError):
+    """The host presents another key than the one the user accepted: refused, as ssh does."""
+
+
+class HostAuthenticationError(HostError):
+    """The host refused every key that was tried."""
+
+
+class HostPassphraseError(HostAuthenticationError):
+    """The user's key needs its passphrase (``needed``), or the one given is wrong."""
+
+    def __init__(self, message: str, *, needed: bool = False) -> None:
+        super().__init__(message)
+        self.needed = needed
+
+
 def quoted(value: object) -> str:
     """``value`` for a message: escaped and shortened, so that a hostile string (a NUL, an
     escape sequence, a newline, a megabyte of text) cannot mangle a terminal or a log."""

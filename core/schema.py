@@ -47,6 +47,12 @@ class SchemaError(Exception):
         self.field = field
         self.problem = problem
 
+    def about(self, subject: str) -> str:
+        """The problem as a message about ``subject``, the document that holds the value."""
+        if not self.field:
+            return f"{subject} {self.problem}"
+        return f"{subject}: {self.field} {self.problem}"
+
     def within(self, outer: str) -> SchemaError:
         """The same problem, seen from the object that holds this value at ``outer``."""
         if not self.field:

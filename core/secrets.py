@@ -45,7 +45,7 @@ def _usable(backend: keyring.backend.KeyringBackend) -> bool:
 
 
 class SecretStore:
-    """Reads and writes the secret key of each storage profile."""
+    """Reads and writes the secret key of each storage profile, and SSH key passphrases."""
 
     def __init__(self, backend: keyring.backend.KeyringBackend | None = None) -> None:
         self._backend = backend
@@ -64,10 +64,7 @@ class SecretStore:
         return f"{type(backend).__module__}.{type(backend).__name__}"
 
     def get(self, profile: str) -> str:
-        try:
-            secret = self.backend.get_password(SERVICE, _username(profile))
-        except keyring.errors.KeyringError as error:
-            raise _unavailable(error) from error
+        secret = self._read(_username(profile))
         if secret is None:
             raise SecretMissingError(
                 f"profile {profile!r} has no secret key in the keyring; "
@@ -78,16 +75,40 @@ class SecretStore:
     def set(self, profile: str, secret: str) -> None:
         if not secret:
             raise SecretMissingError(f"the secret key for profile {profile!r} is empty")
-        try:
-            self.backend.set_password(SERVICE, _username(profile), secret)
-        except keyring.errors.KeyringError as error:
-            raise _unavailable(error) from error
+        self._write(_username(profile), secret)
         log.info("stored the secret key of profile %r in the keyring", profile)
 
     def delete(self, profile: str) -> None:
         """Forget the profile's secret; forgetting a secret that is not there is fine."""
+        self._forget(_username(profile))
+
+    def host_passphrase(self, host: str) -> str | None:
+        """The passphrase of the SSH key that logs in to ``host``, when the user gave one."""
+        return self._read(f"host:{host}")
+
+    def set_host_passphrase(self, host: str, passphrase: str) -> None:
+        self._write(f"host:{host}", passphrase)
+        log.info("stored the SSH key passphrase for host %r in the keyring", host)
+
+    def delete_host_passphrase(self, host: str) -> None:
+        self._forget(f"host:{host}")
+
+    def _read(self, name: str) -> str | None:
         try:
-            self.backend.delete_password(SERVICE, _username(profile))
+            secret: str | None = self.backend.get_password(SERVICE, name)
+        except keyring.errors.KeyringError as error:
+            raise _unavailable(error) from error
+        return secret
+
+    def _write(self, name: str, secret: str) -> None:
+        try:
+            self.backend.set_password(SERVICE, name, secret)
+        except keyring.errors.KeyringError as error:
+            raise _unavailable(error) from error
+
+    def _forget(self, name: str) -> None:
+        try:
+            self.backend.delete_password(SERVICE, name)
         except keyring.errors.PasswordDeleteError:
             pass
         except keyring.errors.KeyringError as error:

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from datayard.core.datasets.manifest import Manifest
 from datayard.core.settings import Settings
 from datayard.core.store.workspace import Connection, Workspace
-from datayard.core.training.local import LocalBackend
+from datayard.core.training.backends import Backends
 from datayard.core.training.runs import RunFolder
 
 from .about import AboutDialog
@@ -59,7 +59,7 @@ class MainWindow(QMainWindow):
         self.browser = DriveBrowser(workspace, scan_on_select=False)
         self.inspector = Inspector(workspace)
         self.datasets = DatasetsView(workspace)
-        self.backend = LocalBackend.default(workspace.dirs)
+        self.backend = Backends.of(workspace)
         # The dashboard brings pyqtgraph: built when its tab is first shown.
         self.training = LazyChart(self._build_dashboard)
         self.transfers = TransfersPanel(workspace)

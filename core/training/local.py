@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import psutil
 
@@ -27,6 +28,8 @@ from datayard.core.atomic import write_atomically
 from datayard.core.errors import UsageError
 from datayard.core.events import CancelToken, check_cancel
 from datayard.core.paths import AppDirs
+from datayard.core.store.workspace import Connection
+from datayard.core.training import credentials
 from datayard.core.training.protocol import Failed, Preparing, Record, TrainingEvent, encode
 from datayard.core.training.runs import (
     Control,
@@ -66,11 +69,12 @@ class LocalBackend:
         """Start a worker for ``spec`` on the exact version ``dataset`` (owner/name@version)."""
         spec.validated()
         folder = self.registry.create(spec, dataset, self.name, cloned_from=cloned_from)
-        self._start(folder, resume=False)
+        self.start(folder, resume=False)
         return folder
 
-    def resume(self, folder: RunFolder) -> None:
-        """Continue a paused run from its last full epoch, in a new worker."""
+    def resume(self, folder: RunFolder, *, connection: Connection | None = None) -> None:
+        """Continue a paused run from its last full epoch, in a new worker (see :meth:`start`
+        for ``connection``)."""
         status = folder.summary().status
         if self.alive(folder):
             raise UsageError(f"run {folder.run_id} is still running")
@@ -80,7 +84,7 @@ class LocalBackend:
         # Written before the worker starts, so that a follower never takes the
         # pause for the end of the run while the new worker is starting.
         self._append(folder, Preparing(phase="resuming"))
-        self._start(folder, resume=True)
+        self.start(folder, resume=True, connection=connection)
 
     def stop(self, folder: RunFolder) -> None:
         """Ask the worker to finish now: it validates and saves what it has."""
@@ -128,13 +132,17 @@ class LocalBackend:
         gone unanswered for ``grace_s``, the worker is killed.
         """
         events = EventLog(folder.events_file)
+
+        def wanted(records: list[Record]) -> list[Record]:
+            return [r for r in records if r.seq >= from_seq]
+
         last: Record | None = None
         """The newest event read, ``from_seq`` or not."""
         requested_at: float | None = None
         while True:
             new = events.read_new()
             last = new[-1] if new else last
-            records = [r for r in new if r.seq >= from_seq]
+            records = wanted(new)
             yield from records
             if any(r.event.TERMINAL for r in records) and not self._resumed_since(records):
                 self._wait_exit(folder, grace_s, poll_s, cancel)
@@ -143,12 +151,12 @@ class LocalBackend:
             if not new and not self.alive(folder):
                 # The file may have grown between the read and the check.
                 late = events.read_new()
-                yield from (r for r in late if r.seq >= from_seq)
+                yield from wanted(late)
                 last = late[-1] if late else last
                 # A run that ended before ``from_seq`` (paused, say) has nothing to add.
                 if last is None or not last.event.TERMINAL:
                     self._record_vanished(folder)
-                    yield from events.read_new()
+                    yield from wanted(events.read_new())
                 return
             request = folder.requested()
             if request is None:
@@ -159,19 +167,28 @@ class LocalBackend:
                 self.kill(folder, f"did not answer a {request} request in {grace_s:.0f} s")
             time.sleep(poll_s)
 
-    # -- internals -----------------------------------------------------------------
+    def start(
+        self, folder: RunFolder, *, resume: bool, connection: Connection | None = None
+    ) -> None:
+        """Start the run's worker in its own session, so that it outlives whoever started
+        it (this app, a command run over SSH), appending its events to the run's file.
 
-    def _start(self, folder: RunFolder, *, resume: bool) -> None:
+        With ``connection`` the worker reaches the store with it, not with a profile of
+        this machine: it gets it through a pipe to its stdin, closed once written, so the
+        secret is in no file, argument or environment (see :mod:`.credentials`).
+        """
         command = [self.python, "-m", "datayard.cli", "worker", str(folder.path)]
         if resume:
             command.append("--resume")
+        if connection is not None:
+            command.append("--credentials-on-stdin")
         with (
             folder.events_file.open("ab") as events,
             folder.output_file.open("ab") as output,
         ):
             child = subprocess.Popen(
                 command,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL if connection is None else subprocess.PIPE,
                 stdout=events,
                 stderr=output,
                 start_new_session=True,
@@ -182,6 +199,10 @@ class LocalBackend:
         self._children[folder.run_id] = child
         self._exit_codes.pop(folder.run_id, None)
         log.info("started worker %d for run %s", child.pid, folder.run_id)
+        if child.stdin is not None and connection is not None:
+            _hand_over(child.stdin, credentials.encode(connection))
+
+    # -- internals -----------------------------------------------------------------
 
     def _request(self, folder: RunFolder, control: Control) -> None:
         if not self.alive(folder):
@@ -252,6 +273,16 @@ class LocalBackend:
             cause = "the worker ended without reporting a result (killed, or out of memory?)"
         tail = _tail(folder.output_file)
         return f"{cause}; last output:\n{tail}" if tail else cause
+
+
+def _hand_over(pipe: IO[bytes], document: bytes) -> None:
+    """A worker that ended before reading its stdin (a broken install) is recorded as
+    vanished, with its output, by whoever looks next: not this caller's failure."""
+    try:
+        with pipe:
+            pipe.write(document)
+    except BrokenPipeError:
+        log.warning("the worker ended before it read its credentials")
 
 
 def _worker_environment() -> dict[str, str]:

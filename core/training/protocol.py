@@ -194,10 +194,13 @@ EVENT_TYPES: dict[str, type[TrainingEvent]] = {
 
 @dataclass(frozen=True)
 class Record:
-    """One decoded line: its place in the stream and its event."""
+    """One decoded line: its place in the stream, its event, and the line itself."""
 
     seq: int
     event: TrainingEvent
+    line: str = field(default="", compare=False, repr=False)
+    """The line as the worker wrote it (no newline): what is passed on to a follower on
+    another machine, so that it reads the worker's own bytes, not a re-encoding."""
 
 
 def encode(event: TrainingEvent, seq: int) -> str:
@@ -235,7 +238,7 @@ def decode(line: str) -> Record | None:
     try:
         if type(seq) is not int or seq < 0:
             raise schema.SchemaError("seq", f"is not a sequence number ({quoted(seq)})")
-        return Record(seq, kind(**schema.checked_fields(kind, body)))
+        return Record(seq, kind(**schema.checked_fields(kind, body)), line)
     except schema.SchemaError as problem:
         raise ProtocolError(f"a {kind.TYPE} event's {problem.field} {problem.problem}") from None
     except TypeError as error:

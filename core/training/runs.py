@@ -37,7 +37,7 @@ from datayard.core.training.protocol import (
     TrainingEvent,
     decode,
 )
-from datayard.core.training.spec import SpecError, TrainSpec
+from datayard.core.training.spec import RUN_ID, SpecError, TrainSpec
 
 RUN_FILE = "run.json"
 EVENTS_FILE = "events.jsonl"
@@ -98,17 +98,25 @@ class RunRecord:
         store, which anyone may have written): checked in full, or
         :class:`InvalidStoreObjectError` naming ``where`` and the field."""
         try:
-            body = schema.json_object(schema.load_json(raw))
-            return cls(
-                run_id=schema.text(body, "run_id"),
-                spec=_spec(schema.json_object(schema.member(body, "spec"), "spec")),
-                dataset=schema.text(body, "dataset"),
-                backend=schema.text(body, "backend"),
-                launched_at=schema.text(body, "launched_at"),
-                cloned_from=schema.optional_text(body, "cloned_from"),
-            )
+            return cls.from_dict(schema.json_object(schema.load_json(raw)))
         except schema.SchemaError as problem:
             raise InvalidStoreObjectError(where, problem.field, problem.problem) from None
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> RunRecord:
+        """The record in ``body``, part of a larger document; else :class:`SchemaError`.
+
+        The run id names the run's folder and its keys in the store: nothing but an id
+        as the registry makes them passes (``../x`` would name a folder outside).
+        """
+        return cls(
+            run_id=schema.matching(body, "run_id", RUN_ID, "a run id"),
+            spec=_spec(schema.json_object(schema.member(body, "spec"), "spec")),
+            dataset=schema.text(body, "dataset"),
+            backend=schema.text(body, "backend"),
+            launched_at=schema.text(body, "launched_at"),
+            cloned_from=schema.optional_text(body, "cloned_from"),
+        )
 
 
 def _spec(data: dict[str, Any]) -> TrainSpec:
@@ -137,6 +145,8 @@ class RunSummary:
     """Why it failed, or whether a pause can be resumed; and what the store lacks."""
     unstored: tuple[str, ...] = ()
     """The run's files that did not reach the store (see :class:`Ending`)."""
+    reason: str = ""
+    """Why a failed run failed, in one word (:attr:`Failed.reason`: ``crashed``, ``killed``...)."""
 
     @property
     def label(self) -> str:
@@ -161,7 +171,7 @@ def summarize(events: list[TrainingEvent], planned_epochs: int) -> RunSummary:
     best: tuple[float, int] | None = None
     started = events[0].time if events else None
     ended: float | None = None
-    message = ""
+    message = reason = ""
     unstored: tuple[str, ...] = ()
     for event in events:
         if isinstance(event, Setup):
@@ -190,7 +200,7 @@ def summarize(events: list[TrainingEvent], planned_epochs: int) -> RunSummary:
                     else "no epoch had finished: resuming starts over"
                 )
             elif isinstance(event, Failed):
-                status, message = RunStatus.FAILED, event.message
+                status, message, reason = RunStatus.FAILED, event.message, event.reason
             if unstored:
                 message = "\n".join(filter(None, (message, unstored_note(unstored))))
     return RunSummary(
@@ -203,6 +213,7 @@ def summarize(events: list[TrainingEvent], planned_epochs: int) -> RunSummary:
         ended=ended,
         message=message,
         unstored=unstored,
+        reason=reason,
     )
 
 
@@ -218,7 +229,8 @@ class EventLog:
     """Reads a growing events file; each call returns the lines completed since the last.
 
     A line still being written (no newline yet) is left for the next call, so
-    a reader never parses half an event.
+    a reader never parses half an event. Lines end at a newline only: an event's
+    text may hold other line breaks (U+2028, NEL), which JSON leaves as they are.
     """
 
     def __init__(self, path: Path) -> None:
@@ -237,7 +249,7 @@ class EventLog:
         end = data.rfind(b"\n") + 1
         self._offset += end
         records = []
-        for line in data[:end].decode("utf-8", errors="replace").splitlines():
+        for line in data[:end].decode("utf-8", errors="replace").split("\n")[:-1]:
             try:
                 record = decode(line)
             except ProtocolError:
@@ -338,27 +350,31 @@ class RunRegistry:
         self, spec: TrainSpec, dataset: str, backend: str, *, cloned_from: str | None = None
     ) -> RunFolder:
         """A new folder with a fresh, unique id; two launches at once never share one."""
-        self.root.mkdir(parents=True, exist_ok=True)
         while True:
             stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-            run_id = f"{stamp}-{secrets.token_hex(3)}"
-            path = self.root / run_id
-            try:
-                path.mkdir(mode=0o700)
-            except FileExistsError:
-                continue
-            folder = RunFolder(path)
             record = RunRecord(
-                run_id=run_id,
+                run_id=f"{stamp}-{secrets.token_hex(3)}",
                 spec=spec,
                 dataset=dataset,
                 backend=backend,
                 launched_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 cloned_from=cloned_from,
             )
-            # Whole or absent: the app lists the runs while they are created.
-            write_atomically(folder.record_file, record.to_json().encode())
-            return folder
+            try:
+                return self.add(record)
+            except FileExistsError:
+                continue
+
+    def add(self, record: RunRecord) -> RunFolder:
+        """The folder of a run launched elsewhere (a training host is given the record by
+        the app); :class:`FileExistsError` when this registry has the run already."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / record.run_id
+        path.mkdir(mode=0o700)
+        folder = RunFolder(path)
+        # Whole or absent: the app lists the runs while they are created.
+        write_atomically(folder.record_file, record.to_json().encode())
+        return folder
 
     def all(self) -> list[RunFolder]:
         if not self.root.is_dir():

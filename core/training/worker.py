@@ -31,7 +31,7 @@ from datayard.core.errors import AccessError, DatayardError, StorageError
 from datayard.core.events import FileFailed, Finished, Transfer
 from datayard.core.paths import AppDirs
 from datayard.core.store.bucket import Bucket
-from datayard.core.store.workspace import Workspace
+from datayard.core.store.workspace import Connection, Workspace
 from datayard.core.training import offline
 from datayard.core.training.mirror import Mirror, artifact_key
 from datayard.core.training.protocol import (
@@ -46,7 +46,7 @@ from datayard.core.training.protocol import (
     encode,
 )
 from datayard.core.training.protocol import Finished as TrainingFinished
-from datayard.core.training.runs import RunFolder, RunRecord
+from datayard.core.training.runs import EventLog, RunFolder, RunRecord
 from datayard.core.training.spec import base_run
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,16 @@ def take_stdout() -> TextIO:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     return events
+
+
+def take_stdin() -> bytes:
+    """All of stdin, whose pipe is then closed: fd 0 leads to the null device from here on,
+    so nothing the worker runs can read what came through it (a secret)."""
+    raw = sys.stdin.buffer.read()
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    return raw
 
 
 class Emitter:
@@ -113,8 +123,20 @@ class Emitter:
                 self.mirror.add_file(results, relative, snapshot=True)
 
 
-def run(folder: RunFolder, out: TextIO, *, resume: bool = False, workspace: Workspace) -> int:
-    """Train the run in ``folder``; the exit status is 0 unless it failed."""
+def run(
+    folder: RunFolder,
+    out: TextIO,
+    *,
+    resume: bool = False,
+    workspace: Workspace,
+    connection: Connection | None = None,
+) -> int:
+    """Train the run in ``folder``; the exit status is 0 unless it failed.
+
+    The store is reached through ``connection`` when one is given (a training host's
+    worker is handed it, see :mod:`.credentials`), else through the workspace's profile
+    that the run's spec names; ``workspace`` gives the caches either way.
+    """
     record = folder.record()
     emit = Emitter(out, folder.next_seq(), folder)
     _log_to(folder.log_file)
@@ -122,10 +144,12 @@ def run(folder: RunFolder, out: TextIO, *, resume: bool = False, workspace: Work
     offline.prepare(workspace.dirs.cache / "ultralytics")
     _preload_ultralytics()
     try:
-        connection = workspace.connect(record.spec.profile)
+        if connection is None:
+            connection = workspace.connect(record.spec.profile)
         bucket = Bucket(connection.profile, connection.secret, connections=_CONNECTIONS)
         emit.mirror = Mirror(bucket, record.run_id)
         emit.mirror.put_text("spec.json", record.to_json())
+        _mirror_since_last_worker(folder, emit.mirror)
         data_yaml = _prepare_dataset(bucket, record, workspace, emit)
         model = _resolve_model(record, bucket, workspace.dirs)
         return _train(folder, record, emit, data_yaml=data_yaml, model=model, resume=resume)
@@ -140,6 +164,12 @@ def run(folder: RunFolder, out: TextIO, *, resume: bool = False, workspace: Work
     finally:
         if emit.mirror is not None:
             emit.mirror.close()
+
+
+def refuse(folder: RunFolder, out: TextIO, error: DatayardError) -> None:
+    """A run the worker cannot even start (its credentials unreadable) ends as every run
+    does, with a terminal event: whoever follows it learns why."""
+    Emitter(out, folder.next_seq(), folder)(Failed(reason="error", message=str(error)))
 
 
 def _train(
@@ -275,6 +305,15 @@ def _resolve_model(record: RunRecord, bucket: Bucket, dirs: AppDirs) -> str:
                 f"run {run_id} has no best weights in the store ({key}): {error}"
             ) from error
     return str(target)
+
+
+def _mirror_since_last_worker(folder: RunFolder, mirror: Mirror) -> None:
+    """The events after the last worker's ending (a resume's "resuming", which the backend
+    writes) reach the store before this worker's, so the store's stream has no gap."""
+    records = EventLog(folder.events_file).read_new()
+    ended = max((i for i, r in enumerate(records) if r.event.TERMINAL), default=-1)
+    for record in records[ended + 1 :]:
+        mirror.add_line(record.seq, record.line)
 
 
 def _mirror_results(mirror: Mirror, folder: RunFolder) -> None:

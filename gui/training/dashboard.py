@@ -1,7 +1,7 @@
 """The training runs dashboard: the runs list, live plots, and stop/pause/resume.
 
 Selected runs are plotted on top of each other, one colour each. A run still
-going is followed in a background operation (``LocalBackend.follow``) whose
+going is followed in a background operation (``Backends.follow``) whose
 thread only drops events into the run's inbox; a ~10 Hz timer on the UI thread
 folds what arrived into the run's :class:`RunCurves` and redraws only the runs
 that changed, so a fast worker never causes a redraw per event. A run that has
@@ -34,8 +34,8 @@ from PySide6.QtWidgets import (
 )
 
 from datayard.core.events import CancelToken, Finished, check_cancel
+from datayard.core.training.backends import Backends
 from datayard.core.training.curves import MAX_SMOOTHING, RunCurves, XAxis, export_csv, read_curves
-from datayard.core.training.local import LocalBackend
 from datayard.core.training.protocol import TrainingEvent
 from datayard.core.training.runs import RunFolder, RunStatus
 from datayard.core.units import duration
@@ -74,7 +74,7 @@ class _Shown:
 
 
 def _follow(
-    backend: LocalBackend, folder: RunFolder, inbox: deque[TrainingEvent]
+    backend: Backends, folder: RunFolder, inbox: deque[TrainingEvent]
 ) -> Callable[[CancelToken], Iterator[object]]:
     """Events go to ``inbox`` (thread-safe appends), not one Qt signal each.
 
@@ -92,7 +92,7 @@ def _follow(
 
 
 class RunDashboard(QWidget):
-    """Runs of a :class:`LocalBackend`, their curves overlaid, live while they train."""
+    """Runs of a :class:`Backends`, their curves overlaid, live while they train."""
 
     runs_loaded = Signal(list)
     """The :class:`RunInfo` list after each :meth:`refresh`."""
@@ -101,7 +101,7 @@ class RunDashboard(QWidget):
     exported = Signal(object)
     """The :class:`Path` of each finished export."""
 
-    def __init__(self, backend: LocalBackend, parent: QWidget | None = None) -> None:
+    def __init__(self, backend: Backends, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.backend = backend
         self._shown: dict[str, _Shown] = {}

@@ -9,7 +9,7 @@ from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
 from datayard.core.errors import DatayardError
-from datayard.core.training.local import LocalBackend
+from datayard.core.training.backends import Backends
 from datayard.core.training.runs import RunFolder, RunRecord, RunStatus, RunSummary
 from datayard.core.units import duration
 
@@ -40,7 +40,7 @@ class RunInfo:
         return self.summary.status if self.summary else None
 
 
-def read_runs(backend: LocalBackend) -> list[RunInfo]:
+def read_runs(backend: Backends) -> list[RunInfo]:
     """Every run of the backend's registry with its summary, newest first."""
     infos = []
     for folder in backend.registry.all():

@@ -42,8 +42,8 @@ from superqt import QCollapsible
 
 from datayard.core.datasets.manifest import Manifest
 from datayard.core.errors import DatayardError
+from datayard.core.training.backends import Backends
 from datayard.core.training.devices import Accelerator, find_accelerator
-from datayard.core.training.local import LocalBackend
 from datayard.core.training.runs import RunFolder, RunRegistry, RunStatus
 from datayard.core.training.spec import (
     OPTIMIZERS,
@@ -173,7 +173,7 @@ class TrainDialog(QDialog):
     def __init__(
         self,
         manifest: Manifest,
-        backend: LocalBackend,
+        backend: Backends,
         parent: QWidget | None = None,
         *,
         initial: TrainSpec | None = None,

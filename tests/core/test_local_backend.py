@@ -29,3 +29,17 @@ def test_a_run_whose_worker_vanished_is_recorded_as_failed(tmp_path: Path) -> No
 
     assert isinstance(record.event, Failed) and record.event.reason == "crashed"
     assert run.summary().status is RunStatus.FAILED
+
+
+def test_following_from_past_the_end_of_a_vanished_run_gives_nothing_earlier(
+    tmp_path: Path,
+) -> None:
+    """A follower asks for the events from a sequence number on: the failure recorded for a
+    worker that vanished, numbered before it, is not one of them (the status says it)."""
+    registry = RunRegistry(tmp_path / "runs")
+    run = write_run(registry, epochs=3, batches=10, end=False)
+
+    followed = LocalBackend(registry).follow(run, poll_s=0.01, from_seq=run.next_seq() + 5)
+
+    assert list(followed) == []
+    assert run.summary().status is RunStatus.FAILED

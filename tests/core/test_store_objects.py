@@ -251,6 +251,7 @@ def test_a_run_record_is_checked_field_by_field() -> None:
     assert RunRecord.from_json(json.dumps(newer), key).spec == good.spec
     for body, field in (
         (record(run_id=7), "run_id"),
+        (record(run_id="../../home"), "run_id"),  # it names the run's folder
         (record(spec=record()["spec"] | {"epochs": "many"}), "spec.epochs"),
         (record(spec=record()["spec"] | {"extra": []}), "spec.extra"),
         (record(spec=None), "spec"),

@@ -149,6 +149,8 @@ def test_pause_then_resume_continues_from_the_next_epoch(training_store: Trainin
     first_batch = next(e for e in after if isinstance(e, Batch))
     assert first_batch.epoch == paused.epochs_done + 1
     assert isinstance(after[-1], Finished) and after[-1].epochs_done == epochs
+    local = folder.events_file.read_text(encoding="utf-8").splitlines()
+    assert stored_events(training_store.bucket, folder.run_id) == local  # "resuming" too
 
 
 def test_stop_finishes_now_with_validated_weights(training_store: TrainingStore) -> None:

@@ -1,0 +1,1 @@
+"""Training hosts reached over SSH: the list of hosts, the SSH adapter, checks and set-up."""

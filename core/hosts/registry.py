@@ -1,0 +1,182 @@
+"""The training hosts this user has added: a name for each SSH destination.
+
+A host is only a name and how to reach it; everything else about the login
+(the key, the user, a jump host) stays in the user's OpenSSH set-up, which
+Datayard reads like ``ssh`` does, so that a host that works in a terminal works
+here. The list lives in its own TOML file beside the settings.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import tomli_w
+
+from datayard.core.atomic import write_atomically
+from datayard.core.errors import ConfigError, UsageError
+
+HOSTS_FILE = "hosts.toml"
+LOCAL_HOST = "local"
+"""The name that means this computer wherever a host is chosen."""
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_USER = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*$")
+_HOSTNAME = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$")
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where ``ssh`` goes: ``user@host:port``, any part but the host optional.
+
+    A bare name may be an alias of the user's ``~/.ssh/config``, which then
+    supplies the real host name, user, port, key and jump host.
+    """
+
+    host: str
+    user: str | None = None
+    port: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Destination:
+        raw = text.strip()
+        user, at, rest = raw.rpartition("@")
+        if not at:
+            user, rest = "", raw
+        if at and not _USER.match(user):
+            raise UsageError(f"destination {text!r}: {user!r} is not a user name")
+        host, port = _host_and_port(rest, text)
+        if not _HOSTNAME.match(host) and not _is_ipv6(host):
+            raise UsageError(
+                f"destination {text!r}: write it as user@host, user@host:port, "
+                "or the name of a Host in ~/.ssh/config"
+            )
+        return cls(host=host, user=user or None, port=port)
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        user = f"{self.user}@" if self.user else ""
+        port = f":{self.port}" if self.port else ""
+        return f"{user}{host}{port}"
+
+
+def _host_and_port(text: str, whole: str) -> tuple[str, int | None]:
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise UsageError(f"destination {whole!r}: an IPv6 address is written [address]:port")
+        return host, _port(rest[1:], whole) if rest else None
+    host, colon, port = text.partition(":")
+    return host, _port(port, whole) if colon else None
+
+
+def _port(text: str, whole: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise UsageError(f"destination {whole!r}: the port must be a number from 1 to 65535")
+    return int(text)
+
+
+def _is_ipv6(host: str) -> bool:
+    return ":" in host and all(c in "0123456789abcdefABCDEF:." for c in host)
+
+
+@dataclass(frozen=True)
+class Host:
+    """A machine that trains: its name in Datayard and its SSH destination."""
+
+    name: str
+    destination: str
+    python: str = ""
+    """The Python on the host that the worker environment is built on, when the user
+    named one (a conda environment that already has torch, say); else the first
+    ``python3`` on the host's PATH."""
+
+    def validated(self) -> Host:
+        if not _NAME.match(self.name) or self.name == LOCAL_HOST:
+            raise UsageError(
+                f"host name {self.name!r} is not valid: use letters, digits, '.', '_' or '-'"
+                + (f" ({LOCAL_HOST!r} means this computer)" if self.name == LOCAL_HOST else "")
+            )
+        Destination.parse(self.destination)
+        if self.python and not self.python.startswith(("/", "~")):
+            raise UsageError(f"--python {self.python!r}: give the absolute path of a Python")
+        return self
+
+    @property
+    def target(self) -> Destination:
+        return Destination.parse(self.destination)
+
+
+class HostRegistry:
+    """Reads and writes the hosts file; each change is one atomic write."""
+
+    def __init__(self, config_dir: Path) -> None:
+        self.path = config_dir / HOSTS_FILE
+
+    def all(self) -> list[Host]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        except OSError as error:
+            raise ConfigError(f"cannot read {self.path}: {error.strerror}") from error
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{self.path} is not valid TOML: {error}") from error
+        return [self._host(name, fields) for name, fields in data.get("hosts", {}).items()]
+
+    def get(self, name: str) -> Host:
+        for host in self.all():
+            if host.name == name:
+                return host
+        known = ", ".join(h.name for h in self.all()) or "none"
+        raise UsageError(
+            f"there is no host {name!r} (known: {known}); add one with "
+            f"'datayard host add {name} user@host'"
+        )
+
+    def add(self, host: Host, *, replace_existing: bool = False) -> None:
+        host = host.validated()
+        others = [h for h in self.all() if h.name != host.name]
+        if not replace_existing and len(others) < len(self.all()):
+            raise UsageError(f"host {host.name!r} exists; remove it first or choose another name")
+        self._save([*others, host])
+
+    def update(self, host: Host) -> None:
+        self.get(host.name)
+        self.add(host, replace_existing=True)
+
+    def remove(self, name: str) -> None:
+        self.get(name)
+        self._save([h for h in self.all() if h.name != name])
+
+    def with_python(self, name: str, python: str) -> Host:
+        host = replace(self.get(name), python=python)
+        self.update(host)
+        return host
+
+    def _save(self, hosts: list[Host]) -> None:
+        data = {
+            "hosts": {
+                h.name: {k: v for k, v in asdict(h).items() if k != "name" and v}
+                for h in sorted(hosts, key=lambda h: h.name)
+            }
+        }
+        write_atomically(self.path, tomli_w.dumps(data).encode("utf-8"), mode=0o600)
+
+    def _host(self, name: str, fields: object) -> Host:
+        if not isinstance(fields, dict) or not isinstance(fields.get("destination"), str):
+            raise ConfigError(f"{self.path}: [hosts.{name}] needs a destination")
+        unknown = set(fields) - {"destination", "python"}
+        if unknown:
+            raise ConfigError(f"{self.path}: [hosts.{name}] has unknown keys: {sorted(unknown)}")
+        python = fields.get("python", "")
+        if not isinstance(python, str):
+            raise ConfigError(f"{self.path}: [hosts.{name}].python must be a path")
+        try:
+            return Host(name=name, destination=fields["destination"], python=python).validated()
+        except UsageError as error:
+            raise ConfigError(f"{self.path}: [hosts.{name}]: {error}") from error

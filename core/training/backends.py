@@ -1,0 +1,106 @@
+"""Every backend behind one face: each run goes to the backend that launched it.
+
+The CLI and the app list, follow and control runs without knowing where they
+train; only a launch names the place (this computer, or a host). Nothing here
+reaches a host to list runs: a remote run's status is that of its copy on this
+machine, which following it brings up to date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from datayard.core.events import CancelToken
+from datayard.core.hosts.registry import LOCAL_HOST, HostRegistry
+from datayard.core.store.workspace import Connection, Workspace
+from datayard.core.training.local import LocalBackend
+from datayard.core.training.protocol import Record
+from datayard.core.training.runs import RunFolder, RunRegistry, RunSummary
+from datayard.core.training.spec import TrainSpec
+from datayard.core.training.ssh import SshBackend, host_of
+
+
+class Backends:
+    def __init__(
+        self,
+        local: LocalBackend,
+        ssh: SshBackend,
+        connect: Callable[[str | None], Connection],
+    ) -> None:
+        self.local = local
+        self.ssh = ssh
+        self._connect = connect
+        """The store connection of a profile (or the default one), for remote workers."""
+
+    @classmethod
+    def of(cls, workspace: Workspace) -> Backends:
+        registry = RunRegistry(workspace.dirs.data / "runs")
+        return cls(
+            LocalBackend(registry),
+            SshBackend(registry, HostRegistry(workspace.dirs.config), workspace.secrets),
+            workspace.connect,
+        )
+
+    @classmethod
+    def default(cls) -> Backends:
+        return cls.of(Workspace.default())
+
+    @property
+    def registry(self) -> RunRegistry:
+        return self.local.registry
+
+    def launch(
+        self,
+        spec: TrainSpec,
+        dataset: str,
+        *,
+        host: str | None = None,
+        cloned_from: str | None = None,
+        detached: bool = False,
+    ) -> RunFolder:
+        """Start ``spec`` on this computer, or on ``host`` (a name of ``datayard host``)."""
+        if host is None or host == LOCAL_HOST:
+            return self.local.launch(spec, dataset, cloned_from=cloned_from)
+        store = self._connect(spec.profile)
+        return self.ssh.launch(
+            spec, dataset, host, store, cloned_from=cloned_from, detached=detached
+        )
+
+    def where(self, folder: RunFolder) -> str:
+        """The host a run trains on, ``local`` for this computer."""
+        return host_of(folder) or LOCAL_HOST
+
+    def resume(self, folder: RunFolder) -> None:
+        if host_of(folder) is None:
+            self.local.resume(folder)
+        else:
+            self.ssh.resume(folder, self._connect(folder.record().spec.profile))
+
+    def stop(self, folder: RunFolder) -> None:
+        self._for(folder).stop(folder)
+
+    def pause(self, folder: RunFolder) -> None:
+        self._for(folder).pause(folder)
+
+    def kill(self, folder: RunFolder, reason: str = "killed at the user's request") -> None:
+        self._for(folder).kill(folder, reason)
+
+    def alive(self, folder: RunFolder) -> bool:
+        """Whether the run's worker runs; a remote run's copy answers without the host."""
+        if host_of(folder) is None:
+            return self.local.alive(folder)
+        return not folder.summary().status.ended
+
+    def summary(self, folder: RunFolder) -> RunSummary:
+        return self._for(folder).summary(folder)
+
+    def follow(
+        self, folder: RunFolder, cancel: CancelToken | None = None, *, from_seq: int = 0
+    ) -> Iterator[Record]:
+        return self._for(folder).follow(folder, cancel, from_seq=from_seq)
+
+    def close(self) -> None:
+        self.ssh.close()
+
+    def _for(self, folder: RunFolder) -> LocalBackend | SshBackend:
+        return self.local if host_of(folder) is None else self.ssh

@@ -1,0 +1,201 @@
+"""A training host's side of remote training: what the app runs there over SSH.
+
+The app keeps no agent or server on a training host. It runs ``datayard
+host-side COMMAND`` there with the Python of the worker environment it
+installed, and reads the answer; the worker itself runs detached on the host,
+as :class:`LocalBackend` runs it here, so it outlives the SSH connection. The
+host needs no profile, settings or keyring: the store's profile and secret come
+with each start, on stdin, and reach the worker through a pipe (see
+:mod:`.credentials`). The worker's dataset cache and Ultralytics' offline
+folder are in the host user's own Datayard folders.
+
+Every answer is one JSON object on one line of stdout, exit status 0::
+
+    {"protocol": 1, "datayard": "0.1.0", ...the command's members}
+
+``protocol`` is :data:`HOST_PROTOCOL` and ``datayard`` the installed version,
+so the app sees a stale worker environment before it starts anything. A
+request that cannot be carried out answers ``{"protocol": 1, "datayard": ...,
+"error": "<one line>", "kind": "<kind>"}``, exit status 2 (kinds: see
+:class:`HostSideError`); any other failure (a run's unreadable run.json)
+answers the same way with kind ``error`` and its own exit status.
+
+``start RUNS_ROOT``
+    stdin, then end of file: ``{"protocol": 1, "record": <run.json>,
+    "profile": {<Profile fields>}, "secret": "...", "resume": false}``. Makes
+    RUNS_ROOT/<run_id>/ with the record (never the secret) and starts its
+    worker; with ``"resume": true`` the run must be there, paused, its worker
+    gone. Answers ``"pid"`` (the worker's) and ``"folder"`` (absolute) at once.
+``status RUN_FOLDER``
+    Answers ``"alive"``, ``"status"`` (a :class:`RunStatus`), ``"next_seq"``,
+    and for a failed run its ``"reason"`` and ``"message"``. A worker gone
+    without a last word is recorded as failed (``crashed``) first.
+``control RUN_FOLDER stop|pause|kill``
+    Asks the running worker to stop or pause after its batch, or kills it.
+    Answers at once, with no other members; a follower sees the run end.
+``follow RUN_FOLDER --from-seq N``
+    The answer's first line carries no other members; then come the run's
+    event lines from sequence number N, each exactly as in its events.jsonl,
+    as they are written, until the run has ended and its worker exited (a
+    vanished worker recorded as failed, one that leaves a stop or pause
+    unanswered for 30 s killed). Re-attaching after a lost connection from the
+    next number the app lacks gives every event once: none is missed, none
+    repeated.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from datayard.core import schema
+from datayard.core.errors import UsageError, quoted
+from datayard.core.store.workspace import Connection
+from datayard.core.training import credentials
+from datayard.core.training.local import LocalBackend
+from datayard.core.training.runs import RUN_FILE, RunFolder, RunRecord, RunRegistry
+from datayard.core.training.spec import SpecError
+
+HOST_PROTOCOL = 1
+"""The version of these commands' requests and answers; another one is refused."""
+
+
+class HostSideError(UsageError):
+    """A request the host cannot carry out as asked; ``kind`` tells the app which case:
+
+    ``usage`` (the command line), ``request`` (the document on stdin), ``protocol``
+    (another :data:`HOST_PROTOCOL`), ``no-run`` (no run at that folder) or ``state``
+    (the run is not in a state for it: running, not paused, there already).
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def header() -> dict[str, Any]:
+    """What every answer carries."""
+    return {"protocol": HOST_PROTOCOL, "datayard": importlib.metadata.version("datayard")}
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    """What the app sends to start a run on the host, or to resume it there."""
+
+    record: RunRecord
+    connection: Connection
+    resume: bool
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> StartRequest:
+        """The request in ``raw``, checked in full before anything is made."""
+        try:
+            body = credentials.document(raw)
+            _check_protocol(body.get("protocol"))
+            record = _record(schema.json_object(schema.member(body, "record"), "record"))
+            resume = body.get("resume", False)
+            if not isinstance(resume, bool):
+                raise schema.SchemaError("resume", f"is not true or false ({quoted(resume)})")
+            connection = credentials.connection_in(body)
+        except schema.SchemaError as problem:
+            raise HostSideError("request", problem.about("the request on stdin")) from None
+        try:
+            record.spec.validated()
+        except SpecError as error:
+            raise HostSideError("request", f"the request's record.spec: {error}") from None
+        return cls(record, connection, resume)
+
+
+def _record(body: dict[str, Any]) -> RunRecord:
+    try:
+        return RunRecord.from_dict(body)
+    except schema.SchemaError as problem:
+        raise problem.within("record") from None
+
+
+def _check_protocol(value: object) -> None:
+    if type(value) is not int or value != HOST_PROTOCOL:
+        raise HostSideError(
+            "protocol",
+            f"the request is for host protocol {quoted(value)}; Datayard "
+            f"{header()['datayard']} on this host speaks {HOST_PROTOCOL}: "
+            "install the app's Datayard version on this host",
+        )
+
+
+def start(runs_root: Path, request: StartRequest) -> RunFolder:
+    """Make the run's folder (or find the paused run's) and start its worker."""
+    registry = RunRegistry(runs_root.resolve())
+    backend = LocalBackend(registry)
+    run_id = request.record.run_id
+    if request.resume:
+        folder = open_run(registry.root / run_id)
+        _in_state(lambda: backend.resume(folder, connection=request.connection))
+        return folder
+    try:
+        folder = registry.add(request.record)
+    except FileExistsError:
+        raise HostSideError(
+            "state", f"run {run_id} is on this host already: resume it, or launch a new run"
+        ) from None
+    backend.start(folder, resume=False, connection=request.connection)
+    return folder
+
+
+def open_run(path: Path) -> RunFolder:
+    """The run at ``path``; its path is made absolute, as its worker's command line has it
+    (which is how a worker is told from a process that took its pid later)."""
+    folder = RunFolder(path.resolve())
+    if not folder.record_file.is_file():
+        raise HostSideError("no-run", f"{path} is not a run's folder on this host (no {RUN_FILE})")
+    return folder
+
+
+def status(folder: RunFolder) -> dict[str, Any]:
+    backend = _backend(folder)
+    summary = backend.summary(folder)
+    answer: dict[str, Any] = {
+        "alive": backend.alive(folder),
+        "status": summary.status.value,
+        "next_seq": folder.next_seq(),
+    }
+    if summary.reason:
+        answer.update(reason=summary.reason, message=summary.message)
+    return answer
+
+
+CONTROLS: dict[str, Callable[[LocalBackend, RunFolder], None]] = {
+    "stop": LocalBackend.stop,
+    "pause": LocalBackend.pause,
+    "kill": LocalBackend.kill,
+}
+
+
+def control(folder: RunFolder, action: str) -> None:
+    """One of :data:`CONTROLS`, for a run whose worker is running."""
+    backend = _backend(folder)
+    if not backend.alive(folder):
+        state = backend.summary(folder).status.value
+        raise HostSideError("state", f"run {folder.run_id} is not running ({state})")
+    _in_state(lambda: CONTROLS[action](backend, folder))
+
+
+def follow(folder: RunFolder, from_seq: int) -> Iterator[str]:
+    """The run's event lines from ``from_seq`` (without their newline), as written."""
+    for record in _backend(folder).follow(folder, from_seq=from_seq):
+        yield record.line
+
+
+def _backend(folder: RunFolder) -> LocalBackend:
+    return LocalBackend(RunRegistry(folder.path.parent))
+
+
+def _in_state(action: Callable[[], None]) -> None:
+    """``action``, whose refusal (the run is not paused, say) is a ``state`` error."""
+    try:
+        action()
+    except UsageError as error:
+        raise HostSideError("state", str(error)) from None

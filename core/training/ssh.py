@@ -1,0 +1,343 @@
+"""The SSH backend: workers on a training host, started and followed over plain SSH.
+
+Nothing runs on the host between runs: each action is one ``datayard
+host-side`` command of the worker environment there (see
+:mod:`datayard.core.training.host_side`). The worker is started detached, so
+it outlives the connection, this app and this computer going to sleep; the
+store's credentials reach it through the command's stdin, never its command
+line. This machine keeps a folder per run like a local one, whose events file
+is the copy of the host's, appended in order as they are followed: following
+again after a lost connection asks the host for the events from the next
+sequence number this copy lacks, so none is missed or repeated.
+
+A store the host cannot reach (the embedded one, on this computer's
+loopback) is reached through a tunnel over the run's SSH connection, on a
+port of the host's loopback that is chosen at launch and asked for again on
+every re-attachment, since the worker knows that address only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
+from importlib.metadata import version
+from pathlib import Path
+
+from datayard.core.atomic import write_atomically
+from datayard.core.errors import HostConnectionError, HostError, UsageError
+from datayard.core.events import CancelToken, check_cancel
+from datayard.core.hosts.login import login
+from datayard.core.hosts.probe import HostFacts, probe, store_address
+from datayard.core.hosts.registry import Host, HostRegistry
+from datayard.core.hosts.ssh import SshConnection
+from datayard.core.secrets import SecretStore
+from datayard.core.store.workspace import Connection
+from datayard.core.training.host_side import HOST_PROTOCOL
+from datayard.core.training.protocol import Record, decode
+from datayard.core.training.runs import (
+    EventLog,
+    RunFolder,
+    RunRegistry,
+    RunStatus,
+    RunSummary,
+)
+from datayard.core.training.spec import TrainSpec
+
+log = logging.getLogger(__name__)
+
+REMOTE_FILE = "remote.json"
+BACKEND_PREFIX = "ssh:"
+RECONNECT_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+"""Waits between attempts to re-attach after a lost connection; the last one repeats."""
+
+
+@dataclass(frozen=True)
+class RemoteRun:
+    """Where a run lives on its host; kept beside its record in this machine's folder."""
+
+    host: str
+    folder: str
+    python: str
+    tunnel_port: int = 0
+    """The host's loopback port that leads to the store here; 0 when the host reaches it."""
+    store_port: int = 0
+
+    @classmethod
+    def read(cls, folder: RunFolder) -> RemoteRun:
+        try:
+            data = json.loads((folder.path / REMOTE_FILE).read_text(encoding="utf-8"))
+            return cls(**data)
+        except (OSError, ValueError, TypeError) as error:
+            raise UsageError(
+                f"run {folder.run_id} does not say where it runs ({REMOTE_FILE}: {error})"
+            ) from error
+
+    def write(self, folder: RunFolder) -> None:
+        write_atomically(folder.path / REMOTE_FILE, json.dumps(asdict(self)).encode())
+
+
+def host_of(folder: RunFolder) -> str | None:
+    """The host a run was launched on, or None for a run of this computer."""
+    backend = folder.record().backend
+    return backend[len(BACKEND_PREFIX) :] if backend.startswith(BACKEND_PREFIX) else None
+
+
+class SshBackend:
+    """Launches, follows and controls runs on the hosts of ``hosts``."""
+
+    def __init__(
+        self,
+        registry: RunRegistry,
+        hosts: HostRegistry,
+        secrets: SecretStore | None = None,
+        *,
+        reconnect_delays_s: tuple[float, ...] = RECONNECT_DELAYS_S,
+    ) -> None:
+        self.registry = registry
+        self.hosts = hosts
+        self.secrets = secrets
+        self.reconnect_delays_s = reconnect_delays_s
+        self._connections: dict[str, SshConnection] = {}
+        """One open connection per run being followed: it carries the run's tunnel."""
+
+    def launch(
+        self,
+        spec: TrainSpec,
+        dataset: str,
+        host_name: str,
+        store: Connection,
+        *,
+        cloned_from: str | None = None,
+        detached: bool = False,
+    ) -> RunFolder:
+        """Start a worker for ``spec`` on ``host_name``, with the store of ``store``.
+
+        A run that reaches the store through this computer needs someone here to
+        follow it: ``detached`` (nobody will) is refused for it before anything starts.
+        """
+        spec.validated()
+        host = self.hosts.get(host_name)
+        connection = login(host, self.secrets)
+        try:
+            facts = probe(connection, host, store.profile.endpoint)
+            _check_worker(host, facts)
+            if detached and not facts.store_reachable:
+                raise UsageError(
+                    f"host {host.name!r} cannot reach the store ({store.profile.endpoint}) but "
+                    "through this computer: follow the run (without --detach) and keep this "
+                    "computer connected, or train with a profile whose store the host reaches"
+                )
+            folder = self.registry.create(
+                spec, dataset, f"{BACKEND_PREFIX}{host.name}", cloned_from=cloned_from
+            )
+            remote = RemoteRun(
+                host=host.name,
+                folder=f"{facts.data_folder}/runs/{folder.run_id}",
+                python=facts.worker_python,
+            )
+            if not facts.store_reachable:
+                _, store_port = store_address(store.profile.endpoint)
+                tunnel = connection.forward_to_local(store_port)
+                remote = replace(remote, tunnel_port=tunnel, store_port=store_port)
+            remote.write(folder)
+            self._start(connection, folder, remote, store, resume=False)
+        except BaseException:
+            connection.close()
+            raise
+        self._keep(folder, connection)
+        return folder
+
+    def resume(self, folder: RunFolder, store: Connection) -> None:
+        remote = RemoteRun.read(folder)
+        connection = self._connection(folder, remote)
+        self._start(connection, folder, remote, store, resume=True)
+
+    def stop(self, folder: RunFolder) -> None:
+        self._control(folder, "stop")
+
+    def pause(self, folder: RunFolder) -> None:
+        self._control(folder, "pause")
+
+    def kill(self, folder: RunFolder, reason: str = "killed at the user's request") -> None:
+        self._control(folder, "kill")
+
+    def alive(self, folder: RunFolder) -> bool:
+        remote = RemoteRun.read(folder)
+        reply = self._host_side(self._connection(folder, remote), remote, "status", remote.folder)
+        return bool(reply.get("alive"))
+
+    def summary(self, folder: RunFolder) -> RunSummary:
+        """The run as its copy here has it: listing runs never waits for a host."""
+        return folder.summary()
+
+    def follow(
+        self,
+        folder: RunFolder,
+        cancel: CancelToken | None = None,
+        *,
+        from_seq: int = 0,
+    ) -> Iterator[Record]:
+        """Every event of the run from ``from_seq``: first those copied here, then the
+        host's as they come, re-attaching after a lost connection until the run ends."""
+        remote = RemoteRun.read(folder)
+        next_seq = folder.next_seq()
+        for copied in EventLog(folder.events_file).read_new():
+            if copied.seq >= from_seq:
+                yield copied
+        failures = 0
+        while True:
+            check_cancel(cancel)
+            try:
+                connection = self._connection(folder, remote)
+                command = _host_side_command(
+                    remote, "follow", remote.folder, "--from-seq", str(next_seq)
+                )
+                lines = connection.lines(command, cancel=cancel)
+                header = next(lines, None)
+                if header is None and connection.lost:
+                    raise HostConnectionError(f"the connection to host {remote.host!r} was lost")
+                self._answer(remote, header or "", "")
+                for line in lines:
+                    new = decode(line)
+                    if new is None or new.seq != next_seq:
+                        continue  # a stray line, or one this copy has
+                    _append(folder, line)
+                    next_seq += 1
+                    failures = 0
+                    if new.seq >= from_seq:
+                        yield new
+                if connection.lost:
+                    raise HostConnectionError(f"the connection to host {remote.host!r} was lost")
+                if self._ended_on_host(folder, remote):
+                    self._forget(folder)
+                    return
+            except HostConnectionError as error:
+                self._forget(folder)
+                delay = self.reconnect_delays_s[min(failures, len(self.reconnect_delays_s) - 1)]
+                failures += 1
+                log.warning("run %s: %s; trying again in %.0f s", folder.run_id, error, delay)
+                _wait(delay, cancel)
+
+    def close(self) -> None:
+        for connection in self._connections.values():
+            connection.close()
+        self._connections.clear()
+
+    # -- internals -----------------------------------------------------------------
+
+    def _start(
+        self,
+        connection: SshConnection,
+        folder: RunFolder,
+        remote: RemoteRun,
+        store: Connection,
+        *,
+        resume: bool,
+    ) -> None:
+        profile = store.profile
+        if remote.tunnel_port:
+            profile = replace(profile, endpoint=f"http://127.0.0.1:{remote.tunnel_port}")
+        document = {
+            "protocol": HOST_PROTOCOL,
+            "record": json.loads(folder.record().to_json()),
+            # The host has no file of this computer's: a private CA's bundle stays here.
+            "profile": asdict(replace(profile, embedded=False, ca_bundle="")),
+            "secret": store.secret,
+            "resume": resume,
+        }
+        runs_root = str(Path(remote.folder).parent)
+        self._host_side(connection, remote, "start", runs_root, input=json.dumps(document))
+        log.info("run %s started on host %s", folder.run_id, remote.host)
+
+    def _control(self, folder: RunFolder, action: str) -> None:
+        remote = RemoteRun.read(folder)
+        self._host_side(self._connection(folder, remote), remote, "control", remote.folder, action)
+
+    def _host_side(
+        self, connection: SshConnection, remote: RemoteRun, *args: str, input: str | None = None
+    ) -> dict[str, object]:
+        done = connection.run(_host_side_command(remote, *args), input=input)
+        last = done.stdout.strip().splitlines()[-1:] or [""]
+        return self._answer(remote, last[0], done.stderr)
+
+    def _answer(self, remote: RemoteRun, line: str, stderr: str) -> dict[str, object]:
+        """A host-side answer, or the error that says why there is none."""
+        try:
+            reply = json.loads(line)
+        except ValueError:
+            reply = None
+        if not isinstance(reply, dict) or "protocol" not in reply:
+            raise HostError(
+                f"host {remote.host!r} did not answer as a Datayard worker environment "
+                f"({(stderr or line).strip()[-400:]}); run 'datayard host setup {remote.host}'"
+            )
+        if reply["protocol"] != HOST_PROTOCOL or reply.get("datayard") != version("datayard"):
+            raise HostError(
+                f"host {remote.host!r} runs Datayard {reply.get('datayard')} (protocol "
+                f"{reply['protocol']}), this app is {version('datayard')}: run 'datayard host "
+                f"setup {remote.host}' to update it"
+            )
+        if "error" in reply:
+            raise UsageError(f"host {remote.host!r}: {reply['error']}")
+        return reply
+
+    def _connection(self, folder: RunFolder, remote: RemoteRun) -> SshConnection:
+        """The run's open connection, or a new one, with the run's tunnel again."""
+        connection = self._connections.get(folder.run_id)
+        if connection is not None and not connection.lost:
+            return connection
+        connection = login(self.hosts.get(remote.host), self.secrets)
+        if remote.tunnel_port:
+            try:
+                connection.forward_to_local(remote.store_port, remote_port=remote.tunnel_port)
+            except BaseException:
+                connection.close()
+                raise
+        self._keep(folder, connection)
+        return connection
+
+    def _ended_on_host(self, folder: RunFolder, remote: RemoteRun) -> bool:
+        """After the host's follower ends: whether the run did, or only the follower."""
+        status = self._host_side(self._connection(folder, remote), remote, "status", remote.folder)
+        return not status.get("alive") and RunStatus(str(status.get("status"))).ended
+
+    def _keep(self, folder: RunFolder, connection: SshConnection) -> None:
+        old = self._connections.pop(folder.run_id, None)
+        if old is not None and old is not connection:
+            old.close()
+        self._connections[folder.run_id] = connection
+
+    def _forget(self, folder: RunFolder) -> None:
+        connection = self._connections.pop(folder.run_id, None)
+        if connection is not None:
+            connection.close()
+
+
+def _check_worker(host: Host, facts: HostFacts) -> None:
+    problem = facts.worker_problem()
+    if problem:
+        raise UsageError(
+            f"host {host.name!r} cannot run this app's worker ({facts.worker_python}: {problem}); "
+            f"run 'datayard host setup {host.name}'"
+        )
+
+
+def _host_side_command(remote: RemoteRun, *args: str) -> str:
+    words = [remote.python, "-m", "datayard.cli", "host-side", *args]
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def _append(folder: RunFolder, line: str) -> None:
+    with folder.events_file.open("a", encoding="utf-8") as stream:
+        stream.write(line + "\n")
+
+
+def _wait(delay_s: float, cancel: CancelToken | None) -> None:
+    deadline = time.monotonic() + delay_s
+    while time.monotonic() < deadline:
+        check_cancel(cancel)
+        time.sleep(min(0.25, deadline - time.monotonic()))

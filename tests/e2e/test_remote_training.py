@@ -1,0 +1,137 @@
+"""Training on a host over SSH, end to end: a real sshd in its own network namespace,
+real tiny trainings on its CPU, the session's store on this machine's loopback.
+
+The host cannot reach that store (its 127.0.0.1 is its own), so every run here
+pulls its dataset and mirrors its results through the tunnel over its SSH
+connection: the path the embedded store always takes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psutil
+import pytest
+
+from datayard.core.training.backends import Backends
+from datayard.core.training.protocol import Epoch, Finished, Paused, Record, Stopped
+from datayard.core.training.runs import RunFolder, RunStatus
+from datayard.core.training.ssh import RemoteRun
+from tests.fixtures.datasets import run_cli
+from tests.fixtures.ssh_host import ALIAS, SshHost, known
+from tests.fixtures.training import PROFILE, TrainingStore
+
+HOST = "gpu1"
+TINY = ("--epochs", "2", "--batch", "4", "--imgsz", "64", "--workers", "0", "--device", "cpu")
+
+
+@pytest.fixture
+def remote(ssh_home: Path, ssh_host: SshHost, training_store: TrainingStore) -> SshHost:
+    """The host added and its worker environment ready (built once per session)."""
+    known(ssh_home, ssh_host)
+    added = run_cli("host", "add", HOST, ALIAS)
+    assert added.returncode == 0, added.stderr
+    setup = run_cli("host", "setup", HOST, "--python", str(ssh_host.python))
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    return ssh_host
+
+
+def host_events(host: SshHost, folder: RunFolder) -> str:
+    remote = RemoteRun.read(folder)
+    shown = host.run_as_user("cat", f"{remote.folder}/events.jsonl")
+    assert shown.returncode == 0, shown.stderr
+    return shown.stdout
+
+
+def secret_on_host(host: SshHost, secret: str) -> list[str]:
+    """Every file of the host's user and every argument and environment of its
+    processes that holds ``secret``."""
+    found = host.run_as_user("grep", "-rlF", "--", secret, str(host.home))
+    places = found.stdout.split()
+    for process in psutil.process_iter(["username", "pid"]):
+        if process.info["username"] != host.user:
+            continue
+        try:
+            if secret in " ".join(process.cmdline()) or secret in str(process.environ()):
+                places.append(f"process {process.pid}: {process.cmdline()}")
+        except psutil.Error:
+            continue
+    return places
+
+
+def test_a_run_on_a_host_is_launched_followed_and_fetched_through_a_tunnel(
+    remote: SshHost, training_store: TrainingStore, tmp_path: Path
+) -> None:
+    trained = run_cli("train", "me/shapes", "--on", HOST, *TINY, "--no-plots", "--profile", PROFILE)
+
+    assert trained.returncode == 0, trained.stderr
+    assert "2/2" in trained.stdout and "finished" in trained.stdout
+    (listed,) = json.loads(run_cli("runs", "--json").stdout)
+    assert listed["where"] == HOST and listed["status"] == "finished"
+    folder = Backends.default().registry.get(listed["run"])
+    # The copy here is the host's events file, line for line.
+    assert folder.events_file.read_text() == host_events(remote, folder)
+    fetched = run_cli("fetch", listed["run"], str(tmp_path / "results"), "--profile", PROFILE)
+    assert fetched.returncode == 0, fetched.stderr
+    assert (tmp_path / "results" / "weights" / "best.pt").stat().st_size > 1_000_000
+    assert (tmp_path / "results" / "results.csv").read_text().count("\n") == 3
+    assert secret_on_host(remote, training_store.server.secret) == []
+
+
+def test_a_lost_connection_is_re_attached_with_every_event_once_and_controls_reach_the_host(
+    remote: SshHost, training_store: TrainingStore
+) -> None:
+    backends = Backends.default()
+    spec = training_store.spec(epochs=6)
+    folder = backends.launch(spec, training_store.ref, host=HOST)
+    secret = training_store.server.secret
+
+    records: list[Record] = []
+    cut = False
+    for record in backends.follow(folder):
+        records.append(record)
+        if isinstance(record.event, Epoch) and not cut:
+            cut = True
+            assert secret_on_host(remote, secret) == []  # while the worker runs, too
+            drop_connections(remote)
+        elif isinstance(record.event, Epoch) and record.event.epoch == 2:
+            backends.pause(folder)
+    assert isinstance(records[-1].event, Paused)
+    assert folder.summary().status is RunStatus.PAUSED
+
+    backends.resume(folder)
+    for record in backends.follow(folder, from_seq=records[-1].seq + 1):
+        records.append(record)
+        if isinstance(record.event, Epoch) and record.event.epoch == 4:
+            backends.stop(folder)
+    backends.close()
+
+    assert isinstance(records[-1].event, Stopped)
+    assert [r.seq for r in records] == list(range(len(records)))  # no gap, no repeat
+    assert folder.events_file.read_text() == host_events(remote, folder)
+    assert not any(isinstance(r.event, Finished) for r in records)
+    assert secret_on_host(remote, secret) == []
+
+
+def drop_connections(host: SshHost) -> None:
+    """Cut every SSH connection to the host, as a network failure does: the sshd
+    processes serving its user end, the worker (in a session of its own) goes on."""
+    cut = 0
+    for process in psutil.process_iter(["name", "cmdline"]):
+        if (process.info["name"] or "").startswith("sshd") and any(
+            f"{host.user}@" in part for part in process.info["cmdline"] or ()
+        ):
+            process.kill()
+            cut += 1
+    assert cut, "no SSH connection to the host was found to cut"
+
+
+def test_a_run_that_needs_this_computer_is_not_detached(
+    remote: SshHost, training_store: TrainingStore
+) -> None:
+    refused = run_cli("train", "me/shapes", "--on", HOST, *TINY, "--profile", PROFILE, "--detach")
+
+    assert refused.returncode == 2
+    assert "cannot reach the store" in refused.stderr and "without --detach" in refused.stderr
+    assert json.loads(run_cli("runs", "--json").stdout) == []
