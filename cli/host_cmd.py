@@ -9,19 +9,17 @@ from rich.table import Table
 from rich.text import Text
 
 from datayard.core.errors import HostKeyUnknownError, HostPassphraseError, UsageError
-from datayard.core.hosts.login import login
+from datayard.core.hosts.enrolment import add_host, remove_host
+from datayard.core.hosts.login import stored_passphrase
 from datayard.core.hosts.probe import State, test_host
 from datayard.core.hosts.registry import Host, HostRegistry
 from datayard.core.hosts.ssh import accept_host_key
 from datayard.core.hosts.worker_env import set_up, with_base_python
-from datayard.core.settings import LOCAL_PROFILE
 from datayard.core.store.workspace import Workspace
 
 from .render import console, out
 from .versions import profile_option
 
-LOCAL_ENDPOINT = "http://127.0.0.1"
-"""Where the embedded store listens, whatever its port: this computer's loopback."""
 _MARKS = {State.OK: ("✓", "green"), State.WARN: ("!", "yellow"), State.FAIL: ("✗", "red")}
 
 
@@ -55,23 +53,25 @@ def add(name: str, destination: str, fingerprint: str | None) -> None:
     host = Host(name=name, destination=destination).validated()
     if any(h.name == name for h in registry.all()):
         raise UsageError(f"host {name!r} exists; remove it first or choose another name")
-    _log_in(host, workspace, fingerprint)
-    registry.add(host)
+    _log_in_and_add(registry, host, workspace, fingerprint)
     console.print(Text.assemble("Added host ", (name, "bold"), f" ({destination})."))
 
 
-def _log_in(host: Host, workspace: Workspace, fingerprint: str | None) -> None:
+def _log_in_and_add(
+    registry: HostRegistry, host: Host, workspace: Workspace, fingerprint: str | None
+) -> None:
     """One login, settling the host key and the key passphrase on the way."""
+    passphrase = None
     for _ in range(3):
         try:
-            login(host, workspace.secrets).close()
+            add_host(registry, host, workspace.secrets, passphrase=passphrase)
             return
         except HostKeyUnknownError as error:
             _settle_host_key(error, fingerprint)
         except HostPassphraseError as error:
             if not error.needed:
                 raise
-            workspace.secrets.set_host_passphrase(host.name, _ask_passphrase(str(error)))
+            passphrase = _ask_passphrase(str(error))
     raise UsageError(f"could not log in to host {host.name!r}")
 
 
@@ -121,8 +121,7 @@ def list_hosts() -> None:
 def remove(name: str) -> None:
     """Forget host NAME (runs that trained there stay listed), and its key passphrase."""
     workspace = Workspace.default()
-    HostRegistry(workspace.dirs.config).remove(name)
-    workspace.secrets.delete_host_passphrase(name)
+    remove_host(HostRegistry(workspace.dirs.config), name, workspace.secrets)
     console.print(Text.assemble("Removed host ", (name, "bold"), "."))
 
 
@@ -168,16 +167,6 @@ def setup(name: str, python: str | None, wheelhouse: str | None, force: bool) ->
         registry.update(host)
 
 
-def _endpoint(workspace: Workspace, profile_name: str | None) -> str:
-    """The store's address as the host would use it; the embedded store is on loopback."""
-    settings = workspace.settings()
-    name = profile_name or settings.default_profile
-    if name == LOCAL_PROFILE and not any(p.name == name for p in settings.profiles):
-        return LOCAL_ENDPOINT
-    profile = settings.profile(name)
-    return LOCAL_ENDPOINT if profile.embedded else profile.endpoint
-
-
 @command.command(name="test")
 @click.argument("name")
 @profile_option
@@ -190,7 +179,12 @@ def test(name: str, profile_name: str | None) -> None:
     workspace = Workspace.default()
     host = HostRegistry(workspace.dirs.config).get(name)
     failed = False
-    for check in test_host(host, store_endpoint=_endpoint(workspace, profile_name)):
+    checks = test_host(
+        host,
+        store_endpoint=workspace.endpoint(profile_name),
+        passphrase=stored_passphrase(host, workspace.secrets),
+    )
+    for check in checks:
         mark, colour = _MARKS[check.state]
         line = Text.assemble((f"{mark} ", colour), (f"{check.name:<15}", "bold"), check.detail)
         if check.hint:

@@ -8,10 +8,19 @@ from datayard.core.hosts.ssh import SshConnection
 from datayard.core.secrets import SecretStore
 
 
-def login(host: Host, secrets: SecretStore | None = None) -> SshConnection:
-    """An open connection to ``host``; without a usable keyring, keys without a passphrase."""
-    try:
-        passphrase = (secrets or SecretStore()).host_passphrase(host.name)
-    except KeyringUnavailableError:
-        passphrase = None
+def login(
+    host: Host, secrets: SecretStore | None = None, *, passphrase: str | None = None
+) -> SshConnection:
+    """An open connection to ``host``, the user's key opened with ``passphrase`` or else
+    the one kept for the host; without a usable keyring, keys without a passphrase."""
+    if passphrase is None:
+        passphrase = stored_passphrase(host, secrets)
     return SshConnection.open(host.name, host.target, passphrase=passphrase)
+
+
+def stored_passphrase(host: Host, secrets: SecretStore | None = None) -> str | None:
+    """The key passphrase kept in the keyring for ``host``; ``None`` without one or a keyring."""
+    try:
+        return (secrets or SecretStore()).host_passphrase(host.name)
+    except KeyringUnavailableError:
+        return None

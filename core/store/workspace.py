@@ -29,6 +29,9 @@ from datayard.core.store.embedded import (
 
 log = logging.getLogger(__name__)
 
+LOOPBACK_ENDPOINT = "http://127.0.0.1"
+"""Where the embedded store listens, whatever its port: this computer's loopback."""
+
 
 @dataclass(frozen=True)
 class Connection:
@@ -61,14 +64,28 @@ class Workspace:
 
     def connect(self, name: str | None = None) -> Connection:
         """The named (or default) profile with its secret, its store running."""
+        profile = self._external_profile(name)
+        if profile is None:
+            return self.start_local()
+        return Connection(profile, self.secrets.get(profile.name))
+
+    def endpoint(self, name: str | None = None) -> str:
+        """The store's address for the named (or default) profile, without starting it.
+
+        The embedded store's is this computer's loopback, whatever port it gets:
+        what a training host needs to know is that it cannot reach it.
+        """
+        profile = self._external_profile(name)
+        return LOOPBACK_ENDPOINT if profile is None else profile.endpoint
+
+    def _external_profile(self, name: str | None) -> Profile | None:
+        """The named (or default) profile; ``None`` for the embedded store."""
         current = self.settings()
         name = name or current.default_profile
         if name == LOCAL_PROFILE and not any(p.name == name for p in current.profiles):
-            return self.start_local()
+            return None
         profile = current.profile(name)
-        if profile.embedded:
-            return self.start_local()
-        return Connection(profile, self.secrets.get(profile.name))
+        return None if profile.embedded else profile
 
     def start_local(self) -> Connection:
         """Start (or reuse) the embedded store, creating its profile on first use.

@@ -169,6 +169,10 @@ def test_a_key_passphrase_comes_from_the_keyring(
     secrets.set_host_passphrase("gpu1", "open sesame")
     with login(host, secrets) as connection:
         assert connection.run("id -un").stdout.strip() == ssh_host.user
+    # The commands open the key with it too.
+    assert run_cli("host", "add", "gpu1", ALIAS).returncode == 0
+    tested = run_cli("host", "test", "gpu1")
+    assert "✓ authentication" in tested.stdout, tested.stdout
     secrets.delete_host_passphrase("gpu1")
 
 
