@@ -11,6 +11,7 @@ mistyped one is not kept).
 from __future__ import annotations
 
 from datayard.core.errors import UsageError
+from datayard.core.events import CancelToken, check_cancel
 from datayard.core.hosts.login import login
 from datayard.core.hosts.registry import Host, HostRegistry
 from datayard.core.secrets import SecretStore
@@ -22,18 +23,21 @@ def add_host(
     secrets: SecretStore | None = None,
     *,
     passphrase: str | None = None,
+    cancel: CancelToken | None = None,
 ) -> None:
     """Log in to ``host`` once, then keep it (and ``passphrase``, which opened the key).
 
     Raises what the login met for the caller to settle and call again:
     :class:`HostKeyUnknownError` (its fingerprint, for the user to compare),
     :class:`HostPassphraseError` with ``needed`` (ask for the passphrase);
-    a changed host key or a refused login are final.
+    a changed host key or a refused login are final. Cancelled during the
+    login, nothing is kept.
     """
     host = host.validated()
     if any(known.name == host.name for known in registry.all()):
         raise UsageError(f"host {host.name!r} exists; remove it first or choose another name")
     login(host, secrets, passphrase=passphrase).close()
+    check_cancel(cancel)
     if passphrase is not None:
         (secrets or SecretStore()).set_host_passphrase(host.name, passphrase)
     registry.add(host)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
@@ -161,8 +161,10 @@ def probe(connection: SshConnection, host: Host, store_endpoint: str = "") -> Ho
 
 def test_host(
     host: Host, *, store_endpoint: str = "", passphrase: str | None = None
-) -> Iterator[Check]:
-    """Each check as it is answered; a failed login ends the list with the reason."""
+) -> Generator[Check, None, None]:
+    """Each check as it is answered; a failed login ends the list with the reason.
+
+    Closing the generator early logs out at once."""
     destination = host.target
     try:
         connection = SshConnection.open(host.name, destination, passphrase=passphrase)

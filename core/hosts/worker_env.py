@@ -16,8 +16,9 @@ of one; a second setup of a ready environment does nothing.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from importlib.metadata import version
 from pathlib import Path
 
@@ -32,11 +33,22 @@ from datayard.core.secrets import SecretStore
 DONE_MARK = "DATAYARD-SETUP-DONE"
 
 
+class Phase(StrEnum):
+    """The phases of a setup, in their order; a host already set up skips to the last."""
+
+    CHECKING = "checking the host"
+    WHEEL = "preparing Datayard's wheel"
+    COPYING = "copying Datayard to the host"
+    INSTALLING = "installing the worker environment"
+    VERIFYING = "checking the environment"
+    READY = "ready"
+
+
 @dataclass(frozen=True)
 class SetupStep:
     """A step of the setup, or a line of the installer's output (``detail``)."""
 
-    phase: str
+    phase: Phase
     detail: str = ""
 
 
@@ -52,10 +64,12 @@ def set_up(
     force: bool = False,
     secrets: SecretStore | None = None,
     cancel: CancelToken | None = None,
-) -> Iterator[SetupStep]:
-    """Make the worker environment of ``host`` (its ``python`` the base when it names one)."""
+) -> Generator[SetupStep, None, None]:
+    """Make the worker environment of ``host`` (its ``python`` the base when it names one).
+
+    Closing the generator early logs out at once."""
     with login(host, secrets) as connection:
-        yield SetupStep("checking the host")
+        yield SetupStep(Phase.CHECKING)
         facts = probe(connection, host)
         if facts.python_version < MIN_PYTHON:
             shown = ".".join(map(str, facts.python_version))
@@ -64,33 +78,33 @@ def set_up(
                 "3.11 or newer: install one, or name it with --python"
             )
         if facts.worker_ready and not force:
-            yield SetupStep("ready", f"{facts.worker_python} is already set up")
+            yield SetupStep(Phase.READY, f"{facts.worker_python} is already set up")
             return
-        yield SetupStep("preparing Datayard's wheel")
+        yield SetupStep(Phase.WHEEL)
         wheel = own_wheel(cache)
         check_cancel(cancel)
         remote_wheel = f"{facts.data_folder}/worker/wheels/{wheel.name}"
-        yield SetupStep("copying Datayard to the host", remote_wheel)
+        yield SetupStep(Phase.COPYING, remote_wheel)
         connection.upload(wheel, remote_wheel)
-        yield SetupStep("installing the worker environment", environment_folder(facts))
+        yield SetupStep(Phase.INSTALLING, environment_folder(facts))
         script = _script(host, facts, remote_wheel, wheelhouse)
         finished = False
         for line in connection.lines(f"sh -c {shlex.quote(script)}", cancel=cancel):
             if line == DONE_MARK:
                 finished = True
             elif line.strip():
-                yield SetupStep("installing the worker environment", line)
+                yield SetupStep(Phase.INSTALLING, line)
         if not finished:
             raise HostError(
                 f"host {host.name!r}: setting up the worker environment failed (its output "
                 "is above); nothing was changed"
             )
-        yield SetupStep("checking the environment")
+        yield SetupStep(Phase.VERIFYING)
         after = probe(connection, host)
         problem = after.worker_problem()
         if problem:
             raise HostError(f"host {host.name!r}: the new environment is not usable: {problem}")
-        yield SetupStep("ready", f"{after.worker_python} is set up")
+        yield SetupStep(Phase.READY, f"{after.worker_python} is set up")
 
 
 def _script(host: Host, facts: HostFacts, wheel: str, wheelhouse: str) -> str:

@@ -8,11 +8,13 @@ machine, which following it brings up to date.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from datayard.core.events import CancelToken
+from datayard.core.hosts.login import login
+from datayard.core.hosts.probe import HostFacts, probe
 from datayard.core.hosts.registry import LOCAL_HOST, HostRegistry
-from datayard.core.store.workspace import Connection, Workspace
+from datayard.core.store.workspace import Workspace
 from datayard.core.training.local import LocalBackend
 from datayard.core.training.protocol import Record
 from datayard.core.training.runs import RunFolder, RunRegistry, RunSummary
@@ -21,24 +23,20 @@ from datayard.core.training.ssh import SshBackend, host_of
 
 
 class Backends:
-    def __init__(
-        self,
-        local: LocalBackend,
-        ssh: SshBackend,
-        connect: Callable[[str | None], Connection],
-    ) -> None:
+    def __init__(self, local: LocalBackend, ssh: SshBackend, workspace: Workspace) -> None:
         self.local = local
         self.ssh = ssh
-        self._connect = connect
-        """The store connection of a profile (or the default one), for remote workers."""
+        self._workspace = workspace
+        """Whose profiles give remote workers their store."""
 
     @classmethod
-    def of(cls, workspace: Workspace) -> Backends:
-        registry = RunRegistry(workspace.dirs.data / "runs")
+    def of(cls, workspace: Workspace, registry: RunRegistry | None = None) -> Backends:
+        """The backends of ``workspace``, keeping runs in its data folder or in ``registry``."""
+        runs = registry or RunRegistry(workspace.dirs.data / "runs")
         return cls(
-            LocalBackend(registry),
-            SshBackend(registry, HostRegistry(workspace.dirs.config), workspace.secrets),
-            workspace.connect,
+            LocalBackend(runs),
+            SshBackend(runs, HostRegistry(workspace.dirs.config), workspace.secrets),
+            workspace,
         )
 
     @classmethod
@@ -48,6 +46,17 @@ class Backends:
     @property
     def registry(self) -> RunRegistry:
         return self.local.registry
+
+    @property
+    def hosts(self) -> HostRegistry:
+        return self.ssh.hosts
+
+    def probe(self, host: str, profile: str | None = None) -> HostFacts:
+        """What ``host`` offers a run whose store is ``profile``'s (or the default one's):
+        its GPUs, whether it reaches that store by itself, its worker environment."""
+        target = self.hosts.get(host)
+        with login(target, self.ssh.secrets) as connection:
+            return probe(connection, target, self._workspace.endpoint(profile))
 
     def launch(
         self,
@@ -61,7 +70,7 @@ class Backends:
         """Start ``spec`` on this computer, or on ``host`` (a name of ``datayard host``)."""
         if host is None or host == LOCAL_HOST:
             return self.local.launch(spec, dataset, cloned_from=cloned_from)
-        store = self._connect(spec.profile)
+        store = self._workspace.connect(spec.profile)
         return self.ssh.launch(
             spec, dataset, host, store, cloned_from=cloned_from, detached=detached
         )
@@ -74,7 +83,7 @@ class Backends:
         if host_of(folder) is None:
             self.local.resume(folder)
         else:
-            self.ssh.resume(folder, self._connect(folder.record().spec.profile))
+            self.ssh.resume(folder, self._workspace.connect(folder.record().spec.profile))
 
     def stop(self, folder: RunFolder) -> None:
         self._for(folder).stop(folder)

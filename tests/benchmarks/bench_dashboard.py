@@ -58,15 +58,18 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from PySide6.QtWidgets import QApplication
 
-    from datayard.core.training.local import LocalBackend
+    from datayard.core.paths import AppDirs
+    from datayard.core.store.workspace import Workspace
+    from datayard.core.training.backends import Backends
     from datayard.core.training.protocol import Batch
-    from datayard.core.training.runs import RunRegistry
     from datayard.gui.training.dashboard import RunDashboard
     from tests.core.test_curves import losses_at, write_run
 
     app = QApplication(sys.argv[:1])
     with tempfile.TemporaryDirectory(prefix="datayard-bench-dashboard-") as home:
-        registry = RunRegistry(Path(home) / "runs")
+        folders = (Path(home) / name for name in ("config", "data", "cache", "state", "log"))
+        backends = Backends.of(Workspace(AppDirs(*folders)))
+        registry = backends.registry
         started = time.perf_counter()
         epochs = 100
         runs = [
@@ -78,7 +81,7 @@ def main() -> None:
             f"{time.perf_counter() - started:.1f} s"
         )
 
-        dashboard = RunDashboard(LocalBackend(registry))
+        dashboard = RunDashboard(backends)
         dashboard.resize(1366, 768)
         dashboard.show()
         dashboard.refresh()

@@ -14,8 +14,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 from pytestqt.qtbot import QtBot
 
+from datayard.core.store.workspace import Workspace
+from datayard.core.training.backends import Backends
 from datayard.core.training.curves import BATCH, LR, METRICS, VAL, XAxis, smooth
-from datayard.core.training.local import LocalBackend
 from datayard.core.training.protocol import Batch, Finished, Paused
 from datayard.core.training.runs import RunFolder, RunRegistry
 from datayard.gui.training.dashboard import RunDashboard
@@ -33,7 +34,8 @@ def registry(tmp_path: Path) -> RunRegistry:
 
 @pytest.fixture
 def fake_worker() -> Iterator[Callable[[RunFolder], subprocess.Popen[bytes]]]:
-    """A harmless process that LocalBackend takes for the run's worker (by its command line)."""
+    """A harmless process that the local backend takes for the run's worker (by its command
+    line)."""
     children: list[subprocess.Popen[bytes]] = []
 
     def start(folder: RunFolder) -> subprocess.Popen[bytes]:
@@ -51,7 +53,7 @@ def fake_worker() -> Iterator[Callable[[RunFolder], subprocess.Popen[bytes]]]:
 
 
 def dashboard_for(qtbot: QtBot, registry: RunRegistry) -> RunDashboard:
-    dashboard = RunDashboard(LocalBackend(registry))
+    dashboard = RunDashboard(Backends.of(Workspace.default(), registry))
     qtbot.addWidget(dashboard)
     dashboard.resize(1366, 768)
     dashboard.show()

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
 from datayard.core.store.workspace import Workspace
-from datayard.core.training.local import LocalBackend
+from datayard.core.training.backends import Backends
 from datayard.core.training.runs import RunRegistry
 from datayard.gui.datasets.view import COLUMNS
 from datayard.gui.inspector import Inspector
@@ -94,7 +94,9 @@ def test_class_names_from_the_store_show_as_written(qtbot: QtBot, s3_server: S3S
 
 def test_the_train_dialog_names_the_classes_as_written(qtbot: QtBot, tmp_path: Path) -> None:
     version = replace(manifest(), class_names=(TAGGED, "y"))
-    dialog = open_dialog(qtbot, LocalBackend(RunRegistry(tmp_path / "runs")), version)
+    dialog = open_dialog(
+        qtbot, Backends.of(Workspace.default(), RunRegistry(tmp_path / "runs")), version
+    )
 
     facts = [label_shows(label) for label in dialog.findChildren(QLabel)]
     assert any(f"2 classes ({TAGGED}, y)" in text for text in facts)

@@ -7,6 +7,7 @@ from pathlib import Path
 from pytestqt.qtbot import QtBot
 
 from datayard.core.store.workspace import Workspace
+from datayard.core.training.backends import Backends
 from datayard.core.training.curves import BATCH, TRAIN, VAL
 from datayard.core.training.runs import RunStatus
 from datayard.gui.main_window import MainWindow
@@ -20,7 +21,7 @@ from tests.gui.test_dashboard import points, row
 def test_the_dashboard_draws_a_real_run_live_and_pauses_it(
     qtbot: QtBot, training_store: TrainingStore
 ) -> None:
-    backend = training_store.backend
+    backend = Backends.default()
     folder = backend.launch(training_store.spec(epochs=30), training_store.ref)
     dashboard = RunDashboard(backend)
     qtbot.addWidget(dashboard)
