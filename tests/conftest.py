@@ -17,6 +17,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytest_plugins = [
     "tests.fixtures.services",
     "tests.fixtures.ssh_host",
+    "tests.fixtures.remote_host",
     "tests.fixtures.store_proxy",
     "tests.fixtures.messy_tree",
     "tests.fixtures.training",

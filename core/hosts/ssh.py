@@ -215,10 +215,12 @@ class SshConnection:
             return await self._connection.forward_remote_port(
                 "127.0.0.1", remote_port, local_host, local_port
             )
-        except (OSError, asyncssh.Error) as error:
+        except (OSError, asyncssh.Error, asyncssh.ChannelListenError) as error:
+            port = f" on its port {remote_port}" if remote_port else ""
             raise HostConnectionError(
-                f"host {self.name!r} refused a tunnel back to this computer "
+                f"host {self.name!r} refused a tunnel back to this computer{port} "
                 f"({_reason(error)}); its sshd needs AllowTcpForwarding yes"
+                + (", and the port must be free" if remote_port else "")
             ) from error
 
     def close(self) -> None:

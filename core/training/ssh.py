@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import shlex
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
@@ -103,6 +104,9 @@ class SshBackend:
         self.reconnect_delays_s = reconnect_delays_s
         self._connections: dict[str, SshConnection] = {}
         """One open connection per run being followed: it carries the run's tunnel."""
+        self._connecting: dict[str, threading.Lock] = {}
+        """Per run: a follower and a control in other threads log in one at a time, so that
+        the second takes the first one's connection, whose tunnel holds the run's port."""
 
     def launch(
         self,
@@ -287,18 +291,19 @@ class SshBackend:
 
     def _connection(self, folder: RunFolder, remote: RemoteRun) -> SshConnection:
         """The run's open connection, or a new one, with the run's tunnel again."""
-        connection = self._connections.get(folder.run_id)
-        if connection is not None and not connection.lost:
+        with self._connecting.setdefault(folder.run_id, threading.Lock()):
+            connection = self._connections.get(folder.run_id)
+            if connection is not None and not connection.lost:
+                return connection
+            connection = login(self.hosts.get(remote.host), self.secrets)
+            if remote.tunnel_port:
+                try:
+                    connection.forward_to_local(remote.store_port, remote_port=remote.tunnel_port)
+                except BaseException:
+                    connection.close()
+                    raise
+            self._keep(folder, connection)
             return connection
-        connection = login(self.hosts.get(remote.host), self.secrets)
-        if remote.tunnel_port:
-            try:
-                connection.forward_to_local(remote.store_port, remote_port=remote.tunnel_port)
-            except BaseException:
-                connection.close()
-                raise
-        self._keep(folder, connection)
-        return connection
 
     def _ended_on_host(self, folder: RunFolder, remote: RemoteRun) -> bool:
         """After the host's follower ends: whether the run did, or only the follower."""

@@ -9,39 +9,24 @@ connection: the path the embedded store always takes.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import psutil
 import pytest
 
+from datayard.core.errors import HostConnectionError
 from datayard.core.training.backends import Backends
 from datayard.core.training.protocol import Epoch, Finished, Paused, Record, Stopped
-from datayard.core.training.runs import RunFolder, RunStatus
+from datayard.core.training.runs import RunStatus
 from datayard.core.training.ssh import RemoteRun
 from tests.fixtures.datasets import run_cli
-from tests.fixtures.ssh_host import ALIAS, SshHost, known
+from tests.fixtures.remote_host import HOST, host_events
+from tests.fixtures.ssh_host import SshHost
 from tests.fixtures.training import PROFILE, TrainingStore
 
-HOST = "gpu1"
+TUNNEL_PORT = 40_000
 TINY = ("--epochs", "2", "--batch", "4", "--imgsz", "64", "--workers", "0", "--device", "cpu")
-
-
-@pytest.fixture
-def remote(ssh_home: Path, ssh_host: SshHost, training_store: TrainingStore) -> SshHost:
-    """The host added and its worker environment ready (built once per session)."""
-    known(ssh_home, ssh_host)
-    added = run_cli("host", "add", HOST, ALIAS)
-    assert added.returncode == 0, added.stderr
-    setup = run_cli("host", "setup", HOST, "--python", str(ssh_host.python))
-    assert setup.returncode == 0, setup.stdout + setup.stderr
-    return ssh_host
-
-
-def host_events(host: SshHost, folder: RunFolder) -> str:
-    remote = RemoteRun.read(folder)
-    shown = host.run_as_user("cat", f"{remote.folder}/events.jsonl")
-    assert shown.returncode == 0, shown.stderr
-    return shown.stdout
 
 
 def secret_on_host(host: SshHost, secret: str) -> list[str]:
@@ -135,3 +120,36 @@ def test_a_run_that_needs_this_computer_is_not_detached(
     assert refused.returncode == 2
     assert "cannot reach the store" in refused.stderr and "without --detach" in refused.stderr
     assert json.loads(run_cli("runs", "--json").stdout) == []
+
+
+def test_a_follower_and_a_control_reconnecting_at_once_share_one_tunnel(
+    remote: SshHost, training_store: TrainingStore
+) -> None:
+    """As in the app: after a restart its follower and a button's control both log in to
+    the run's host at the same moment; only one connection may take the tunnel's port."""
+    backends = Backends.default()
+    folder = backends.registry.create(training_store.spec(), training_store.ref, f"ssh:{HOST}")
+    RemoteRun(HOST, f"/tmp/{folder.run_id}", str(remote.python), TUNNEL_PORT, 9).write(folder)
+    start = threading.Barrier(2)
+    answers: list[Exception] = []
+
+    def ask() -> None:
+        start.wait()
+        try:
+            backends.ssh.alive(folder)
+        except Exception as error:
+            answers.append(error)
+
+    threads = [threading.Thread(target=ask) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Both reached the host, which knows no such run; neither was refused the tunnel.
+    assert len(answers) == 2 and all("not a run's folder" in str(a) for a in answers), answers
+    # Another connection is refused the port while this one holds it, saying so (a
+    # follower tries again later).
+    with pytest.raises(HostConnectionError, match=f"tunnel .* on its port {TUNNEL_PORT}"):
+        Backends.default().ssh.alive(folder)
+    backends.close()
