@@ -7,7 +7,8 @@ from PySide6.QtWidgets import QLabel, QWidget
 
 ERROR_COLOR = "#d0342c"
 """Red that stays readable on light and dark palettes; for marks elsewhere too."""
-_OK = "#2e8b3a"
+OK_COLOR = "#2e8b3a"
+WARN_COLOR = "#c77c02"
 
 
 class Notice(QLabel):
@@ -24,7 +25,10 @@ class Notice(QLabel):
         self._show(text, ERROR_COLOR)
 
     def success(self, text: str) -> None:
-        self._show(text, _OK)
+        self._show(text, OK_COLOR)
+
+    def warning(self, text: str) -> None:
+        self._show(text, WARN_COLOR)
 
     def info(self, text: str) -> None:
         self._show(text, "")

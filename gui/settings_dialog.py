@@ -1,8 +1,10 @@
-"""Settings: who the user is, the shared-drive folders, and the storage profiles.
+"""Settings: who the user is, the shared-drive folders, the storage profiles, the hosts.
 
 The dialog edits a copy; nothing is written until Save, which stores new secrets
 in the keyring first and only then the settings file (see
-:func:`datayard.core.store.profiles.save_settings`).
+:func:`datayard.core.store.profiles.save_settings`). The Hosts page is the
+exception: its actions log in to hosts and act on them, so they take effect at
+once (see :mod:`datayard.gui.hosts_page`).
 """
 
 from __future__ import annotations
@@ -35,12 +37,13 @@ from datayard.core.settings import DEFAULT_BUCKET, LOCAL_PROFILE, Profile, Setti
 from datayard.core.store.profiles import profile_problem, save_settings
 from datayard.core.store.workspace import Workspace
 
+from .hosts_page import HostsPage
 from .notice import Notice
 from .profile_editor import LocalStoreView, ProfileEditor
 from .rich_text import as_written, plain_label
 from .workers import call_in_background
 
-GENERAL_TAB, STORAGE_TAB = 0, 1
+GENERAL_TAB, STORAGE_TAB, HOSTS_TAB = 0, 1, 2
 
 
 @dataclass
@@ -146,6 +149,8 @@ class SettingsDialog(QDialog):
         self.tabs = QTabWidget()
         self.tabs.addTab(self._general_tab(loaded), "General")
         self.tabs.addTab(self._storage_tab(loaded), "Storage")
+        self.hosts = HostsPage(workspace)
+        self.tabs.addTab(self.hosts, "Hosts")
         self.save_error = Notice()
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
@@ -162,6 +167,11 @@ class SettingsDialog(QDialog):
         self.resize(860, 600)
         self.profiles.setCurrentRow(0)
         self._validate()
+
+    def done(self, result: int) -> None:
+        """Closing, saved or not, cancels what the Hosts page is doing on a host."""
+        self.hosts.stop()
+        super().done(result)
 
     # -- building -----------------------------------------------------------------
 

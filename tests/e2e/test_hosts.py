@@ -19,7 +19,14 @@ from datayard.core.hosts.login import login
 from datayard.core.hosts.registry import Host
 from datayard.core.secrets import SecretStore
 from tests.fixtures.datasets import run_cli
-from tests.fixtures.ssh_host import ALIAS, SshHost, known, write_config
+from tests.fixtures.ssh_host import (
+    ALIAS,
+    SshHost,
+    known,
+    known_with_another_key,
+    locked_key,
+    write_config,
+)
 
 
 def listed_hosts() -> str:
@@ -75,12 +82,7 @@ def test_an_unknown_host_key_is_shown_and_accepted_only_by_its_fingerprint(
 def test_a_changed_host_key_is_refused_with_a_warning(
     ssh_home: Path, ssh_host: SshHost, tmp_path: Path
 ) -> None:
-    other = tmp_path / "other_host_key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
-    stale = " ".join(other.with_suffix(".pub").read_text().split()[:2])
-    (ssh_home / ".ssh" / "known_hosts").write_text(
-        f"[{ssh_host.address}]:{ssh_host.port} {stale}\n"
-    )
+    known_with_another_key(ssh_home, ssh_host, tmp_path)
 
     refused = run_cli("host", "add", "gpu1", ALIAS, "--accept-host-key", ssh_host.host_fingerprint)
 
@@ -142,21 +144,7 @@ def test_destinations_and_names_that_cannot_work_are_refused_before_any_login(
 def test_a_key_passphrase_comes_from_the_keyring(
     ssh_home: Path, ssh_host: SshHost, tmp_path: Path, secret_service: str
 ) -> None:
-    locked = tmp_path / "id_locked"
-    subprocess.run(
-        [
-            "ssh-keygen",
-            "-q",
-            "-p",
-            "-P",
-            "",
-            "-N",
-            "open sesame",
-            "-f",
-            str(copy_key(ssh_host, locked)),
-        ],
-        check=True,
-    )
+    locked = locked_key(ssh_host, tmp_path / "id_locked", "open sesame")
     write_config(ssh_home, ssh_host, locked)
     known(ssh_home, ssh_host)
     host = Host(name="gpu1", destination=ALIAS)
@@ -174,12 +162,6 @@ def test_a_key_passphrase_comes_from_the_keyring(
     tested = run_cli("host", "test", "gpu1")
     assert "✓ authentication" in tested.stdout, tested.stdout
     secrets.delete_host_passphrase("gpu1")
-
-
-def copy_key(host: SshHost, target: Path) -> Path:
-    target.write_bytes(host.client_key.read_bytes())
-    target.chmod(0o600)
-    return target
 
 
 def test_host_test_answers_each_question_and_setup_makes_the_worker_ready(
