@@ -14,6 +14,7 @@ import html
 
 from PySide6 import QtGui
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QLabel
 
 
@@ -21,6 +22,23 @@ def plain_label(text: str = "") -> QLabel:
     """A label that shows every text it is given as written, never as HTML."""
     label = QLabel(text)
     label.setTextFormat(Qt.TextFormat.PlainText)
+    return label
+
+
+def muted_label(text: str) -> QLabel:
+    """An explanation: wrapped, in the palette's placeholder colour.
+
+    Quieter than the values, yet darker than disabled text, which is too
+    faint for a paragraph; derived from the palette, so dark themes work too.
+    """
+    label = plain_label(text)
+    label.setWordWrap(True)
+    palette = label.palette()
+    palette.setColor(
+        QPalette.ColorRole.WindowText, palette.color(QPalette.ColorRole.PlaceholderText)
+    )
+    label.setPalette(palette)
+    label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
     return label
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QCheckBox,
@@ -52,6 +52,7 @@ from datayard.core.training.spec import (
     SHIPPED_MODELS,
     TASKS,
     Argument,
+    Suggestion,
     TrainSpec,
     parse_value,
     suggest,
@@ -59,11 +60,14 @@ from datayard.core.training.spec import (
 )
 
 from ..notice import Notice
-from ..rich_text import as_written, plain_label, quoted
+from ..operation_bar import describe_error
+from ..rich_text import as_written, muted_label, plain_label, quoted
 from ..transfers.text import ERROR_COLOUR
 from ..workers import Operation, call_in_background
+from .place_choice import PlaceChoice
 
 LABELS = {
+    "where": "Where",
     "task": "Task",
     "model": "Base model",
     "epochs": "Epochs",
@@ -81,6 +85,11 @@ LABELS = {
 """The form's fields in the order shown, by their TrainSpec name."""
 
 EXPLANATIONS = {
+    "where": (
+        "This computer, or a training host added in Settings → Hosts, which trains with "
+        "its own GPUs and pulls the dataset from the store itself. A run on a host goes on "
+        "there when this app closes; the Training tab follows it here."
+    ),
     "task": (
         "What the model learns to output: detect draws boxes around objects, segment "
         "outlines each object, classify labels the whole image, pose finds keypoints, "
@@ -186,10 +195,9 @@ class TrainDialog(QDialog):
         self.backend = backend
         self.cloned_from = cloned_from
         self.run_folder: RunFolder | None = None
-        self.accelerator = accelerator or find_accelerator()
         self._profile = profile if profile is not None or initial is None else initial.profile
-        counts = manifest.split_counts()
-        self.suggestion = suggest(counts["train"], gpu=self.accelerator.gpu)
+        self._launching: Operation | None = None
+        self.place = PlaceChoice(backend, accelerator or find_accelerator(), self._profile)
         self.setWindowTitle(f"Train on {manifest.owner}/{manifest.name}")
         self.resize(880, 680)
 
@@ -208,6 +216,7 @@ class TrainDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         self._lay_out()
+        self._place_changed()
 
         self._load(initial or self._suggested_spec())
         self._connect()
@@ -241,11 +250,31 @@ class TrainDialog(QDialog):
         )
 
     def problems(self) -> dict[str, str]:
-        """The spec's problems, and text the form could not read, by field."""
-        return {**self.spec().problems(), **self._unreadable()}
+        """The spec's problems, text the form could not read, and what the place
+        refuses, by field."""
+        spec = self.spec()
+        found = {**spec.problems(), **self._unreadable()}
+        if self.place.problem():
+            found["where"] = self.place.problem()
+        if self.place.host and spec.model.endswith(".pt") and "model" not in found:
+            found["model"] = (
+                f"a weights file of this computer is not on {self.place.host}: fine-tune an "
+                "earlier run's best weights (run:…), which the host takes from the store"
+            )
+        return found
+
+    @property
+    def accelerator(self) -> Accelerator:
+        """What the run would train on where it is to go."""
+        return self.place.accelerator
+
+    @property
+    def suggestion(self) -> Suggestion:
+        return suggest(self.manifest.split_counts()["train"], gpu=self.accelerator.gpu)
 
     def accept(self) -> None:
-        """Launch the run; a refusal is shown and the dialog stays open with its values.
+        """Launch the run in the background (a host takes a few seconds); a refusal is
+        shown and the dialog stays open with its values.
 
         Text that is not a number is refused here: a spin box would otherwise
         launch with the last number it held, which the user no longer sees.
@@ -253,24 +282,64 @@ class TrainDialog(QDialog):
         if self._unreadable():
             self.message.error("Some fields do not hold a number yet: fix the marked fields.")
             return
-        try:
-            folder = self.backend.launch(
-                self.spec(), self.manifest.ref, cloned_from=self.cloned_from
-            )
-        except DatayardError as error:
-            self.message.error(
-                f"The training was not started: {error}\nFix the values above and start again."
-            )
+        if self._launching is not None or self.place.probing:
             return
+        spec, ref, host, cloned_from = (
+            self.spec(),
+            self.manifest.ref,
+            self.place.host,
+            self.cloned_from,
+        )
+        operation = call_in_background(
+            lambda: self.backend.launch(spec, ref, host=host, cloned_from=cloned_from), self
+        )
+        operation.finished.connect(self._launched)
+        operation.failed.connect(self._not_launched)
+        self._launching = operation
+        self._refresh()
+        self.message.info(f"Starting the training on {host or 'this computer'}…")
+
+    def reject(self) -> None:
+        """Closing waits for a launch under way: its run would start all the same."""
+        if self._launching is None:
+            super().reject()
+
+    def done(self, result: int) -> None:
+        self.place.stop()
+        super().done(result)
+
+    def use_suggestion(self) -> None:
+        """Reset epochs, batch and image size to what suits this dataset and where it
+        trains; on a host's GPU, the batch its free memory allows at that image size."""
+        self.epochs.setValue(self.suggestion.epochs)
+        self.imgsz.setValue(self.suggestion.imgsz)
+        self.batch.setValue(self.place.suggested_batch or self.suggestion.batch)
+
+    def _launched(self, folder: RunFolder) -> None:
+        self._launching = None
         self.run_folder = folder
         self.launched.emit(folder)
         super().accept()
 
-    def use_suggestion(self) -> None:
-        """Reset epochs, batch and image size to what suits this dataset and machine."""
-        self.epochs.setValue(self.suggestion.epochs)
-        self.batch.setValue(self.suggestion.batch)
-        self.imgsz.setValue(self.suggestion.imgsz)
+    def _not_launched(self, error: Exception) -> None:
+        self._launching = None
+        self._refresh()
+        self.message.error(
+            f"The training was not started: {describe_error(error)}\n"
+            "Fix the values above and start again."
+        )
+
+    def _place_changed(self) -> None:
+        """Devices, explanations and the summary follow the place's accelerator."""
+        device = self.device.currentText()
+        self.device.blockSignals(True)
+        self.device.clear()
+        self.device.addItems(_devices(self.accelerator))
+        self.device.setCurrentText(device or self.accelerator.device)
+        self.device.blockSignals(False)
+        self._device_note.setText(self._explanation("device"))
+        self._facts.setText(self._facts_text())
+        self._refresh()
 
     def _unreadable(self) -> dict[str, str]:
         found = {
@@ -348,13 +417,9 @@ class TrainDialog(QDialog):
         self.lrf = QLineEdit()
         self.device = QComboBox()
         self.device.setEditable(True)
-        self.device.addItems(["auto", "cpu"])
-        if self.accelerator.kind == "cuda":
-            self.device.addItems([str(i) for i in range(max(1, len(self.accelerator.names)))])
-        if self.accelerator.kind == "mps":
-            self.device.addItem("mps")
         self.plots = QCheckBox("Save plots")
         self.fields: dict[str, QWidget] = {
+            "where": self.place,
             "task": self.task,
             "model": self.model,
             "epochs": self.epochs,
@@ -371,23 +436,28 @@ class TrainDialog(QDialog):
         }
         self.errors = {name: Notice() for name in self.fields}
         self._frames = {name: _frame(widget) for name, widget in self.fields.items()}
-        self.runs_note = _muted("Looking for earlier runs to fine-tune…")
+        self.runs_note = muted_label("Looking for earlier runs to fine-tune…")
 
-    def _lay_out(self) -> None:
+    def _facts_text(self) -> str:
         counts = self.manifest.split_counts()
         classes = ", ".join(self.manifest.class_names) or "no class names"
-        title = QLabel(f"<b>Train a model on {quoted(self.manifest.ref)}</b>")
-        title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        facts = _muted(
+        return (
             f"{counts['train']} train / {counts['val']} val / {counts['test']} test images; "
             f"{len(self.manifest.class_names)} classes ({classes}). "
             f"Suggested: {self.suggestion.why}."
         )
+
+    def _lay_out(self) -> None:
+        title = QLabel(f"<b>Train a model on {quoted(self.manifest.ref)}</b>")
+        title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._facts = muted_label(self._facts_text())
         suggested = QPushButton("Use suggested values")
-        suggested.setToolTip("Epochs, batch size and image size suited to this dataset and machine")
+        suggested.setToolTip(
+            "Epochs, batch size and image size suited to this dataset and where it trains"
+        )
         suggested.clicked.connect(self.use_suggestion)
         head = QHBoxLayout()
-        head.addWidget(facts, 1)
+        head.addWidget(self._facts, 1)
         head.addWidget(suggested, 0, Qt.AlignmentFlag.AlignTop)
 
         grid = QGridLayout()
@@ -405,8 +475,13 @@ class TrainDialog(QDialog):
                 field.addWidget(self.runs_note)
             field.addStretch()
             grid.addLayout(field, row, 1)
-            grid.addWidget(_muted(self._explanation(name)), row, 2)
+            explanation = muted_label(self._explanation(name))
+            grid.addWidget(explanation, row, 2)
             grid.addWidget(self.errors[name], row + 1, 1, 1, 2)
+            if name == "where":  # what the host offers, under its choice, as wide as the form
+                grid.addWidget(self.place.details, row + 2, 1, 1, 2)
+            if name == "device":
+                self._device_note = explanation
 
         self.advanced_section = QCollapsible("Advanced: Ultralytics' other arguments")
         self.advanced_section.setDuration(0)
@@ -432,7 +507,8 @@ class TrainDialog(QDialog):
 
     def _explanation(self, name: str) -> str:
         if name == "device":
-            return f"{EXPLANATIONS[name]} This machine: {self.accelerator.describe()}."
+            where = f"Host {self.place.host}" if self.place.host else "This machine"
+            return f"{EXPLANATIONS[name]} {where}: {self.accelerator.describe()}."
         return EXPLANATIONS[name]
 
     def _connect(self) -> None:
@@ -449,6 +525,8 @@ class TrainDialog(QDialog):
             line.textChanged.connect(self._refresh)
         self.plots.toggled.connect(self._refresh)
         self.advanced.changed.connect(self._refresh)
+        self.place.changed.connect(self._place_changed)
+        self.place.batch_chosen.connect(self.batch.setValue)
 
     # -- the base model --------------------------------------------------------------
 
@@ -493,7 +571,7 @@ class TrainDialog(QDialog):
 
     def _refresh(self) -> None:
         spec = self.spec()
-        problems = {**spec.problems(), **self._unreadable()}
+        problems = self.problems()
         for name, frame in self._frames.items():
             _mark(frame, problems.get(name))
             if name in problems:
@@ -501,14 +579,26 @@ class TrainDialog(QDialog):
             else:
                 self.errors[name].clear()
         self.advanced.mark(problems)
-        self.summary.setText(describe(spec, self.manifest, self.accelerator))
-        self.start.setEnabled(not problems)
+        self.place.suggest_batch(spec, self.manifest.split_counts()["train"])
+        self.summary.setText(
+            describe(
+                spec,
+                self.manifest,
+                self.accelerator,
+                host=self.place.host,
+                through_this_computer=self.place.through_this_computer,
+            )
+        )
+        launching = self._launching is not None
+        self.start.setEnabled(not problems and not self.place.probing and not launching)
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setEnabled(not launching)
         if problems:
             fields = ", ".join(_field_label(name) for name in problems)
             self.problems_notice.error(f"Fix before starting: {fields}.")
         else:
             self.problems_notice.clear()
-        self.message.clear()
+        if not launching:
+            self.message.clear()
 
 
 class AdvancedArguments(QWidget):
@@ -540,7 +630,7 @@ class AdvancedArguments(QWidget):
         self.table.resizeColumnsToContents()
         self.table.setColumnWidth(_VALUE, 120)
         self.table.itemChanged.connect(lambda _: self.changed.emit())
-        note = _muted(
+        note = muted_label(
             "Leave a value empty to keep Ultralytics' default. Numbers and true/false are "
             "read as such, [a, b] as a list, anything else as text."
             if self.arguments
@@ -616,8 +706,16 @@ class AdvancedArguments(QWidget):
             self.table.setRowHidden(cell.row(), needle not in name.lower() + " " + help_text)
 
 
-def describe(spec: TrainSpec, manifest: Manifest, accelerator: Accelerator) -> str:
-    """What launching ``spec`` will do, in one paragraph a user reads before starting."""
+def describe(
+    spec: TrainSpec,
+    manifest: Manifest,
+    accelerator: Accelerator,
+    *,
+    host: str | None = None,
+    through_this_computer: bool = False,
+) -> str:
+    """What launching ``spec`` (on ``host``, or here) will do, in one paragraph a user
+    reads before starting."""
     counts = manifest.split_counts()
     train = counts["train"]
     data = (
@@ -626,7 +724,7 @@ def describe(spec: TrainSpec, manifest: Manifest, accelerator: Accelerator) -> s
     )
     parts = [
         f"{_model_phrase(spec.model)} on {data} for {spec.epochs} epochs "
-        f"{_device_phrase(spec.device, accelerator)}",
+        f"{f'on host {host}, ' if host else ''}{_device_phrase(spec.device, accelerator)}",
         f"each epoch is {math.ceil(train / spec.batch)} batches "
         f"of {spec.batch} images at {spec.imgsz} px",
         _optimizer_phrase(spec),
@@ -634,7 +732,11 @@ def describe(spec: TrainSpec, manifest: Manifest, accelerator: Accelerator) -> s
     ]
     if spec.extra:
         parts.append("advanced: " + ", ".join(f"{k}={_text(v)}" for k, v in spec.extra.items()))
-    text = "; ".join(parts) + ". Runs in the background; you can close the app."
+    if through_this_computer:
+        ending = "It reaches the store through this computer: keep the app open until it ends."
+    else:
+        ending = "Runs in the background; you can close the app."
+    text = "; ".join(parts) + ". " + ending
     if train == 0:
         text = "This version has no training images: the run will fail. " + text
     return text
@@ -665,6 +767,16 @@ def _model_phrase(model: str) -> str:
     if model.endswith(".pt"):
         return f"Fine-tunes {Path(model).name}"
     return f"Trains {Path(model).stem or 'a model'} from scratch"
+
+
+def _devices(accelerator: Accelerator) -> list[str]:
+    """The device choices offered for a machine: what Ultralytics understands there."""
+    found = ["auto", "cpu"]
+    if accelerator.kind == "cuda":
+        found += [str(i) for i in range(max(1, len(accelerator.names)))]
+    if accelerator.kind == "mps":
+        found.append("mps")
+    return found
 
 
 def _device_phrase(device: str, accelerator: Accelerator) -> str:
@@ -707,23 +819,6 @@ def _spin(low: int, high: int, *, step: int = 1, suffix: str = "") -> QSpinBox:
     spin.setSuffix(suffix)
     spin.setCorrectionMode(QAbstractSpinBox.CorrectionMode.CorrectToNearestValue)
     return spin
-
-
-def _muted(text: str) -> QLabel:
-    """An explanation: wrapped, in the palette's placeholder colour.
-
-    Quieter than the values, yet darker than disabled text, which is too
-    faint for a paragraph; derived from the palette, so dark themes work too.
-    """
-    label = plain_label(text)
-    label.setWordWrap(True)
-    palette = label.palette()
-    palette.setColor(
-        QPalette.ColorRole.WindowText, palette.color(QPalette.ColorRole.PlaceholderText)
-    )
-    label.setPalette(palette)
-    label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-    return label
 
 
 def _frame(field: QWidget) -> QFrame:

@@ -15,6 +15,8 @@ from PySide6.QtWidgets import QDialog, QFileDialog, QLabel
 from pytestqt.qtbot import QtBot
 
 from datayard.core.datasets.manifest import Manifest, ManifestFile, Role
+from datayard.core.store.workspace import Workspace
+from datayard.core.training.backends import Backends
 from datayard.core.training.devices import Accelerator
 from datayard.core.training.local import LocalBackend
 from datayard.core.training.protocol import Failed, Finished, TrainingEvent, encode
@@ -64,13 +66,13 @@ def manifest(train: int = 120, val: int = 30, name: str = "cats") -> Manifest:
 
 
 @pytest.fixture
-def backend(tmp_path: Path) -> LocalBackend:
-    return LocalBackend(RunRegistry(tmp_path / "runs"))
+def backend(tmp_path: Path) -> Backends:
+    return Backends.of(Workspace.default(), RunRegistry(tmp_path / "runs"))
 
 
 def open_dialog(
     qtbot: QtBot,
-    backend: LocalBackend,
+    backend: Backends,
     version: Manifest | None = None,
     accelerator: Accelerator = CPU,
     **options: object,
@@ -93,9 +95,7 @@ def texts(dialog: QDialog) -> str:
     return "\n".join(label.text() for label in dialog.findChildren(QLabel) if label.isVisible())
 
 
-def test_defaults_follow_the_dataset_size_and_the_device(
-    qtbot: QtBot, backend: LocalBackend
-) -> None:
+def test_defaults_follow_the_dataset_size_and_the_device(qtbot: QtBot, backend: Backends) -> None:
     on_cpu = open_dialog(qtbot, backend, manifest(train=120), CPU).spec()
     assert (on_cpu.epochs, on_cpu.batch, on_cpu.imgsz, on_cpu.device) == (100, 8, 320, "auto")
 
@@ -112,7 +112,7 @@ def test_defaults_follow_the_dataset_size_and_the_device(
 
 
 def test_every_field_explains_itself_in_a_visible_wrapped_label(
-    qtbot: QtBot, backend: LocalBackend
+    qtbot: QtBot, backend: Backends
 ) -> None:
     dialog = open_dialog(qtbot, backend)
     assert set(EXPLANATIONS) == set(LABELS) == set(dialog.fields)
@@ -129,7 +129,7 @@ def test_every_field_explains_itself_in_a_visible_wrapped_label(
 
 
 def test_an_invalid_value_disables_start_and_names_the_reason(
-    qtbot: QtBot, backend: LocalBackend
+    qtbot: QtBot, backend: Backends
 ) -> None:
     dialog = open_dialog(qtbot, backend)
     assert dialog.start.isEnabled()
@@ -151,9 +151,7 @@ def test_an_invalid_value_disables_start_and_names_the_reason(
     assert not dialog.problems_notice.isVisible()
 
 
-def test_text_that_is_not_a_number_is_reported_not_raised(
-    qtbot: QtBot, backend: LocalBackend
-) -> None:
+def test_text_that_is_not_a_number_is_reported_not_raised(qtbot: QtBot, backend: Backends) -> None:
     dialog = open_dialog(qtbot, backend)
     dialog.epochs.lineEdit().selectAll()
     qtbot.keyClicks(dialog.epochs, "abc")
@@ -175,26 +173,22 @@ def test_text_that_is_not_a_number_is_reported_not_raised(
     assert backend.registry.all() == []
 
 
-def test_a_refused_launch_is_shown_and_the_values_are_kept(
-    qtbot: QtBot, backend: LocalBackend
-) -> None:
+def test_a_refused_launch_is_shown_and_the_values_are_kept(qtbot: QtBot, backend: Backends) -> None:
     dialog = open_dialog(qtbot, backend)
     dialog.imgsz.setValue(500)
     dialog.epochs.setValue(7)
 
     dialog.accept()
 
+    qtbot.waitUntil(lambda: "The training was not started" in dialog.message.text())
     assert dialog.isVisible() and dialog.result() != QDialog.DialogCode.Accepted
-    assert "The training was not started" in dialog.message.text()
     assert "imgsz: a multiple of 32" in dialog.message.text()
     assert (dialog.spec().imgsz, dialog.spec().epochs) == (500, 7)
     assert backend.registry.all() == []
 
 
 @pytest.mark.skipif(not ultralytics_arguments(), reason="needs Ultralytics' argument list")
-def test_advanced_values_land_in_extra_with_their_types(
-    qtbot: QtBot, backend: LocalBackend
-) -> None:
+def test_advanced_values_land_in_extra_with_their_types(qtbot: QtBot, backend: Backends) -> None:
     dialog = open_dialog(qtbot, backend)
     table = dialog.advanced
     assert not dialog.advanced_section.isExpanded()
@@ -233,7 +227,7 @@ def test_advanced_values_land_in_extra_with_their_types(
 
 
 def test_the_summary_says_what_will_happen_and_follows_the_values(
-    qtbot: QtBot, backend: LocalBackend
+    qtbot: QtBot, backend: Backends
 ) -> None:
     dialog = open_dialog(qtbot, backend)
     summary = dialog.summary.text()
@@ -258,7 +252,7 @@ def test_the_summary_says_what_will_happen_and_follows_the_values(
 
 
 def test_base_models_offer_shipped_files_and_earlier_runs(
-    qtbot: QtBot, backend: LocalBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot, backend: Backends, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     finished = ended_run(
         backend.registry, Finished(epochs_done=3, best_epoch=2, weights=("best.pt",))
@@ -291,7 +285,7 @@ def test_base_models_offer_shipped_files_and_earlier_runs(
     assert dialog.spec().model == str(weights)  # cancelled: the choice before stays
 
 
-def test_cloning_prefills_every_value(qtbot: QtBot, backend: LocalBackend, tmp_path: Path) -> None:
+def test_cloning_prefills_every_value(qtbot: QtBot, backend: Backends, tmp_path: Path) -> None:
     weights = tmp_path / "base.pt"
     weights.write_bytes(b"weights")
     extra = {"cos_lr": True} if ultralytics_arguments() else {}
@@ -328,7 +322,8 @@ def test_starting_launches_the_spec_on_the_exact_version(qtbot: QtBot, tmp_path:
         def _start(self, folder: RunFolder, *, resume: bool) -> None:
             pass
 
-    backend = RecordOnly(RunRegistry(tmp_path / "runs"))
+    backend = Backends.of(Workspace.default(), RunRegistry(tmp_path / "runs"))
+    backend.local = RecordOnly(backend.registry)
     dialog = open_dialog(qtbot, backend, cloned_from="20260101-000000-abcdef", profile="lab")
     dialog.epochs.setValue(3)
 
@@ -371,7 +366,7 @@ def test_the_datasets_view_asks_to_train_one_selected_version(
 
 @pytest.mark.skipif(not ultralytics_arguments(), reason="needs Ultralytics' argument list")
 def test_a_cloned_argument_this_ultralytics_lacks_is_shown_to_be_cleared(
-    qtbot: QtBot, backend: LocalBackend
+    qtbot: QtBot, backend: Backends
 ) -> None:
     earlier = TrainSpec("me/cats@v1", extra={"warp_speed": 9})
     dialog = open_dialog(qtbot, backend, initial=earlier)
