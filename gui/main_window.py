@@ -34,6 +34,7 @@ from .inspector.lazy_chart import LazyChart
 from .log_panel import LogPanel
 from .rich_text import as_written, plain_label
 from .settings_dialog import SettingsDialog
+from .training.runs_list import remote_runs_going
 from .transfers import TransfersPanel
 from .welcome import WelcomeDialog, is_first_start
 from .workers import Operation, call_in_background, stop_all
@@ -215,12 +216,23 @@ class MainWindow(QMainWindow):
         """
         first = is_first_start(self.workspace)
         self.connect_store()
+        self._reattach()
         if first:
             welcome = WelcomeDialog(self.workspace, self)
             welcome.settings_saved.connect(self._on_settings_saved)
             welcome.open()
         else:
             self.transfers.offer_interrupted()
+
+    def _reattach(self) -> None:
+        """Follow the runs on hosts that are still going, Training tab open or not: their
+        copies here, and the tunnels to the store of those that need one, depend on it."""
+        operation = call_in_background(lambda: remote_runs_going(self.backend), self)
+        operation.finished.connect(self._follow_remote_runs)
+
+    def _follow_remote_runs(self, going: bool) -> None:
+        if going:
+            self.training.chart().refresh()  # the dashboard follows every live remote run
 
     # -- the store connection ----------------------------------------------------
 
@@ -278,6 +290,7 @@ class MainWindow(QMainWindow):
         if self.training.built:
             self.training.chart().shutdown()
         stop_all()
+        self.backend.close()  # the hosts' runs go on; the next start follows them again
         if self.workspace.store.started_here:
             log.info("stopping the embedded store started by this app")
             self.workspace.stop_local()

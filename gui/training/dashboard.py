@@ -7,6 +7,11 @@ folds what arrived into the run's :class:`RunCurves` and redraws only the runs
 that changed, so a fast worker never causes a redraw per event. A run that has
 ended is read from its events file in the background. Deselecting a run or
 closing the dashboard cancels its operation.
+
+A run on a host is followed whether it is selected or not: following it is
+what brings its copy here up to date (its status in the list), and what keeps
+its tunnel to the store open. Once the list is read (at start-up too), every
+remote run still going is re-attached.
 """
 
 from __future__ import annotations
@@ -105,6 +110,10 @@ class RunDashboard(QWidget):
         super().__init__(parent)
         self.backend = backend
         self._shown: dict[str, _Shown] = {}
+        self._background: dict[str, _Shown] = {}
+        """Remote runs followed while not selected: kept up to date, not drawn."""
+        self._resumed: set[str] = set()
+        """Remote runs just resumed, which their copy here shows paused until followed."""
         self._listing: Operation | None = None
         self._axis = XAxis.STEP
         self._smoothing = 0.6
@@ -201,7 +210,7 @@ class RunDashboard(QWidget):
     def shutdown(self) -> None:
         """Cancel every follower and load; called on close."""
         self._timer.stop()
-        for run_id in list(self._shown):
+        for run_id in [*self._shown, *self._background]:
             self._forget(run_id)
         if self._listing is not None:
             self._listing.cancel()
@@ -269,32 +278,50 @@ class RunDashboard(QWidget):
             return
         self._listing = None
         self.runs.show_runs(infos)
-        for run_id, shown in list(self._shown.items()):
+        for run_id, shown in [*self._shown.items(), *self._background.items()]:
             info = self.runs.infos.get(run_id)
             if info is None:
                 self._forget(run_id)
                 continue
             shown.info = info
-            if info.status in _LIVE and not shown.following:  # resumed since it was read
+            if self._live(info) and not shown.following:  # resumed since it was read
+                self._watch(shown)
+        for info in infos:
+            if info.remote and self._live(info) and info.run_id not in self._followed():
+                shown = self._background[info.run_id] = _Shown(info, QColor())
                 self._watch(shown)
         self._selection_changed()
         self.runs_loaded.emit(infos)
 
+    def _live(self, info: RunInfo) -> bool:
+        return info.status in _LIVE or info.run_id in self._resumed
+
+    def _followed(self) -> set[str]:
+        return {*self._shown, *self._background}
+
     def _selection_changed(self) -> None:
         selected = [i for i in self.runs.selected_ids() if self.runs.infos[i].summary]
         for run_id in [r for r in self._shown if r not in selected]:
-            self._forget(run_id)
+            if self._shown[run_id].following and self._shown[run_id].info.remote:
+                self._background[run_id] = self._shown.pop(run_id)  # still followed
+                self.plots.remove(run_id)
+            else:
+                self._forget(run_id)
         used = {shown.colour.name() for shown in self._shown.values()}
         free = [colour for colour in PALETTE if colour not in used]
         for run_id in selected:
             if run_id not in self._shown:
                 colour = QColor(free.pop(0) if free else PALETTE[len(self._shown) % len(PALETTE)])
-                shown = self._shown[run_id] = _Shown(self.runs.infos[run_id], colour)
-                self._watch(shown)
+                shown = self._background.pop(run_id, None)
+                if shown is None:
+                    shown = _Shown(self.runs.infos[run_id], colour)
+                    self._watch(shown)
+                shown.colour, shown.drawn = colour, -1
+                self._shown[run_id] = shown
         # Keep the list's order: colours, legend and table read top to bottom.
         self._shown = {run_id: self._shown[run_id] for run_id in selected}
         self.runs.mark({run_id: shown.colour for run_id, shown in self._shown.items()})
-        if self._shown:
+        if self._shown or self._background:
             self._timer.start()
         else:
             self._timer.stop()
@@ -308,10 +335,12 @@ class RunDashboard(QWidget):
             shown.operation.cancel()
         folder = shown.info.folder
         shown.curves, shown.inbox, shown.drawn = RunCurves(folder.run_id), deque(), -1
-        shown.following = shown.info.status in _LIVE
+        shown.following = self._live(shown.info)
+        self._resumed.discard(folder.run_id)
         if shown.following:
             operation = run_in_background(_follow(self.backend, folder, shown.inbox), self)
             operation.finished.connect(lambda _: self._follow_ended(operation))
+            operation.failed.connect(lambda _: self._follow_ended(operation, refresh=False))
         else:
             operation = call_in_background(lambda: read_curves(folder), self)
             operation.finished.connect(lambda curves: self._read(shown, operation, curves))
@@ -322,14 +351,18 @@ class RunDashboard(QWidget):
         if shown.operation is operation:
             shown.curves = curves
 
-    def _follow_ended(self, operation: Operation) -> None:
-        for shown in self._shown.values():
+    def _follow_ended(self, operation: Operation, *, refresh: bool = True) -> None:
+        """After a run's follower: a refresh reads its new status and best mAP, and follows
+        it anew if it was resumed; one that failed is tried again at the next refresh."""
+        for run_id, shown in [*self._shown.items(), *self._background.items()]:
             if shown.operation is operation:
-                shown.following = False  # a resume later is followed anew
-                self.refresh()  # the run's status and best mAP have changed
+                shown.following = False
+                self._background.pop(run_id, None)
+                if refresh:
+                    self.refresh()
 
     def _forget(self, run_id: str) -> None:
-        shown = self._shown.pop(run_id)
+        shown = self._shown.pop(run_id, None) or self._background.pop(run_id)
         if shown.operation is not None:
             shown.operation.cancel()
         self.plots.remove(run_id)
@@ -361,15 +394,18 @@ class RunDashboard(QWidget):
 
         names = ", ".join(folder.run_id for folder in folders)
         operation = call_in_background(work, self)
-        operation.finished.connect(lambda _: self._acted(verb, names))
+        operation.finished.connect(lambda _: self._acted(verb, folders))
         operation.failed.connect(lambda error: self.notice.error(f"Cannot {verb} {names}: {error}"))
 
-    def _acted(self, verb: str, names: str) -> None:
+    def _acted(self, verb: str, folders: list[RunFolder]) -> None:
         done = {
             "stop": "asked to stop after the current batch",
             "pause": "asked to pause after the current batch",
             "resume": "resumed",
         }
+        if verb == "resume":
+            self._resumed.update(folder.run_id for folder in folders)
+        names = ", ".join(folder.run_id for folder in folders)
         self.notice.success(f"{names}: {done[verb]}.")
         self.refresh()
 
@@ -407,6 +443,8 @@ class RunDashboard(QWidget):
 
     def _redraw(self) -> None:
         """The timer's tick: fold new events in, redraw what changed, nothing otherwise."""
+        for shown in self._background.values():
+            shown.drain()
         changed = False
         for run_id, shown in self._shown.items():
             shown.drain()

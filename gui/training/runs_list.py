@@ -9,6 +9,7 @@ from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
 from datayard.core.errors import DatayardError
+from datayard.core.hosts.registry import LOCAL_HOST
 from datayard.core.training.backends import Backends
 from datayard.core.training.runs import RunFolder, RunRecord, RunStatus, RunSummary
 from datayard.core.units import duration
@@ -16,8 +17,9 @@ from datayard.core.units import duration
 from ..rich_text import as_written
 from ..sortable import SORT_KEY, SortableItem
 
-COLUMNS = ("Run", "Status", "Best mAP50-95", "Duration", "Dataset", "Model")
-_RUN, _STATUS, _BEST, _DURATION, _DATASET, _MODEL = range(len(COLUMNS))
+COLUMNS = ("Run", "Status", "Where", "Best mAP50-95", "Duration", "Dataset", "Model")
+_RUN, _STATUS, _WHERE, _BEST, _DURATION, _DATASET, _MODEL = range(len(COLUMNS))
+THIS_COMPUTER = "this computer"
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class RunInfo:
     record: RunRecord | None
     summary: RunSummary | None
     alive: bool
+    host: str = LOCAL_HOST
+    """The host it trains on; :data:`LOCAL_HOST` for this computer."""
     problem: str = ""
     """Why the run's files could not be read; the row says so instead of vanishing."""
 
@@ -39,6 +43,14 @@ class RunInfo:
     def status(self) -> RunStatus | None:
         return self.summary.status if self.summary else None
 
+    @property
+    def remote(self) -> bool:
+        return self.host != LOCAL_HOST
+
+    @property
+    def where(self) -> str:
+        return self.host if self.remote else THIS_COMPUTER
+
 
 def read_runs(backend: Backends) -> list[RunInfo]:
     """Every run of the backend's registry with its summary, newest first."""
@@ -46,11 +58,20 @@ def read_runs(backend: Backends) -> list[RunInfo]:
     for folder in backend.registry.all():
         try:
             record, summary = folder.record(), backend.summary(folder)
-            infos.append(RunInfo(folder, record, summary, backend.alive(folder)))
+            alive, host = backend.alive(folder), backend.where(folder)
+            infos.append(RunInfo(folder, record, summary, alive, host))
         except (DatayardError, OSError, ValueError, KeyError, TypeError) as error:
             # A hand-edited or half-written run.json must not hide the other runs.
             infos.append(RunInfo(folder, None, None, alive=False, problem=f"unreadable: {error}"))
     return infos
+
+
+def remote_runs_going(backend: Backends) -> bool:
+    """Whether a run on a host is still going, as its copy here says."""
+    return any(
+        info.remote and info.status is not None and not info.status.ended
+        for info in read_runs(backend)
+    )
 
 
 def duration_text(seconds: float | None) -> str:
@@ -125,13 +146,14 @@ class RunsList(QTreeWidget):
             _DATASET: record.dataset if record else "",
             _MODEL: record.spec.model if record else "",
             _STATUS: summary.label if summary else info.problem,
+            _WHERE: info.where if record else "",
             _BEST: f"{summary.best_map:.3f}" if summary and summary.best_map is not None else "",
             _DURATION: duration_text(summary.duration if summary else None),
         }
         for column, text in cells.items():
             row.setText(column, text)
         if record is not None:  # the last columns sit behind a scroll in a narrow list
-            what = f"dataset: {record.dataset}\nmodel: {record.spec.model}"
+            what = f"trains on: {info.where}\ndataset: {record.dataset}\nmodel: {record.spec.model}"
             row.setToolTip(_RUN, as_written(f"{info.run_id}\n{what}"))
         row.setData(_BEST, SORT_KEY, summary.best_map if summary else None)
         row.setData(_DURATION, SORT_KEY, summary.duration if summary else None)
