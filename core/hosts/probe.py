@@ -31,6 +31,8 @@ from datayard.core.units import size
 MIN_PYTHON = (3, 11)
 LOW_DISK = 5 * 1024**3
 """Below this, a dataset pull and a run's checkpoints may not fit in the work folder."""
+FULL_DISK = 1024**3
+"""Below this, a run is not started: its dataset and first checkpoint would not fit."""
 _LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 

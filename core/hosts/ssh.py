@@ -216,7 +216,8 @@ class SshConnection:
                 "127.0.0.1", remote_port, local_host, local_port
             )
         except (OSError, asyncssh.Error) as error:
-            raise HostConnectionError(
+            # Not a lost connection: asking again would be refused again.
+            raise HostError(
                 f"host {self.name!r} refused a tunnel back to this computer "
                 f"({_reason(error)}); its sshd needs AllowTcpForwarding yes"
             ) from error

@@ -28,6 +28,7 @@ from datayard.core.atomic import write_atomically
 from datayard.core.errors import UsageError
 from datayard.core.events import CancelToken, check_cancel
 from datayard.core.paths import AppDirs
+from datayard.core.store.locks import this_machine
 from datayard.core.store.workspace import Connection
 from datayard.core.training import credentials
 from datayard.core.training.protocol import Failed, Preparing, Record, TrainingEvent, encode
@@ -195,7 +196,8 @@ class LocalBackend:
                 cwd=folder.path,
                 env=_worker_environment(),
             )
-        write_atomically(folder.pid_file, str(child.pid).encode())
+        # With the machine and its boot: a pid names a process only there and until a restart.
+        write_atomically(folder.pid_file, f"{child.pid} {this_machine()}".encode())
         self._children[folder.run_id] = child
         self._exit_codes.pop(folder.run_id, None)
         log.info("started worker %d for run %s", child.pid, folder.run_id)
@@ -220,8 +222,8 @@ class LocalBackend:
             # already gone then), and reaped once it has, which keeps its exit status.
             return psutil.Process(child.pid)
         pid = folder.pid()
-        if pid is None:
-            return None
+        if pid is None or folder.started_on() not in (None, this_machine()):
+            return None  # started before a restart, or elsewhere: that pid is not its worker
         try:
             process = psutil.Process(pid)
             if process.status() == psutil.STATUS_ZOMBIE:
@@ -269,6 +271,11 @@ class LocalBackend:
                 cause += " (the system may have run out of memory)"
         elif code is not None:
             cause = f"the worker exited with status {code} without reporting a result"
+        elif folder.started_on() not in (None, this_machine()):
+            cause = (
+                "the machine restarted while the run trained (or its folder moved to another "
+                "machine): the worker did not survive it"
+            )
         else:
             cause = "the worker ended without reporting a result (killed, or out of memory?)"
         tail = _tail(folder.output_file)

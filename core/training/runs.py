@@ -335,9 +335,17 @@ class RunFolder:
 
     def pid(self) -> int | None:
         try:
-            return int(self.pid_file.read_text(encoding="utf-8").strip())
-        except (FileNotFoundError, ValueError):
+            return int(self.pid_file.read_text(encoding="utf-8").split()[0])
+        except (FileNotFoundError, ValueError, IndexError):
             return None
+
+    def started_on(self) -> str | None:
+        """The machine (and boot) the worker was started on, as the pid file says."""
+        try:
+            words = self.pid_file.read_text(encoding="utf-8").split()
+        except FileNotFoundError:
+            return None
+        return words[1] if len(words) > 1 else None
 
 
 class RunRegistry:
