@@ -96,18 +96,14 @@ def worker(version: str) -> dict[str, Any]:
     if not os.path.isfile(python):
         answer["worker_error"] = "not set up"
         return answer
+    # Versions from the packages' metadata: importing them would cost every launch and
+    # check their import time. Each answer of host-side names its protocol anyway.
     check = (
         "import json, importlib.metadata as m\n"
         "def v(n):\n"
         "    try: return m.version(n)\n"
         "    except Exception: return ''\n"
-        "found = {n: v(n) for n in ('datayard', 'torch', 'ultralytics')}\n"
-        "try:\n"
-        "    from datayard.core.training.host_side import HOST_PROTOCOL\n"
-        "except Exception:\n"
-        "    HOST_PROTOCOL = 0\n"
-        "found['protocol'] = HOST_PROTOCOL\n"
-        "print(json.dumps(found))\n"
+        "print(json.dumps({n: v(n) for n in ('datayard', 'torch', 'ultralytics')}))\n"
     )
     try:
         out = subprocess.run([python, "-c", check], capture_output=True, text=True, timeout=120)
