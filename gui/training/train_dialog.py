@@ -50,6 +50,7 @@ from datayard.core.training.spec import (
     OWNED_ARGUMENTS,
     RUN_PREFIX,
     SHIPPED_MODELS,
+    STORE_WAIT_S,
     TASKS,
     Argument,
     TrainSpec,
@@ -188,6 +189,8 @@ class TrainDialog(QDialog):
         self.run_folder: RunFolder | None = None
         self.accelerator = accelerator or find_accelerator()
         self._profile = profile if profile is not None or initial is None else initial.profile
+        self._store_wait = STORE_WAIT_S if initial is None else initial.store_wait
+        """Kept from a clone: the form has no field for it (``train --store-wait`` has)."""
         counts = manifest.split_counts()
         self.suggestion = suggest(counts["train"], gpu=self.accelerator.gpu)
         self.setWindowTitle(f"Train on {manifest.owner}/{manifest.name}")
@@ -237,6 +240,7 @@ class TrainDialog(QDialog):
             seed=self.seed.value(),
             plots=self.plots.isChecked(),
             profile=self._profile or None,
+            store_wait=self._store_wait,
             extra=self.advanced.values(),
         )
 

@@ -64,6 +64,8 @@ def test_bad_values_are_refused_before_anything_starts(training_store: TrainingS
     assert refused.returncode == 2
     assert "epochs:" in refused.stderr and "multiple of 32" in refused.stderr
     assert "Traceback" not in refused.stderr
+    no_wait = run_cli("train", "me/shapes", "--store-wait", "-1", "--profile", PROFILE)
+    assert no_wait.returncode == 2 and "store_wait: a whole number of seconds" in no_wait.stderr
     bad_arg = run_cli("train", "me/shapes", "--arg", "mosaic", "--profile", PROFILE)
     assert bad_arg.returncode == 2 and "KEY=VALUE" in bad_arg.stderr
     unknown = run_cli("stop", "no-such-run")

@@ -311,6 +311,7 @@ def test_cloning_prefills_every_value(qtbot: QtBot, backend: LocalBackend, tmp_p
         seed=7,
         plots=False,
         profile="lab",
+        store_wait=3600,
         extra=extra,
     )
 
