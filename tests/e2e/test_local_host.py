@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from importlib.metadata import version
 
 from datayard.core.paths import AppDirs
+from datayard.core.training.support import TrainingSupport
 from tests.fixtures.datasets import run_cli
 
 
@@ -15,7 +17,7 @@ def checks(output: str) -> dict[str, str]:
     return {line.split()[1]: line for line in output.splitlines() if line[:1] in "✓!✗"}
 
 
-def test_setup_local_makes_this_computers_worker_environment() -> None:
+def test_setup_local_makes_the_worker_environment_that_this_computer_trains_with() -> None:
     before = run_cli("host", "test", "local")
 
     assert before.returncode == 1, before.stdout + before.stderr
@@ -50,3 +52,9 @@ def test_setup_local_makes_this_computers_worker_environment() -> None:
     assert after.returncode == 0, after.stdout
     worker = checks(after.stdout)["worker"]
     assert worker.startswith("✓") and f"Datayard {version('datayard')}" in worker
+
+    support = TrainingSupport.here()
+    assert support.environment == str(environment / "bin" / "python")
+    assert support.environment_problem == ""
+    # As in the packaged app, whose own executable cannot train: the environment does.
+    assert replace(support, running="").python == support.environment
