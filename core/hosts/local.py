@@ -1,9 +1,10 @@
 """This computer as a training host: its checks and its set-up, with no SSH.
 
-Commands run in ``/bin/sh`` with this process's environment, as a login on a
-host runs them in its shell, and a file is "copied to the host" by copying it
-here. So ``host test local`` and ``host setup local`` are the very checks and
-set-up of a host reached over SSH.
+Commands run in ``/bin/sh`` with this process's environment (the system's
+libraries, in the packaged app too), as a login on a host runs them in its
+shell, and a file is "copied to the host" by copying it here. So ``host test
+local`` and ``host setup local`` are the very checks and set-up of a host
+reached over SSH.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from datayard.core.bundle import program_environment
 from datayard.core.errors import HostError
 from datayard.core.events import CancelToken
 from datayard.core.hosts.registry import LOCAL_HOST, Host, check_python
@@ -53,6 +55,7 @@ class LocalShell:
                 text=True,
                 errors="replace",
                 timeout=timeout_s,
+                env=program_environment(),
             )
         except subprocess.TimeoutExpired as error:
             raise HostError(f"this computer: a command did not end in {timeout_s:.0f} s") from error
@@ -71,6 +74,7 @@ class LocalShell:
             text=True,
             errors="replace",
             start_new_session=True,
+            env=program_environment(),
         )
         lines: queue.Queue[str | BaseException | None] = queue.Queue()
         threading.Thread(

@@ -12,7 +12,6 @@ as failed, so no run stays "running" forever.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import signal
 import subprocess
@@ -24,6 +23,7 @@ from typing import IO
 import psutil
 
 from datayard.core.atomic import write_atomically
+from datayard.core.bundle import program_environment
 from datayard.core.errors import UsageError
 from datayard.core.events import CancelToken, check_cancel
 from datayard.core.paths import AppDirs
@@ -308,8 +308,9 @@ def _hand_over(pipe: IO[bytes], document: bytes) -> None:
 
 
 def _worker_environment() -> dict[str, str]:
-    """The worker inherits this environment; Python output unbuffered so events flow at once."""
-    environment = dict(os.environ)
+    """The worker inherits this environment (with the system's libraries: in the packaged
+    app it is another program); Python output unbuffered so events flow at once."""
+    environment = program_environment()
     environment["PYTHONUNBUFFERED"] = "1"
     return environment
 

@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass
 from importlib.metadata import version
 
+from datayard.core.bundle import bundled, program_environment
 from datayard.core.errors import UsageError
 from datayard.core.hosts import probe_script
 from datayard.core.hosts.probe import worker_problem
@@ -42,7 +43,7 @@ class TrainingSupport:
     @classmethod
     def here(cls) -> TrainingSupport:
         """This computer's facts; looking at the worker environment runs its Python once."""
-        found = probe_script.worker(version("datayard"))
+        found = probe_script.worker(version("datayard"), program_environment())
         return cls(
             running=sys.executable if interpreter_trains() else "",
             environment=found["worker_python"],
@@ -73,6 +74,6 @@ class TrainingSupport:
 def interpreter_trains() -> bool:
     """Whether this process's interpreter can run a worker: a Python (the packaged app's
     executable is not one) with torch and Ultralytics, found without importing them."""
-    if getattr(sys, "frozen", False):
+    if bundled():
         return False
     return all(importlib.util.find_spec(name) is not None for name in ("torch", "ultralytics"))
