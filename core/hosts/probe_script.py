@@ -90,7 +90,9 @@ def store(host: str, port: int) -> dict[str, Any]:
     return {"store_reachable": True, "store_error": ""}
 
 
-def worker(version: str) -> dict[str, Any]:
+def worker(version: str, environment: dict[str, str] | None = None) -> dict[str, Any]:
+    """The versions in the worker environment, asked of its Python (run with
+    ``environment``, when given, as the app asks it from a process of its own)."""
     python = os.path.join(data_folder(), "worker", version, "bin", "python")
     answer: dict[str, Any] = {"worker_python": python, "worker": None, "worker_error": ""}
     if not os.path.isfile(python):
@@ -106,7 +108,9 @@ def worker(version: str) -> dict[str, Any]:
         "print(json.dumps({n: v(n) for n in ('datayard', 'torch', 'ultralytics')}))\n"
     )
     try:
-        out = subprocess.run([python, "-c", check], capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [python, "-c", check], capture_output=True, text=True, timeout=120, env=environment
+        )
         answer["worker"] = json.loads(out.stdout.strip().splitlines()[-1])
     except (OSError, subprocess.SubprocessError, ValueError, IndexError) as error:
         answer["worker_error"] = f"{python} does not run: {error}"

@@ -1,4 +1,5 @@
-"""``host setup``: the worker environment on a host, made by Datayard over SSH.
+"""``host setup``: the worker environment on a host, made by Datayard over SSH, or on
+this computer (the host ``local``) with its own shell.
 
 The environment is a virtual environment under the host's data folder, named
 for this Datayard's version (``<data>/worker/<version>``), holding this exact
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from datayard.core.errors import HostError
 from datayard.core.events import CancelToken, check_cancel
-from datayard.core.hosts.login import login
+from datayard.core.hosts.login import connect
 from datayard.core.hosts.probe import MIN_PYTHON, HostFacts, probe, python_command
 from datayard.core.hosts.registry import Host
 from datayard.core.hosts.wheel import own_wheel
@@ -54,13 +55,13 @@ def set_up(
     cancel: CancelToken | None = None,
 ) -> Iterator[SetupStep]:
     """Make the worker environment of ``host`` (its ``python`` the base when it names one)."""
-    with login(host, secrets) as connection:
-        yield SetupStep("checking the host")
+    with connect(host, secrets) as connection:
+        yield SetupStep(f"checking {host.shown}")
         facts = probe(connection, host)
         if facts.python_version < MIN_PYTHON:
             shown = ".".join(map(str, facts.python_version))
             raise HostError(
-                f"host {host.name!r}: {facts.python} is Python {shown}; the worker needs "
+                f"{host.shown}: {facts.python} is Python {shown}; the worker needs "
                 "3.11 or newer: install one, or name it with --python"
             )
         if facts.worker_ready and not force:
@@ -70,7 +71,7 @@ def set_up(
         wheel = own_wheel(cache)
         check_cancel(cancel)
         remote_wheel = f"{facts.data_folder}/worker/wheels/{wheel.name}"
-        yield SetupStep("copying Datayard to the host", remote_wheel)
+        yield SetupStep("copying Datayard's wheel", remote_wheel)
         connection.upload(wheel, remote_wheel)
         yield SetupStep("installing the worker environment", environment_folder(facts))
         script = _script(host, facts, remote_wheel, wheelhouse)
@@ -82,14 +83,14 @@ def set_up(
                 yield SetupStep("installing the worker environment", line)
         if not finished:
             raise HostError(
-                f"host {host.name!r}: setting up the worker environment failed (its output "
+                f"{host.shown}: setting up the worker environment failed (its output "
                 "is above); nothing was changed"
             )
         yield SetupStep("checking the environment")
         after = probe(connection, host)
         problem = after.worker_problem()
         if problem:
-            raise HostError(f"host {host.name!r}: the new environment is not usable: {problem}")
+            raise HostError(f"{host.shown}: the new environment is not usable: {problem}")
         yield SetupStep("ready", f"{after.worker_python} is set up")
 
 

@@ -12,11 +12,9 @@ as failed, so no run stays "running" forever.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import IO
 import psutil
 
 from datayard.core.atomic import write_atomically
+from datayard.core.bundle import program_environment
 from datayard.core.errors import UsageError
 from datayard.core.events import CancelToken, check_cancel
 from datayard.core.paths import AppDirs
@@ -41,6 +40,7 @@ from datayard.core.training.runs import (
     RunSummary,
 )
 from datayard.core.training.spec import TrainSpec
+from datayard.core.training.support import TrainingSupport
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,8 @@ class LocalBackend:
 
     def __init__(self, registry: RunRegistry, *, python: str | None = None) -> None:
         self.registry = registry
-        self.python = python or sys.executable
+        self._python = python
+        """The Python of every worker, when given; else chosen at each start."""
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._exit_codes: dict[str, int] = {}
         """How the workers this backend started and has reaped ended, by run id."""
@@ -69,8 +70,9 @@ class LocalBackend:
     def launch(self, spec: TrainSpec, dataset: str, *, cloned_from: str | None = None) -> RunFolder:
         """Start a worker for ``spec`` on the exact version ``dataset`` (owner/name@version)."""
         spec.validated()
+        python = self.worker_python()
         folder = self.registry.create(spec, dataset, self.name, cloned_from=cloned_from)
-        self.start(folder, resume=False)
+        self.start(folder, resume=False, python=python)
         return folder
 
     def resume(self, folder: RunFolder, *, connection: Connection | None = None) -> None:
@@ -81,11 +83,12 @@ class LocalBackend:
             raise UsageError(f"run {folder.run_id} is still running")
         if status is not RunStatus.PAUSED:
             raise UsageError(f"run {folder.run_id} is {status.value}; only a paused run resumes")
+        python = self.worker_python()
         folder.clear_request()
         # Written before the worker starts, so that a follower never takes the
         # pause for the end of the run while the new worker is starting.
         self._append(folder, Preparing(phase="resuming"))
-        self.start(folder, resume=True, connection=connection)
+        self.start(folder, resume=True, connection=connection, python=python)
 
     def stop(self, folder: RunFolder) -> None:
         """Ask the worker to finish now: it validates and saves what it has."""
@@ -168,8 +171,18 @@ class LocalBackend:
                 self.kill(folder, f"did not answer a {request} request in {grace_s:.0f} s")
             time.sleep(poll_s)
 
+    def worker_python(self) -> str:
+        """The Python that runs the workers: the one this backend was given, else this
+        computer's (see :class:`.TrainingSupport`), which may refuse: nothing can train."""
+        return self._python or TrainingSupport.here().worker_python()
+
     def start(
-        self, folder: RunFolder, *, resume: bool, connection: Connection | None = None
+        self,
+        folder: RunFolder,
+        *,
+        resume: bool,
+        connection: Connection | None = None,
+        python: str | None = None,
     ) -> None:
         """Start the run's worker in its own session, so that it outlives whoever started
         it (this app, a command run over SSH), appending its events to the run's file.
@@ -177,8 +190,10 @@ class LocalBackend:
         With ``connection`` the worker reaches the store with it, not with a profile of
         this machine: it gets it through a pipe to its stdin, closed once written, so the
         secret is in no file, argument or environment (see :mod:`.credentials`).
+        ``python`` runs it, :meth:`worker_python` when not given.
         """
-        command = [self.python, "-m", "datayard.cli", "worker", str(folder.path)]
+        worker = python or self.worker_python()
+        command = [worker, "-m", "datayard.cli", "worker", str(folder.path)]
         if resume:
             command.append("--resume")
         if connection is not None:
@@ -293,8 +308,9 @@ def _hand_over(pipe: IO[bytes], document: bytes) -> None:
 
 
 def _worker_environment() -> dict[str, str]:
-    """The worker inherits this environment; Python output unbuffered so events flow at once."""
-    environment = dict(os.environ)
+    """The worker inherits this environment (with the system's libraries: in the packaged
+    app it is another program); Python output unbuffered so events flow at once."""
+    environment = program_environment()
     environment["PYTHONUNBUFFERED"] = "1"
     return environment
 

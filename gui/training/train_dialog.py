@@ -42,6 +42,7 @@ from superqt import QCollapsible
 
 from datayard.core.datasets.manifest import Manifest
 from datayard.core.errors import DatayardError
+from datayard.core.paths import AppDirs
 from datayard.core.training.backends import Backends
 from datayard.core.training.devices import Accelerator, find_accelerator
 from datayard.core.training.runs import RunFolder, RunRegistry, RunStatus
@@ -58,11 +59,13 @@ from datayard.core.training.spec import (
     suggest,
     ultralytics_arguments,
 )
+from datayard.core.training.support import TrainingSupport
 
 from ..notice import Notice
 from ..rich_text import as_written, plain_label, quoted
 from ..transfers.text import ERROR_COLOUR
 from ..workers import Operation, call_in_background
+from .support_panel import TrainingSupportPanel
 
 LABELS = {
     "task": "Task",
@@ -163,7 +166,9 @@ class TrainDialog(QDialog):
     ``initial`` prefills every value from an earlier run's spec (a clone);
     ``profile`` names the storage profile that holds the dataset (the
     default profile when ``None``); ``accelerator`` describes this machine's
-    GPU, found when not given.
+    GPU, found when not given; ``support`` whether this computer can train,
+    looked up in the background when not given (see :class:`TrainingSupportPanel`,
+    which builds in ``cache``).
     """
 
     launched = Signal(object)
@@ -181,6 +186,8 @@ class TrainDialog(QDialog):
         cloned_from: str | None = None,
         profile: str | None = None,
         accelerator: Accelerator | None = None,
+        support: TrainingSupport | None = None,
+        cache: Path | None = None,
     ) -> None:
         super().__init__(parent)
         self.manifest = manifest
@@ -203,6 +210,7 @@ class TrainDialog(QDialog):
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.problems_notice = Notice()
         self.message = Notice()
+        self.training_support = TrainingSupportPanel(cache or AppDirs.default().cache, support)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.start = self.buttons.addButton(
             "Start training", QDialogButtonBox.ButtonRole.AcceptRole
@@ -269,6 +277,11 @@ class TrainDialog(QDialog):
         self.run_folder = folder
         self.launched.emit(folder)
         super().accept()
+
+    def done(self, result: int) -> None:
+        """Closing the dialog stops an install of training support; it changes nothing then."""
+        self.training_support.cancel()
+        super().done(result)
 
     def use_suggestion(self) -> None:
         """Reset epochs, batch and image size to what suits this dataset and machine."""
@@ -428,6 +441,7 @@ class TrainDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(title)
         layout.addLayout(head)
+        layout.addWidget(self.training_support)
         layout.addWidget(scroll, 1)
         layout.addWidget(self.summary)
         layout.addWidget(self.problems_notice)
@@ -453,6 +467,7 @@ class TrainDialog(QDialog):
             line.textChanged.connect(self._refresh)
         self.plots.toggled.connect(self._refresh)
         self.advanced.changed.connect(self._refresh)
+        self.training_support.changed.connect(self._refresh)
 
     # -- the base model --------------------------------------------------------------
 
@@ -506,7 +521,7 @@ class TrainDialog(QDialog):
                 self.errors[name].clear()
         self.advanced.mark(problems)
         self.summary.setText(describe(spec, self.manifest, self.accelerator))
-        self.start.setEnabled(not problems)
+        self.start.setEnabled(not problems and self.training_support.can_train is not False)
         if problems:
             fields = ", ".join(_field_label(name) for name in problems)
             self.problems_notice.error(f"Fix before starting: {fields}.")
