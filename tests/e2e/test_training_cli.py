@@ -104,9 +104,9 @@ def test_ctrl_c_stops_watching_and_the_run_goes_on(training_store: TrainingStore
     wait_for(training_store, folder, Batch)
     # Fifty epochs: the run is still in its first when Ctrl-C comes, however slow this machine.
     os.killpg(watching.pid, signal.SIGINT)
-    _, said = watching.communicate(timeout=120)
+    shown, said = watching.communicate(timeout=120)
 
-    assert watching.returncode == 130
+    assert watching.returncode == 130, f"{shown}\n{said}\n{folder.events()[-3:]}"
     assert f"run {folder.run_id} goes on in the background" in said
     assert training_store.backend.alive(folder)
     seen = folder.next_seq()
