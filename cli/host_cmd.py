@@ -1,4 +1,4 @@
-"""``datayard host``: the machines that train over SSH: add, list, remove, test."""
+"""``datayard host``: the machines that train over SSH, and this computer as ``local``."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from rich.text import Text
 
 from datayard.core.errors import HostKeyUnknownError, HostPassphraseError, UsageError
 from datayard.core.hosts.enrolment import add_host, remove_host
+from datayard.core.hosts.local import this_computer
 from datayard.core.hosts.login import stored_passphrase
 from datayard.core.hosts.probe import State, test_host
-from datayard.core.hosts.registry import Host, HostRegistry
+from datayard.core.hosts.registry import LOCAL_HOST, Host, HostRegistry
 from datayard.core.hosts.ssh import accept_host_key
 from datayard.core.hosts.worker_env import set_up, with_base_python
 from datayard.core.store.workspace import Workspace
@@ -28,7 +29,7 @@ def command() -> None:
     """Machines that train over SSH: add, list, remove and test them.
 
     A host is reached as `ssh` reaches it: ~/.ssh/config, the ssh-agent and
-    ~/.ssh/known_hosts apply.
+    ~/.ssh/known_hosts apply. The host `local` is this computer.
     """
 
 
@@ -143,11 +144,13 @@ def setup(name: str, python: str | None, wheelhouse: str | None, force: bool) ->
 
     It goes under the host's ~/.local/share/datayard/worker/VERSION and takes a
     few minutes the first time (torch is large); running it again does nothing
-    when the environment is ready.
+    when the environment is ready. NAME `local` is this computer: its training
+    support, which the packaged app needs to train.
     """
     workspace = Workspace.default()
     registry = HostRegistry(workspace.dirs.config)
-    host = with_base_python(registry.get(name), python)
+    local = name == LOCAL_HOST
+    host = this_computer(python or "") if local else with_base_python(registry.get(name), python)
     phase = ""
     for step in set_up(
         host,
@@ -163,7 +166,7 @@ def setup(name: str, python: str | None, wheelhouse: str | None, force: bool) ->
             )
         else:
             console.print(Text(f"  {step.detail}", style="dim"))
-    if python:
+    if python and not local:
         registry.update(host)
 
 
@@ -174,10 +177,10 @@ def test(name: str, profile_name: str | None) -> None:
     """Check host NAME: login, Python, GPUs, disk, the store and the worker environment.
 
     Exit status 1 when a check fails; warnings (no GPU, a store reached only
-    through a tunnel) do not fail.
+    through a tunnel) do not fail. NAME `local` checks this computer.
     """
     workspace = Workspace.default()
-    host = HostRegistry(workspace.dirs.config).get(name)
+    host = this_computer() if name == LOCAL_HOST else HostRegistry(workspace.dirs.config).get(name)
     failed = False
     checks = test_host(
         host,

@@ -33,12 +33,17 @@ FIELDS: dict[str, tuple[Any, str]] = {
     "device": (str, "auto, cpu, a GPU index (0) or list (0,1)."),
     "workers": (int, "Data-loading processes."),
     "seed": (int, "Random seed, for repeatable runs."),
+    "store_wait": (
+        int,
+        "Seconds the end of the run waits for a store that does not answer (default 300).",
+    ),
 }
 
 
 def _field_options(function: Any) -> Any:
     for name, (kind, text) in reversed(FIELDS.items()):
-        function = click.option(f"--{name}", type=kind, default=None, help=text)(function)
+        flag = f"--{name.replace('_', '-')}"
+        function = click.option(flag, name, type=kind, default=None, help=text)(function)
     return function
 
 

@@ -177,7 +177,11 @@ class MainWindow(QMainWindow):
         from .training.train_dialog import TrainDialog
 
         dialog = TrainDialog(
-            manifest, self.backend, self, profile=self.datasets.profile.currentData()
+            manifest,
+            self.backend,
+            self,
+            profile=self.datasets.profile.currentData(),
+            cache=self.workspace.dirs.cache,
         )
         dialog.launched.connect(self._show_run)
         dialog.open()

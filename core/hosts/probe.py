@@ -24,13 +24,17 @@ from datayard.core.errors import (
     HostKeyChangedError,
     HostKeyUnknownError,
 )
-from datayard.core.hosts.registry import Host
+from datayard.core.hosts.local import LocalShell
+from datayard.core.hosts.registry import LOCAL_HOST, Host
+from datayard.core.hosts.shell import Shell
 from datayard.core.hosts.ssh import SshConnection
 from datayard.core.units import size
 
 MIN_PYTHON = (3, 11)
 LOW_DISK = 5 * 1024**3
 """Below this, a dataset pull and a run's checkpoints may not fit in the work folder."""
+FULL_DISK = 1024**3
+"""Below this, a run is not started: its dataset and first checkpoint would not fit."""
 _LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
@@ -88,16 +92,23 @@ class HostFacts:
 
     def worker_problem(self) -> str:
         """Why the worker environment cannot run this app's runs; empty when it can."""
-        if self.worker is None:
-            return self.worker_error or "not set up"
-        wanted = version("datayard")
-        if self.worker.get("datayard") != wanted:
-            found = self.worker.get("datayard") or "no Datayard"
-            return f"it has {found}, this app is Datayard {wanted}"
-        missing = [n for n in ("torch", "ultralytics") if not self.worker.get(n)]
-        if missing:
-            return f"it lacks {' and '.join(missing)}"
-        return ""
+        return worker_problem(self.worker, self.worker_error)
+
+
+def worker_problem(worker: dict[str, Any] | None, error: str) -> str:
+    """Why a worker environment with the versions ``worker`` (as the probe script's
+    ``worker()`` finds them, or None with ``error``) cannot run this app's runs; empty
+    when it can."""
+    if worker is None:
+        return error or "not set up"
+    wanted = version("datayard")
+    if worker.get("datayard") != wanted:
+        found = worker.get("datayard") or "no Datayard"
+        return f"it has {found}, this app is Datayard {wanted}"
+    missing = [n for n in ("torch", "ultralytics") if not worker.get(n)]
+    if missing:
+        return f"it lacks {' and '.join(missing)}"
+    return ""
 
 
 def store_address(endpoint: str) -> tuple[str, int]:
@@ -117,7 +128,7 @@ def python_command(host: Host) -> str:
     return "$(command -v python3 || command -v python || echo python3)"
 
 
-def probe(connection: SshConnection, host: Host, store_endpoint: str = "") -> HostFacts:
+def probe(connection: Shell, host: Host, store_endpoint: str = "") -> HostFacts:
     script = resources.files("datayard.core.hosts").joinpath("probe_script.py").read_text()
     address = (
         ("", 0)
@@ -134,7 +145,7 @@ def probe(connection: SshConnection, host: Host, store_endpoint: str = "") -> Ho
     )
     if done.exit_status == 127 or "not found" in done.stderr:
         raise HostError(
-            f"host {host.name!r} has no Python ({done.stderr.strip() or 'python3 not found'}); "
+            f"{host.shown} has no Python ({done.stderr.strip() or 'python3 not found'}); "
             "install Python 3.11 or newer there, or name one with 'datayard host setup "
             f"{host.name} --python /path/to/python'"
         )
@@ -142,7 +153,7 @@ def probe(connection: SshConnection, host: Host, store_endpoint: str = "") -> Ho
         data = json.loads(done.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError) as error:
         raise HostError(
-            f"host {host.name!r}: its Python could not answer ({done.stderr.strip()[-300:]})"
+            f"{host.shown}: its Python could not answer ({done.stderr.strip()[-300:]})"
         ) from error
     return HostFacts(
         python=data["python"],
@@ -164,7 +175,14 @@ def test_host(
 ) -> Generator[Check, None, None]:
     """Each check as it is answered; a failed login ends the list with the reason.
 
-    Closing the generator early logs out at once."""
+    This computer has no login to check, and its workers reach the store as the app
+    does: its list starts at the Python and has no store line. Closing the generator
+    early logs out at once.
+    """
+    if host.name == LOCAL_HOST:
+        with LocalShell() as shell:
+            yield from _machine_checks(shell, host, "")
+        return
     destination = host.target
     try:
         connection = SshConnection.open(host.name, destination, passphrase=passphrase)
@@ -184,12 +202,16 @@ def test_host(
         yield Check("reachable", State.OK, str(destination))
         yield Check("host key", State.OK, "known")
         yield Check("authentication", State.OK, "logged in")
-        try:
-            facts = probe(connection, host, store_endpoint)
-        except HostError as error:
-            yield Check("python", State.FAIL, str(error))
-            return
-        yield from _facts_checks(host, facts, store_endpoint)
+        yield from _machine_checks(connection, host, store_endpoint)
+
+
+def _machine_checks(shell: Shell, host: Host, store_endpoint: str) -> Iterator[Check]:
+    try:
+        facts = probe(shell, host, store_endpoint)
+    except HostError as error:
+        yield Check("python", State.FAIL, str(error))
+        return
+    yield from _facts_checks(host, facts, store_endpoint)
 
 
 def _facts_checks(host: Host, facts: HostFacts, store_endpoint: str) -> Iterator[Check]:

@@ -90,27 +90,27 @@ def store(host: str, port: int) -> dict[str, Any]:
     return {"store_reachable": True, "store_error": ""}
 
 
-def worker(version: str) -> dict[str, Any]:
+def worker(version: str, environment: dict[str, str] | None = None) -> dict[str, Any]:
+    """The versions in the worker environment, asked of its Python (run with
+    ``environment``, when given, as the app asks it from a process of its own)."""
     python = os.path.join(data_folder(), "worker", version, "bin", "python")
     answer: dict[str, Any] = {"worker_python": python, "worker": None, "worker_error": ""}
     if not os.path.isfile(python):
         answer["worker_error"] = "not set up"
         return answer
+    # Versions from the packages' metadata: importing them would cost every launch and
+    # check their import time. Each answer of host-side names its protocol anyway.
     check = (
         "import json, importlib.metadata as m\n"
         "def v(n):\n"
         "    try: return m.version(n)\n"
         "    except Exception: return ''\n"
-        "found = {n: v(n) for n in ('datayard', 'torch', 'ultralytics')}\n"
-        "try:\n"
-        "    from datayard.core.training.host_side import HOST_PROTOCOL\n"
-        "except Exception:\n"
-        "    HOST_PROTOCOL = 0\n"
-        "found['protocol'] = HOST_PROTOCOL\n"
-        "print(json.dumps(found))\n"
+        "print(json.dumps({n: v(n) for n in ('datayard', 'torch', 'ultralytics')}))\n"
     )
     try:
-        out = subprocess.run([python, "-c", check], capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [python, "-c", check], capture_output=True, text=True, timeout=120, env=environment
+        )
         answer["worker"] = json.loads(out.stdout.strip().splitlines()[-1])
     except (OSError, subprocess.SubprocessError, ValueError, IndexError) as error:
         answer["worker_error"] = f"{python} does not run: {error}"

@@ -100,13 +100,24 @@ class Host:
                 + (f" ({LOCAL_HOST!r} means this computer)" if self.name == LOCAL_HOST else "")
             )
         Destination.parse(self.destination)
-        if self.python and not self.python.startswith(("/", "~")):
-            raise UsageError(f"--python {self.python!r}: give the absolute path of a Python")
+        check_python(self.python)
         return self
 
     @property
     def target(self) -> Destination:
         return Destination.parse(self.destination)
+
+    @property
+    def shown(self) -> str:
+        """How a message names it."""
+        return "this computer" if self.name == LOCAL_HOST else f"host {self.name!r}"
+
+
+def check_python(python: str) -> str:
+    """``python`` when it can name a Python on any machine: an absolute path (or none)."""
+    if python and not python.startswith(("/", "~")):
+        raise UsageError(f"--python {python!r}: give the absolute path of a Python")
+    return python
 
 
 class HostRegistry:

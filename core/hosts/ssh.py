@@ -36,8 +36,9 @@ from datayard.core.errors import (
     HostKeyUnknownError,
     HostPassphraseError,
 )
-from datayard.core.events import CancelToken, check_cancel
+from datayard.core.events import CancelToken
 from datayard.core.hosts.registry import Destination
+from datayard.core.hosts.shell import Completed, queued_lines
 
 if TYPE_CHECKING:
     import asyncssh
@@ -55,15 +56,6 @@ def known_hosts_file() -> Path:
     return Path("~/.ssh/known_hosts").expanduser()
 
 
-@dataclass(frozen=True)
-class Completed:
-    """A command's end on the host."""
-
-    exit_status: int
-    stdout: str
-    stderr: str
-
-
 @dataclass
 class _Seen:
     """What the login learnt of the host's key, to explain a refusal."""
@@ -75,7 +67,8 @@ class _Seen:
 
 
 class SshConnection:
-    """One login on a host; closed with :meth:`close` or as a context manager."""
+    """One login on a host, a :class:`~datayard.core.hosts.shell.Shell` there; closed with
+    :meth:`close` or as a context manager."""
 
     def __init__(
         self,
@@ -153,17 +146,7 @@ class SshConnection:
         process = self._loop.call(self._start(command))
         pump = self._loop.submit(_pump(process, input, lines))
         try:
-            while True:
-                try:
-                    item = lines.get(timeout=0.25)
-                except queue.Empty:
-                    check_cancel(cancel)
-                    continue
-                if item is None:
-                    return
-                if isinstance(item, BaseException):
-                    raise self._lost(item) from item
-                yield item
+            yield from queued_lines(lines, cancel, self._lost)
         finally:
             self._loop.call_soon(process.close)
             pump.cancel()
@@ -216,8 +199,11 @@ class SshConnection:
                 "127.0.0.1", remote_port, local_host, local_port
             )
         except (OSError, asyncssh.Error, asyncssh.ChannelListenError) as error:
+            # A port held by another login is free again once that one ends: asking again
+            # may succeed. A tunnel refused outright would be refused again.
+            refused = HostConnectionError if remote_port else HostError
             port = f" on its port {remote_port}" if remote_port else ""
-            raise HostConnectionError(
+            raise refused(
                 f"host {self.name!r} refused a tunnel back to this computer{port} "
                 f"({_reason(error)}); its sshd needs AllowTcpForwarding yes"
                 + (", and the port must be free" if remote_port else "")

@@ -1,8 +1,9 @@
-"""This Datayard as a wheel: what a host's worker environment installs, version for version.
+"""This Datayard as a wheel: what a worker environment installs, version for version.
 
 An installer ships the wheel it was built with (under the resources'
-``wheels`` folder); a checkout builds one from its sources, once per change of
-them, from a copy, since setuptools packs whatever its ``build`` folder holds.
+``wheels`` folder, where its build puts it); a checkout builds one from its
+sources, once per change of them, from a copy, since setuptools packs
+whatever its ``build`` folder holds.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def own_wheel(cache: Path) -> Path:
         )
     target = cache / "wheels" / _digest(root) / wheel_name()
     if not target.is_file():
-        _build(root, target)
+        build_wheel(root, target)
     return target
 
 
@@ -61,7 +62,8 @@ def _digest(root: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def _build(root: Path, target: Path) -> None:
+def build_wheel(root: Path, target: Path) -> None:
+    """Build the wheel of the checkout at ``root`` as ``target`` (the installers ship it)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         sources = Path(scratch) / "sources"

@@ -1,4 +1,5 @@
-"""``host setup``: the worker environment on a host, made by Datayard over SSH.
+"""``host setup``: the worker environment on a host, made by Datayard over SSH, or on
+this computer (the host ``local``) with its own shell.
 
 The environment is a virtual environment under the host's data folder, named
 for this Datayard's version (``<data>/worker/<version>``), holding this exact
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from datayard.core.errors import HostError
 from datayard.core.events import CancelToken, check_cancel
-from datayard.core.hosts.login import login
+from datayard.core.hosts.login import connect
 from datayard.core.hosts.probe import MIN_PYTHON, HostFacts, probe, python_command
 from datayard.core.hosts.registry import Host
 from datayard.core.hosts.wheel import own_wheel
@@ -36,9 +37,9 @@ DONE_MARK = "DATAYARD-SETUP-DONE"
 class Phase(StrEnum):
     """The phases of a setup, in their order; a host already set up skips to the last."""
 
-    CHECKING = "checking the host"
+    CHECKING = "checking"
     WHEEL = "preparing Datayard's wheel"
-    COPYING = "copying Datayard to the host"
+    COPYING = "copying Datayard's wheel"
     INSTALLING = "installing the worker environment"
     VERIFYING = "checking the environment"
     READY = "ready"
@@ -68,13 +69,13 @@ def set_up(
     """Make the worker environment of ``host`` (its ``python`` the base when it names one).
 
     Closing the generator early logs out at once."""
-    with login(host, secrets) as connection:
-        yield SetupStep(Phase.CHECKING)
+    with connect(host, secrets) as connection:
+        yield SetupStep(Phase.CHECKING, host.shown)
         facts = probe(connection, host)
         if facts.python_version < MIN_PYTHON:
             shown = ".".join(map(str, facts.python_version))
             raise HostError(
-                f"host {host.name!r}: {facts.python} is Python {shown}; the worker needs "
+                f"{host.shown}: {facts.python} is Python {shown}; the worker needs "
                 "3.11 or newer: install one, or name it with --python"
             )
         if facts.worker_ready and not force:
@@ -96,14 +97,14 @@ def set_up(
                 yield SetupStep(Phase.INSTALLING, line)
         if not finished:
             raise HostError(
-                f"host {host.name!r}: setting up the worker environment failed (its output "
+                f"{host.shown}: setting up the worker environment failed (its output "
                 "is above); nothing was changed"
             )
         yield SetupStep(Phase.VERIFYING)
         after = probe(connection, host)
         problem = after.worker_problem()
         if problem:
-            raise HostError(f"host {host.name!r}: the new environment is not usable: {problem}")
+            raise HostError(f"{host.shown}: the new environment is not usable: {problem}")
         yield SetupStep(Phase.READY, f"{after.worker_python} is set up")
 
 

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, TypeVar
 from datayard.core.errors import PreconditionFailedError, StorageError
 from datayard.core.events import CancelToken
 from datayard.core.settings import Profile
-from datayard.core.store.retry import Attempts, retrying
+from datayard.core.store.retry import ATTEMPTS, Attempts, retrying
 from datayard.core.store.s3 import is_missing, make_client, s3_code, translated
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,8 @@ class Bucket:
         self.client: Minio = make_client(profile, secret, connections=connections)
         self.cancel: CancelToken | None = None
         """Ends the waits between tries of a request at once (see :meth:`heeding`)."""
+        self.attempts = ATTEMPTS
+        """Tries of each request (see :meth:`tried_once`)."""
         self._conditions = _Conditions(conditional_writes)
 
     def heeding(self, cancel: CancelToken | None) -> Bucket:
@@ -105,6 +107,14 @@ class Bucket:
         view.cancel = cancel
         return view
 
+    def tried_once(self) -> Bucket:
+        """This bucket for a caller that tries again at its own pace (a run's mirror, which
+        waits out a store that is away for hours): each request is made once, and its error
+        raised at once. The view shares the client and its connections with this bucket."""
+        view = copy.copy(self)
+        view.attempts = 1
+        return view
+
     def _request(self, what: str, action: Callable[[], T]) -> T:
         """``action``, its errors translated, tried again while they may pass."""
 
@@ -112,7 +122,7 @@ class Bucket:
             with translated(self.profile):
                 return action()
 
-        return retrying(attempt, what, cancel=self.cancel)
+        return retrying(attempt, what, cancel=self.cancel, attempts=self.attempts)
 
     def put_bytes(
         self,
@@ -300,7 +310,7 @@ class Bucket:
         A listing that fails after some pages goes on after the last key it
         gave, with one budget of tries for the whole listing.
         """
-        attempts = Attempts(f"listing {prefix}", self.cancel)
+        attempts = Attempts(f"listing {prefix}", self.cancel, attempts=self.attempts)
         after: str | None = None
         while True:
             try:

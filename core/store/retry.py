@@ -5,7 +5,10 @@ under the minio client, tries nothing again (its waits cannot be cancelled,
 and tries at two levels would multiply). :class:`~.bucket.Bucket` runs
 each of its requests through :func:`retrying`; a download, which can only
 start over from its first byte, is retried whole by its caller (see
-:func:`datayard.core.datasets.blobs.with_retries`).
+:func:`datayard.core.datasets.blobs.with_retries`). The one caller that
+waits out a store that is away for longer than this budget, a training
+run's mirror, makes each request once (:meth:`~.bucket.Bucket.tried_once`)
+and tries again at its own pace (see :mod:`datayard.core.training.mirror`).
 
 The budget: an error that may pass (the connection refused, dropped or timed
 out; HTTP 500, 502, 503 or 504; ``SlowDown``, ``RequestTimeout``,
@@ -72,10 +75,12 @@ class Attempts:
         what: str,
         cancel: CancelToken | None = None,
         worth_retrying: Callable[[BaseException], bool] = is_transient,
+        attempts: int = ATTEMPTS,
     ) -> None:
         self.what = what
         self.cancel = cancel
         self.worth_retrying = worth_retrying
+        self.attempts = attempts
         self.failures = 0
 
     def failed(self, error: Exception) -> None:
@@ -84,7 +89,7 @@ class Attempts:
         :class:`Cancelled` when the operation is cancelled while it waits.
         """
         self.failures += 1
-        if self.failures >= ATTEMPTS or not self.worth_retrying(error):
+        if self.failures >= self.attempts or not self.worth_retrying(error):
             raise error
         delay = wait_before(self.failures)
         log.info(
@@ -93,7 +98,7 @@ class Attempts:
             error,
             delay,
             self.failures + 1,
-            ATTEMPTS,
+            self.attempts,
         )
         if (self.cancel or CancelToken()).wait(delay):
             raise Cancelled
@@ -105,11 +110,13 @@ def retrying(
     *,
     cancel: CancelToken | None = None,
     worth_retrying: Callable[[BaseException], bool] = is_transient,
+    attempts: int = ATTEMPTS,
 ) -> T:
-    """``action()``, tried again as the module doc says; ``action`` must start from scratch."""
-    attempts = Attempts(what, cancel, worth_retrying)
+    """``action()``, tried again as the module doc says, ``attempts`` times in all; ``action``
+    must start from scratch."""
+    tries = Attempts(what, cancel, worth_retrying, attempts)
     while True:
         try:
             return action()
         except StorageError as error:
-            attempts.failed(error)
+            tries.failed(error)

@@ -46,6 +46,7 @@ answers the same way with kind ``error`` and its own exit status.
 from __future__ import annotations
 
 import importlib.metadata
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,7 +130,8 @@ def _check_protocol(value: object) -> None:
 def start(runs_root: Path, request: StartRequest) -> RunFolder:
     """Make the run's folder (or find the paused run's) and start its worker."""
     registry = RunRegistry(runs_root.resolve())
-    backend = LocalBackend(registry)
+    # The host's side runs in the worker environment: its Python is the workers'.
+    backend = LocalBackend(registry, python=sys.executable)
     run_id = request.record.run_id
     if request.resume:
         folder = open_run(registry.root / run_id)

@@ -12,11 +12,9 @@ as failed, so no run stays "running" forever.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,9 +23,11 @@ from typing import IO
 import psutil
 
 from datayard.core.atomic import write_atomically
+from datayard.core.bundle import program_environment
 from datayard.core.errors import UsageError
 from datayard.core.events import CancelToken, check_cancel
 from datayard.core.paths import AppDirs
+from datayard.core.store.locks import this_machine
 from datayard.core.store.workspace import Connection
 from datayard.core.training import credentials
 from datayard.core.training.protocol import Failed, Preparing, Record, TrainingEvent, encode
@@ -40,6 +40,7 @@ from datayard.core.training.runs import (
     RunSummary,
 )
 from datayard.core.training.spec import TrainSpec
+from datayard.core.training.support import TrainingSupport
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,8 @@ class LocalBackend:
 
     def __init__(self, registry: RunRegistry, *, python: str | None = None) -> None:
         self.registry = registry
-        self.python = python or sys.executable
+        self._python = python
+        """The Python of every worker, when given; else chosen at each start."""
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._exit_codes: dict[str, int] = {}
         """How the workers this backend started and has reaped ended, by run id."""
@@ -68,8 +70,9 @@ class LocalBackend:
     def launch(self, spec: TrainSpec, dataset: str, *, cloned_from: str | None = None) -> RunFolder:
         """Start a worker for ``spec`` on the exact version ``dataset`` (owner/name@version)."""
         spec.validated()
+        python = self.worker_python()
         folder = self.registry.create(spec, dataset, self.name, cloned_from=cloned_from)
-        self.start(folder, resume=False)
+        self.start(folder, resume=False, python=python)
         return folder
 
     def resume(self, folder: RunFolder, *, connection: Connection | None = None) -> None:
@@ -80,11 +83,12 @@ class LocalBackend:
             raise UsageError(f"run {folder.run_id} is still running")
         if status is not RunStatus.PAUSED:
             raise UsageError(f"run {folder.run_id} is {status.value}; only a paused run resumes")
+        python = self.worker_python()
         folder.clear_request()
         # Written before the worker starts, so that a follower never takes the
         # pause for the end of the run while the new worker is starting.
         self._append(folder, Preparing(phase="resuming"))
-        self.start(folder, resume=True, connection=connection)
+        self.start(folder, resume=True, connection=connection, python=python)
 
     def stop(self, folder: RunFolder) -> None:
         """Ask the worker to finish now: it validates and saves what it has."""
@@ -167,8 +171,18 @@ class LocalBackend:
                 self.kill(folder, f"did not answer a {request} request in {grace_s:.0f} s")
             time.sleep(poll_s)
 
+    def worker_python(self) -> str:
+        """The Python that runs the workers: the one this backend was given, else this
+        computer's (see :class:`.TrainingSupport`), which may refuse: nothing can train."""
+        return self._python or TrainingSupport.here().worker_python()
+
     def start(
-        self, folder: RunFolder, *, resume: bool, connection: Connection | None = None
+        self,
+        folder: RunFolder,
+        *,
+        resume: bool,
+        connection: Connection | None = None,
+        python: str | None = None,
     ) -> None:
         """Start the run's worker in its own session, so that it outlives whoever started
         it (this app, a command run over SSH), appending its events to the run's file.
@@ -176,8 +190,10 @@ class LocalBackend:
         With ``connection`` the worker reaches the store with it, not with a profile of
         this machine: it gets it through a pipe to its stdin, closed once written, so the
         secret is in no file, argument or environment (see :mod:`.credentials`).
+        ``python`` runs it, :meth:`worker_python` when not given.
         """
-        command = [self.python, "-m", "datayard.cli", "worker", str(folder.path)]
+        worker = python or self.worker_python()
+        command = [worker, "-m", "datayard.cli", "worker", str(folder.path)]
         if resume:
             command.append("--resume")
         if connection is not None:
@@ -195,7 +211,8 @@ class LocalBackend:
                 cwd=folder.path,
                 env=_worker_environment(),
             )
-        write_atomically(folder.pid_file, str(child.pid).encode())
+        # With the machine and its boot: a pid names a process only there and until a restart.
+        write_atomically(folder.pid_file, f"{child.pid} {this_machine()}".encode())
         self._children[folder.run_id] = child
         self._exit_codes.pop(folder.run_id, None)
         log.info("started worker %d for run %s", child.pid, folder.run_id)
@@ -220,8 +237,8 @@ class LocalBackend:
             # already gone then), and reaped once it has, which keeps its exit status.
             return psutil.Process(child.pid)
         pid = folder.pid()
-        if pid is None:
-            return None
+        if pid is None or folder.started_on() not in (None, this_machine()):
+            return None  # started before a restart, or elsewhere: that pid is not its worker
         try:
             process = psutil.Process(pid)
             if process.status() == psutil.STATUS_ZOMBIE:
@@ -269,6 +286,11 @@ class LocalBackend:
                 cause += " (the system may have run out of memory)"
         elif code is not None:
             cause = f"the worker exited with status {code} without reporting a result"
+        elif folder.started_on() not in (None, this_machine()):
+            cause = (
+                "the machine restarted while the run trained (or its folder moved to another "
+                "machine): the worker did not survive it"
+            )
         else:
             cause = "the worker ended without reporting a result (killed, or out of memory?)"
         tail = _tail(folder.output_file)
@@ -286,8 +308,9 @@ def _hand_over(pipe: IO[bytes], document: bytes) -> None:
 
 
 def _worker_environment() -> dict[str, str]:
-    """The worker inherits this environment; Python output unbuffered so events flow at once."""
-    environment = dict(os.environ)
+    """The worker inherits this environment (with the system's libraries: in the packaged
+    app it is another program); Python output unbuffered so events flow at once."""
+    environment = program_environment()
     environment["PYTHONUNBUFFERED"] = "1"
     return environment
 

@@ -128,9 +128,10 @@ class Ending(TrainingEvent):
 
     TERMINAL: ClassVar[bool] = True
     unstored: tuple[str, ...] = ()
-    """The run's files that did not reach the store, as keys under ``runs/<run-id>/``
-    (``artifacts/train/weights/best.pt``): the store's copy of the run lacks them, the
-    run's folder has them."""
+    """What of the run did not reach the store, as keys under ``runs/<run-id>/``: files
+    (``artifacts/train/weights/best.pt``), and ``events/<seq>.jsonl`` for the events from
+    ``seq`` on (this one included). The store's copy of the run lacks them, the run's folder
+    has them (the events in ``events.jsonl``)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,8 +2,9 @@
 
 A run's folder holds what was launched (``run.json``), the event stream the
 worker wrote (``events.jsonl``, append-only), the worker's log, the control
-file through which stop and pause requests reach it, and Ultralytics' own
-output under ``train/``. Keeping the registry in the folders, not in a
+file through which stop and pause requests reach it, Ultralytics' own
+output under ``train/``, and while a worker runs, what its mirror still has to
+store (``mirror/``). Keeping the registry in the folders, not in a
 database, means two workers never contend for a lock and a run stays readable
 with nothing but a text editor; the append-only events are the single truth
 from which every status is derived.
@@ -46,6 +47,7 @@ PID_FILE = "worker.pid"
 LOG_FILE = "worker.log"
 OUTPUT_FILE = "worker.out"
 TRAIN_DIR = "train"
+MIRROR_DIR = "mirror"
 MAP_KEY = "mAP50-95"
 
 
@@ -305,6 +307,12 @@ class RunFolder:
     def weights_dir(self) -> Path:
         return self.train_dir / "weights"
 
+    @property
+    def mirror_dir(self) -> Path:
+        """The worker's snapshots and events waiting for the store: beside the run, on its
+        disk, rather than in a temporary folder that may live in memory."""
+        return self.path / MIRROR_DIR
+
     def record(self) -> RunRecord:
         return RunRecord.from_json(self.record_file.read_bytes(), str(self.record_file))
 
@@ -335,9 +343,17 @@ class RunFolder:
 
     def pid(self) -> int | None:
         try:
-            return int(self.pid_file.read_text(encoding="utf-8").strip())
-        except (FileNotFoundError, ValueError):
+            return int(self.pid_file.read_text(encoding="utf-8").split()[0])
+        except (FileNotFoundError, ValueError, IndexError):
             return None
+
+    def started_on(self) -> str | None:
+        """The machine (and boot) the worker was started on, as the pid file says."""
+        try:
+            words = self.pid_file.read_text(encoding="utf-8").split()
+        except FileNotFoundError:
+            return None
+        return words[1] if len(words) > 1 else None
 
 
 class RunRegistry:

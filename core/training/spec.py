@@ -43,6 +43,10 @@ and the cached copy of its weights, so nothing else may pass for one (``run:../x
 
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?|\d+(,\d+)*)$")
 
+STORE_WAIT_S = 300
+"""How long a run's end waits for the store by default: a network that blinks comes back."""
+STORE_WAIT_MAX_S = 7 * 24 * 3600
+
 OWNED_ARGUMENTS = frozenset(
     {"task", "mode", "model", "data", "project", "name", "exist_ok", "resume", "save_dir", "cfg"}
 )
@@ -88,6 +92,9 @@ class TrainSpec:
     plots: bool = True
     profile: str | None = None
     """Storage profile holding the dataset; the default profile when ``None``."""
+    store_wait: int = STORE_WAIT_S
+    """Seconds the end of the run waits for a store that does not answer (a tunnel that
+    dropped), so that its weights and results reach it; a run must end, so it is bounded."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def problems(self) -> dict[str, str]:
@@ -122,6 +129,11 @@ class TrainSpec:
         need("workers", _int_in(self.workers, 0, 64), "0 to 64 data-loading processes")
         need("seed", _int_in(self.seed, 0, 2**32 - 1), "a whole number from 0")
         need("plots", isinstance(self.plots, bool), "true or false")
+        need(
+            "store_wait",
+            _int_in(self.store_wait, 0, STORE_WAIT_MAX_S),
+            "a whole number of seconds from 0 (do not wait) to 604800 (a week)",
+        )
         for name, value in self.extra.items():
             reason = _extra_problem(name, value)
             if reason:

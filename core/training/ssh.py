@@ -32,7 +32,7 @@ from datayard.core.atomic import write_atomically
 from datayard.core.errors import HostConnectionError, HostError, UsageError
 from datayard.core.events import CancelToken, check_cancel
 from datayard.core.hosts.login import login
-from datayard.core.hosts.probe import HostFacts, probe, store_address
+from datayard.core.hosts.probe import FULL_DISK, HostFacts, probe, store_address
 from datayard.core.hosts.registry import Host, HostRegistry
 from datayard.core.hosts.ssh import SshConnection
 from datayard.core.secrets import SecretStore
@@ -47,6 +47,7 @@ from datayard.core.training.runs import (
     RunSummary,
 )
 from datayard.core.training.spec import TrainSpec
+from datayard.core.units import size
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ class SshBackend:
         connection = login(host, self.secrets)
         try:
             facts = probe(connection, host, store.profile.endpoint)
-            _check_worker(host, facts)
+            check_host(host, facts, spec)
             if detached and not facts.store_reachable:
                 raise UsageError(
                     f"host {host.name!r} cannot reach the store ({store.profile.endpoint}) but "
@@ -322,13 +323,38 @@ class SshBackend:
             connection.close()
 
 
-def _check_worker(host: Host, facts: HostFacts) -> None:
+def check_host(host: Host, facts: HostFacts, spec: TrainSpec) -> None:
+    """Refuse, before anything starts, a run the host cannot take."""
     problem = facts.worker_problem()
     if problem:
         raise UsageError(
             f"host {host.name!r} cannot run this app's worker ({facts.worker_python}: {problem}); "
             f"run 'datayard host setup {host.name}'"
         )
+    wanted = _gpu_indices(spec.device)
+    if wanted and not facts.gpus:
+        raise UsageError(
+            f"host {host.name!r} has no GPU ({facts.gpu_error}) but the run asks for "
+            f"device {spec.device}: train with --device cpu, or on another host"
+        )
+    missing = [index for index in wanted if index >= len(facts.gpus)]
+    if missing:
+        raise UsageError(
+            f"host {host.name!r} has {len(facts.gpus)} GPU(s) (0 to {len(facts.gpus) - 1}) but "
+            f"the run asks for device {spec.device}"
+        )
+    if 0 <= facts.disk_free < FULL_DISK:
+        raise UsageError(
+            f"host {host.name!r} has {size(facts.disk_free)} free in {facts.data_folder}: not "
+            "enough for the dataset and the run's checkpoints; free some space there"
+        )
+
+
+def _gpu_indices(device: str) -> list[int]:
+    """The GPUs a device string names (``0,1``, ``cuda:1``); none for auto, cpu and mps."""
+    if device.startswith("cuda"):
+        return [int(device.partition(":")[2] or 0)]
+    return [int(part) for part in device.split(",")] if device[:1].isdigit() else []
 
 
 def _host_side_command(remote: RemoteRun, *args: str) -> str:

@@ -85,6 +85,8 @@ class Emitter:
         self.seq = first_seq
         self.folder = folder
         self.mirror: Mirror | None = None
+        self.store_wait_s = 0.0
+        """How long the run's end waits for the store (its spec's ``store_wait``)."""
         self._stored_at: dict[str, float] = {}
 
     def __call__(self, event: TrainingEvent) -> None:
@@ -99,10 +101,13 @@ class Emitter:
         self.seq += 1
 
     def _stored(self, event: Ending, mirror: Mirror) -> Ending:
-        """``event`` once the run's results are stored, naming those the store lacks."""
+        """``event`` once the run's results are stored, naming what the store lacks.
+
+        A run that the store failed (its dataset could not be pulled) does not wait for it.
+        """
         _mirror_results(mirror, self.folder)
-        if not mirror.wait_files():
-            log.warning("the store did not take the run's files in time")
+        failed_by_store = isinstance(event, Failed) and event.reason == "store"
+        mirror.wait(0.0 if failed_by_store else self.store_wait_s)
         unstored = mirror.unstored()
         if not unstored:
             return event
@@ -147,7 +152,8 @@ def run(
         if connection is None:
             connection = workspace.connect(record.spec.profile)
         bucket = Bucket(connection.profile, connection.secret, connections=_CONNECTIONS)
-        emit.mirror = Mirror(bucket, record.run_id)
+        emit.mirror = Mirror(bucket, record.run_id, folder.mirror_dir)
+        emit.store_wait_s = record.spec.store_wait
         emit.mirror.put_text("spec.json", record.to_json())
         _mirror_since_last_worker(folder, emit.mirror)
         data_yaml = _prepare_dataset(bucket, record, workspace, emit)

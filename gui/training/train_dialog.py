@@ -42,6 +42,7 @@ from superqt import QCollapsible
 
 from datayard.core.datasets.manifest import Manifest
 from datayard.core.errors import DatayardError
+from datayard.core.paths import AppDirs
 from datayard.core.training.backends import Backends
 from datayard.core.training.devices import Accelerator, find_accelerator
 from datayard.core.training.runs import RunFolder, RunRegistry, RunStatus
@@ -50,6 +51,7 @@ from datayard.core.training.spec import (
     OWNED_ARGUMENTS,
     RUN_PREFIX,
     SHIPPED_MODELS,
+    STORE_WAIT_S,
     TASKS,
     Argument,
     Suggestion,
@@ -58,6 +60,7 @@ from datayard.core.training.spec import (
     suggest,
     ultralytics_arguments,
 )
+from datayard.core.training.support import TrainingSupport
 
 from ..notice import Notice
 from ..operation_bar import describe_error
@@ -65,6 +68,7 @@ from ..rich_text import as_written, muted_label, plain_label, quoted
 from ..transfers.text import ERROR_COLOUR
 from ..workers import Operation, call_in_background
 from .place_choice import PlaceChoice
+from .support_panel import TrainingSupportPanel
 
 LABELS = {
     "where": "Where",
@@ -171,7 +175,9 @@ class TrainDialog(QDialog):
     ``initial`` prefills every value from an earlier run's spec (a clone);
     ``profile`` names the storage profile that holds the dataset (the
     default profile when ``None``); ``accelerator`` describes this machine's
-    GPU, found when not given.
+    GPU, found when not given; ``support`` whether this computer can train,
+    looked up in the background when not given (see :class:`TrainingSupportPanel`,
+    which builds in ``cache``).
     """
 
     launched = Signal(object)
@@ -189,6 +195,8 @@ class TrainDialog(QDialog):
         cloned_from: str | None = None,
         profile: str | None = None,
         accelerator: Accelerator | None = None,
+        support: TrainingSupport | None = None,
+        cache: Path | None = None,
     ) -> None:
         super().__init__(parent)
         self.manifest = manifest
@@ -198,6 +206,8 @@ class TrainDialog(QDialog):
         self._profile = profile if profile is not None or initial is None else initial.profile
         self._launching: Operation | None = None
         self.place = PlaceChoice(backend, accelerator or find_accelerator(), self._profile)
+        self._store_wait = STORE_WAIT_S if initial is None else initial.store_wait
+        """Kept from a clone: the form has no field for it (``train --store-wait`` has)."""
         self.setWindowTitle(f"Train on {manifest.owner}/{manifest.name}")
         self.resize(880, 680)
 
@@ -208,6 +218,7 @@ class TrainDialog(QDialog):
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.problems_notice = Notice()
         self.message = Notice()
+        self.training_support = TrainingSupportPanel(cache or AppDirs.default().cache, support)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.start = self.buttons.addButton(
             "Start training", QDialogButtonBox.ButtonRole.AcceptRole
@@ -246,6 +257,7 @@ class TrainDialog(QDialog):
             seed=self.seed.value(),
             plots=self.plots.isChecked(),
             profile=self._profile or None,
+            store_wait=self._store_wait,
             extra=self.advanced.values(),
         )
 
@@ -305,7 +317,9 @@ class TrainDialog(QDialog):
             super().reject()
 
     def done(self, result: int) -> None:
+        """Closing the dialog stops an install of training support; it changes nothing then."""
         self.place.stop()
+        self.training_support.cancel()
         super().done(result)
 
     def use_suggestion(self) -> None:
@@ -330,7 +344,8 @@ class TrainDialog(QDialog):
         )
 
     def _place_changed(self) -> None:
-        """Devices, explanations and the summary follow the place's accelerator."""
+        """Devices, explanations and the summary follow the place's accelerator; this
+        computer's training support matters only to a run here."""
         device = self.device.currentText()
         self.device.blockSignals(True)
         self.device.clear()
@@ -339,6 +354,7 @@ class TrainDialog(QDialog):
         self.device.blockSignals(False)
         self._device_note.setText(self._explanation("device"))
         self._facts.setText(self._facts_text())
+        self._support_box.setVisible(self.place.host is None)
         self._refresh()
 
     def _unreadable(self) -> dict[str, str]:
@@ -499,6 +515,12 @@ class TrainDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(title)
         layout.addLayout(head)
+        self._support_box = QWidget()
+        """Hidden while a host is chosen: the panel itself shows or hides within it."""
+        box = QVBoxLayout(self._support_box)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.training_support)
+        layout.addWidget(self._support_box)
         layout.addWidget(scroll, 1)
         layout.addWidget(self.summary)
         layout.addWidget(self.problems_notice)
@@ -527,6 +549,7 @@ class TrainDialog(QDialog):
         self.advanced.changed.connect(self._refresh)
         self.place.changed.connect(self._place_changed)
         self.place.batch_chosen.connect(self.batch.setValue)
+        self.training_support.changed.connect(self._refresh)
 
     # -- the base model --------------------------------------------------------------
 
@@ -590,7 +613,10 @@ class TrainDialog(QDialog):
             )
         )
         launching = self._launching is not None
-        self.start.setEnabled(not problems and not self.place.probing and not launching)
+        untrainable = self.place.host is None and self.training_support.can_train is False
+        self.start.setEnabled(
+            not problems and not self.place.probing and not launching and not untrainable
+        )
         self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setEnabled(not launching)
         if problems:
             fields = ", ".join(_field_label(name) for name in problems)

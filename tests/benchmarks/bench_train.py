@@ -37,10 +37,8 @@ import argparse
 import io
 import json
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -48,7 +46,16 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.benchmarks.measure import CommandFailedError, Launcher, Measured, Sample, progress
+from tests.benchmarks.measure import (
+    CommandFailedError,
+    Launcher,
+    Measured,
+    Sample,
+    finish,
+    private_services,
+    progress,
+    work_folder,
+)
 
 PROFILE = "bench"
 OWNER = "bench-owner"
@@ -264,29 +271,19 @@ def main() -> None:
         parser.error("--train, --val and --rounds must be at least 1")
     launcher = Launcher()  # first, while this process is still small
 
-    if arguments.keep:
-        arguments.keep.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="datayard-bench-train-", dir=arguments.keep)).resolve()
-    # Before any datayard import: every folder it uses is under the temporary home.
-    for kind in ("CONFIG", "DATA", "CACHE", "STATE"):
-        os.environ[f"XDG_{kind}_HOME"] = str(work / "home" / kind.lower())
-    from datayard.core.store.embedded import EmbeddedStore, new_access_key, new_secret
-    from tests.fixtures.services import private_secret_service
+    work = work_folder(arguments.keep, "datayard-bench-train-")
 
     started = time.perf_counter()
     services = ExitStack()
-    store: EmbeddedStore | None = None
     datayard, yolo = Row("datayard train"), Row("yolo train")
     details: list[str] = []
     try:
         # The worker reads the profile's secret from the OS keyring: a private one.
-        services.enter_context(private_secret_service(work / "keyring"))
-        access_key, secret = new_access_key(), new_secret()
-        server = work / "server"
-        store = EmbeddedStore(server / "data", server / "state", server / "log")
-        endpoint = store.start(access_key, secret).endpoint
+        server = private_services(work, services)
         progress(f"publishing {arguments.train} + {arguments.val} images", started)
-        ref = publish_dataset(endpoint, access_key, secret, arguments.train, arguments.val)
+        ref = publish_dataset(
+            server.endpoint, server.access_key, server.secret, arguments.train, arguments.val
+        )
         bench = Bench(work, launcher, arguments.epochs)
 
         progress("warm-up: datayard train (pulls the dataset)", started)
@@ -322,8 +319,6 @@ def main() -> None:
     except CommandFailedError as error:
         sys.exit(f"failed: {error}\n(log: {work / 'commands.log'})")
     finally:
-        if store is not None:
-            store.stop(timeout=5)
         services.close()
         launcher.close()
         print(
@@ -333,11 +328,7 @@ def main() -> None:
         print("\n".join(details))
         if yolo.samples and len(datayard.samples) == len(yolo.samples):
             report(datayard, yolo)
-        print(f"total {time.perf_counter() - started:.0f} s", file=sys.stderr)
-        if arguments.keep:
-            print(f"kept: {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        finish(work, arguments.keep, started)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""What the benchmark scripts share: running a command and measuring it as a child process.
+"""What the benchmark scripts share: a private work folder and services, and running a
+command and measuring it as a child process.
 
 Every command runs as a child process of a small launcher; wall time, CPU
 seconds and peak RSS are that child's own with its descendants' (``os.wait4``;
@@ -9,13 +10,21 @@ counted too).
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.fixtures.services import S3Server
 
 
 @dataclass(frozen=True)
@@ -170,3 +179,39 @@ class Launcher:
 def progress(what: str, started: float) -> None:
     """A line on stderr: seconds since ``started`` (``time.perf_counter()``), and what runs."""
     print(f"[{time.perf_counter() - started:5.0f} s] {what}", file=sys.stderr, flush=True)
+
+
+def work_folder(keep: Path | None, prefix: str) -> Path:
+    """A new folder for one run (under ``keep``, to be kept, or a temporary one) that holds
+    every folder Datayard uses from now on: call it before importing Datayard, so that the
+    user's own settings, data and caches are never read or touched."""
+    if keep:
+        keep.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=keep)).resolve()
+    for kind in ("CONFIG", "DATA", "CACHE", "STATE"):
+        os.environ[f"XDG_{kind}_HOME"] = str(work / "home" / kind.lower())
+    return work
+
+
+def private_services(work: Path, services: ExitStack) -> S3Server:
+    """A private Secret Service (profile secrets live in the OS keyring) and Datayard's
+    embedded store with generated credentials, under ``work``, until ``services`` closes."""
+    from datayard.core.store.embedded import EmbeddedStore, new_access_key, new_secret
+    from tests.fixtures.services import S3Server, private_secret_service
+
+    services.enter_context(private_secret_service(work / "keyring"))
+    access_key, secret = new_access_key(), new_secret()
+    folder = work / "server"
+    store = EmbeddedStore(folder / "data", folder / "state", folder / "log")
+    endpoint = store.start(access_key, secret).endpoint
+    services.callback(store.stop, timeout=5)
+    return S3Server(endpoint, access_key, secret, store)
+
+
+def finish(work: Path, keep: Path | None, started: float) -> None:
+    """The run's total time on stderr; its folder removed unless it is to be kept."""
+    print(f"total {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    if keep:
+        print(f"kept: {work}", file=sys.stderr)
+    else:
+        shutil.rmtree(work, ignore_errors=True)

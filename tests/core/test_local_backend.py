@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from datayard.core.store.locks import this_machine
 from datayard.core.training.local import LocalBackend
 from datayard.core.training.protocol import Failed, Paused
 from datayard.core.training.runs import RunRegistry, RunStatus
@@ -29,6 +31,22 @@ def test_a_run_whose_worker_vanished_is_recorded_as_failed(tmp_path: Path) -> No
 
     assert isinstance(record.event, Failed) and record.event.reason == "crashed"
     assert run.summary().status is RunStatus.FAILED
+
+
+def test_a_run_whose_machine_restarted_under_it_is_failed_with_that_cause(tmp_path: Path) -> None:
+    """A pid file from before a restart names whatever has that pid now: this process,
+    here, which is no worker of the run and must not keep it "running"."""
+    registry = RunRegistry(tmp_path / "runs")
+    run = write_run(registry, epochs=3, batches=10, end=False)
+    before = this_machine().rsplit("/", 2)
+    before[1] = "0" * 8 + before[1][8:]  # another boot id
+    run.pid_file.write_text(f"{os.getpid()} {'/'.join(before)}")
+    backend = LocalBackend(registry)
+
+    assert not backend.alive(run)
+    summary = backend.summary(run)
+    assert summary.status is RunStatus.FAILED
+    assert "the machine restarted while the run trained" in summary.message
 
 
 def test_following_from_past_the_end_of_a_vanished_run_gives_nothing_earlier(

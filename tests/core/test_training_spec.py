@@ -50,6 +50,9 @@ def test_a_default_spec_is_valid_and_survives_json() -> None:
         ("model", "run:", "names an earlier run"),
         ("model", "run:../../home/ada/x", "names an earlier run"),
         ("model", "run:/home/ada/x", "names an earlier run"),
+        ("store_wait", -1, "from 0 (do not wait)"),
+        ("store_wait", 8 * 24 * 3600, "a week"),
+        ("store_wait", 1.5, "whole number of seconds"),
     ],
 )
 def test_each_bad_value_is_named_with_its_reason(field: str, value: object, reason: str) -> None:

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -26,11 +27,14 @@ import pytest
 from datayard.core.datasets.catalog import Catalog
 from datayard.core.datasets.push.queue import Job, JobState, JobStore
 from datayard.core.datasets.push.request import PushRequest
+from datayard.core.paths import AppDirs
 from datayard.core.settings import LOCAL_PROFILE, Settings
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.workspace import Workspace
 from tests.e2e.test_push import write_images
+from tests.e2e.test_training import HOOK
 from tests.fixtures.datasets import sample_files
+from tests.fixtures.training import PROFILE, TrainingStore
 from tests.fixtures.xvfb import needs_x, x_display
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,7 +91,7 @@ def run(app: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """Run the bundle with this test's private folders and keyring, and a system PATH."""
     return subprocess.run(
         [str(app), *args],
-        env=dict(os.environ, PATH=SYSTEM_PATH, **env),
+        env={**os.environ, "PATH": SYSTEM_PATH, **env},
         capture_output=True,
         text=True,
         timeout=120,
@@ -255,6 +259,66 @@ def test_a_push_from_the_bundle_runs_in_its_child_process(build: Build, tmp_path
         assert len(versions) == 1, gui.log.read_text()
         gui.wait_for("the main window", gui.shown("Datayard"))
         gui.quit()
+
+
+def test_the_bundle_trains_after_installing_training_support(
+    build: Build, training_store: TrainingStore, tmp_path: Path
+) -> None:
+    """The bundle carries no torch and is no Python: it refuses to train until `host setup
+    local` has made this computer's worker environment from the wheel it ships, and then
+    trains with that environment's Python."""
+    wheel = f"datayard-{build.version}-py3-none-any.whl"
+    shipped = build.app.parent / "_internal" / "datayard" / "resources" / "wheels" / wheel
+    with zipfile.ZipFile(shipped) as archive:
+        assert "datayard/core/training/worker.py" in archive.namelist()
+    train = ("train", "me/shapes", "--epochs", "1", "--imgsz", "64", "--batch", "4")
+    tiny = (*train, "--workers", "0", "--device", "cpu", "--no-plots", "--profile", PROFILE)
+
+    refused = run(build.app, *tiny)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "this computer cannot train yet" in refused.stderr
+    assert "datayard host setup local" in refused.stderr
+    assert json.loads(run(build.app, "runs", "--json").stdout) == []  # nothing started
+
+    setup = run(build.app, "host", "setup", "local", "--python", sys.executable)
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    # The wheel it installed is the one it ships: a bundle has no sources to build one from.
+    copied = AppDirs.default().data / "worker" / "wheels" / wheel
+    assert copied.read_bytes() == shipped.read_bytes()
+    tested = run(build.app, "host", "test", "local")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "✓ worker" in tested.stdout
+
+    network = tmp_path / "network.log"
+    trained = run(build.app, *tiny, PYTHONPATH=str(HOOK), DATAYARD_NETWORK_LOG=str(network))
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    assert "finished after 1 epoch" in trained.stdout
+    (listed,) = json.loads(run(build.app, "runs", "--json").stdout)
+    assert listed["status"] == "finished" and listed["dataset"] == training_store.ref
+    assert not network.exists(), network.read_text()
+
+
+def test_programs_the_bundle_starts_load_the_systems_libraries(
+    build: Build, tmp_path: Path
+) -> None:
+    """PyInstaller puts the bundle's libraries first on LD_LIBRARY_PATH; a Python the app
+    starts (here the one the host checks run) gets the user's own value back."""
+    seen = tmp_path / "seen"
+    spy = tmp_path / "bin" / "python3"
+    spy.parent.mkdir()
+    spy.write_text(f'#!/bin/sh\necho "$LD_LIBRARY_PATH" > {seen}\nexec /usr/bin/python3 "$@"\n')
+    spy.chmod(0o755)
+
+    run(
+        build.app,
+        "host",
+        "test",
+        "local",
+        PATH=f"{spy.parent}:{SYSTEM_PATH}",
+        LD_LIBRARY_PATH="/opt/lab/lib",
+    )
+
+    assert seen.read_text() == "/opt/lab/lib\n"
 
 
 def test_deb_contents(build: Build, tmp_path: Path) -> None:

@@ -112,6 +112,18 @@ def drop_connections(host: SshHost) -> None:
     assert cut, "no SSH connection to the host was found to cut"
 
 
+def test_a_gpu_the_host_lacks_is_refused_before_anything_starts(
+    remote: SshHost, training_store: TrainingStore
+) -> None:
+    refused = run_cli(
+        "train", "me/shapes", "--on", HOST, *TINY[:-2], "--device", "0", "--profile", PROFILE
+    )
+
+    assert refused.returncode == 2
+    assert f"host '{HOST}' has no GPU" in refused.stderr and "--device cpu" in refused.stderr
+    assert json.loads(run_cli("runs", "--json").stdout) == []
+
+
 def test_a_run_that_needs_this_computer_is_not_detached(
     remote: SshHost, training_store: TrainingStore
 ) -> None:

@@ -86,6 +86,20 @@ def test_a_store_that_stays_busy_fails_the_file_after_the_stated_tries(
     assert "SlowDown" in result.failures[0].error
 
 
+def test_a_bucket_tried_once_makes_each_request_once_and_raises_at_once(
+    flaky: Bucket, store_proxy: StoreProxy, real: Bucket
+) -> None:
+    key = "runs/once/events/000000000.jsonl"
+    store_proxy.fail(request_to("PUT", key), 2)
+
+    with pytest.raises(StorageError, match="SlowDown"):
+        flaky.tried_once().put_bytes(key, b"line\n")
+    assert store_proxy.count(request_to("PUT", key)) == 1
+    flaky.put_bytes(key, b"line\n")  # the bucket itself still tries again
+    assert store_proxy.count(request_to("PUT", key)) == 3
+    assert real.get_bytes(key) == b"line\n"
+
+
 def test_a_refused_part_is_sent_again_alone(
     flaky: Bucket, store_proxy: StoreProxy, real: Bucket, tmp_path: Path
 ) -> None:

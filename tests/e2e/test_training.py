@@ -77,10 +77,22 @@ TWO_EPOCHS = [
 """The shape of a two-epoch run's stream (see :func:`kinds`)."""
 
 
+def stored_chunks(bucket: Bucket, run_id: str) -> list[tuple[str, list[str]]]:
+    """The run's events chunks as the store has them, in order: each one's name and lines.
+
+    Each is checked to be named by the sequence number of its first event, so that
+    a reader who lists them sees a gap or a repetition by their names alone.
+    """
+    keys = sorted(o.key for o in bucket.objects(run_key(run_id, "events/")))
+    chunks = [(key.rsplit("/", 1)[1], bucket.get_bytes(key).decode().splitlines()) for key in keys]
+    for name, lines in chunks:
+        assert name == f"{json.loads(lines[0])['seq']:09d}.jsonl", (name, lines[0])
+    return chunks
+
+
 def stored_events(bucket: Bucket, run_id: str) -> list[str]:
     """The run's event lines as the store has them, chunk after chunk."""
-    chunks = sorted(o.key for o in bucket.objects(run_key(run_id, "events/")))
-    return "".join(bucket.get_bytes(key).decode() for key in chunks).splitlines()
+    return [line for _, lines in stored_chunks(bucket, run_id) for line in lines]
 
 
 def kinds(events: list[TrainingEvent]) -> list[str]:

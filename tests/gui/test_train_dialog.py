@@ -2,12 +2,17 @@
 
 No training is started here: the dialog's ``spec()`` is what would be
 launched, and the one launch test records the run without a worker process.
+On a computer that cannot train yet (the dialog is given the packaged app's
+facts), the install of training support it offers is the real one, built on
+this suite's Python.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -15,6 +20,7 @@ from PySide6.QtWidgets import QDialog, QFileDialog, QLabel
 from pytestqt.qtbot import QtBot
 
 from datayard.core.datasets.manifest import Manifest, ManifestFile, Role
+from datayard.core.paths import AppDirs
 from datayard.core.store.workspace import Workspace
 from datayard.core.training.backends import Backends
 from datayard.core.training.devices import Accelerator
@@ -22,6 +28,7 @@ from datayard.core.training.local import LocalBackend
 from datayard.core.training.protocol import Failed, Finished, TrainingEvent, encode
 from datayard.core.training.runs import RunFolder, RunRegistry
 from datayard.core.training.spec import TrainSpec, ultralytics_arguments
+from datayard.core.training.support import TrainingSupport
 from datayard.gui.training.train_dialog import EXPLANATIONS, LABELS, TrainDialog
 from tests.fixtures.datasets import fresh_bucket, publish, sample_files
 from tests.fixtures.services import S3Server
@@ -305,6 +312,7 @@ def test_cloning_prefills_every_value(qtbot: QtBot, backend: Backends, tmp_path:
         seed=7,
         plots=False,
         profile="lab",
+        store_wait=3600,
         extra=extra,
     )
 
@@ -378,3 +386,66 @@ def test_a_cloned_argument_this_ultralytics_lacks_is_shown_to_be_cleared(
     dialog.advanced.cells["warp_speed"].setText("")
     assert dialog.spec().extra == {}
     assert dialog.start.isEnabled()
+
+
+def environment() -> Path:
+    """This computer's worker environment, in the test's own data folder."""
+    return AppDirs.default().data / "worker" / version("datayard")
+
+
+def cannot_train() -> TrainingSupport:
+    """The packaged app's facts before its training support is installed."""
+    return TrainingSupport("", str(environment() / "bin" / "python"), "not set up")
+
+
+def test_a_computer_that_can_train_is_not_offered_anything(qtbot: QtBot, backend: Backends) -> None:
+    dialog = open_dialog(qtbot, backend)
+    panel = dialog.training_support
+    qtbot.waitUntil(lambda: panel.can_train is not None, timeout=LONG_MS)
+
+    assert panel.can_train and not panel.isVisible()
+    assert dialog.start.isEnabled()
+
+
+def test_the_dialog_offers_to_install_training_support_and_then_starts_runs(
+    qtbot: QtBot, backend: Backends
+) -> None:
+    dialog = open_dialog(qtbot, backend, support=cannot_train())
+    panel = dialog.training_support
+
+    assert panel.isVisible() and "This computer cannot train yet" in panel.notice.text()
+    assert "not set up" in panel.notice.text()
+    assert not dialog.start.isEnabled()
+
+    panel.python.setText("python3")
+    panel.install_button.click()
+    assert "absolute path" in panel.bar.message.text()
+    assert not panel.installing
+
+    panel.python.setText(sys.executable)
+    panel.install_button.click()
+    assert panel.installing and panel.bar.isVisible() and not panel.install_button.isEnabled()
+    qtbot.waitUntil(lambda: not panel.installing, timeout=5 * LONG_MS)
+    qtbot.waitUntil(lambda: bool(panel.can_train), timeout=LONG_MS)
+
+    assert "Training support is installed" in panel.notice.text()
+    assert "ready" in panel.output.toPlainText()
+    assert panel.support is not None and panel.support.environment_problem == ""
+    assert (environment() / "bin" / "python").is_file()
+    assert dialog.start.isEnabled()
+
+
+def test_closing_the_dialog_stops_the_install_and_changes_nothing(
+    qtbot: QtBot, backend: Backends
+) -> None:
+    dialog = open_dialog(qtbot, backend, support=cannot_train())
+    panel = dialog.training_support
+    panel.python.setText(sys.executable)
+    install = panel.install()
+    assert install is not None
+
+    with qtbot.waitSignal(install.cancelled, timeout=5 * LONG_MS):
+        dialog.reject()
+
+    assert "nothing was changed" in panel.notice.text()
+    assert not environment().exists()

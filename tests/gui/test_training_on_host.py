@@ -32,7 +32,7 @@ from tests.fixtures.ssh_host import ALIAS, SshHost, known
 from tests.fixtures.training import PROFILE, TrainingStore
 from tests.fixtures.waits import LONG_MS
 from tests.gui.test_dashboard import points, row
-from tests.gui.test_train_dialog import texts
+from tests.gui.test_train_dialog import cannot_train, texts
 
 RUN_MS = 180_000
 """A tiny run on the host: its worker starts, pulls the set through the tunnel, trains."""
@@ -149,6 +149,27 @@ def test_a_run_launched_on_a_host_is_followed_here_and_again_after_the_app_resta
     assert folder.events_file.read_text() == host_events(remote, folder)  # each event once
     assert points(dashboard, "epoch:box_loss", folder.run_id, TRAIN + "box_loss") == 2
     later.close()
+
+
+def test_a_host_trains_whatever_this_computers_training_support(
+    qtbot: QtBot, remote: SshHost, training_store: TrainingStore
+) -> None:
+    window = window_on(qtbot, PROFILE)
+    dialog = TrainDialog(
+        training_store.manifest, window.backend, profile=PROFILE, support=cannot_train()
+    )
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.training_support.isVisible() and not dialog.start.isEnabled()
+
+    choose(qtbot, dialog, HOST)
+
+    assert not dialog.training_support.isVisible()
+    assert dialog.start.isEnabled(), dialog.problems()
+
+    dialog.place.combo.setCurrentIndex(0)  # this computer, which cannot train
+    assert dialog.training_support.isVisible() and not dialog.start.isEnabled()
+    window.close()
 
 
 @pytest.fixture
