@@ -144,12 +144,14 @@ class AddHostDialog(QDialog):
     def _added(self, operation: Operation, host: Host) -> None:
         if operation is not self._operation:
             return
+        self._ended(operation)
         self.added.emit(host)
         self.accept()
 
     def _refused(self, operation: Operation, error: Exception) -> None:
         if operation is not self._operation:
             return
+        self._ended(operation)  # the fields are the user's again as the answer shows
         if isinstance(error, HostKeyUnknownError):
             self.status.info("The host presents a key this computer does not know yet.")
             self._show_key(error)

@@ -212,4 +212,5 @@ def test_a_host_not_set_up_offers_nothing_to_launch(
 
     dialog.place.combo.setCurrentIndex(0)  # this computer
     assert dialog.start.isEnabled(), dialog.problems()
+    dialog.reject()
     window.close()
