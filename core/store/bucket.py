@@ -304,14 +304,14 @@ class Bucket:
     def exists(self, key: str) -> bool:
         return self.stat(key) is not None
 
-    def objects(self, prefix: str) -> Iterator[StoredObject]:
-        """Every object under ``prefix``, in key order.
+    def objects(self, prefix: str, *, after: str | None = None) -> Iterator[StoredObject]:
+        """Every object under ``prefix``, in key order; only those after the key ``after``
+        when given, for a reader that lists again what was added since.
 
         A listing that fails after some pages goes on after the last key it
         gave, with one budget of tries for the whole listing.
         """
         attempts = Attempts(f"listing {prefix}", self.cancel, attempts=self.attempts)
-        after: str | None = None
         while True:
             try:
                 with translated(self.profile):

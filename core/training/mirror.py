@@ -84,6 +84,15 @@ def events_name(first_seq: int) -> str:
     return f"events/{first_seq:09d}.jsonl"
 
 
+def events_seq(name: str) -> int | None:
+    """The first sequence number of the chunk named ``name`` under ``runs/<run-id>/``;
+    ``None`` for a name :func:`events_name` does not make (anyone may store other keys)."""
+    digits = name.removeprefix("events/").removesuffix(".jsonl")
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    return int(digits) if events_name(int(digits)) == name else None
+
+
 def events_key(run_id: str, first_seq: int) -> str:
     return run_key(run_id, events_name(first_seq))
 
