@@ -27,7 +27,7 @@ class Backends:
         self.local = local
         self.ssh = ssh
         self._workspace = workspace
-        """Whose profiles give remote workers their store."""
+        """Whose profiles name the stores that hosts are asked about."""
 
     @classmethod
     def of(cls, workspace: Workspace, registry: RunRegistry | None = None) -> Backends:
@@ -35,7 +35,9 @@ class Backends:
         runs = registry or RunRegistry(workspace.dirs.data / "runs")
         return cls(
             LocalBackend(runs),
-            SshBackend(runs, HostRegistry(workspace.dirs.config), workspace.secrets),
+            SshBackend(
+                runs, HostRegistry(workspace.dirs.config), workspace.connect, workspace.secrets
+            ),
             workspace,
         )
 
@@ -70,20 +72,14 @@ class Backends:
         """Start ``spec`` on this computer, or on ``host`` (a name of ``datayard host``)."""
         if host is None or host == LOCAL_HOST:
             return self.local.launch(spec, dataset, cloned_from=cloned_from)
-        store = self._workspace.connect(spec.profile)
-        return self.ssh.launch(
-            spec, dataset, host, store, cloned_from=cloned_from, detached=detached
-        )
+        return self.ssh.launch(spec, dataset, host, cloned_from=cloned_from, detached=detached)
 
     def where(self, folder: RunFolder) -> str:
         """The host a run trains on, ``local`` for this computer."""
         return host_of(folder) or LOCAL_HOST
 
     def resume(self, folder: RunFolder) -> None:
-        if host_of(folder) is None:
-            self.local.resume(folder)
-        else:
-            self.ssh.resume(folder, self._workspace.connect(folder.record().spec.profile))
+        self._for(folder).resume(folder)
 
     def stop(self, folder: RunFolder) -> None:
         self._for(folder).stop(folder)

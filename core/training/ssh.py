@@ -8,7 +8,10 @@ store's credentials reach it through the command's stdin, never its command
 line. This machine keeps a folder per run like a local one, whose events file
 is the copy of the host's, appended in order as they are followed: following
 again after a lost connection asks the host for the events from the next
-sequence number this copy lacks, so none is missed or repeated.
+sequence number this copy lacks, so none is missed or repeated. While the host
+cannot be reached, the copy goes on from the store's copy of the events, which
+the worker keeps there by itself, on the same terms; following goes back to
+the host once it answers.
 
 A store the host cannot reach (the embedded one, on this computer's
 loopback) is reached through a tunnel over the run's SSH connection, on a
@@ -23,21 +26,23 @@ import logging
 import shlex
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from importlib.metadata import version
 from pathlib import Path
 
 from datayard.core.atomic import write_atomically
-from datayard.core.errors import HostConnectionError, HostError, UsageError
+from datayard.core.errors import DatayardError, HostConnectionError, HostError, UsageError
 from datayard.core.events import CancelToken, check_cancel
 from datayard.core.hosts.login import login
 from datayard.core.hosts.probe import FULL_DISK, HostFacts, probe, store_address
 from datayard.core.hosts.registry import Host, HostRegistry
 from datayard.core.hosts.ssh import SshConnection
 from datayard.core.secrets import SecretStore
+from datayard.core.store.bucket import Bucket
 from datayard.core.store.workspace import Connection
 from datayard.core.training.host_side import HOST_PROTOCOL
+from datayard.core.training.mirror import FLUSH_INTERVAL_S
 from datayard.core.training.protocol import Record, decode
 from datayard.core.training.runs import (
     EventLog,
@@ -47,6 +52,7 @@ from datayard.core.training.runs import (
     RunSummary,
 )
 from datayard.core.training.spec import TrainSpec
+from datayard.core.training.stored_events import StoredEvents
 from datayard.core.units import size
 
 log = logging.getLogger(__name__)
@@ -54,7 +60,12 @@ log = logging.getLogger(__name__)
 REMOTE_FILE = "remote.json"
 BACKEND_PREFIX = "ssh:"
 RECONNECT_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
-"""Waits between attempts to re-attach after a lost connection; the last one repeats."""
+"""Waits between attempts to re-attach after a lost connection; the last one repeats.
+The store's copy of the run's events is read meanwhile, every :data:`FLUSH_INTERVAL_S`
+(how often the worker stores them)."""
+
+Connect = Callable[[str | None], Connection]
+"""The store of a profile, by name (the default one for ``None``), with its secret."""
 
 
 @dataclass(frozen=True)
@@ -95,12 +106,16 @@ class SshBackend:
         self,
         registry: RunRegistry,
         hosts: HostRegistry,
+        connect: Connect,
         secrets: SecretStore | None = None,
         *,
         reconnect_delays_s: tuple[float, ...] = RECONNECT_DELAYS_S,
     ) -> None:
+        """``connect`` gives a run's workers their store, and its follower the store's copy
+        of its events while the host cannot be reached."""
         self.registry = registry
         self.hosts = hosts
+        self.connect = connect
         self.secrets = secrets
         self.reconnect_delays_s = reconnect_delays_s
         self._connections: dict[str, SshConnection] = {}
@@ -114,18 +129,18 @@ class SshBackend:
         spec: TrainSpec,
         dataset: str,
         host_name: str,
-        store: Connection,
         *,
         cloned_from: str | None = None,
         detached: bool = False,
     ) -> RunFolder:
-        """Start a worker for ``spec`` on ``host_name``, with the store of ``store``.
+        """Start a worker for ``spec`` on ``host_name``, with the store of the spec's profile.
 
         A run that reaches the store through this computer needs someone here to
         follow it: ``detached`` (nobody will) is refused for it before anything starts.
         """
         spec.validated()
         host = self.hosts.get(host_name)
+        store = self.connect(spec.profile)
         connection = login(host, self.secrets)
         try:
             facts = probe(connection, host, store.profile.endpoint)
@@ -156,8 +171,9 @@ class SshBackend:
         self._keep(folder, connection)
         return folder
 
-    def resume(self, folder: RunFolder, store: Connection) -> None:
+    def resume(self, folder: RunFolder) -> None:
         remote = RemoteRun.read(folder)
+        store = self.connect(folder.record().spec.profile)
         connection = self._connection(folder, remote)
         self._start(connection, folder, remote, store, resume=True)
 
@@ -187,31 +203,40 @@ class SshBackend:
         from_seq: int = 0,
     ) -> Iterator[Record]:
         """Every event of the run from ``from_seq``: first those copied here, then the
-        host's as they come, re-attaching after a lost connection until the run ends."""
+        host's as they come, re-attaching after a lost connection until the run ends.
+
+        Between attempts to re-attach, the events come from the store's copy; a run
+        that ended there is followed to its end without its host. A run that reaches
+        the store through this computer's tunnel stores nothing while the connection
+        is down, so its host alone is waited for.
+        """
         remote = RemoteRun.read(folder)
-        next_seq = folder.next_seq()
+        copy = _Copy(folder)
         for copied in EventLog(folder.events_file).read_new():
             if copied.seq >= from_seq:
                 yield copied
+        store = None if remote.tunnel_port else _StoreCopy(folder, self.connect)
         failures = 0
+        away = False
         while True:
             check_cancel(cancel)
             try:
                 connection = self._connection(folder, remote)
                 command = _host_side_command(
-                    remote, "follow", remote.folder, "--from-seq", str(next_seq)
+                    remote, "follow", remote.folder, "--from-seq", str(copy.next_seq)
                 )
                 lines = connection.lines(command, cancel=cancel)
                 header = next(lines, None)
                 if header is None and connection.lost:
                     raise HostConnectionError(f"the connection to host {remote.host!r} was lost")
                 self._answer(remote, header or "", "")
+                if away:
+                    away = False
+                    log.info("host %r answers: following run %s there", remote.host, folder.run_id)
                 for line in lines:
                     new = decode(line)
-                    if new is None or new.seq != next_seq:
+                    if new is None or not copy.take(new):
                         continue  # a stray line, or one this copy has
-                    _append(folder, line)
-                    next_seq += 1
                     failures = 0
                     if new.seq >= from_seq:
                         yield new
@@ -225,7 +250,21 @@ class SshBackend:
                 delay = self.reconnect_delays_s[min(failures, len(self.reconnect_delays_s) - 1)]
                 failures += 1
                 log.warning("run %s: %s; trying again in %.0f s", folder.run_id, error, delay)
-                _wait(delay, cancel)
+                if store is None:
+                    _wait(delay, cancel)
+                    continue
+                if not away:
+                    away = True
+                    log.warning(
+                        "host %r unreachable: following run %s from the store",
+                        remote.host,
+                        folder.run_id,
+                    )
+                for new in _meanwhile(store, copy, delay, cancel):
+                    if new.seq >= from_seq:
+                        yield new
+                    if new.event.TERMINAL:
+                        return
 
     def close(self) -> None:
         for connection in self._connections.values():
@@ -362,9 +401,69 @@ def _host_side_command(remote: RemoteRun, *args: str) -> str:
     return " ".join(shlex.quote(word) for word in words)
 
 
-def _append(folder: RunFolder, line: str) -> None:
-    with folder.events_file.open("a", encoding="utf-8") as stream:
-        stream.write(line + "\n")
+class _Copy:
+    """This machine's copy of a run's events, from its host or from the store alike: an
+    event is appended only when it is the next one the copy lacks."""
+
+    def __init__(self, folder: RunFolder) -> None:
+        self.events_file = folder.events_file
+        self.next_seq = folder.next_seq()
+
+    def take(self, record: Record) -> bool:
+        """Append ``record``'s line, the worker's own bytes, if it is the next event;
+        whether it was."""
+        if record.seq != self.next_seq:
+            return False
+        with self.events_file.open("a", encoding="utf-8") as stream:
+            stream.write(record.line + "\n")
+        self.next_seq += 1
+        return True
+
+
+class _StoreCopy:
+    """The store's copy of a run's events, reached with the run's profile when first
+    needed. A store that cannot be read either is said once, and waited out with the host."""
+
+    def __init__(self, folder: RunFolder, connect: Connect) -> None:
+        self.folder = folder
+        self._connect = connect
+        self._events: StoredEvents | None = None
+        self._failing = False
+
+    def since(self, seq: int) -> Iterator[Record]:
+        try:
+            if self._events is None:
+                store = self._connect(self.folder.record().spec.profile)
+                # Tried once: the follower asks again at its own pace, and the host first.
+                bucket = Bucket(store.profile, store.secret, connections=1).tried_once()
+                self._events = StoredEvents(bucket, self.folder.run_id)
+            yield from self._events.since(seq)
+        except DatayardError as error:
+            if not self._failing:
+                log.warning(
+                    "run %s: the store cannot be read either (%s); waiting for its host",
+                    self.folder.run_id,
+                    error,
+                )
+            self._failing = True
+        else:
+            self._failing = False
+
+
+def _meanwhile(
+    store: _StoreCopy, copy: _Copy, delay_s: float, cancel: CancelToken | None
+) -> Iterator[Record]:
+    """The events the store's copy adds to ``copy`` over ``delay_s``, read as often as
+    the worker stores them."""
+    deadline = time.monotonic() + delay_s
+    while True:
+        for record in store.since(copy.next_seq):
+            if copy.take(record):
+                yield record
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        _wait(min(FLUSH_INTERVAL_S, left), cancel)
 
 
 def _wait(delay_s: float, cancel: CancelToken | None) -> None:

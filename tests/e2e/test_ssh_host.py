@@ -140,6 +140,51 @@ def test_the_machine_loopback_is_reached_from_the_host_only_through_a_reverse_tu
     assert tunnelled.stdout.strip() == GREETING
 
 
+def test_a_server_on_the_machine_end_of_the_link_is_reached_from_the_host_directly(
+    ssh_host: SshHost,
+) -> None:
+    async def greet(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(GREETING.encode())
+        await writer.drain()
+        writer.close()
+
+    async def scenario() -> subprocess.CompletedProcess[str]:
+        async with await asyncio.start_server(greet, ssh_host.machine_address, 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            reach = READ_LOOPBACK.replace("'127.0.0.1'", repr(ssh_host.machine_address))
+            return await asyncio.to_thread(
+                ssh_host.run_as_user, ssh_host.python, "-c", reach, str(port)
+            )
+
+    reached = asyncio.run(scenario())
+    assert reached.returncode == 0, reached.stderr
+    assert reached.stdout.strip() == GREETING
+
+
+def test_a_host_refusing_connections_keeps_those_open_until_it_accepts_again(
+    ssh_host: SshHost, known_hosts: Path
+) -> None:
+    async def scenario() -> tuple[str, BaseException | None, str]:
+        async with connect(ssh_host, known_hosts) as connection:
+            await asyncio.to_thread(ssh_host.refuse_connections)
+            try:
+                try:
+                    async with connect(ssh_host, known_hosts):
+                        refused = None
+                except OSError as error:
+                    refused = error
+                still_open = await connection.run("echo open", check=True)
+            finally:
+                await asyncio.to_thread(ssh_host.accept_connections)
+        async with connect(ssh_host, known_hosts) as again:
+            accepted = await again.run("echo accepted", check=True)
+        return str(still_open.stdout).strip(), refused, str(accepted.stdout).strip()
+
+    still_open, refused, accepted = asyncio.run(scenario())
+    assert isinstance(refused, ConnectionRefusedError)
+    assert (still_open, accepted) == ("open", "accepted")
+
+
 def test_a_detached_process_outlives_the_connection(ssh_host: SshHost, known_hosts: Path) -> None:
     async def start() -> int:
         async with connect(ssh_host, known_hosts) as connection:
