@@ -317,11 +317,14 @@ def test_requests_that_cannot_be_carried_out_are_answered_in_json(
     }
     assert host.refusal("control", host.runs, "restart")["kind"] == "usage"
 
-    # A run that never got to train (its host restarted, say) is neither paused nor new.
+    # A run that never got to train (its host restarted, say) has no checkpoint, and is
+    # not new.
     RunRegistry(host.root / "runs").add(record)
     refused = host.refusal("start", host.runs, stdin=start_request(store, record, resume=True))
     assert refused == {
-        "error": f"run {record.run_id} is preparing; only a paused run resumes",
+        "error": f"run {record.run_id} failed before its first epoch ended (crashed): it has "
+        f"no checkpoint to resume from; start it again with `datayard train --clone "
+        f"{record.run_id}`",
         "kind": "state",
     }
     refused = host.refusal("start", host.runs, stdin=start_request(store, record))
