@@ -327,6 +327,13 @@ def test_requests_that_cannot_be_carried_out_are_answered_in_json(
         f"{record.run_id}`",
         "kind": "state",
     }
+    resume = json.loads(start_request(store, record, resume=True))
+    resume["events"] = ['{"v": 1, "seq": 0, "type": "batch"}']
+    refused = host.refusal("start", host.runs, stdin=json.dumps(resume).encode())
+    assert refused["kind"] == "request"
+    assert refused["error"].startswith(
+        "the request on stdin: events[0] is refused: a batch event is missing"
+    )
     refused = host.refusal("start", host.runs, stdin=start_request(store, record))
     assert refused["kind"] == "state" and "on this host already" in refused["error"]
     assert files_holding(host.root, store.server.secret.encode()) == []
