@@ -110,7 +110,10 @@ def pause(run: str) -> None:
 @click.argument("run", metavar=RUN_METAVAR)
 @click.option("--detach", is_flag=True, help="Resume and return; follow with `datayard logs`.")
 def resume(run: str, detach: bool) -> None:
-    """Continue a paused run from its last full epoch."""
+    """Continue a paused run, or one that failed after a full epoch, from its last checkpoint.
+
+    A failed run's checkpoint is its own last.pt, or the store's copy when that is gone.
+    """
     backend, folder = _open(run)
     first_new = folder.next_seq()
     backend.resume(folder)

@@ -24,8 +24,14 @@ answers the same way with kind ``error`` and its own exit status.
     stdin, then end of file: ``{"protocol": 1, "record": <run.json>,
     "profile": {<Profile fields>}, "secret": "...", "resume": false}``. Makes
     RUNS_ROOT/<run_id>/ with the record (never the secret) and starts its
-    worker; with ``"resume": true`` the run must be there, paused, its worker
-    gone. Answers ``"pid"`` (the worker's) and ``"folder"`` (absolute) at once.
+    worker; with ``"resume": true`` the run must be there, its worker gone, and
+    resumable (paused, or failed after a full epoch: see
+    :attr:`.RunSummary.resumable`). A resume also carries ``"events"``, the
+    app's copy of the run's event lines less its batches and progress: a run
+    that is not there (the host's data folder was wiped) is made again from
+    them and the record, so that it resumes, from the store's copy of its
+    checkpoint, with the numbering the app follows. Answers ``"pid"`` (the
+    worker's) and ``"folder"`` (absolute) at once.
 ``status RUN_FOLDER``
     Answers ``"alive"``, ``"status"`` (a :class:`RunStatus`), ``"next_seq"``,
     and for a failed run its ``"reason"`` and ``"message"``. A worker gone
@@ -53,10 +59,12 @@ from pathlib import Path
 from typing import Any
 
 from datayard.core import schema
+from datayard.core.atomic import write_atomically
 from datayard.core.errors import UsageError, quoted
 from datayard.core.store.workspace import Connection
 from datayard.core.training import credentials
 from datayard.core.training.local import LocalBackend
+from datayard.core.training.protocol import ProtocolError, decode
 from datayard.core.training.runs import RUN_FILE, RunFolder, RunRecord, RunRegistry
 from datayard.core.training.spec import SpecError
 
@@ -69,7 +77,7 @@ class HostSideError(UsageError):
 
     ``usage`` (the command line), ``request`` (the document on stdin), ``protocol``
     (another :data:`HOST_PROTOCOL`), ``no-run`` (no run at that folder) or ``state``
-    (the run is not in a state for it: running, not paused, there already).
+    (the run is not in a state for it: running, not resumable, there already).
     """
 
     def __init__(self, kind: str, message: str) -> None:
@@ -89,6 +97,8 @@ class StartRequest:
     record: RunRecord
     connection: Connection
     resume: bool
+    events: tuple[str, ...] = ()
+    """With a resume: what the run's folder is made again from when the host lost it."""
 
     @classmethod
     def from_json(cls, raw: bytes) -> StartRequest:
@@ -101,13 +111,27 @@ class StartRequest:
             if not isinstance(resume, bool):
                 raise schema.SchemaError("resume", f"is not true or false ({quoted(resume)})")
             connection = credentials.connection_in(body)
+            events = _event_lines(body) if "events" in body else ()
         except schema.SchemaError as problem:
             raise HostSideError("request", problem.about("the request on stdin")) from None
         try:
             record.spec.validated()
         except SpecError as error:
             raise HostSideError("request", f"the request's record.spec: {error}") from None
-        return cls(record, connection, resume)
+        return cls(record, connection, resume, events)
+
+
+def _event_lines(body: dict[str, Any]) -> tuple[str, ...]:
+    """The request's ``events``: each one line of this protocol, as a run's file holds them."""
+    lines = schema.texts(body, "events")
+    for index, line in enumerate(lines):
+        try:
+            record = decode(line)
+        except ProtocolError as error:
+            raise schema.SchemaError(f"events[{index}]", f"is refused: {error}") from None
+        if record is None or "\n" in line:
+            raise schema.SchemaError(f"events[{index}]", "is not one event line")
+    return lines
 
 
 def _record(body: dict[str, Any]) -> RunRecord:
@@ -134,6 +158,8 @@ def start(runs_root: Path, request: StartRequest) -> RunFolder:
     backend = LocalBackend(registry, python=sys.executable)
     run_id = request.record.run_id
     if request.resume:
+        if request.events and not (registry.root / run_id).exists():
+            _make_again(registry, request)
         folder = open_run(registry.root / run_id)
         _in_state(lambda: backend.resume(folder, connection=request.connection))
         return folder
@@ -145,6 +171,14 @@ def start(runs_root: Path, request: StartRequest) -> RunFolder:
         ) from None
     backend.start(folder, resume=False, connection=request.connection)
     return folder
+
+
+def _make_again(registry: RunRegistry, request: StartRequest) -> None:
+    """The folder of a run this host lost, from the record and events the app keeps: its
+    status and numbering as they were; its checkpoint comes from the store."""
+    folder = registry.add(request.record)
+    lines = "".join(f"{line}\n" for line in request.events)
+    write_atomically(folder.events_file, lines.encode())
 
 
 def open_run(path: Path) -> RunFolder:

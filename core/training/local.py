@@ -5,8 +5,9 @@ folder, so it outlives the app or the command that launched it; whoever looks
 next (a restarted GUI, ``datayard logs``) follows the same file. Stop and pause
 requests go through the run's control file, which the worker reads after each
 batch. A worker that ignores a request is killed after a grace period, and a
-worker that vanished without a last word (killed, out of memory) is recorded
-as failed, so no run stays "running" forever.
+worker that vanished without a last word (killed, out of memory, its machine
+restarted) is recorded as failed, so no run stays "running" forever; once it
+had finished an epoch, such a run resumes from its checkpoint.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ from datayard.core.training.runs import (
     EventLog,
     RunFolder,
     RunRegistry,
-    RunStatus,
     RunSummary,
+    check_resumable,
 )
 from datayard.core.training.spec import TrainSpec
 from datayard.core.training.support import TrainingSupport
@@ -76,13 +77,15 @@ class LocalBackend:
         return folder
 
     def resume(self, folder: RunFolder, *, connection: Connection | None = None) -> None:
-        """Continue a paused run from its last full epoch, in a new worker (see :meth:`start`
-        for ``connection``)."""
-        status = folder.summary().status
+        """Continue a paused run, or one whose worker failed after a full epoch, from its
+        last checkpoint in a new worker (see :meth:`start` for ``connection``).
+
+        A run whose worker vanished unseen (its machine restarted) is recorded as failed
+        first, and resumes as such.
+        """
         if self.alive(folder):
             raise UsageError(f"run {folder.run_id} is still running")
-        if status is not RunStatus.PAUSED:
-            raise UsageError(f"run {folder.run_id} is {status.value}; only a paused run resumes")
+        check_resumable(folder.run_id, self.summary(folder))
         python = self.worker_python()
         folder.clear_request()
         # Written before the worker starts, so that a follower never takes the
@@ -293,8 +296,17 @@ class LocalBackend:
             )
         else:
             cause = "the worker ended without reporting a result (killed, or out of memory?)"
+        cause = f"{cause}; {_what_next(folder)}"
         tail = _tail(folder.output_file)
         return f"{cause}; last output:\n{tail}" if tail else cause
+
+
+def _what_next(folder: RunFolder) -> str:
+    """What a user can do about a run whose worker died, said before they ask: a failed run
+    that had finished an epoch resumes (see :attr:`RunSummary.resumable`)."""
+    if folder.summary().epochs_done > 0:
+        return f"`datayard resume {folder.run_id}` continues it from its last full epoch"
+    return f"no epoch had ended: `datayard train --clone {folder.run_id}` starts it again"
 
 
 def _hand_over(pipe: IO[bytes], document: bytes) -> None:

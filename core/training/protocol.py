@@ -172,7 +172,8 @@ class Failed(Ending):
     TYPE: ClassVar[str] = "failed"
     reason: str
     """A short category: ``dataset``, ``model``, ``out-of-memory``, ``device``, ``store``,
-    ``killed``, ``crashed`` or ``error``."""
+    ``checkpoint`` (a resume found none to continue from), ``killed``, ``crashed`` or
+    ``error``."""
     message: str
 
 

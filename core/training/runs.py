@@ -164,6 +164,31 @@ class RunSummary:
             return None
         return (self.ended or datetime.now(UTC).timestamp()) - self.started
 
+    @property
+    def resumable(self) -> bool:
+        """Whether ``resume`` continues the run: a paused one (from the start when no epoch
+        had ended), or a failed one that had finished an epoch, whose checkpoint a new worker
+        continues from (the run's own, else the store's copy). A run that failed before
+        that has no checkpoint; a finished or stopped one has no optimizer state left."""
+        if self.status is RunStatus.FAILED:
+            return self.epochs_done > 0
+        return self.status is RunStatus.PAUSED
+
+
+def check_resumable(run_id: str, summary: RunSummary) -> None:
+    """:class:`UsageError` saying why the run does not resume, and what to do instead."""
+    if summary.resumable:
+        return
+    if summary.status is RunStatus.FAILED:
+        raise UsageError(
+            f"run {run_id} failed before its first epoch ended ({summary.reason}): it has no "
+            f"checkpoint to resume from; start it again with `datayard train --clone {run_id}`"
+        )
+    raise UsageError(
+        f"run {run_id} is {summary.status.value}: only a paused run, or a failed one that had "
+        f"finished an epoch, resumes; `datayard train --clone {run_id}` trains it anew"
+    )
+
 
 def summarize(events: list[TrainingEvent], planned_epochs: int) -> RunSummary:
     """Fold a run's events into its summary; the last terminal event decides the status."""

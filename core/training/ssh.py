@@ -43,7 +43,7 @@ from datayard.core.store.bucket import Bucket
 from datayard.core.store.workspace import Connection
 from datayard.core.training.host_side import HOST_PROTOCOL
 from datayard.core.training.mirror import FLUSH_INTERVAL_S
-from datayard.core.training.protocol import Record, decode
+from datayard.core.training.protocol import Batch, Preparing, Record, decode
 from datayard.core.training.runs import (
     EventLog,
     RunFolder,
@@ -293,6 +293,8 @@ class SshBackend:
             "secret": store.secret,
             "resume": resume,
         }
+        if resume:
+            document["events"] = _milestones(folder)
         runs_root = str(Path(remote.folder).parent)
         self._host_side(connection, remote, "start", runs_root, input=json.dumps(document))
         log.info("run %s started on host %s", folder.run_id, remote.host)
@@ -394,6 +396,15 @@ def _gpu_indices(device: str) -> list[int]:
     if device.startswith("cuda"):
         return [int(device.partition(":")[2] or 0)]
     return [int(part) for part in device.split(",")] if device[:1].isdigit() else []
+
+
+def _milestones(folder: RunFolder) -> list[str]:
+    """The lines of the run's copy that its status is made of, and its last, which numbers
+    what comes next: what a host that lost the run makes it again from. Batches and
+    progress, most of a run's lines, are left out."""
+    records = EventLog(folder.events_file).read_new()
+    kept = [r.line for r in records[:-1] if not isinstance(r.event, (Batch, Preparing))]
+    return kept + [r.line for r in records[-1:]]
 
 
 def _host_side_command(remote: RemoteRun, *args: str) -> str:

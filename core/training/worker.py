@@ -156,6 +156,8 @@ def run(
         emit.store_wait_s = record.spec.store_wait
         emit.mirror.put_text("spec.json", record.to_json())
         _mirror_since_last_worker(folder, emit.mirror)
+        if resume:
+            _put_checkpoint_in_place(folder, bucket, emit)
         data_yaml = _prepare_dataset(bucket, record, workspace, emit)
         model = _resolve_model(record, bucket, workspace.dirs)
         return _train(folder, record, emit, data_yaml=data_yaml, model=model, resume=resume)
@@ -227,6 +229,53 @@ def _train(
             )
         )
     return 0
+
+
+def _put_checkpoint_in_place(folder: RunFolder, bucket: Bucket, emit: Emitter) -> None:
+    """Make the run's last.pt the checkpoint a resumed run continues from: its own when it is
+    one, else the store's copy (up to :data:`CHECKPOINT_INTERVAL_S` older), for a machine
+    that lost the file (a deleted folder, a half-written file from a worker killed while
+    saving). Done before the dataset is pulled, so a run with no checkpoint fails at once.
+
+    A run that had finished no epoch has no checkpoint: it starts over.
+    """
+    if folder.summary().epochs_done == 0:
+        return
+    from . import yolo
+
+    last = folder.weights_dir / "last.pt"
+    relative = last.relative_to(folder.path).as_posix()
+    problem = yolo.checkpoint_problem(last, folder.run_id) if last.is_file() else "is missing"
+    if problem is None:
+        return
+    log.warning("the run's %s %s: resuming from the store's copy", relative, problem)
+    emit(Preparing(phase="fetching the checkpoint"))
+    key = artifact_key(folder.run_id, relative)
+    stored_problem = _fetch_checkpoint(bucket, key, last, folder.run_id)
+    if stored_problem is not None:
+        raise yolo.TrainingError(
+            "checkpoint",
+            f"run {folder.run_id} has no checkpoint to resume from: its {relative} {problem} "
+            f"and {stored_problem}; start it again with `datayard train --clone {folder.run_id}`",
+        )
+
+
+def _fetch_checkpoint(bucket: Bucket, key: str, last: Path, run_id: str) -> str | None:
+    """The store's copy at ``key`` put in place as ``last``, once checked; else what is wrong
+    with it (a store is written by many: a copy may be anything)."""
+    from . import yolo
+
+    if bucket.stat(key) is None:
+        return f"the store has no copy ({key})"
+    fetched = last.with_name(f"stored-{last.name}")
+    fetched.parent.mkdir(parents=True, exist_ok=True)
+    bucket.get_file(key, fetched)
+    problem = yolo.checkpoint_problem(fetched, run_id)
+    if problem is not None:
+        fetched.unlink()
+        return f"the store's copy ({key}) {problem}"
+    os.replace(fetched, last)
+    return None
 
 
 def _preload_ultralytics() -> None:

@@ -31,6 +31,12 @@ naming what changed:
 - When the first epoch runs out of GPU memory, ``_do_train`` halves
   ``batch_size``, rebuilds the loaders and starts the epoch again from
   ``on_train_epoch_start``, where the hooks report the new batch size.
+- A checkpoint (``save_model``) is a dict whose ``epoch`` is the last full
+  epoch's (0-based; -1 once training finished), with the ``optimizer`` state
+  a resume needs (none once finished) and ``train_args``, whose ``project`` is
+  the run's folder: see :func:`checkpoint_problem`. A resume takes its
+  arguments from the checkpoint but those ``check_resume`` allows, among them
+  ``save_dir``.
 """
 
 from __future__ import annotations
@@ -89,6 +95,7 @@ TRAINER_ATTRIBUTES = frozenset(
 )
 """Every attribute of the trainer this module uses; nothing else of it is read."""
 
+_ULTRALYTICS_ERROR = re.compile(r"^ERROR\s+\S+\s+")
 _METRIC = re.compile(r"^metrics/(.+)\((\w)\)$")
 _KIND = {"B": "", "M": "mask ", "P": "pose "}
 _TASK_SUFFIX = {"detect": "", "segment": "-seg", "classify": "-cls", "pose": "-pose", "obb": "-obb"}
@@ -321,7 +328,10 @@ def train(
     common = {"data": str(data), "project": str(save_dir.parent), "name": save_dir.name}
     try:
         if resume_from:
-            yolo.train(resume=True, **common, **_resume_overrides(arguments))
+            # The checkpoint names the folder it was saved in: a copy from the store may
+            # come from a folder this machine no longer has.
+            overrides = _resume_overrides(arguments)
+            yolo.train(resume=True, **common, save_dir=str(save_dir), **overrides)
         else:
             yolo.train(**common, exist_ok=True, **arguments)
     except PauseRequested:
@@ -338,6 +348,31 @@ def train(
         best_epoch=hooks.state.best_epoch,
         weights=tuple(p for p in (weights / "best.pt", weights / "last.pt") if p.is_file()),
     )
+
+
+def checkpoint_problem(path: Path, run_id: str) -> str | None:
+    """Why ``path`` is not a checkpoint that run ``run_id`` resumes from, or None.
+
+    It is loaded as a resume loads it. A copy from the store may have been written by
+    anyone: its training folder must be the run's.
+    """
+    from ultralytics.nn.tasks import torch_safe_load
+
+    try:
+        checkpoint, _ = torch_safe_load(str(path))
+    except Exception as error:
+        # Ultralytics' message: "ERROR ❌️ <what>", then lines of fixes that are not ours.
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        return f"is not a checkpoint ({_ULTRALYTICS_ERROR.sub('', first)})"
+    arguments = checkpoint.get("train_args") if isinstance(checkpoint, dict) else None
+    if not isinstance(arguments, dict):
+        return "is not the checkpoint of an Ultralytics training"
+    project = str(arguments.get("project", ""))
+    if re.split(r"[\\/]", project)[-1] != run_id:
+        return f"is the checkpoint of another training (saved in {project})"
+    if checkpoint.get("optimizer") is None or checkpoint.get("epoch", -1) < 0:
+        return "is the checkpoint of a finished training, which has nothing left to resume"
+    return None
 
 
 _RESUMABLE = ("batch", "device", "workers", "imgsz", "patience", "plots")

@@ -113,7 +113,7 @@ class RunDashboard(QWidget):
         self._background: dict[str, _Shown] = {}
         """Remote runs followed while not selected: kept up to date, not drawn."""
         self._resumed: set[str] = set()
-        """Remote runs just resumed, which their copy here shows paused until followed."""
+        """Remote runs just resumed, which their copy here shows ended until followed."""
         self._listing: Operation | None = None
         self._axis = XAxis.STEP
         self._smoothing = 0.6
@@ -129,7 +129,10 @@ class RunDashboard(QWidget):
             "Pause the selected runs; Resume continues them from their last full epoch"
         )
         self.resume_button = QPushButton("Resume")
-        self.resume_button.setToolTip("Continue the selected paused runs in a new worker")
+        self.resume_button.setToolTip(
+            "Continue the selected paused runs, and the failed ones that had finished an "
+            "epoch, from their last checkpoint in a new worker"
+        )
         self.smoothing = QSlider(Qt.Orientation.Horizontal)
         self.smoothing.setRange(0, round(MAX_SMOOTHING * 100))
         self.smoothing.setValue(round(self._smoothing * 100))
@@ -372,7 +375,7 @@ class RunDashboard(QWidget):
     def _applicable(self, verb: str) -> list[RunInfo]:
         infos = [self.runs.infos[run_id] for run_id in self.runs.selected_ids()]
         if verb == "resume":
-            return [i for i in infos if i.status is RunStatus.PAUSED and not i.alive]
+            return [i for i in infos if i.summary and i.summary.resumable and not i.alive]
         return [i for i in infos if i.status in _LIVE and i.alive]
 
     def _update_buttons(self) -> None:

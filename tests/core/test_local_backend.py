@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
+import pytest
+
+from datayard.core.errors import UsageError
 from datayard.core.store.locks import this_machine
 from datayard.core.training.local import LocalBackend
-from datayard.core.training.protocol import Failed, Paused
+from datayard.core.training.protocol import Failed, Paused, Preparing
 from datayard.core.training.runs import RunRegistry, RunStatus
+from datayard.core.training.spec import TrainSpec
 from tests.core.test_curves import append_events, write_run
 
 
@@ -47,6 +52,33 @@ def test_a_run_whose_machine_restarted_under_it_is_failed_with_that_cause(tmp_pa
     summary = backend.summary(run)
     assert summary.status is RunStatus.FAILED
     assert "the machine restarted while the run trained" in summary.message
+    # Its epochs were done: it resumes from the last one's checkpoint, and says so.
+    assert f"`datayard resume {run.run_id}` continues it from its last full epoch" in (
+        summary.message
+    )
+    assert summary.resumable
+
+
+def test_a_run_that_failed_before_its_first_epoch_or_ended_is_not_resumed(
+    tmp_path: Path,
+) -> None:
+    registry = RunRegistry(tmp_path / "runs")
+    backend = LocalBackend(registry, python=sys.executable)
+    early = registry.create(TrainSpec(dataset="me/set@v"), "me/set@v", "local")
+    append_events(early, [Preparing(phase="pulling dataset"), Failed(reason="store", message="")])
+    finished = write_run(registry, epochs=2, batches=3)
+    before = [run.events_file.read_bytes() for run in (early, finished)]
+
+    with pytest.raises(UsageError) as refused:
+        backend.resume(early)
+
+    assert str(refused.value) == (
+        f"run {early.run_id} failed before its first epoch ended (store): it has no checkpoint "
+        f"to resume from; start it again with `datayard train --clone {early.run_id}`"
+    )
+    with pytest.raises(UsageError, match=f"run {finished.run_id} is finished: only a paused"):
+        backend.resume(finished)
+    assert [run.events_file.read_bytes() for run in (early, finished)] == before  # no worker
 
 
 def test_following_from_past_the_end_of_a_vanished_run_gives_nothing_earlier(

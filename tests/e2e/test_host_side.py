@@ -317,13 +317,23 @@ def test_requests_that_cannot_be_carried_out_are_answered_in_json(
     }
     assert host.refusal("control", host.runs, "restart")["kind"] == "usage"
 
-    # A run that never got to train (its host restarted, say) is neither paused nor new.
+    # A run that never got to train (its host restarted, say) has no checkpoint, and is
+    # not new.
     RunRegistry(host.root / "runs").add(record)
     refused = host.refusal("start", host.runs, stdin=start_request(store, record, resume=True))
     assert refused == {
-        "error": f"run {record.run_id} is preparing; only a paused run resumes",
+        "error": f"run {record.run_id} failed before its first epoch ended (crashed): it has "
+        f"no checkpoint to resume from; start it again with `datayard train --clone "
+        f"{record.run_id}`",
         "kind": "state",
     }
+    resume = json.loads(start_request(store, record, resume=True))
+    resume["events"] = ['{"v": 1, "seq": 0, "type": "batch"}']
+    refused = host.refusal("start", host.runs, stdin=json.dumps(resume).encode())
+    assert refused["kind"] == "request"
+    assert refused["error"].startswith(
+        "the request on stdin: events[0] is refused: a batch event is missing"
+    )
     refused = host.refusal("start", host.runs, stdin=start_request(store, record))
     assert refused["kind"] == "state" and "on this host already" in refused["error"]
     assert files_holding(host.root, store.server.secret.encode()) == []

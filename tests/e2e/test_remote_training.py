@@ -17,13 +17,15 @@ import pytest
 
 from datayard.core.errors import HostConnectionError
 from datayard.core.training.backends import Backends
-from datayard.core.training.protocol import Epoch, Finished, Paused, Record, Stopped
-from datayard.core.training.runs import RunStatus
+from datayard.core.training.mirror import artifact_key
+from datayard.core.training.protocol import Epoch, Finished, Paused, Preparing, Record, Stopped
+from datayard.core.training.runs import EventLog, RunStatus
 from datayard.core.training.ssh import RemoteRun
 from tests.fixtures.datasets import run_cli
 from tests.fixtures.remote_host import HOST, host_events
 from tests.fixtures.ssh_host import SshHost
 from tests.fixtures.training import PROFILE, TrainingStore
+from tests.fixtures.waits import until
 
 TUNNEL_PORT = 40_000
 TINY = ("--epochs", "2", "--batch", "4", "--imgsz", "64", "--workers", "0", "--device", "cpu")
@@ -97,6 +99,53 @@ def test_a_lost_connection_is_re_attached_with_every_event_once_and_controls_rea
     assert folder.events_file.read_text() == host_events(remote, folder)
     assert not any(isinstance(r.event, Finished) for r in records)
     assert secret_on_host(remote, secret) == []
+
+
+def test_a_run_whose_host_restarted_and_lost_its_folder_resumes_from_the_store(
+    remote: SshHost, training_store: TrainingStore
+) -> None:
+    backends = Backends.default()
+    folder = backends.launch(training_store.spec(epochs=3), training_store.ref, host=HOST)
+    on_host = RemoteRun.read(folder).folder
+    stored = artifact_key(folder.run_id, "train/weights/last.pt")
+    for record in backends.follow(folder):
+        if isinstance(record.event, Epoch) and record.event.epoch == 1:
+            assert until(lambda: training_store.bucket.exists(stored)), "no checkpoint stored"
+            restart_under(remote, on_host)
+    backends.close()
+    failed = folder.summary()
+    assert failed.status is RunStatus.FAILED and failed.epochs_done >= 1
+    assert "the machine restarted while the run trained" in failed.message
+    assert f"`datayard resume {folder.run_id}` continues it" in failed.message
+    wiped = remote.run_as_user("rm", "-rf", on_host)
+    assert wiped.returncode == 0, wiped.stderr
+
+    resumed = run_cli("resume", folder.run_id)
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming at epoch 2 of 3" in resumed.stdout  # the store's copy: epoch 1's
+    assert "finished after 3 epochs" in resumed.stdout
+    records = EventLog(folder.events_file).read_new()
+    assert [r.seq for r in records] == list(range(len(records)))  # one stream, no gap
+    phases = {r.event.phase for r in records if isinstance(r.event, Preparing)}
+    assert "fetching the checkpoint" in phases
+    assert folder.summary().status is RunStatus.FINISHED
+
+
+def restart_under(host: SshHost, run_folder: str) -> None:
+    """What a restart of the host does to a run's worker: it is gone, and its pid file
+    names a boot before this one. The worker is held while its pid file is rewritten, so
+    that the host sees the restart, not a worker that died."""
+    pid_file = f"{run_folder}/worker.pid"
+    pid, machine = host.run_as_user("cat", pid_file).stdout.split()
+    name, boot, namespace = machine.rsplit("/", 2)
+    psutil.Process(int(pid)).suspend()
+    before = f"{pid} {name}/{'0' * 8}{boot[8:]}/{namespace}"
+    moved = host.run_as_user(
+        "sh", "-c", 'printf %s "$1" > "$2.new" && mv "$2.new" "$2"', "-", before, pid_file
+    )
+    assert moved.returncode == 0, moved.stderr
+    psutil.Process(int(pid)).kill()
 
 
 def drop_connections(host: SshHost) -> None:

@@ -17,8 +17,9 @@ from pytestqt.qtbot import QtBot
 from datayard.core.store.workspace import Workspace
 from datayard.core.training.backends import Backends
 from datayard.core.training.curves import BATCH, LR, METRICS, VAL, XAxis, smooth
-from datayard.core.training.protocol import Batch, Finished, Paused
+from datayard.core.training.protocol import Batch, Failed, Finished, Paused
 from datayard.core.training.runs import RunFolder, RunRegistry
+from datayard.core.training.spec import TrainSpec
 from datayard.gui.training.dashboard import RunDashboard
 from datayard.gui.training.runs_list import COLUMNS
 from tests.core.test_curves import append_events, losses_at, training_events, write_run
@@ -251,6 +252,24 @@ def test_buttons_follow_the_selected_runs_status(
         dashboard.pause_button.click()
     assert running.requested() is not None and running.requested().value == "pause"
     assert "asked to pause" in dashboard.notice.text()
+
+
+def test_resume_is_offered_for_a_failed_run_that_had_finished_an_epoch(
+    qtbot: QtBot, registry: RunRegistry
+) -> None:
+    """Its worker died (its machine restarted): the last epoch's checkpoint is there to
+    continue from. A run that failed before its first epoch ended has none."""
+    crashed = write_run(registry, epochs=3, batches=3, end=False)
+    append_events(crashed, [Failed(reason="crashed", message="the machine restarted")])
+    early = registry.create(TrainSpec(dataset="me/set@v"), "me/set@v", "local")
+    append_events(early, [Failed(reason="dataset", message="a class name is required")])
+    dashboard = dashboard_for(qtbot, registry)
+
+    dashboard.select_runs([early.run_id])
+    assert not dashboard.resume_button.isEnabled()
+    dashboard.select_runs([crashed.run_id])
+    assert dashboard.resume_button.isEnabled()
+    assert row(dashboard, crashed.run_id)["Status"] == "failed"
 
 
 def test_an_action_that_fails_shows_a_readable_message(
