@@ -12,9 +12,8 @@ from datayard.core.datasets.gc import STALE_PUSH, GcResult, collect_garbage
 from datayard.core.events import run_to_end
 from datayard.core.units import size
 
-from .render import console, follow, out, print_json
+from .render import console, follow, interruptible, out, print_json
 from .versions import (
-    interruptible,
     json_option,
     open_store,
     profile_option,

@@ -15,10 +15,9 @@ from datayard.core.events import FileFailed, run_to_end
 from datayard.core.paths import AppDirs
 from datayard.core.units import size
 
-from .render import console, follow, out, print_json
+from .render import console, follow, interruptible, out, print_json
 from .versions import (
     REF_METAVAR,
-    interruptible,
     json_option,
     open_store,
     profile_option,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
 from rich.console import Console
@@ -19,6 +22,7 @@ from rich.progress import (
 from rich.text import Text
 
 from datayard.core import events
+from datayard.core.events import CancelToken
 from datayard.core.units import size
 
 console = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)
@@ -81,3 +85,19 @@ def follow(operation: Iterable[object]) -> Iterator[object]:
 def print_json(value: object) -> None:
     json.dump(value, sys.stdout, indent=2, ensure_ascii=False, sort_keys=False)
     sys.stdout.write("\n")
+
+
+@contextmanager
+def interruptible() -> Iterator[CancelToken]:
+    """Ctrl-C asks the operation to stop cleanly (no half-written files); twice stops at once."""
+    cancel = CancelToken()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        cancel.set()
+        signal.signal(signal.SIGINT, previous)
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield cancel
+    finally:
+        signal.signal(signal.SIGINT, previous)

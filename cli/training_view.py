@@ -9,6 +9,7 @@ from rich.progress import TaskID
 from rich.table import Table
 from rich.text import Text
 
+from datayard.core.events import Cancelled
 from datayard.core.training.backends import Backends
 from datayard.core.training.protocol import (
     Batch,
@@ -27,7 +28,7 @@ from datayard.core.training.protocol import (
 from datayard.core.training.runs import RunFolder, RunRecord, RunSummary, unstored_note
 from datayard.core.units import duration
 
-from .render import INTERRUPTED, console, out, progress_bar
+from .render import INTERRUPTED, console, interruptible, out, progress_bar
 
 COLUMNS = (
     ("epoch", 7),
@@ -153,10 +154,16 @@ def _ending(event: TrainingEvent) -> str:
 
 def follow(backend: Backends, folder: RunFolder, from_seq: int = 0) -> TrainingEvent | None:
     """Show the run live from event ``from_seq``; Ctrl-C leaves it running and says how to
-    come back."""
+    come back.
+
+    Ctrl-C cancels the follower, which checks between its waits: a KeyboardInterrupt
+    raised wherever the signal finds the main thread can be lost (inside a finalizer,
+    whose exceptions Python only reports), and the command would then watch on.
+    """
     try:
-        return show(backend.follow(folder, from_seq=from_seq))
-    except KeyboardInterrupt:
+        with interruptible() as cancel:
+            return show(backend.follow(folder, cancel, from_seq=from_seq))
+    except (Cancelled, KeyboardInterrupt):
         console.print(
             f"run {folder.run_id} goes on in the background: "
             f"`datayard logs {folder.run_id} --follow` to watch it, "

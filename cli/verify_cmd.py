@@ -17,10 +17,9 @@ from datayard.core.errors import UsageError
 from datayard.core.events import run_to_end
 from datayard.core.store.workspace import Workspace
 
-from .render import follow, out, print_json
+from .render import follow, interruptible, out, print_json
 from .versions import (
     REF_METAVAR,
-    interruptible,
     json_option,
     open_store,
     profile_option,

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from types import FrameType
 
 import click
 
 from datayard.core.datasets.catalog import Catalog, DatasetRef
 from datayard.core.datasets.manifest import Manifest
-from datayard.core.events import CancelToken
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.workspace import Workspace
 
@@ -56,19 +51,3 @@ def open_store(profile_name: str | None, connections: int = 10) -> Store:
     connection = workspace.connect(profile_name)
     bucket = Bucket(connection.profile, connection.secret, connections=connections)
     return Store(bucket, Catalog(bucket), workspace.settings().owner)
-
-
-@contextmanager
-def interruptible() -> Iterator[CancelToken]:
-    """Ctrl-C asks the operation to stop cleanly (no half-written files); twice stops at once."""
-    cancel = CancelToken()
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        cancel.set()
-        signal.signal(signal.SIGINT, previous)
-
-    previous = signal.signal(signal.SIGINT, stop)
-    try:
-        yield cancel
-    finally:
-        signal.signal(signal.SIGINT, previous)

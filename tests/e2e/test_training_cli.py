@@ -8,12 +8,14 @@ import signal
 import subprocess
 from pathlib import Path
 
-from datayard.core.training.protocol import Batch, Epoch, TrainingEvent
+from datayard.core.training.protocol import Epoch, TrainingEvent
 from datayard.core.training.runs import RunFolder, RunStatus
 from tests.e2e.test_training import no_network  # noqa: F401 - every worker stays offline
 from tests.fixtures.datasets import run_cli
 from tests.fixtures.services import datayard_command
+from tests.fixtures.store_proxy import StoreProxy, blob_request
 from tests.fixtures.training import PROFILE, TrainingStore
+from tests.fixtures.waits import LONG_S
 
 TINY = ("--epochs", "2", "--batch", "4", "--imgsz", "64", "--workers", "0", "--device", "cpu")
 
@@ -89,9 +91,14 @@ def wait_for(
     )
 
 
-def test_ctrl_c_stops_watching_and_the_run_goes_on(training_store: TrainingStore) -> None:
+def test_ctrl_c_stops_watching_and_the_run_goes_on(
+    training_store: TrainingStore, store_proxy: StoreProxy
+) -> None:
+    # The worker's dataset pull is held: the run cannot move, let alone end, before Ctrl-C.
+    pull = store_proxy.hold(blob_request("GET"))
+    profile = training_store.through(store_proxy)
     watching = subprocess.Popen(
-        datayard_command("train", "me/shapes", *TINY, "--no-plots", "--profile", PROFILE),
+        datayard_command("train", "me/shapes", *TINY, "--no-plots", "--profile", profile),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -100,12 +107,19 @@ def test_ctrl_c_stops_watching_and_the_run_goes_on(training_store: TrainingStore
     assert watching.stderr is not None
     launched = watching.stderr.readline()  # "run <id> launched on me/shapes@..."
     folder = training_store.backend.registry.get(launched.split()[1])
-    wait_for(training_store, folder, Batch)
+    assert pull.holding.wait(LONG_S), "the worker did not start pulling the dataset"
 
     os.killpg(watching.pid, signal.SIGINT)
-    _, said = watching.communicate(timeout=60)
+    try:
+        shown, said = watching.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        watching.kill()
+        shown, said = watching.communicate()
+        raise AssertionError(f"Ctrl-C did not end the command:\n{shown}\n{said}") from None
+    finally:
+        pull.release()
 
-    assert watching.returncode == 130
+    assert watching.returncode == 130, f"{shown}\n{said}\n{folder.events()[-3:]}"
     assert f"run {folder.run_id} goes on in the background" in said
     followed = run_cli("logs", folder.run_id, "--follow")
     assert followed.returncode == 0, followed.stderr
@@ -116,7 +130,9 @@ def test_ctrl_c_stops_watching_and_the_run_goes_on(training_store: TrainingStore
 def test_pause_resume_and_stop_a_live_run_then_clone_and_kill_it(
     training_store: TrainingStore, tmp_path: Path
 ) -> None:
-    saved = training_store.spec(epochs=6, profile=PROFILE, lr0=0.02)
+    # More epochs than the test lets it train: under any load, the run is still going when
+    # each command reaches it.
+    saved = training_store.spec(epochs=300, profile=PROFILE, lr0=0.02)
     spec_file = tmp_path / "spec.json"
     spec_file.write_text(saved.to_json())
     launched = run_cli("train", "me/shapes", "--spec", str(spec_file), "--detach")
@@ -148,11 +164,11 @@ def test_pause_resume_and_stop_a_live_run_then_clone_and_kill_it(
     assert resuming.returncode == 0 and "stopped after" in watched
     assert folder.summary().status is RunStatus.STOPPED
 
-    cloned = run_cli("train", "me/shapes", "--clone", folder.run_id, "--epochs", "1", "--detach")
+    cloned = run_cli("train", "me/shapes", "--clone", folder.run_id, "--epochs", "200", "--detach")
     assert cloned.returncode == 0, cloned.stderr
     clone = training_store.backend.registry.get(cloned.stdout.strip())
     assert clone.record().cloned_from == folder.run_id
-    assert clone.record().spec == saved.with_changes(epochs=1)
+    assert clone.record().spec == saved.with_changes(epochs=200)
     killed = run_cli("stop", clone.run_id, "--kill")
     assert killed.returncode == 0 and f"run {clone.run_id} killed" in killed.stderr
     assert clone.summary().status is RunStatus.FAILED
