@@ -19,6 +19,7 @@ from rich.progress import (
 from rich.text import Text
 
 from datayard.core import events
+from datayard.core.checks import Check, State
 from datayard.core.units import size
 
 console = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)
@@ -81,3 +82,19 @@ def follow(operation: Iterable[object]) -> Iterator[object]:
 def print_json(value: object) -> None:
     json.dump(value, sys.stdout, indent=2, ensure_ascii=False, sort_keys=False)
     sys.stdout.write("\n")
+
+
+_MARKS = {State.OK: ("✓", "green"), State.WARN: ("!", "yellow"), State.FAIL: ("✗", "red")}
+
+
+def show_checks(checks: Iterable[Check]) -> bool:
+    """Each check on a line as it is answered, its fix below it; whether none failed."""
+    passed = True
+    for check in checks:
+        mark, colour = _MARKS[check.state]
+        line = Text.assemble((f"{mark} ", colour), (f"{check.name:<15}", "bold"), check.detail)
+        if check.hint:
+            line.append(f"\n  → {check.hint}", style="dim")
+        out.print(line)
+        passed = passed and check.state is not State.FAIL
+    return passed
