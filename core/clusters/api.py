@@ -98,11 +98,12 @@ class ClusterApi:
         yield Check("kubeconfig", State.OK, f"{where}, server {self.target.server}")
         try:
             version = self._call("get", "the server's version", self._version.get_code)
-            yield Check("api server", State.OK, f"answers: Kubernetes {version['gitVersion']}")
-            denied = [p for p in PERMISSIONS if not self._allowed(*p)]
-        except ClusterUnreachableError as error:
+        except ClusterError as error:
             yield Check("api server", State.FAIL, error.message, error.hint)
             return
+        yield Check("api server", State.OK, f"answers: Kubernetes {version['gitVersion']}")
+        try:
+            denied = [p for p in PERMISSIONS if not self._allowed(*p)]
         except ClusterError as error:
             yield Check("credentials", State.FAIL, error.message, error.hint)
             return

@@ -73,7 +73,7 @@ def store_check(endpoint: str) -> Check:
     )
 
 
-def test_cluster(cluster: Cluster, store_endpoint: str) -> Iterator[Check]:
+def check_cluster(cluster: Cluster, store_endpoint: str) -> Iterator[Check]:
     """``cluster test``: the kubeconfig, the API server, the permissions, the GPUs, then
     the store as the pods will be told of it."""
     try:
