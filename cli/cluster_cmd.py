@@ -20,7 +20,7 @@ from datayard.core.clusters.registry import (
     ClusterRegistry,
 )
 from datayard.core.store.workspace import Workspace
-from datayard.core.training.cluster import test_cluster
+from datayard.core.training.cluster import check_cluster
 
 from .render import console, out, show_checks
 from .versions import profile_option
@@ -133,5 +133,5 @@ def test(name: str, profile_name: str | None) -> None:
     """
     workspace = Workspace.default()
     cluster = ClusterRegistry(workspace.dirs.config).get(name)
-    if not show_checks(test_cluster(cluster, workspace.endpoint(profile_name))):
+    if not show_checks(check_cluster(cluster, workspace.endpoint(profile_name))):
         sys.exit(1)

@@ -105,6 +105,9 @@ def command(
     only stops watching it (exit status 130). Exit status 1 when the run fails.
     """
     backend = Backends.default()
+    on_cluster = host is not None and backend.is_cluster(host)
+    if (gpus is not None or dry_run) and not on_cluster:
+        raise UsageError("--gpus and --dry-run go with --on CLUSTER, a name of `datayard cluster`")
     base = _base_spec(backend, spec_file, clone_of)
     changes = {name: value for name, value in values.items() if value is not None}
     changes["extra"] = {**(base.extra if base else {}), **_extra(extra)}
@@ -114,9 +117,6 @@ def command(
     spec = (base or TrainSpec(dataset=manifest.ref)).with_changes(
         dataset=manifest.ref, profile=profile, **changes
     )
-    on_cluster = host is not None and backend.is_cluster(host)
-    if (gpus is not None or dry_run) and not on_cluster:
-        raise UsageError("--gpus and --dry-run go with --on CLUSTER, a name of `datayard cluster`")
     if dry_run:
         assert host is not None
         plan = backend.cluster.plan(
