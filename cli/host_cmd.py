@@ -12,16 +12,14 @@ from datayard.core.errors import HostKeyUnknownError, HostPassphraseError, Usage
 from datayard.core.hosts.enrolment import add_host, remove_host
 from datayard.core.hosts.local import this_computer
 from datayard.core.hosts.login import stored_passphrase
-from datayard.core.hosts.probe import State, test_host
+from datayard.core.hosts.probe import test_host
 from datayard.core.hosts.registry import LOCAL_HOST, Host, HostRegistry
 from datayard.core.hosts.ssh import accept_host_key
 from datayard.core.hosts.worker_env import set_up, with_base_python
 from datayard.core.store.workspace import Workspace
 
-from .render import console, out
+from .render import console, out, show_checks
 from .versions import profile_option
-
-_MARKS = {State.OK: ("✓", "green"), State.WARN: ("!", "yellow"), State.FAIL: ("✗", "red")}
 
 
 @click.group(name="host")
@@ -52,8 +50,7 @@ def add(name: str, destination: str, fingerprint: str | None) -> None:
     workspace = Workspace.default()
     registry = HostRegistry(workspace.dirs.config)
     host = Host(name=name, destination=destination).validated()
-    if any(h.name == name for h in registry.all()):
-        raise UsageError(f"host {name!r} exists; remove it first or choose another name")
+    registry.check_new(name)
     _log_in_and_add(registry, host, workspace, fingerprint)
     console.print(Text.assemble("Added host ", (name, "bold"), f" ({destination})."))
 
@@ -181,18 +178,10 @@ def test(name: str, profile_name: str | None) -> None:
     """
     workspace = Workspace.default()
     host = this_computer() if name == LOCAL_HOST else HostRegistry(workspace.dirs.config).get(name)
-    failed = False
     checks = test_host(
         host,
         store_endpoint=workspace.endpoint(profile_name),
         passphrase=stored_passphrase(host, workspace.secrets),
     )
-    for check in checks:
-        mark, colour = _MARKS[check.state]
-        line = Text.assemble((f"{mark} ", colour), (f"{check.name:<15}", "bold"), check.detail)
-        if check.hint:
-            line.append(f"\n  → {check.hint}", style="dim")
-        out.print(line)
-        failed = failed or check.state is State.FAIL
-    if failed:
+    if not show_checks(checks):
         sys.exit(1)

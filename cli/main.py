@@ -34,6 +34,7 @@ COMMANDS = {
     "profile": "profile_cmd",
     "store": "store_cmd",
     "host": "host_cmd",
+    "cluster": "cluster_cmd",
     "worker": "worker_cmd",
     "host-side": "host_side_cmd",
     "train": "train_cmd",

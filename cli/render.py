@@ -22,6 +22,7 @@ from rich.progress import (
 from rich.text import Text
 
 from datayard.core import events
+from datayard.core.checks import Check, State
 from datayard.core.events import CancelToken
 from datayard.core.units import size
 
@@ -101,3 +102,19 @@ def interruptible() -> Iterator[CancelToken]:
         yield cancel
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+_MARKS = {State.OK: ("✓", "green"), State.WARN: ("!", "yellow"), State.FAIL: ("✗", "red")}
+
+
+def show_checks(checks: Iterable[Check]) -> bool:
+    """Each check on a line as it is answered, its fix below it; whether none failed."""
+    passed = True
+    for check in checks:
+        mark, colour = _MARKS[check.state]
+        line = Text.assemble((f"{mark} ", colour), (f"{check.name:<15}", "bold"), check.detail)
+        if check.hint:
+            line.append(f"\n  → {check.hint}", style="dim")
+        out.print(line)
+        passed = passed and check.state is not State.FAIL
+    return passed

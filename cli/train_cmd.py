@@ -9,6 +9,7 @@ from typing import Any
 import click
 from rich.text import Text
 
+from datayard.core.clusters.manifests import job_name
 from datayard.core.errors import UsageError
 from datayard.core.training.backends import Backends
 from datayard.core.training.protocol import Failed
@@ -68,8 +69,21 @@ def _field_options(function: Any) -> Any:
 @click.option(
     "--on",
     "host",
-    metavar="HOST",
-    help="Train on a host added with `datayard host add` (default: this computer).",
+    metavar="PLACE",
+    help="Train on a host (`datayard host add`) or a cluster (`datayard cluster add`) "
+    "[default: this computer].",
+)
+@click.option(
+    "--gpus",
+    type=click.IntRange(0, 64),
+    default=None,
+    help="GPUs of the cluster's GPU resource for the run's pod (--on CLUSTER) [default: 0].",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the Secret (its credentials redacted) and the Job a launch on a cluster "
+    "would send, and change nothing.",
 )
 @click.option("--detach", is_flag=True, help="Launch and return; follow with `datayard logs`.")
 @profile_option
@@ -79,6 +93,8 @@ def command(
     spec_file: Path | None,
     clone_of: str | None,
     host: str | None,
+    gpus: int | None,
+    dry_run: bool,
     detach: bool,
     profile_name: str | None,
     **values: Any,
@@ -89,6 +105,9 @@ def command(
     only stops watching it (exit status 130). Exit status 1 when the run fails.
     """
     backend = Backends.default()
+    on_cluster = host is not None and backend.is_cluster(host)
+    if (gpus is not None or dry_run) and not on_cluster:
+        raise UsageError("--gpus and --dry-run go with --on CLUSTER, a name of `datayard cluster`")
     base = _base_spec(backend, spec_file, clone_of)
     changes = {name: value for name, value in values.items() if value is not None}
     changes["extra"] = {**(base.extra if base else {}), **_extra(extra)}
@@ -98,9 +117,31 @@ def command(
     spec = (base or TrainSpec(dataset=manifest.ref)).with_changes(
         dataset=manifest.ref, profile=profile, **changes
     )
+    if dry_run:
+        assert host is not None
+        plan = backend.cluster.plan(
+            spec.validated(), manifest.ref, host, gpus=gpus or 0, cloned_from=clone_of
+        )
+        click.echo(plan.shown(), nl=False)
+        console.print(Text("dry run: nothing was sent to the cluster or stored"))
+        return
     folder = backend.launch(
-        spec.validated(), manifest.ref, host=host, cloned_from=clone_of, detached=detach
+        spec.validated(),
+        manifest.ref,
+        host=host,
+        cloned_from=clone_of,
+        detached=detach,
+        gpus=gpus or 0,
     )
+    if on_cluster:
+        console.print(
+            Text(
+                f"run {folder.run_id} submitted to cluster {host} as Job "
+                f"{job_name(folder.run_id)} on {manifest.ref}"
+            )
+        )
+        click.echo(folder.run_id)
+        return
     where = f" on host {host}" if host else ""
     console.print(Text(f"run {folder.run_id} launched{where} on {manifest.ref}"))
     if detach:

@@ -163,3 +163,39 @@ def quoted(value: object) -> str:
 def printable(text: str) -> str:
     """``text`` as it is when it is safe to print on one line, else quoted (see :func:`quoted`)."""
     return text if text.isprintable() and len(text) <= 200 else quoted(text)
+
+
+class ClusterError(DatayardError):
+    """A Kubernetes cluster could not be used: ``message`` says what happened, ``hint`` what
+    to do about it (``cluster test`` shows them on two lines, other commands on one)."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(f"{message}; {hint}" if hint else message)
+        self.message = message
+        self.hint = hint
+
+
+class ClusterConfigError(ClusterError):
+    """No kubeconfig, or it lacks the context named, or its credentials cannot be loaded."""
+
+    exit_code = 2
+
+
+class ClusterUnreachableError(ClusterError):
+    """Nothing answers at the API server's address (refused, DNS, timeout, TLS)."""
+
+
+class ClusterCredentialsError(ClusterError):
+    """The API server does not accept the credentials (401): expired or revoked."""
+
+
+class ClusterForbiddenError(ClusterError):
+    """The user may not do what was asked (403); the message names the verb and resource."""
+
+
+class ClusterQuotaError(ClusterForbiddenError):
+    """The namespace's resource quota leaves no room for the run."""
+
+
+class NamespaceMissingError(ClusterError):
+    """The cluster has no such namespace (404)."""

@@ -30,11 +30,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from datayard.core.checks import Check, State
 from datayard.core.errors import DatayardError
 from datayard.core.events import CancelToken, check_cancel
 from datayard.core.hosts.enrolment import remove_host
 from datayard.core.hosts.login import stored_passphrase
-from datayard.core.hosts.probe import Check, State, test_host
+from datayard.core.hosts.probe import test_host
 from datayard.core.hosts.registry import Host, HostRegistry
 from datayard.core.hosts.worker_env import Phase, SetupStep, set_up, with_base_python
 from datayard.core.store.workspace import Workspace

@@ -10,7 +10,6 @@ mistyped one is not kept).
 
 from __future__ import annotations
 
-from datayard.core.errors import UsageError
 from datayard.core.events import CancelToken, check_cancel
 from datayard.core.hosts.login import login
 from datayard.core.hosts.registry import Host, HostRegistry
@@ -34,8 +33,7 @@ def add_host(
     login, nothing is kept.
     """
     host = host.validated()
-    if any(known.name == host.name for known in registry.all()):
-        raise UsageError(f"host {host.name!r} exists; remove it first or choose another name")
+    registry.check_new(host.name)
     login(host, secrets, passphrase=passphrase).close()
     check_cancel(cancel)
     if passphrase is not None:

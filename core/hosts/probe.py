@@ -11,12 +11,12 @@ import json
 import shlex
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from enum import StrEnum
 from importlib import resources
 from importlib.metadata import version
 from typing import Any
 from urllib.parse import urlsplit
 
+from datayard.core.checks import Check, State
 from datayard.core.errors import (
     HostAuthenticationError,
     HostConnectionError,
@@ -36,20 +36,6 @@ LOW_DISK = 5 * 1024**3
 FULL_DISK = 1024**3
 """Below this, a run is not started: its dataset and first checkpoint would not fit."""
 _LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
-
-
-class State(StrEnum):
-    OK = "ok"
-    WARN = "warn"
-    FAIL = "fail"
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    state: State
-    detail: str
-    hint: str = ""
 
 
 @dataclass(frozen=True)

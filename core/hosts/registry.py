@@ -3,24 +3,20 @@
 A host is only a name and how to reach it; everything else about the login
 (the key, the user, a jump host) stays in the user's OpenSSH set-up, which
 Datayard reads like ``ssh`` does, so that a host that works in a terminal works
-here. The list lives in its own TOML file beside the settings.
+here. The list lives in its own TOML file beside the settings
+(:mod:`datayard.core.place_registry`).
 """
 
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from typing import Any
 
-import tomli_w
-
-from datayard.core.atomic import write_atomically
 from datayard.core.errors import ConfigError, UsageError
+from datayard.core.place_registry import LOCAL_PLACE, PlaceRegistry, known_keys, typed
 
-HOSTS_FILE = "hosts.toml"
-LOCAL_HOST = "local"
-"""The name that means this computer wherever a host is chosen."""
+LOCAL_HOST = LOCAL_PLACE
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _USER = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*$")
@@ -120,74 +116,22 @@ def check_python(python: str) -> str:
     return python
 
 
-class HostRegistry:
-    """Reads and writes the hosts file; each change is one atomic write."""
-
-    def __init__(self, config_dir: Path) -> None:
-        self.path = config_dir / HOSTS_FILE
-
-    def all(self) -> list[Host]:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return []
-        except OSError as error:
-            raise ConfigError(f"cannot read {self.path}: {error.strerror}") from error
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"{self.path} is not valid TOML: {error}") from error
-        return [self._host(name, fields) for name, fields in data.get("hosts", {}).items()]
-
-    def get(self, name: str) -> Host:
-        for host in self.all():
-            if host.name == name:
-                return host
-        known = ", ".join(h.name for h in self.all()) or "none"
-        raise UsageError(
-            f"there is no host {name!r} (known: {known}); add one with "
-            f"'datayard host add {name} user@host'"
-        )
-
-    def add(self, host: Host, *, replace_existing: bool = False) -> None:
-        host = host.validated()
-        others = [h for h in self.all() if h.name != host.name]
-        if not replace_existing and len(others) < len(self.all()):
-            raise UsageError(f"host {host.name!r} exists; remove it first or choose another name")
-        self._save([*others, host])
-
-    def update(self, host: Host) -> None:
-        self.get(host.name)
-        self.add(host, replace_existing=True)
-
-    def remove(self, name: str) -> None:
-        self.get(name)
-        self._save([h for h in self.all() if h.name != name])
+class HostRegistry(PlaceRegistry[Host]):
+    kind = "host"
+    add_example = "datayard host add {name} user@host"
 
     def with_python(self, name: str, python: str) -> Host:
         host = replace(self.get(name), python=python)
         self.update(host)
         return host
 
-    def _save(self, hosts: list[Host]) -> None:
-        data = {
-            "hosts": {
-                h.name: {k: v for k, v in asdict(h).items() if k != "name" and v}
-                for h in sorted(hosts, key=lambda h: h.name)
-            }
-        }
-        write_atomically(self.path, tomli_w.dumps(data).encode("utf-8"), mode=0o600)
+    def _fields(self, place: Host) -> dict[str, Any]:
+        return {k: v for k, v in asdict(place).items() if k != "name" and v}
 
-    def _host(self, name: str, fields: object) -> Host:
-        if not isinstance(fields, dict) or not isinstance(fields.get("destination"), str):
-            raise ConfigError(f"{self.path}: [hosts.{name}] needs a destination")
-        unknown = set(fields) - {"destination", "python"}
-        if unknown:
-            raise ConfigError(f"{self.path}: [hosts.{name}] has unknown keys: {sorted(unknown)}")
-        python = fields.get("python", "")
-        if not isinstance(python, str):
-            raise ConfigError(f"{self.path}: [hosts.{name}].python must be a path")
-        try:
-            return Host(name=name, destination=fields["destination"], python=python).validated()
-        except UsageError as error:
-            raise ConfigError(f"{self.path}: [hosts.{name}]: {error}") from error
+    def _parse(self, name: str, fields: dict[str, Any]) -> Host:
+        table = f"hosts.{name}"
+        known_keys(self.path, table, fields, {"destination", "python"})
+        if not isinstance(fields.get("destination"), str):
+            raise ConfigError(f"{self.path}: [{table}] needs a destination")
+        python = typed(self.path, table, fields, "python", str, "")
+        return Host(name=name, destination=fields["destination"], python=python)

@@ -1,20 +1,24 @@
 """Every backend behind one face: each run goes to the backend that launched it.
 
 The CLI and the app list, follow and control runs without knowing where they
-train; only a launch names the place (this computer, or a host). Nothing here
-reaches a host to list runs: a remote run's status is that of its copy on this
-machine, which following it brings up to date.
+train; only a launch names the place (this computer, a host, or a cluster). Nothing
+here reaches a host or a cluster to list runs: a remote run's status is that of its
+copy on this machine, which following it brings up to date.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from datayard.core.clusters.manifests import job_name
+from datayard.core.clusters.registry import ClusterRegistry
+from datayard.core.errors import UsageError
 from datayard.core.events import CancelToken
 from datayard.core.hosts.login import login
 from datayard.core.hosts.probe import HostFacts, probe
 from datayard.core.hosts.registry import LOCAL_HOST, HostRegistry
 from datayard.core.store.workspace import Workspace
+from datayard.core.training.cluster import ClusterBackend, cluster_of
 from datayard.core.training.local import LocalBackend
 from datayard.core.training.protocol import Record
 from datayard.core.training.runs import RunFolder, RunRegistry, RunSummary
@@ -23,9 +27,12 @@ from datayard.core.training.ssh import SshBackend, host_of
 
 
 class Backends:
-    def __init__(self, local: LocalBackend, ssh: SshBackend, workspace: Workspace) -> None:
+    def __init__(
+        self, local: LocalBackend, ssh: SshBackend, cluster: ClusterBackend, workspace: Workspace
+    ) -> None:
         self.local = local
         self.ssh = ssh
+        self.cluster = cluster
         self._workspace = workspace
         """Whose profiles name the stores that hosts are asked about."""
 
@@ -38,6 +45,7 @@ class Backends:
             SshBackend(
                 runs, HostRegistry(workspace.dirs.config), workspace.connect, workspace.secrets
             ),
+            ClusterBackend(runs, ClusterRegistry(workspace.dirs.config), workspace),
             workspace,
         )
 
@@ -68,15 +76,23 @@ class Backends:
         host: str | None = None,
         cloned_from: str | None = None,
         detached: bool = False,
+        gpus: int = 0,
     ) -> RunFolder:
-        """Start ``spec`` on this computer, or on ``host`` (a name of ``datayard host``)."""
+        """Start ``spec`` on this computer, or on ``host``: the name of a host (``datayard
+        host``) or of a cluster (``datayard cluster``), whose Job gets ``gpus`` GPUs."""
         if host is None or host == LOCAL_HOST:
             return self.local.launch(spec, dataset, cloned_from=cloned_from)
+        if self.is_cluster(host):
+            return self.cluster.launch(spec, dataset, host, gpus=gpus, cloned_from=cloned_from)
         return self.ssh.launch(spec, dataset, host, cloned_from=cloned_from, detached=detached)
 
+    def is_cluster(self, name: str) -> bool:
+        """Whether ``name`` is a cluster's (a name is never both a host's and a cluster's)."""
+        return any(cluster.name == name for cluster in self.cluster.clusters.all())
+
     def where(self, folder: RunFolder) -> str:
-        """The host a run trains on, ``local`` for this computer."""
-        return host_of(folder) or LOCAL_HOST
+        """The host or cluster a run trains on, ``local`` for this computer."""
+        return host_of(folder) or cluster_of(folder) or LOCAL_HOST
 
     def resume(self, folder: RunFolder) -> None:
         self._for(folder).resume(folder)
@@ -88,15 +104,20 @@ class Backends:
         self._for(folder).pause(folder)
 
     def kill(self, folder: RunFolder, reason: str = "killed at the user's request") -> None:
-        self._for(folder).kill(folder, reason)
+        if cluster_of(folder) is not None:
+            self.cluster.kill(folder, reason)
+        else:
+            self._for(folder).kill(folder, reason)
 
     def alive(self, folder: RunFolder) -> bool:
         """Whether the run's worker runs; a remote run's copy answers without the host."""
-        if host_of(folder) is None:
+        if self.where(folder) == LOCAL_HOST:
             return self.local.alive(folder)
         return not folder.summary().status.ended
 
     def summary(self, folder: RunFolder) -> RunSummary:
+        if cluster_of(folder) is not None:
+            return folder.summary()
         return self._for(folder).summary(folder)
 
     def follow(
@@ -108,4 +129,13 @@ class Backends:
         self.ssh.close()
 
     def _for(self, folder: RunFolder) -> LocalBackend | SshBackend:
+        cluster = cluster_of(folder)
+        if cluster is not None:
+            namespace = self.cluster.clusters.get(cluster).namespace
+            raise UsageError(
+                f"run {folder.run_id} trains on cluster {cluster!r}, which this version does "
+                f"not follow or control from here: `kubectl -n {namespace} logs -f "
+                f"job/{job_name(folder.run_id)}` shows its worker's output, and `datayard stop "
+                f"{folder.run_id} --kill` deletes its Job"
+            )
         return self.local if host_of(folder) is None else self.ssh

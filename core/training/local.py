@@ -31,7 +31,7 @@ from datayard.core.paths import AppDirs
 from datayard.core.store.locks import this_machine
 from datayard.core.store.workspace import Connection
 from datayard.core.training import credentials
-from datayard.core.training.protocol import Failed, Preparing, Record, TrainingEvent, encode
+from datayard.core.training.protocol import Failed, Preparing, Record
 from datayard.core.training.runs import (
     Control,
     EventLog,
@@ -90,7 +90,7 @@ class LocalBackend:
         folder.clear_request()
         # Written before the worker starts, so that a follower never takes the
         # pause for the end of the run while the new worker is starting.
-        self._append(folder, Preparing(phase="resuming"))
+        folder.append(Preparing(phase="resuming"))
         self.start(folder, resume=True, connection=connection, python=python)
 
     def stop(self, folder: RunFolder) -> None:
@@ -110,7 +110,7 @@ class LocalBackend:
             process.kill()
             process.wait(timeout=10)
         self._reap(folder)
-        self._append(folder, Failed(reason="killed", message=reason))
+        folder.append(Failed(reason="killed", message=reason))
 
     def alive(self, folder: RunFolder) -> bool:
         return self._process(folder) is not None
@@ -273,12 +273,8 @@ class LocalBackend:
         last_terminal = max(i for i, r in enumerate(records) if r.event.TERMINAL)
         return last_terminal < len(records) - 1
 
-    def _append(self, folder: RunFolder, event: TrainingEvent) -> None:
-        with folder.events_file.open("a", encoding="utf-8") as stream:
-            stream.write(encode(event, folder.next_seq()) + "\n")
-
     def _record_vanished(self, folder: RunFolder) -> None:
-        self._append(folder, Failed(reason="crashed", message=self._crash_message(folder)))
+        folder.append(Failed(reason="crashed", message=self._crash_message(folder)))
 
     def _crash_message(self, folder: RunFolder) -> str:
         self._reap(folder)

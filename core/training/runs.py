@@ -37,6 +37,7 @@ from datayard.core.training.protocol import (
     Stopped,
     TrainingEvent,
     decode,
+    encode,
 )
 from datayard.core.training.spec import RUN_ID, SpecError, TrainSpec
 
@@ -352,6 +353,11 @@ class RunFolder:
     def summary(self) -> RunSummary:
         return summarize(self.events(), self.record().spec.epochs)
 
+    def append(self, event: TrainingEvent) -> None:
+        """Add an event that no worker will write (the run was killed, or is resuming)."""
+        with self.events_file.open("a", encoding="utf-8") as stream:
+            stream.write(encode(event, self.next_seq()) + "\n")
+
     def request(self, control: Control) -> None:
         """Ask the worker to stop or pause at its next batch."""
         write_atomically(self.control_file, control.value.encode())
@@ -381,6 +387,22 @@ class RunFolder:
         return words[1] if len(words) > 1 else None
 
 
+def new_record(
+    spec: TrainSpec, dataset: str, backend: str, *, cloned_from: str | None = None
+) -> RunRecord:
+    """The record of a run launched now, under a fresh id (a second's launches differ by
+    their random part; :meth:`RunRegistry.create` tries again in the rare case they don't)."""
+    now = datetime.now(UTC)
+    return RunRecord(
+        run_id=f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}",
+        spec=spec,
+        dataset=dataset,
+        backend=backend,
+        launched_at=now.isoformat(timespec="seconds"),
+        cloned_from=cloned_from,
+    )
+
+
 class RunRegistry:
     """Every run launched from this machine, newest first."""
 
@@ -392,17 +414,8 @@ class RunRegistry:
     ) -> RunFolder:
         """A new folder with a fresh, unique id; two launches at once never share one."""
         while True:
-            stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-            record = RunRecord(
-                run_id=f"{stamp}-{secrets.token_hex(3)}",
-                spec=spec,
-                dataset=dataset,
-                backend=backend,
-                launched_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                cloned_from=cloned_from,
-            )
             try:
-                return self.add(record)
+                return self.add(new_record(spec, dataset, backend, cloned_from=cloned_from))
             except FileExistsError:
                 continue
 
