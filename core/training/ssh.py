@@ -39,6 +39,7 @@ from datayard.core.hosts.probe import FULL_DISK, HostFacts, probe, store_address
 from datayard.core.hosts.registry import Host, HostRegistry
 from datayard.core.hosts.ssh import SshConnection
 from datayard.core.secrets import SecretStore
+from datayard.core.store import ca_bundle
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.workspace import Connection
 from datayard.core.training.host_side import HOST_PROTOCOL
@@ -141,6 +142,7 @@ class SshBackend:
         spec.validated()
         host = self.hosts.get(host_name)
         store = self.connect(spec.profile)
+        certificates = _ca_certificates(store)
         connection = login(host, self.secrets)
         try:
             facts = probe(connection, host, store.profile.endpoint)
@@ -164,7 +166,7 @@ class SshBackend:
                 tunnel = connection.forward_to_local(store_port)
                 remote = replace(remote, tunnel_port=tunnel, store_port=store_port)
             remote.write(folder)
-            self._start(connection, folder, remote, store, resume=False)
+            self._start(connection, folder, remote, store, certificates, resume=False)
         except BaseException:
             connection.close()
             raise
@@ -174,8 +176,9 @@ class SshBackend:
     def resume(self, folder: RunFolder) -> None:
         remote = RemoteRun.read(folder)
         store = self.connect(folder.record().spec.profile)
+        certificates = _ca_certificates(store)
         connection = self._connection(folder, remote)
-        self._start(connection, folder, remote, store, resume=True)
+        self._start(connection, folder, remote, store, certificates, resume=True)
 
     def stop(self, folder: RunFolder) -> None:
         self._control(folder, "stop")
@@ -279,20 +282,23 @@ class SshBackend:
         folder: RunFolder,
         remote: RemoteRun,
         store: Connection,
+        ca_certificates: str,
         *,
         resume: bool,
     ) -> None:
         profile = store.profile
         if remote.tunnel_port:
             profile = replace(profile, endpoint=f"http://127.0.0.1:{remote.tunnel_port}")
-        document = {
+        document: dict[str, object] = {
             "protocol": HOST_PROTOCOL,
             "record": json.loads(folder.record().to_json()),
-            # The host has no file of this computer's: a private CA's bundle stays here.
+            # The host has no file of this computer's: the bundle's certificates go instead.
             "profile": asdict(replace(profile, embedded=False, ca_bundle="")),
             "secret": store.secret,
             "resume": resume,
         }
+        if ca_certificates:
+            document["ca_certificates"] = ca_certificates
         if resume:
             document["events"] = _milestones(folder)
         runs_root = str(Path(remote.folder).parent)
@@ -396,6 +402,12 @@ def _gpu_indices(device: str) -> list[int]:
     if device.startswith("cuda"):
         return [int(device.partition(":")[2] or 0)]
     return [int(part) for part in device.split(",")] if device[:1].isdigit() else []
+
+
+def _ca_certificates(store: Connection) -> str:
+    """What the host gets of the profile's private CA bundle, read before anything starts:
+    a file that cannot be read here fails the launch or resume, naming it."""
+    return ca_bundle.read(store.profile) if store.profile.ca_bundle else ""
 
 
 def _milestones(folder: RunFolder) -> list[str]:
