@@ -66,6 +66,8 @@ def make_client(profile: Profile, secret: str, *, connections: int = 10) -> Mini
             tls["ca_cert_data"] = ca_bundle.read(profile)
         else:
             tls["ca_certs"] = certifi.where()
+        if profile.tls_hostname:
+            tls["server_hostname"] = profile.tls_hostname
     else:
         tls = {"cert_reqs": "CERT_NONE"}
     from minio import Minio
