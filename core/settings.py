@@ -23,6 +23,9 @@ from datayard.core.errors import ConfigError, ProfileFieldError
 LOCAL_PROFILE = "local"
 DEFAULT_BUCKET = "datayard"
 
+UNSAVED_FIELDS = ("tls_hostname",)
+"""Profile fields that only a profile made at run time has: not in the settings file."""
+
 _PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # S3 bucket naming rules (lowercase, 3-63 chars, no leading/trailing dot or dash).
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -41,6 +44,11 @@ class Profile:
     ca_bundle: str = ""
     embedded: bool = False
     """The profile of the store Datayard runs itself (started on demand)."""
+    tls_hostname: str = ""
+    """The name the store's TLS certificate is checked for (and asked for) when the
+    endpoint is another address that leads to the store, as a tunnel's loopback port
+    is; the endpoint's own host when empty. Made with such an endpoint, never saved:
+    see :data:`UNSAVED_FIELDS`."""
 
     @property
     def secure(self) -> bool:
@@ -158,7 +166,8 @@ def _to_dict(settings: Settings) -> dict[str, Any]:
         "roots": list(settings.roots),
         "default_profile": settings.default_profile,
         "profiles": {
-            p.name: {k: v for k, v in asdict(p).items() if k != "name"} for p in settings.profiles
+            p.name: {k: v for k, v in asdict(p).items() if k not in ("name", *UNSAVED_FIELDS)}
+            for p in settings.profiles
         },
     }
 
@@ -180,7 +189,7 @@ def _from_dict(data: dict[str, Any], path: Path) -> Settings:
     raw_profiles = data.get("profiles", {})
     if not isinstance(raw_profiles, dict):
         raise bad("'profiles' must be a table of [profiles.NAME] sections")
-    known = set(Profile.__dataclass_fields__) - {"name"}
+    known = set(Profile.__dataclass_fields__) - {"name", *UNSAVED_FIELDS}
     profiles = []
     for name, fields in raw_profiles.items():
         if not isinstance(fields, dict):

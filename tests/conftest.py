@@ -20,6 +20,7 @@ pytest_plugins = [
     "tests.fixtures.remote_host",
     "tests.fixtures.store_proxy",
     "tests.fixtures.messy_tree",
+    "tests.fixtures.private_ca",
     "tests.fixtures.training",
 ]
 

@@ -41,6 +41,7 @@ from datayard.core.errors import (
     TLSError,
 )
 from datayard.core.settings import Profile
+from datayard.core.store import ca_bundle
 
 if TYPE_CHECKING:
     from minio import Minio
@@ -56,11 +57,17 @@ def make_client(profile: Profile, secret: str, *, connections: int = 10) -> Mini
     minio-py's default pool holds 10 connections; more threads than that would
     queue for a connection, so callers pass their concurrency here. The client
     tries each request once: :mod:`datayard.core.store.retry` decides what is
-    tried again.
+    tried again. A profile's private CA bundle is read and checked here, so that a
+    file that cannot serve is named at once, not met as a failed TLS handshake.
     """
     if profile.verify_tls:
-        ca_certs = profile.ca_bundle or certifi.where()
-        tls: dict[str, str] = {"cert_reqs": "CERT_REQUIRED", "ca_certs": ca_certs}
+        tls: dict[str, str] = {"cert_reqs": "CERT_REQUIRED"}
+        if profile.ca_bundle:
+            tls["ca_cert_data"] = ca_bundle.read(profile)
+        else:
+            tls["ca_certs"] = certifi.where()
+        if profile.tls_hostname:
+            tls["server_hostname"] = profile.tls_hostname
     else:
         tls = {"cert_reqs": "CERT_NONE"}
     from minio import Minio

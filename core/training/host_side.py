@@ -22,8 +22,11 @@ answers the same way with kind ``error`` and its own exit status.
 
 ``start RUNS_ROOT``
     stdin, then end of file: ``{"protocol": 1, "record": <run.json>,
-    "profile": {<Profile fields>}, "secret": "...", "resume": false}``. Makes
-    RUNS_ROOT/<run_id>/ with the record (never the secret) and starts its
+    "profile": {<Profile fields>}, "secret": "...", "resume": false}``, and
+    ``"ca_certificates": "<PEM>"`` when the profile names a private CA's bundle
+    (its ``ca_bundle``, a file of the app's computer, is sent empty). Makes
+    RUNS_ROOT/<run_id>/ with the record (never the secret) and the certificates
+    (:data:`CA_BUNDLE_FILE`, which the worker's profile names), and starts its
     worker; with ``"resume": true`` the run must be there, its worker gone, and
     resumable (paused, or failed after a full epoch: see
     :attr:`.RunSummary.resumable`). A resume also carries ``"events"``, the
@@ -54,13 +57,14 @@ from __future__ import annotations
 import importlib.metadata
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from datayard.core import schema
 from datayard.core.atomic import write_atomically
 from datayard.core.errors import UsageError, quoted
+from datayard.core.store import ca_bundle
 from datayard.core.store.workspace import Connection
 from datayard.core.training import credentials
 from datayard.core.training.local import LocalBackend
@@ -70,6 +74,8 @@ from datayard.core.training.spec import SpecError
 
 HOST_PROTOCOL = 1
 """The version of these commands' requests and answers; another one is refused."""
+CA_BUNDLE_FILE = "ca-bundle.pem"
+"""In a run's folder: the certificates its last start brought, which its worker trusts."""
 
 
 class HostSideError(UsageError):
@@ -99,6 +105,8 @@ class StartRequest:
     resume: bool
     events: tuple[str, ...] = ()
     """With a resume: what the run's folder is made again from when the host lost it."""
+    ca_certificates: str = ""
+    """The PEM certificates of the profile's private CA, checked; empty without one."""
 
     @classmethod
     def from_json(cls, raw: bytes) -> StartRequest:
@@ -112,13 +120,14 @@ class StartRequest:
                 raise schema.SchemaError("resume", f"is not true or false ({quoted(resume)})")
             connection = credentials.connection_in(body)
             events = _event_lines(body) if "events" in body else ()
+            certificates = _ca_certificates(body) if "ca_certificates" in body else ""
         except schema.SchemaError as problem:
             raise HostSideError("request", problem.about("the request on stdin")) from None
         try:
             record.spec.validated()
         except SpecError as error:
             raise HostSideError("request", f"the request's record.spec: {error}") from None
-        return cls(record, connection, resume, events)
+        return cls(record, connection, resume, events, certificates)
 
 
 def _event_lines(body: dict[str, Any]) -> tuple[str, ...]:
@@ -132,6 +141,13 @@ def _event_lines(body: dict[str, Any]) -> tuple[str, ...]:
         if record is None or "\n" in line:
             raise schema.SchemaError(f"events[{index}]", "is not one event line")
     return lines
+
+
+def _ca_certificates(body: dict[str, Any]) -> str:
+    try:
+        return ca_bundle.certificates(schema.text(body, "ca_certificates"))
+    except ca_bundle.BundleError as problem:
+        raise schema.SchemaError("ca_certificates", str(problem)) from None
 
 
 def _record(body: dict[str, Any]) -> RunRecord:
@@ -161,7 +177,8 @@ def start(runs_root: Path, request: StartRequest) -> RunFolder:
         if request.events and not (registry.root / run_id).exists():
             _make_again(registry, request)
         folder = open_run(registry.root / run_id)
-        _in_state(lambda: backend.resume(folder, connection=request.connection))
+        connection = _handed(folder, request)
+        _in_state(lambda: backend.resume(folder, connection=connection))
         return folder
     try:
         folder = registry.add(request.record)
@@ -169,8 +186,21 @@ def start(runs_root: Path, request: StartRequest) -> RunFolder:
         raise HostSideError(
             "state", f"run {run_id} is on this host already: resume it, or launch a new run"
         ) from None
-    backend.start(folder, resume=False, connection=request.connection)
+    backend.start(folder, resume=False, connection=_handed(folder, request))
     return folder
+
+
+def _handed(folder: RunFolder, request: StartRequest) -> Connection:
+    """The connection the run's worker gets: with the request's CA certificates written in
+    the run's folder and named by its profile, since the app's file is not on this host.
+    Every start brings them again, so a resume trusts what the app's profile names now."""
+    path = folder.path / CA_BUNDLE_FILE
+    if not request.ca_certificates:
+        path.unlink(missing_ok=True)
+        return request.connection
+    write_atomically(path, request.ca_certificates.encode())
+    profile = replace(request.connection.profile, ca_bundle=str(path))
+    return replace(request.connection, profile=profile)
 
 
 def _make_again(registry: RunRegistry, request: StartRequest) -> None:

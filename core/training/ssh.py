@@ -14,9 +14,14 @@ the worker keeps there by itself, on the same terms; following goes back to
 the host once it answers.
 
 A store the host cannot reach (the embedded one, on this computer's
-loopback) is reached through a tunnel over the run's SSH connection, on a
-port of the host's loopback that is chosen at launch and asked for again on
-every re-attachment, since the worker knows that address only.
+loopback, or one that only this computer's network reaches) is reached
+through a tunnel over the run's SSH connection, from a port of the host's
+loopback that is chosen at launch and asked for again on every
+re-attachment, since the worker knows that address only, to the store's
+address as this computer reaches it. The worker speaks to that port as to the
+store, TLS included: a store's certificate names the store, not the host's
+loopback, so it is checked for the store's own name (:attr:`Profile.tls_hostname`)
+and still proves that the other end of the tunnel is the store.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
 from importlib.metadata import version
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from datayard.core.atomic import write_atomically
 from datayard.core.errors import DatayardError, HostConnectionError, HostError, UsageError
@@ -39,6 +45,8 @@ from datayard.core.hosts.probe import FULL_DISK, HostFacts, probe, store_address
 from datayard.core.hosts.registry import Host, HostRegistry
 from datayard.core.hosts.ssh import SshConnection
 from datayard.core.secrets import SecretStore
+from datayard.core.settings import Profile
+from datayard.core.store import ca_bundle
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.workspace import Connection
 from datayard.core.training.host_side import HOST_PROTOCOL
@@ -78,6 +86,8 @@ class RemoteRun:
     tunnel_port: int = 0
     """The host's loopback port that leads to the store here; 0 when the host reaches it."""
     store_port: int = 0
+    store_host: str = "127.0.0.1"
+    """Where the tunnel leads, as this computer reaches the store."""
 
     @classmethod
     def read(cls, folder: RunFolder) -> RemoteRun:
@@ -141,6 +151,7 @@ class SshBackend:
         spec.validated()
         host = self.hosts.get(host_name)
         store = self.connect(spec.profile)
+        certificates = _ca_certificates(store)
         connection = login(host, self.secrets)
         try:
             facts = probe(connection, host, store.profile.endpoint)
@@ -160,11 +171,13 @@ class SshBackend:
                 python=facts.worker_python,
             )
             if not facts.store_reachable:
-                _, store_port = store_address(store.profile.endpoint)
-                tunnel = connection.forward_to_local(store_port)
-                remote = replace(remote, tunnel_port=tunnel, store_port=store_port)
+                store_host, store_port = store_address(store.profile.endpoint)
+                tunnel = connection.forward_to_local(store_port, local_host=store_host)
+                remote = replace(
+                    remote, tunnel_port=tunnel, store_port=store_port, store_host=store_host
+                )
             remote.write(folder)
-            self._start(connection, folder, remote, store, resume=False)
+            self._start(connection, folder, remote, store, certificates, resume=False)
         except BaseException:
             connection.close()
             raise
@@ -174,8 +187,9 @@ class SshBackend:
     def resume(self, folder: RunFolder) -> None:
         remote = RemoteRun.read(folder)
         store = self.connect(folder.record().spec.profile)
+        certificates = _ca_certificates(store)
         connection = self._connection(folder, remote)
-        self._start(connection, folder, remote, store, resume=True)
+        self._start(connection, folder, remote, store, certificates, resume=True)
 
     def stop(self, folder: RunFolder) -> None:
         self._control(folder, "stop")
@@ -279,20 +293,23 @@ class SshBackend:
         folder: RunFolder,
         remote: RemoteRun,
         store: Connection,
+        ca_certificates: str,
         *,
         resume: bool,
     ) -> None:
         profile = store.profile
         if remote.tunnel_port:
-            profile = replace(profile, endpoint=f"http://127.0.0.1:{remote.tunnel_port}")
-        document = {
+            profile = _through_tunnel(profile, remote.tunnel_port)
+        document: dict[str, object] = {
             "protocol": HOST_PROTOCOL,
             "record": json.loads(folder.record().to_json()),
-            # The host has no file of this computer's: a private CA's bundle stays here.
+            # The host has no file of this computer's: the bundle's certificates go instead.
             "profile": asdict(replace(profile, embedded=False, ca_bundle="")),
             "secret": store.secret,
             "resume": resume,
         }
+        if ca_certificates:
+            document["ca_certificates"] = ca_certificates
         if resume:
             document["events"] = _milestones(folder)
         runs_root = str(Path(remote.folder).parent)
@@ -340,7 +357,11 @@ class SshBackend:
             connection = login(self.hosts.get(remote.host), self.secrets)
             if remote.tunnel_port:
                 try:
-                    connection.forward_to_local(remote.store_port, remote_port=remote.tunnel_port)
+                    connection.forward_to_local(
+                        remote.store_port,
+                        remote_port=remote.tunnel_port,
+                        local_host=remote.store_host,
+                    )
                 except BaseException:
                     connection.close()
                     raise
@@ -396,6 +417,24 @@ def _gpu_indices(device: str) -> list[int]:
     if device.startswith("cuda"):
         return [int(device.partition(":")[2] or 0)]
     return [int(part) for part in device.split(",")] if device[:1].isdigit() else []
+
+
+def _through_tunnel(profile: Profile, port: int) -> Profile:
+    """The profile as the worker on the host uses it: the store at the tunnel's ``port`` of
+    the host's loopback, spoken to with the store's own scheme, and a TLS certificate
+    checked for the store's own name."""
+    parts = urlsplit(profile.endpoint)
+    return replace(
+        profile,
+        endpoint=f"{parts.scheme}://127.0.0.1:{port}",
+        tls_hostname=parts.hostname or "",
+    )
+
+
+def _ca_certificates(store: Connection) -> str:
+    """What the host gets of the profile's private CA bundle, read before anything starts:
+    a file that cannot be read here fails the launch or resume, naming it."""
+    return ca_bundle.read(store.profile) if store.profile.ca_bundle else ""
 
 
 def _milestones(folder: RunFolder) -> list[str]:

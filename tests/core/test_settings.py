@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,18 @@ def test_unknown_profile_keys_are_refused(tmp_path: Path) -> None:
         'secret_key = "oops"\n'
     )
     with pytest.raises(ConfigError, match="unknown keys: secret_key"):
+        settings.load(path)
+
+
+def test_the_name_a_tunnel_checks_certificates_for_is_not_a_setting(tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
+    tunnelled = replace(LAB, endpoint="https://127.0.0.1:40000", tls_hostname="minio.lab.example")
+
+    settings.save(Settings(owner="ada").with_profile(tunnelled), path)
+
+    assert "tls_hostname" not in path.read_text()
+    path.write_text(path.read_text() + 'tls_hostname = "minio.lab.example"\n')
+    with pytest.raises(ConfigError, match="unknown keys: tls_hostname"):
         settings.load(path)
 
 

@@ -339,6 +339,32 @@ def test_requests_that_cannot_be_carried_out_are_answered_in_json(
     assert files_holding(host.root, store.server.secret.encode()) == []
 
 
+NOT_X509 = f"-----BEGIN CERTIFICATE-----\n{'A' * 64}\n-----END CERTIFICATE-----\n"
+
+
+@pytest.mark.parametrize(
+    ("sent", "problem"),
+    [
+        ("a CA, trust me", "holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
+        (NOT_X509, "has a certificate block that is not an X.509 certificate (block 1)"),
+        (NOT_X509.replace("A" * 64, "A" * (1 << 20)), "is larger than 1.0 MiB"),
+        (7, "is not a string (7)"),
+    ],
+    ids=["not-pem", "not-x509", "too-large", "not-text"],
+)
+def test_ca_certificates_that_are_not_pem_certificates_are_refused(
+    host: Host, store: TrainingStore, sent: object, problem: str
+) -> None:
+    request = json.loads(start_request(store, new_record(store)))
+    request["ca_certificates"] = sent
+
+    refused = host.refusal("start", host.runs, stdin=json.dumps(request).encode())
+
+    assert refused["kind"] == "request"
+    assert refused["error"] == f"the request on stdin: ca_certificates {problem}"
+    assert list(RunRegistry(host.root / "runs")) == []
+
+
 def test_a_worker_handed_unusable_credentials_fails_the_run_saying_why(
     host: Host, store: TrainingStore
 ) -> None:
