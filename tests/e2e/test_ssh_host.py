@@ -201,12 +201,16 @@ def test_a_detached_process_outlives_the_connection(ssh_host: SshHost, known_hos
             if running(process.pid)
         )
 
+    def became(name: str) -> bool:
+        """The shell's child is itself until it has run the command: it may not have yet."""
+        return psutil.Process(pid).name() == name
+
     pid = asyncio.run(start())
     try:
         assert until(connection_served)
+        assert until(lambda: became("sleep"))
         detached = psutil.Process(pid)
         assert detached.status() != psutil.STATUS_ZOMBIE
-        assert detached.name() == "sleep"
         assert detached.username() == ssh_host.user
     finally:
         os.kill(pid, signal.SIGKILL)
