@@ -25,13 +25,13 @@ GPU = Gpu(
 READY = HostFacts(
     python="/usr/bin/python3",
     python_version=(3, 11, 2),
-    data_folder="/home/me/.local/share/datayard",
+    data_folder="/srv/datayard",
     gpus=(GPU,),
     gpu_error="",
     disk_free=200 * 1024**3,
     store_reachable=True,
     store_error="",
-    worker_python="/home/me/.local/share/datayard/worker/x/bin/python",
+    worker_python="/srv/datayard/worker/x/bin/python",
     worker={"datayard": version("datayard"), "torch": "2.14.1", "ultralytics": "8.4.1"},
     worker_error="",
 )

@@ -11,7 +11,7 @@ from datayard.core.errors import UsageError
 from datayard.core.paths import AppDirs
 from datayard.core.training.support import TrainingSupport, interpreter_trains
 
-ENVIRONMENT = "/home/ada/.local/share/datayard/worker/0.1.0/bin/python"
+ENVIRONMENT = "/srv/datayard/worker/0.1.0/bin/python"
 
 
 def test_an_interpreter_that_trains_runs_the_workers_whatever_the_environment() -> None:

@@ -103,7 +103,7 @@ def test_a_run_that_ended_is_followed_to_its_end_from_the_store_while_its_host_i
     backends = Backends.default()
     backends.hosts.add(Host("gone", f"someone@127.0.0.1:{closed_port()}"))
     folder = backends.registry.create(training_store.spec(), training_store.ref, "ssh:gone")
-    RemoteRun("gone", "/home/someone/runs/gone", "/usr/bin/python3").write(folder)
+    RemoteRun("gone", "/srv/datayard/runs/gone", "/usr/bin/python3").write(folder)
     events = [Preparing(phase="pulling", done=done, total=3) for done in range(4)]
     ending = Finished(epochs_done=1, best_epoch=1, weights=("train/weights/best.pt",))
     lines = [encode(event, seq) for seq, event in enumerate([*events, ending])]
