@@ -8,7 +8,6 @@ refused, and ``local`` (this computer) is nobody's.
 
 from __future__ import annotations
 
-import tomllib
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
@@ -17,6 +16,7 @@ import tomli_w
 
 from datayard.core.atomic import write_atomically
 from datayard.core.errors import ConfigError, UsageError
+from datayard.core.settings import read_toml
 
 LOCAL_PLACE = "local"
 """The name that means this computer wherever a place to train is chosen."""
@@ -115,16 +115,9 @@ def _name(place: Place) -> str:
 
 def _table(path: Path, kind: str) -> dict[str, Any]:
     """The ``[<kind>s]`` table of ``path``; empty when the file does not exist."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    data = read_toml(path, str(path))
+    if data is None:
         return {}
-    except OSError as error:
-        raise ConfigError(f"cannot read {path}: {error.strerror}") from error
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path} is not valid TOML: {error}") from error
     table = data.get(f"{kind}s", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [{kind}s] is not a table")

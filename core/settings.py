@@ -139,17 +139,23 @@ class Settings:
 
 def load(path: Path) -> Settings:
     """Read the settings file; a missing file means defaults (first start)."""
+    data = read_toml(path, f"the settings file {path}")
+    return Settings() if data is None else _from_dict(data, path)
+
+
+def read_toml(path: Path, described: str) -> dict[str, Any] | None:
+    """The TOML document of a configuration file, None when it does not exist; a file that
+    cannot be read or parsed is a :class:`ConfigError` naming it as ``described``."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return Settings()
+        return None
     except OSError as error:
-        raise ConfigError(f"cannot read the settings file {path}: {error.strerror}") from error
+        raise ConfigError(f"cannot read {described}: {error.strerror}") from error
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"the settings file {path} is not valid TOML: {error}") from error
-    return _from_dict(data, path)
+        raise ConfigError(f"{described} is not valid TOML: {error}") from error
 
 
 def save(settings: Settings, path: Path) -> None:
