@@ -241,8 +241,8 @@ class SshBackend:
                 )
                 lines = connection.lines(command, cancel=cancel)
                 header = next(lines, None)
-                if header is None and connection.lost:
-                    raise HostConnectionError(f"the connection to host {remote.host!r} was lost")
+                if header is None:
+                    _check_connected(connection, remote)
                 self._answer(remote, header or "", "")
                 if away:
                     away = False
@@ -254,8 +254,7 @@ class SshBackend:
                     failures = 0
                     if new.seq >= from_seq:
                         yield new
-                if connection.lost:
-                    raise HostConnectionError(f"the connection to host {remote.host!r} was lost")
+                _check_connected(connection, remote)
                 if self._ended_on_host(folder, remote):
                     self._forget(folder)
                     return
@@ -444,6 +443,12 @@ def _milestones(folder: RunFolder) -> list[str]:
     records = EventLog(folder.events_file).read_new()
     kept = [r.line for r in records[:-1] if not isinstance(r.event, (Batch, Preparing))]
     return kept + [r.line for r in records[-1:]]
+
+
+def _check_connected(connection: SshConnection, remote: RemoteRun) -> None:
+    """A follower's lines that end with the connection lost mean the host went, not the run."""
+    if connection.lost:
+        raise HostConnectionError(f"the connection to host {remote.host!r} was lost")
 
 
 def _host_side_command(remote: RemoteRun, *args: str) -> str:
