@@ -33,22 +33,27 @@ def command(profile_name: str | None, as_json: bool) -> None:
         )
         return
     table = Table()
-    for column in ("dataset", "version", "created", "pushed by", "classes"):
+    table.add_column("dataset", overflow="fold")
+    table.add_column("", no_wrap=True)
+    for column in ("version", "created", "pushed by", "classes"):
         table.add_column(column, overflow="fold")  # a narrow terminal folds, never cuts, ids
     for column in ("files", "size"):
         table.add_column(column, justify="right", no_wrap=True)
-    for manifest in (manifest for dataset in datasets for manifest in dataset.versions):
+    table.add_column("message", overflow="fold")
+    for dataset, manifest in ((d, m) for d in datasets for m in d.versions):
         table.add_row(
             *(
                 Text(cell)
                 for cell in (
                     f"{manifest.owner}/{manifest.name}",
+                    f"v{dataset.number(manifest)}",
                     manifest.id,
                     manifest.created,
                     manifest.pushed_by,
                     ", ".join(manifest.class_names),
                     str(len(manifest.files)),
                     size(manifest.total_bytes),
+                    manifest.message,
                 )
             )
         )
@@ -61,7 +66,7 @@ def _as_json(dataset: DatasetVersions) -> dict[str, object]:
     return {
         "owner": dataset.owner,
         "name": dataset.name,
-        "versions": [summary(manifest) for manifest in dataset.versions],
+        "versions": [summary(m, dataset.number(m)) for m in dataset.versions],
         "broken": [
             {"id": broken.id, "object": broken.error.key, "problem": str(broken.error)}
             for broken in dataset.broken

@@ -8,6 +8,7 @@ import click
 from rich.text import Text
 
 from datayard.core.datasets.describe import count
+from datayard.core.datasets.manifest import check_message
 from datayard.core.datasets.push import PushOptions, PushPlanned, PushResult, SplitMode, push
 from datayard.core.datasets.push.engine import CheckFailedError
 from datayard.core.datasets.push.journal import last_unfinished_push
@@ -38,6 +39,12 @@ MiB = 1 << 20
 )
 @click.option("--force", is_flag=True, help="Push even if the check finds blocking problems.")
 @click.option(
+    "--message",
+    "-m",
+    default="",
+    help="What this version changes, shown with it (`datasets`, `show`, the app).",
+)
+@click.option(
     "--resume",
     is_flag=True,
     help="Continue the last push that did not finish, into the store it was going to.",
@@ -57,6 +64,7 @@ def command(
     profile: str | None,
     split: str,
     force: bool,
+    message: str,
     resume: bool,
     workers: int,
     part_size: int,
@@ -72,7 +80,9 @@ def command(
     workspace = Workspace.default()
     settings = workspace.settings()
     if resume:
-        paths, dataset, profile, split, force = _last_push(workspace, paths, dataset, profile)
+        paths, dataset, profile, split, force, message = _last_push(
+            workspace, paths, dataset, profile, message
+        )
     if not paths:
         raise UsageError("name the folders to push (or use --resume)")
     if not dataset:
@@ -87,6 +97,7 @@ def command(
         force=force,
         workers=workers,
         part_size=part_size * MiB,
+        message=check_message(message),
     )
     connection = workspace.connect(profile)
     bucket = Bucket(connection.profile, connection.secret, connections=2 * workers)
@@ -122,15 +133,21 @@ def command(
 
 
 def _last_push(
-    workspace: Workspace, paths: tuple[Path, ...], dataset: str | None, profile: str | None
-) -> tuple[tuple[Path, ...], str, str | None, str, bool]:
-    """The folders, dataset, profile, split and force of the last push that did not finish.
+    workspace: Workspace,
+    paths: tuple[Path, ...],
+    dataset: str | None,
+    profile: str | None,
+    message: str,
+) -> tuple[tuple[Path, ...], str, str | None, str, bool, str]:
+    """The folders, dataset, profile, split, force and message of the last push that did
+    not finish.
 
     It goes on into the store it was going to, whichever profile is the default now.
     """
-    if paths or dataset or profile:
+    if paths or dataset or profile or message:
         raise UsageError(
-            "--resume repeats the last unfinished push: give no folders, dataset or profile"
+            "--resume repeats the last unfinished push: give no folders, dataset, profile "
+            "or message"
         )
     found = last_unfinished_push(workspace.dirs.database)
     if found is None:
@@ -144,6 +161,7 @@ def _last_push(
         None if recorded is None else str(recorded),
         str(request["split"]),
         bool(request["force"]),
+        str(request.get("message", "")),  # none when an earlier Datayard recorded it
     )
 
 

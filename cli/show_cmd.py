@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from datayard.core.datasets.describe import summary
+from datayard.core.datasets.history import numbers
 from datayard.core.units import size
 
 from .render import out, print_json
@@ -21,13 +22,18 @@ from .versions import REF_METAVAR, json_option, open_store, profile_option
 @profile_option
 @json_option
 def command(dataset: str, profile_name: str | None, as_json: bool) -> None:
-    """Show a version of DATASET (the newest unless @VERSION is given)."""
-    info = summary(open_store(profile_name).manifest(dataset))
+    """Show a version of DATASET (the newest unless @VERSION is given: its number as v3,
+    latest, or its id)."""
+    store = open_store(profile_name)
+    manifest = store.manifest(dataset)
+    number = numbers(store.catalog.history(manifest.owner, manifest.name))[manifest.id]
+    info = summary(manifest, number)
     if as_json:
         print_json(info)
         return
     overview = [
-        ("version", info["ref"]),
+        ("version", f"v{info['number']}: {info['ref']}"),
+        *([("message", info["message"])] if info["message"] else []),
         ("parent", info["parent"] or "none"),
         ("created", info["created"]),
         ("pushed by", info["pushed_by"]),

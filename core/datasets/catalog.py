@@ -9,12 +9,15 @@ import logging
 import posixpath
 from dataclasses import dataclass, replace
 
+from datayard.core.datasets.history import in_history_order
 from datayard.core.datasets.manifest import (
+    LATEST,
     Manifest,
     check_name,
-    check_version_id,
+    check_version,
     is_name,
     is_version_id,
+    version_number,
 )
 from datayard.core.errors import (
     InvalidStoreObjectError,
@@ -37,7 +40,8 @@ PUBLISH_ATTEMPTS = 50
 
 @dataclass(frozen=True)
 class DatasetRef:
-    """``[OWNER/]NAME[@VERSION]`` as a user types it; no version means the latest."""
+    """``[OWNER/]NAME[@VERSION]`` as a user types it; VERSION is an id, a number (``v3``) or
+    ``latest``, and no version means the latest."""
 
     owner: str
     name: str
@@ -50,7 +54,7 @@ class DatasetRef:
         return cls(
             owner=check_name("owner", owner or default_owner),
             name=check_name("dataset name", name),
-            version=check_version_id(version) if version else None,
+            version=check_version(version) if version else None,
         )
 
     def __str__(self) -> str:
@@ -120,13 +124,36 @@ class Catalog:
         return parse_latest(self.bucket.get_bytes(key), key)
 
     def manifest(self, ref: DatasetRef) -> Manifest:
-        version = ref.version or self.latest(ref.owner, ref.name)
+        number = version_number(ref.version or "")
+        if number is not None:
+            return self._numbered(ref.owner, ref.name, number)
+        version = self.latest(ref.owner, ref.name) if ref.version in (None, LATEST) else ref.version
         if version is None:
             raise UsageError(f"there is no dataset {ref.owner}/{ref.name} in the store")
         key = version_key(ref.owner, ref.name, version)
         if self.bucket.stat(key) is None:
             raise UsageError(f"dataset {ref.owner}/{ref.name} has no version {version}")
         return Manifest.from_json(self.bucket.get_bytes(key), key)
+
+    def history(self, owner: str, name: str, workers: int = 8) -> list[Manifest]:
+        """The dataset's versions in the order of its history (:mod:`.history`), each read in
+        full: a version's number needs every version of its dataset."""
+        versions = [(owner, name, version) for version in self.versions(owner, name)]
+        with helper_pool(workers, "manifests") as pool:
+            read = list(pool.map(self._read, versions))
+        broken = [item for item in read if isinstance(item, BrokenVersion)]
+        if broken:
+            raise broken[0].error
+        return in_history_order([item for item in read if isinstance(item, Manifest)])
+
+    def _numbered(self, owner: str, name: str, number: int) -> Manifest:
+        history = self.history(owner, name)
+        if not history:
+            raise UsageError(f"there is no dataset {owner}/{name} in the store")
+        if number > len(history):
+            known = "only v1" if len(history) == 1 else f"v1 to v{len(history)}"
+            raise UsageError(f"dataset {owner}/{name} has no v{number}: it has {known}")
+        return history[number - 1]
 
     def stored_versions(self, workers: int = 8) -> StoredVersions:
         """Every version of every dataset, read in parallel, as each is one round trip.

@@ -12,8 +12,9 @@ def count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
-def summary(manifest: Manifest) -> dict[str, Any]:
-    """One version as plain data: ``show --json``, the rows of ``datasets``, the GUI details."""
+def summary(manifest: Manifest, number: int | None = None) -> dict[str, Any]:
+    """One version as plain data: ``show --json``, the rows of ``datasets``, the GUI details;
+    ``number`` is its place in its dataset's history (v1, v2...), when known."""
     histogram = manifest.class_histogram()
     names = dict(enumerate(manifest.class_names))
     return {
@@ -21,6 +22,8 @@ def summary(manifest: Manifest) -> dict[str, Any]:
         "owner": manifest.owner,
         "name": manifest.name,
         "id": manifest.id,
+        "number": number,
+        "message": manifest.message,
         "created": manifest.created,
         "parent": manifest.parent,
         "pushed_by": manifest.pushed_by,

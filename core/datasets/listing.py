@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from datayard.core.datasets.catalog import BrokenVersion, Catalog, DatasetRef, StoredVersions
+from datayard.core.datasets.history import in_history_order
 from datayard.core.datasets.manifest import Manifest
 from datayard.core.datasets.pull import DEFAULT_WORKERS
 from datayard.core.events import CancelToken, Finished, Progress, check_cancel
@@ -26,13 +27,17 @@ PHASE_READING = "reading the datasets"
 
 @dataclass(frozen=True)
 class DatasetVersions:
-    """One dataset and its versions, oldest first (version ids sort by time)."""
+    """One dataset and its versions in the order of its history, oldest first."""
 
     owner: str
     name: str
     versions: tuple[Manifest, ...]
     broken: tuple[BrokenVersion, ...] = ()
     """Versions whose manifest cannot be used, each with the reason."""
+
+    def number(self, manifest: Manifest) -> int:
+        """The version's number: v1 is the oldest (:mod:`.history`)."""
+        return [version.id for version in self.versions].index(manifest.id) + 1
 
     @property
     def latest(self) -> Manifest | None:
@@ -61,7 +66,7 @@ def group_versions(stored: StoredVersions) -> tuple[DatasetVersions, ...]:
         DatasetVersions(
             owner,
             name,
-            tuple(sorted(manifests[owner, name], key=lambda m: m.id)),
+            tuple(in_history_order(manifests[owner, name])),
             tuple(sorted(broken[owner, name], key=lambda b: b.id)),
         )
         for owner, name in sorted(manifests.keys() | broken.keys())

@@ -30,8 +30,14 @@ MAX_SIZE = 5 << 40
 PART_SUFFIX = ".datayard-part"
 """Ends the temporary names of files pull is writing; no file of a version may end so."""
 
+MAX_MESSAGE = 500
+"""Characters of a version's message: a line or two, as a commit message's first line."""
+LATEST = "latest"
+"""The version a user means by ``NAME@latest``, as by ``NAME`` alone."""
+
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _VERSION = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
+_NUMBER = re.compile(r"v([1-9][0-9]{0,8})")
 
 
 class Role(StrEnum):
@@ -61,10 +67,29 @@ def check_name(kind: str, value: str) -> str:
     return value
 
 
-def check_version_id(value: str) -> str:
-    if not is_version_id(value):
-        raise UsageError(f"{value!r} is not a version id (like 20261123T120000Z-1a2b3c4d)")
-    return value
+def check_version(value: str) -> str:
+    """A version as a user names it: its id, its number (``v3``) or ``latest``."""
+    if is_version_id(value) or value == LATEST or version_number(value) is not None:
+        return value
+    raise UsageError(
+        f"{value!r} is not a version: give its number (v3), latest, or its id "
+        "(like 20261123T120000Z-1a2b3c4d)"
+    )
+
+
+def version_number(value: str) -> int | None:
+    """N of ``vN``; ``None`` for anything else."""
+    found = _NUMBER.fullmatch(value)
+    return int(found.group(1)) if found else None
+
+
+def check_message(value: str) -> str:
+    """A version's message: one paragraph a person wrote, of at most :data:`MAX_MESSAGE`."""
+    if len(value) > MAX_MESSAGE:
+        raise UsageError(f"the message has {len(value)} characters; at most {MAX_MESSAGE}")
+    if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in value):
+        raise UsageError("the message holds control characters")
+    return value.strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +118,8 @@ class Manifest:
     class_names: tuple[str, ...]
     files: tuple[ManifestFile, ...]
     parent: str | None = None
+    message: str = ""
+    """What the person who pushed it said of it (``push -m``); empty when nothing."""
 
     @property
     def ref(self) -> str:
@@ -133,6 +160,8 @@ class Manifest:
             "source": {"host": self.source_host, "paths": list(self.source_paths)},
             "class_names": list(self.class_names),
         }
+        if self.message:
+            head["message"] = self.message
         files = ",\n".join(json.dumps(_file_to_dict(f), ensure_ascii=False) for f in self.files)
         text = json.dumps(head, ensure_ascii=False)[:-1] + ',\n"files": [\n' + files + "\n]}\n"
         return text.encode()
@@ -205,7 +234,18 @@ def _manifest(data: dict[str, Any]) -> Manifest:
         source_paths=paths,
         class_names=schema.texts(data, "class_names"),
         files=_files(schema.member(data, "files")),
+        message=_message(data),
     )
+
+
+def _message(data: dict[str, Any]) -> str:
+    if data.get("message") is None:
+        return ""
+    value = schema.text(data, "message")
+    try:
+        return check_message(value)
+    except UsageError as error:
+        raise schema.SchemaError("message", str(error)) from None
 
 
 def _check_format(value: object) -> None:

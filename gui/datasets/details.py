@@ -26,11 +26,12 @@ MAX_LISTED = 2000
 class VersionDetails(QTextBrowser):
     """Who pushed a version, from where, its parent, splits, classes and files."""
 
-    def show_version(self, manifest: Manifest) -> None:
-        info = summary(manifest)
+    def show_version(self, manifest: Manifest, number: int) -> None:
+        info = summary(manifest, number)
         source = f"{info['source']['host']}: {', '.join(info['source']['paths'])}"
         overview = [
-            ("Version", info["ref"]),
+            ("Version", f"v{number}: {info['ref']}"),
+            *([("Message", info["message"])] if info["message"] else []),
             ("Parent", info["parent"] or "none (first version)"),
             ("Created", when(info["created"])),
             ("Pushed by", info["pushed_by"]),

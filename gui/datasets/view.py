@@ -45,11 +45,14 @@ _BROKEN_SHOWN = 5
 
 
 class _Row(SortableItem):
-    """Holds the manifest it shows (a dataset: its newest)."""
+    """Holds the manifest it shows (a dataset: its newest) and its number (v1, v2...)."""
 
-    def __init__(self, cells: list[str], manifest: Manifest, keys: dict[int, int]) -> None:
+    def __init__(
+        self, cells: list[str], manifest: Manifest, number: int, keys: dict[int, int]
+    ) -> None:
         super().__init__(cells)
         self.manifest = manifest
+        self.number = number
         for column, key in keys.items():
             self.setData(column, SORT_KEY, key)
             self.setTextAlignment(column, Qt.AlignmentFlag.AlignRight)
@@ -59,8 +62,9 @@ def _dataset_row(dataset: DatasetVersions) -> SortableItem:
     """The dataset as its newest version that can be read, with every version below."""
     latest = dataset.latest
     row = _unreadable_dataset_row(dataset) if latest is None else _newest_row(dataset, latest)
-    row.addChildren([_version_row(manifest) for manifest in dataset.versions])
-    row.addChildren([_broken_row(broken) for broken in dataset.broken])
+    row.addChildren([_version_row(m, dataset.number(m)) for m in dataset.versions])
+    after = len(dataset.versions) + 1  # listed after the versions that can be read
+    row.addChildren([_broken_row(b, after + i) for i, b in enumerate(dataset.broken)])
     return row
 
 
@@ -76,9 +80,13 @@ def _newest_row(dataset: DatasetVersions, latest: Manifest) -> _Row:
             when(latest.created),
         ],
         latest,
+        len(dataset.versions),
         {_VERSIONS: len(dataset.versions), _FILES: len(latest.files), _SIZE: latest.total_bytes},
     )
-    newest = f"{dataset.owner}/{dataset.name}: the newest version is {latest.id}"
+    newest = (
+        f"{dataset.owner}/{dataset.name}: the newest version is v{len(dataset.versions)}, "
+        f"{latest.id}"
+    )
     row.setToolTip(_NAME, as_written(newest))
     row.setToolTip(_CLASSES, as_written(", ".join(latest.class_names)))
     return row
@@ -92,10 +100,10 @@ def _unreadable_dataset_row(dataset: DatasetVersions) -> SortableItem:
     return row
 
 
-def _version_row(manifest: Manifest) -> _Row:
+def _version_row(manifest: Manifest, number: int) -> _Row:
     row = _Row(
         [
-            manifest.id,
+            f"v{number}  {manifest.id}",
             manifest.pushed_by,
             "",
             str(len(manifest.files)),
@@ -104,15 +112,21 @@ def _version_row(manifest: Manifest) -> _Row:
             when(manifest.created),
         ],
         manifest,
+        number,
         {_FILES: len(manifest.files), _SIZE: manifest.total_bytes},
     )
+    row.setData(_NAME, SORT_KEY, number)
     row.setToolTip(_OWNER, "pushed by")
+    if manifest.message:
+        row.setToolTip(_NAME, as_written(manifest.message))
     return row
 
 
-def _broken_row(broken: BrokenVersion) -> SortableItem:
-    """A version whose manifest cannot be used: listed and marked, never pulled or trained on."""
+def _broken_row(broken: BrokenVersion, place: int) -> SortableItem:
+    """A version whose manifest cannot be used: listed and marked, never pulled or trained on;
+    it has no number, and sorts at ``place`` among its dataset's versions."""
     row = SortableItem([printable(broken.id), _UNREADABLE, "", "", "", "", ""])
+    row.setData(_NAME, SORT_KEY, place)
     for column in (_NAME, _OWNER):
         row.setToolTip(column, as_written(str(broken.error)))
     row.setForeground(_OWNER, QColor(ERROR_COLOR))
@@ -303,19 +317,20 @@ class DatasetsView(QWidget):
 
     def selected_versions(self) -> list[Manifest]:
         """The selected versions (a dataset row means its newest), oldest first."""
+        return [row.manifest for row in self._selected_rows()]
+
+    def _selected_rows(self) -> list[_Row]:
         chosen = {
-            item.manifest.ref: item.manifest
-            for item in self.tree.selectedItems()
-            if isinstance(item, _Row)
+            item.manifest.ref: item for item in self.tree.selectedItems() if isinstance(item, _Row)
         }
-        return sorted(chosen.values(), key=lambda m: (m.id, m.ref))
+        return sorted(chosen.values(), key=lambda row: (row.manifest.id, row.manifest.ref))
 
     def _selection_changed(self) -> None:
         versions = self.selected_versions()
         contents = self.contents
         self.train_button.setEnabled(len(versions) == 1)
         if len(versions) == 1 and contents is not None:
-            self.details.show_version(versions[0])
+            self.details.show_version(versions[0], self._selected_rows()[0].number)
             self.side.setCurrentWidget(self.details)
             self.pull.set_source((contents.bucket, versions[0]))
             self.version_selected.emit(version_ref(versions[0]))

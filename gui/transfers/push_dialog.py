@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from datayard.core.datasets.manifest import check_name
+from datayard.core.datasets.manifest import MAX_MESSAGE, check_name
 from datayard.core.datasets.push import SplitMode
 from datayard.core.datasets.push.preview import PushPreview
 from datayard.core.datasets.push.queue import failure_message
@@ -91,6 +91,10 @@ class PushDialog(QDialog):
         self.split = QComboBox()
         for mode, text in _SPLITS.items():
             self.split.addItem(text, mode)
+        self.message = QLineEdit()
+        self.message.setMaxLength(MAX_MESSAGE)
+        self.message.setPlaceholderText("What this version changes (optional)")
+        self.message.setToolTip("Shown with the version in the Datasets tab, `datasets` and `show`")
 
         form = QFormLayout()
         form.addRow("Folders:", listing)
@@ -99,6 +103,7 @@ class PushDialog(QDialog):
         form.addRow("Owner:", plain_label(settings.owner))
         form.addRow("Store profile:", self.profile)
         form.addRow("Splits:", self.split)
+        form.addRow("Message:", self.message)
 
         self.status = plain_label()
         self.status.setWordWrap(True)
@@ -156,6 +161,7 @@ class PushDialog(QDialog):
             profile=str(self.profile.currentData()),
             split=SplitMode(self.split.currentData()),
             force=self.force.isChecked(),
+            message=self.message.text().strip(),
         )
 
     def done(self, result: int) -> None:

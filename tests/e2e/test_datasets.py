@@ -86,6 +86,44 @@ def test_show_describes_one_version(s3_server: S3Server) -> None:
     assert own.ref in text.stdout and "Images per split" in text.stdout
 
 
+def test_versions_are_numbered_in_the_order_of_history_and_named_by_number(
+    s3_server: S3Server,
+) -> None:
+    """Three versions, the third's push started before the second's but published after it
+    (its id sorts before the second's): it is v3, as its parent says."""
+    bucket = fresh_bucket(s3_server)
+    files = sample_files()
+    first = publish(bucket, "ada/cats", files, when=datetime(2026, 1, 5, tzinfo=UTC))
+    second = publish(
+        bucket, "ada/cats", files, when=datetime(2026, 2, 1, tzinfo=UTC), message="night images"
+    )
+    third = publish(bucket, "ada/cats", files, when=datetime(2026, 1, 20, tzinfo=UTC))
+    add_profile(s3_server, bucket)
+    assert first.id < third.id < second.id and third.parent == second.id
+
+    listed = json.loads(run_cli("datasets", *LAB, "--json").stdout)[0]["versions"]
+    named = {
+        text: json.loads(run_cli("show", f"ada/cats{text}", *LAB, "--json").stdout)
+        for text in ("@v1", "@v2", "@v3", "@latest", "")
+    }
+    table = run_cli("datasets", *LAB).stdout
+    shown = run_cli("show", "ada/cats@v2", *LAB).stdout
+
+    assert [(v["number"], v["id"]) for v in listed] == [
+        (1, first.id),
+        (2, second.id),
+        (3, third.id),
+    ]
+    assert [named[t]["id"] for t in ("@v1", "@v2", "@v3")] == [first.id, second.id, third.id]
+    assert named["@latest"]["id"] == named[""]["id"] == third.id
+    assert (named["@v2"]["number"], named["@v2"]["message"]) == (2, "night images")
+    assert named["@v3"]["message"] == ""
+    rows = [line for line in table.splitlines() if "ada/cats" in line]
+    assert ["v1" in rows[0], "v2" in rows[1], "v3" in rows[2]] == [True] * 3
+    assert "night images" in rows[1]
+    assert f"v2: ada/cats@{second.id}" in shown and "night images" in shown
+
+
 def test_diff_lists_added_removed_and_changed_files(s3_server: S3Server) -> None:
     first, second, _ = two_versions(s3_server)
     old, new = f"alice/cats@{first.id}", "alice/cats"
@@ -114,7 +152,8 @@ def test_unknown_datasets_and_bad_refs_are_usage_errors(s3_server: S3Server) -> 
         (("show", "alice/dogs"), "there is no dataset alice/dogs in the store"),
         (("show", "alice/cats@20990101T000000Z-00000000"), "has no version 20990101T000000Z"),
         (("diff", "alice/cats", "bob/cats"), "there is no dataset bob/cats"),
-        (("show", "alice/cats@latest"), "is not a version id"),
+        (("show", "alice/cats@v3"), "dataset alice/cats has no v3: it has v1 to v2"),
+        (("show", "alice/cats@newest"), "is not a version: give its number (v3), latest, or"),
         (("show", "al ice/cats"), "owner 'al ice' is not valid"),
     ):
         result = run_cli(*args, *LAB)

@@ -100,7 +100,7 @@ def test_kill_9_at_several_points_then_resume(
     for passing in (0, 99, 99):
         hold = store_proxy.hold(blob_request("PUT"), after=passing)
         process = subprocess.Popen(
-            push_command(source, name, "--workers", "1"),
+            push_command(source, name, "--workers", "1", "-m", "night photos"),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -120,7 +120,7 @@ def test_kill_9_at_several_points_then_resume(
     assert list(bucket.objects(PUSHES)) == []
     owner = Workspace.default().settings().owner
     manifest = Catalog(bucket).manifest(DatasetRef(owner, "photos"))
-    assert manifest.id == result["version"]
+    assert (manifest.id, manifest.message) == (result["version"], "night photos")
     stored = {Path(f.source).name: bucket.get_bytes(blob_key(f.sha256)) for f in manifest.files}
     assert stored == {image.name: image.read_bytes() for image in source.iterdir()}
 
@@ -255,3 +255,20 @@ def test_credential_and_endpoint_problems_are_named(s3_server: S3Server, tmp_pat
         assert result.returncode != 0
         assert message in result.stderr, (name, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+def test_a_push_message_is_shown_with_its_version_and_a_long_one_refused(
+    lab: tuple[str, Bucket], tmp_path: Path
+) -> None:
+    name, bucket = lab
+    write_images(tmp_path / "night", 3)
+
+    pushed = run(push_command(tmp_path / "night", name, "-m", "night images added"))
+    too_long = run(push_command(tmp_path / "night", name, "-m", "x" * 501))
+    shown = run(datayard_command("show", "photos@v1", "--profile", name, "--json"))
+
+    assert pushed.returncode == 0, pushed.stderr
+    assert (too_long.returncode, too_long.stderr.count("\n")) == (2, 1), too_long.stderr
+    assert "the message has 501 characters; at most 500" in too_long.stderr
+    assert json.loads(shown.stdout)["message"] == "night images added"
+    assert len(Catalog(bucket).versions(Workspace.default().settings().owner, "photos")) == 1

@@ -40,7 +40,7 @@ def store(s3_server: S3Server) -> tuple[Workspace, dict[str, bytes], Manifest, M
     changed = {k: v for k, v in files.items() if k != "labels/train/x1.txt"}
     changed["images/train/cat2.png"] = png((1, 2, 3))
     changed["images/val/new.jpg"] = noise(500, seed=7)
-    second = publish(bucket, "alice/cats", changed)
+    second = publish(bucket, "alice/cats", changed, message="a val image added")
     publish(bucket, "bob/dogs", {"images/train/d.jpg": noise(10, 1)})
     profile = s3_server.profile("lab", bucket=bucket.name)
     return workspace_for(profile, s3_server.secret), changed, first, second
@@ -74,8 +74,12 @@ def test_lists_datasets_with_their_versions(qtbot: QtBot, store: tuple) -> None:
     assert cats["Files"] == str(len(second.files))
     assert cats["Classes"] == "cat, dog"
     assert cells(view, 1)["Dataset / version"] == "dogs"
-    oldest, newest = cells(view, 0, 0), cells(view, 0, 1)  # sorted by id: oldest first
-    assert (oldest["Dataset / version"], newest["Dataset / version"]) == (first.id, second.id)
+    oldest, newest = cells(view, 0, 0), cells(view, 0, 1)  # in the order of history
+    assert (oldest["Dataset / version"], newest["Dataset / version"]) == (
+        f"v1  {first.id}",
+        f"v2  {second.id}",
+    )
+    assert "a val image added" in view.tree.topLevelItem(0).child(1).toolTip(0)
     assert oldest["Created"].startswith("2026-01-0")
     assert oldest["Files"] == str(len(first.files))
 
@@ -83,7 +87,7 @@ def test_lists_datasets_with_their_versions(qtbot: QtBot, store: tuple) -> None:
         view.tree.setCurrentItem(view.tree.topLevelItem(0).child(0))
     assert selected.args == [DatasetRef("alice", "cats", first.id)]
     details = " ".join(view.details.toPlainText().split())
-    assert f"alice/cats@{first.id}" in details
+    assert f"v1: alice/cats@{first.id}" in details
     assert "alice@lab-pc" in details and "lab-pc: /share/cats" in details
     assert "none (first version)" in details
     assert "split images train 4 val 1" in details

@@ -16,7 +16,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QTextDocumentFragment
 from PySide6.QtWidgets import QApplication, QLabel, QWidget
 from pytestqt.qtbot import QtBot
 
-from datayard.core.datasets.catalog import Catalog
+from datayard.core.datasets.catalog import Catalog, DatasetRef
 from datayard.core.datasets.push.queue import Job, JobState
 from datayard.core.datasets.push.request import PushRequest
 from datayard.core.secrets import SecretStore
@@ -111,6 +111,7 @@ def test_a_dropped_folder_is_pushed_and_its_bar_reaches_100(
     assert "To send: 9 of 12 files" in shown(dialog.summary)
     assert not dialog.force.isVisible() and dialog.push_button.isEnabled()
     dialog.name.setText("pets")
+    dialog.message.setText("  first pets  ")
     dialog.push_button.click()
 
     job = only_job(panel)
@@ -128,6 +129,7 @@ def test_a_dropped_folder_is_pushed_and_its_bar_reaches_100(
     owner = Workspace.default().settings().owner
     assert job.result is not None and job.result.manifest is not None
     assert Catalog(bucket).versions(owner, "pets") == [job.result.manifest.id]
+    assert Catalog(bucket).manifest(DatasetRef(owner, "pets", "v1")).message == "first pets"
 
     # The same folder again: the dialog says nothing is left to send.
     panel.request_push([source])

@@ -99,6 +99,8 @@ class PushOptions:
     """Files larger than this are sent in parts of this size, resumable part by part."""
     parallel_parts: int = 4
     include_hidden: bool = False
+    message: str = ""
+    """The version's message (:func:`.manifest.check_message`)."""
 
     def __post_init__(self) -> None:
         if self.part_size < MIN_PART_SIZE:
@@ -197,6 +199,7 @@ def push(
                 "profile": bucket.profile.name,
                 "split": options.split.value,
                 "force": options.force,
+                "message": options.message,
             },
         )
         held = yield from acquire(
@@ -292,6 +295,7 @@ class _Session:
                 source_paths=sources,
                 class_names=planned.class_names,
                 files=files,
+                message=self.options.message,
             ),
             timing=self.timing,
             checkpoint=self.checkpoint,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datayard.core.child_process import run_in_child_process
+from datayard.core.datasets.manifest import check_message
 from datayard.core.datasets.push.engine import PushEvent, PushOptions, push
 from datayard.core.datasets.push.plan import SplitMode
 from datayard.core.datasets.push.preview import PushPreview, preview
@@ -35,6 +36,7 @@ class PushRequest:
     profile: str
     split: SplitMode = SplitMode.AUTO
     force: bool = False
+    message: str = ""
 
     def to_json(self) -> str:
         return json.dumps(
@@ -44,6 +46,7 @@ class PushRequest:
                 "profile": self.profile,
                 "split": self.split.value,
                 "force": self.force,
+                "message": self.message,
             }
         )
 
@@ -56,6 +59,7 @@ class PushRequest:
             profile=str(data["profile"]),
             split=SplitMode(data["split"]),
             force=bool(data["force"]),
+            message=str(data.get("message", "")),  # queues saved before messages have none
         )
 
 
@@ -117,6 +121,7 @@ def _target(
         split=request.split,
         force=request.force,
         workers=workers,
+        message=check_message(request.message),
     )
     return options, workspace.connect(request.profile)
 
