@@ -1,19 +1,32 @@
-"""Runs on this machine: list, watch, stop, pause, resume, fetch their results."""
+"""Runs: list, watch, stop, pause, resume, fetch their results.
+
+A run is this machine's when its folder is here; any other run is found in the
+store of the profile (the default one unless --profile names another), which
+every worker keeps up to date, wherever it trains.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 from rich.text import Text
 
+from datayard.core.clusters.job_status import JobStatus
 from datayard.core.errors import UsageError
+from datayard.core.events import CancelToken
 from datayard.core.hosts.registry import LOCAL_HOST
+from datayard.core.store.bucket import Bucket
+from datayard.core.training import stored_control, stored_runs
 from datayard.core.training.backends import Backends
 from datayard.core.training.fetch import fetch_run
-from datayard.core.training.protocol import Failed
-from datayard.core.training.runs import EventLog, RunFolder
+from datayard.core.training.job_watch import with_job
+from datayard.core.training.protocol import Failed, Record, TrainingEvent
+from datayard.core.training.runs import Control, EventLog, RunFolder, RunSummary
+from datayard.core.training.stored_events import StoredEvents
 from datayard.core.units import size
 
 from . import training_view
@@ -24,20 +37,52 @@ RUN_METAVAR = "RUN"
 """A run id, a unique prefix of one, or ``last``."""
 
 
-def _open(run: str) -> tuple[Backends, RunFolder]:
+@dataclass(frozen=True)
+class _Stored:
+    """A run that is not on this machine, in the store of ``bucket``."""
+
+    bucket: Bucket
+    run_id: str
+
+
+def _open(run: str, profile_name: str | None) -> tuple[Backends, RunFolder | _Stored]:
+    """The run on this machine, else in the store."""
     backend = Backends.default()
-    return backend, backend.registry.get(run)
+    folder = backend.registry.find(run)
+    if folder is not None:
+        return backend, folder
+    return backend, _in_store(run, profile_name)
+
+
+def _in_store(run: str, profile_name: str | None) -> _Stored:
+    bucket = open_store(profile_name).bucket
+    return _Stored(bucket, stored_runs.find(bucket, run))
 
 
 @click.command(name="runs")
+@click.option(
+    "--all",
+    "everywhere",
+    is_flag=True,
+    help="Also the runs of every other machine and cluster, from the store.",
+)
+@profile_option
 @json_option
-def command(as_json: bool) -> None:
+def command(everywhere: bool, profile_name: str | None, as_json: bool) -> None:
     """List the training runs launched from this machine, newest first."""
     backend = Backends.default()
+    folders = backend.registry.all()
+    rows = [(f.record(), backend.summary(f), backend.where(f)) for f in folders]
+    jobs = backend.jobs(folders)
     rows = [
-        (folder.record(), backend.summary(folder), backend.where(folder))
-        for folder in backend.registry
+        (record, _told(summary, jobs.get(record.run_id)), where) for record, summary, where in rows
     ]
+    if everywhere:
+        here = frozenset(record.run_id for record, _, _ in rows)
+        bucket = open_store(profile_name).bucket
+        stored = stored_runs.stored_runs(bucket, leave_out=here)
+        rows += [(run.record, run.summary, run.where) for run in stored]
+        rows.sort(key=lambda row: row[0].run_id, reverse=True)
     if as_json:
         print_json(
             [
@@ -45,6 +90,7 @@ def command(as_json: bool) -> None:
                     "run": record.run_id,
                     "status": summary.status.value,
                     "where": where,
+                    "backend": record.backend,
                     "dataset": record.dataset,
                     "model": record.spec.model,
                     "epochs_done": summary.epochs_done,
@@ -53,6 +99,7 @@ def command(as_json: bool) -> None:
                     "duration_s": summary.duration,
                     "message": summary.message,
                     "unstored": list(summary.unstored),
+                    **_job_fields(jobs.get(record.run_id)),
                 }
                 for record, summary, where in rows
             ]
@@ -62,20 +109,40 @@ def command(as_json: bool) -> None:
         console.print("no runs yet: start one with `datayard train DATASET`")
         return
     out.print(training_view.runs_table([training_view.summary_cells(r, s, w) for r, s, w in rows]))
+    for run_id, job in jobs.items():
+        if job.detail:
+            out.print(Text(f"{run_id}: Job {job.phase.lower()}: {job.detail}"))
+
+
+def _told(summary: RunSummary, job: JobStatus | None) -> RunSummary:
+    return summary if job is None else with_job(summary, job)
+
+
+def _job_fields(job: JobStatus | None) -> dict[str, object]:
+    """A cluster run's Job, as its cluster answered; nothing when it did not."""
+    if job is None:
+        return {}
+    return {"job": {"phase": job.phase, "reason": job.reason, "detail": job.detail}}
 
 
 @click.command(name="logs")
 @click.argument("run", metavar=RUN_METAVAR)
 @click.option("--follow", "-f", "keep_following", is_flag=True, help="Keep watching until it ends.")
-def logs(run: str, keep_following: bool) -> None:
-    """Show a run's metrics, one row per epoch; with --follow, live until it ends."""
-    backend, folder = _open(run)
-    if keep_following:
-        last = training_view.follow(backend, folder)
+@profile_option
+def logs(run: str, keep_following: bool, profile_name: str | None) -> None:
+    """Show a run's metrics, one row per epoch; with --follow, live until it ends.
+
+    A run that is not on this machine is read from the store.
+    """
+    backend, found = _open(run, profile_name)
+    if isinstance(found, _Stored):
+        last = _stored_logs(backend, found, keep_following)
+    elif keep_following:
+        last = training_view.follow(lambda cancel: backend.follow(found, cancel), found.run_id)
     else:
-        last = training_view.show(EventLog(folder.events_file).read_new())
+        last = training_view.show(EventLog(found.events_file).read_new())
         if last is None:
-            summary = folder.summary()
+            summary = found.summary()
             console.print(
                 f"{summary.status.value}: epoch {summary.epochs_done} of {summary.epochs}"
             )
@@ -83,51 +150,112 @@ def logs(run: str, keep_following: bool) -> None:
         sys.exit(1)
 
 
+def _stored_logs(backend: Backends, found: _Stored, keep_following: bool) -> TrainingEvent | None:
+    if keep_following:
+        record = stored_runs.stored_record(found.bucket, found.run_id)
+        watch = backend.cluster.watch(found.run_id, record.backend, found.bucket)
+        return training_view.follow(
+            lambda cancel: stored_runs.follow(found.bucket, found.run_id, cancel, quiet=watch),
+            found.run_id,
+        )
+    last = training_view.show(StoredEvents(found.bucket, found.run_id).since(0))
+    if last is None:
+        summary = stored_runs.stored_run(found.bucket, found.run_id).summary
+        console.print(f"{summary.status.value}: epoch {summary.epochs_done} of {summary.epochs}")
+    return last
+
+
 @click.command(name="stop")
 @click.argument("run", metavar=RUN_METAVAR)
 @click.option("--kill", is_flag=True, help="End the worker at once, without saving.")
-def stop(run: str, kill: bool) -> None:
-    """Finish a run now: the current batch ends, the weights are validated and saved."""
-    backend, folder = _open(run)
-    if kill:
-        backend.kill(folder)
-        console.print(f"run {folder.run_id} killed")
+@profile_option
+def stop(run: str, kill: bool, profile_name: str | None) -> None:
+    """Finish a run now: the current batch ends, the weights are validated and saved.
+
+    A run that is not on this machine is asked through the store.
+    """
+    backend, found = _open(run, profile_name)
+    if isinstance(found, _Stored):
+        if kill:
+            stored = stored_runs.stored_run(found.bucket, found.run_id)
+            backend.cluster.kill_stored(stored, profile_name)
+            console.print(f"run {found.run_id} killed: its Job is deleted")
+            return
+        _request_through_store(found, Control.STOP)
         return
-    backend.stop(folder)
-    _wait_for_end(backend, folder)
+    if kill:
+        backend.kill(found)
+        console.print(f"run {found.run_id} killed")
+        return
+    backend.stop(found)
+    _wait_for_end(backend, found)
 
 
 @click.command(name="pause")
 @click.argument("run", metavar=RUN_METAVAR)
-def pause(run: str) -> None:
-    """Pause a run so that `datayard resume` continues it from its last full epoch."""
-    backend, folder = _open(run)
-    backend.pause(folder)
-    _wait_for_end(backend, folder)
+@profile_option
+def pause(run: str, profile_name: str | None) -> None:
+    """Pause a run so that `datayard resume` continues it from its last full epoch.
+
+    A run that is not on this machine is asked through the store.
+    """
+    backend, found = _open(run, profile_name)
+    if isinstance(found, _Stored):
+        _request_through_store(found, Control.PAUSE)
+        return
+    backend.pause(found)
+    _wait_for_end(backend, found)
 
 
 @click.command(name="resume")
 @click.argument("run", metavar=RUN_METAVAR)
 @click.option("--detach", is_flag=True, help="Resume and return; follow with `datayard logs`.")
-def resume(run: str, detach: bool) -> None:
+@profile_option
+def resume(run: str, detach: bool, profile_name: str | None) -> None:
     """Continue a paused run, or one that failed after a full epoch, from its last checkpoint.
 
     A failed run's checkpoint is its own last.pt, or the store's copy when that is gone.
     """
-    backend, folder = _open(run)
-    first_new = folder.next_seq()
-    backend.resume(folder)
-    console.print(f"run {folder.run_id} resumed")
-    if not detach:
-        last = training_view.follow(backend, folder, from_seq=first_new)
-        if isinstance(last, Failed):
-            sys.exit(1)
+    backend, found = _open(run, profile_name)
+    if isinstance(found, _Stored):
+        how = stored_runs.resumption(stored_runs.stored_run(found.bucket, found.run_id))
+        first_new = backend.cluster.resume_stored(how, profile_name)
+        console.print(f"run {found.run_id} resumed as a new Job on cluster {how.cluster}")
+
+        def records(cancel: CancelToken) -> Iterator[Record]:
+            return stored_runs.follow(found.bucket, found.run_id, cancel, from_seq=first_new)
+
+    else:
+        first_new = found.next_seq()
+        backend.resume(found)
+        console.print(f"run {found.run_id} resumed")
+
+        def records(cancel: CancelToken) -> Iterator[Record]:
+            return backend.follow(found, cancel, from_seq=first_new)
+
+    if not detach and isinstance(training_view.follow(records, found.run_id), Failed):
+        sys.exit(1)
 
 
 def _wait_for_end(backend: Backends, folder: RunFolder) -> None:
     console.print(f"waiting for run {folder.run_id} to save and end...")
     last = None
     for record in backend.follow(folder):
+        last = record.event
+    if last is not None:
+        out.print(Text(training_view.ending(last)))
+
+
+def _request_through_store(found: _Stored, control: Control) -> None:
+    """Write the request for the run's worker, wherever it trains, and wait for the run's
+    ending to reach the store."""
+    summary = stored_runs.stored_run(found.bucket, found.run_id).summary
+    if summary.status.ended:
+        raise UsageError(f"run {found.run_id} is not running ({summary.status.value})")
+    stored_control.request(found.bucket, found.run_id, control)
+    console.print(f"waiting for run {found.run_id} to save and end (asked through the store)...")
+    last = None
+    for record in stored_runs.follow(found.bucket, found.run_id):
         last = record.event
     if last is not None:
         out.print(Text(training_view.ending(last)))
@@ -144,15 +272,17 @@ def fetch(run: str, destination: Path, profile_name: str | None) -> None:
     runs launched elsewhere can be fetched by id.
     """
     backend = Backends.default()
-    try:
-        folder: RunFolder | None = backend.registry.get(run)
-    except UsageError:
-        folder = None
-    if folder is not None and backend.where(folder) != LOCAL_HOST:
-        folder = None  # its files are on its host: the store's copy of them is fetched
-    run_id = folder.run_id if folder else run
-    bucket = None if folder else open_store(profile_name).bucket
-    copied = fetch_run(run_id, destination, folder=folder, bucket=bucket)
+    folder = backend.registry.find(run)
+    if folder is not None and backend.where(folder) == LOCAL_HOST:
+        run_id, copied = folder.run_id, fetch_run(folder.run_id, destination, folder=folder)
+    else:
+        # A host's run has its files there: the store's copy of them is fetched.
+        stored = (
+            _Stored(open_store(profile_name).bucket, folder.run_id)
+            if folder is not None
+            else _in_store(run, profile_name)
+        )
+        run_id, copied = stored.run_id, fetch_run(stored.run_id, destination, bucket=stored.bucket)
     total = sum(p.stat().st_size for p in copied)
     out.print(Text(f"{len(copied)} files ({size(total)}) of run {run_id} in {destination}"))
     for path in copied:

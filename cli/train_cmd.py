@@ -13,6 +13,7 @@ from datayard.core.clusters.manifests import job_name
 from datayard.core.errors import UsageError
 from datayard.core.training.backends import Backends
 from datayard.core.training.protocol import Failed
+from datayard.core.training.runs import MAX_GPUS
 from datayard.core.training.spec import OPTIMIZERS, TASKS, TrainSpec, parse_value
 
 from . import training_view
@@ -75,7 +76,7 @@ def _field_options(function: Any) -> Any:
 )
 @click.option(
     "--gpus",
-    type=click.IntRange(0, 64),
+    type=click.IntRange(0, MAX_GPUS),
     default=None,
     help="GPUs of the cluster's GPU resource for the run's pod (--on CLUSTER) [default: 0].",
 )
@@ -147,7 +148,7 @@ def command(
     if detach:
         click.echo(folder.run_id)
         return
-    last = training_view.follow(backend, folder)
+    last = training_view.follow(lambda cancel: backend.follow(folder, cancel), folder.run_id)
     if isinstance(last, Failed):
         sys.exit(1)
 

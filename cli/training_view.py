@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from rich.progress import TaskID
 from rich.table import Table
 from rich.text import Text
 
-from datayard.core.events import Cancelled
-from datayard.core.training.backends import Backends
+from datayard.core.events import Cancelled, CancelToken
 from datayard.core.training.protocol import (
     Batch,
     Ending,
@@ -25,7 +24,7 @@ from datayard.core.training.protocol import (
     Stopped,
     TrainingEvent,
 )
-from datayard.core.training.runs import RunFolder, RunRecord, RunSummary, unstored_note
+from datayard.core.training.runs import RunRecord, RunSummary, unstored_note
 from datayard.core.units import duration
 
 from .render import INTERRUPTED, console, interruptible, out, progress_bar
@@ -152,9 +151,9 @@ def _ending(event: TrainingEvent) -> str:
     return ""
 
 
-def follow(backend: Backends, folder: RunFolder, from_seq: int = 0) -> TrainingEvent | None:
-    """Show the run live from event ``from_seq``; Ctrl-C leaves it running and says how to
-    come back.
+def follow(records: Callable[[CancelToken], Iterable[Record]], run_id: str) -> TrainingEvent | None:
+    """Show the run live as ``records`` (given the follower's cancel token) come; Ctrl-C
+    leaves it running and says how to come back.
 
     Ctrl-C cancels the follower, which checks between its waits: a KeyboardInterrupt
     raised wherever the signal finds the main thread can be lost (inside a finalizer,
@@ -162,12 +161,12 @@ def follow(backend: Backends, folder: RunFolder, from_seq: int = 0) -> TrainingE
     """
     try:
         with interruptible() as cancel:
-            return show(backend.follow(folder, cancel, from_seq=from_seq))
+            return show(records(cancel))
     except (Cancelled, KeyboardInterrupt):
         console.print(
-            f"run {folder.run_id} goes on in the background: "
-            f"`datayard logs {folder.run_id} --follow` to watch it, "
-            f"`datayard stop {folder.run_id}` to stop it"
+            f"run {run_id} goes on in the background: "
+            f"`datayard logs {run_id} --follow` to watch it, "
+            f"`datayard stop {run_id}` to stop it"
         )
         raise SystemExit(INTERRUPTED) from None
 

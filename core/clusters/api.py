@@ -56,12 +56,14 @@ class Target:
 
 
 class ClusterApi:
-    """One cluster's API, for the namespace its profile names."""
+    """One cluster's API, for the namespace its profile names; each request waits
+    ``timeout_s`` (to connect, and for the answer)."""
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Cluster, timeout_s: tuple[float, float] = TIMEOUT_S) -> None:
         from kubernetes import client, config
 
         self.cluster = cluster
+        self.timeout_s = timeout_s
         self.target = _target(cluster)
         configuration = client.Configuration()
         configuration.retries = 1
@@ -147,13 +149,7 @@ class ClusterApi:
             if _status(error) == 404 and not isinstance(error, NamespaceMissingError):
                 return GONE
             raise
-        pods = self._call(
-            "list",
-            "pods",
-            self._core.list_namespaced_pod,
-            namespace,
-            label_selector=f"{RUN_LABEL}={run_id}",
-        )["items"]
+        pods = self.pods(run_id)
         events: list[dict[str, Any]] = []
         if not pods:
             # Events only explain a pod that was not created: not worth a refusal.
@@ -167,16 +163,35 @@ class ClusterApi:
                 )["items"]
         return job_status(job, pods, events)
 
-    def delete_job(self, name: str) -> None:
-        """Delete the Job and its pod: the worker is ended at once, wherever it was."""
-        self._call(
-            "delete",
-            "jobs",
-            self._batch.delete_namespaced_job,
-            name,
-            self.cluster.namespace,
-            propagation_policy="Background",
+    def pods(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's pods, by its label: those of its Job, and any still ending after it."""
+        return list(
+            self._call(
+                "list",
+                "pods",
+                self._core.list_namespaced_pod,
+                self.cluster.namespace,
+                label_selector=f"{RUN_LABEL}={run_id}",
+            )["items"]
         )
+
+    def delete_job(self, name: str) -> bool:
+        """Delete the Job and its pod: the worker is ended at once, wherever it was.
+        Whether there was one (Kubernetes removes a Job a while after it ended)."""
+        try:
+            self._call(
+                "delete",
+                "jobs",
+                self._batch.delete_namespaced_job,
+                name,
+                self.cluster.namespace,
+                propagation_policy="Background",
+            )
+        except ClusterError as error:
+            if _status(error) == 404 and not isinstance(error, NamespaceMissingError):
+                return False
+            raise
+        return True
 
     def _allowed(self, verb: str, group: str, resource: str, subresource: str) -> bool:
         review = {
@@ -246,7 +261,9 @@ class ClusterApi:
     def _call(self, verb: str, resource: str, method: Any, *args: Any, **kwargs: Any) -> Any:
         """``method`` called, its answer's JSON; failures as :class:`ClusterError`."""
         with _translated(verb, resource, self.cluster.namespace, self.target):
-            answer = method(*args, _preload_content=False, _request_timeout=TIMEOUT_S, **kwargs)
+            answer = method(
+                *args, _preload_content=False, _request_timeout=self.timeout_s, **kwargs
+            )
             return json.loads(answer.data or b"{}")
 
 

@@ -330,6 +330,20 @@ class Bucket:
             except StorageError as error:
                 attempts.failed(error)
 
+    def folders(self, prefix: str) -> Iterator[str]:
+        """The names directly under ``prefix`` that have keys below them (``a/`` for
+        ``prefix/a/b``), in order: one listing of names, not of every key below."""
+        items = self._request(
+            f"listing {prefix}",
+            lambda: list(
+                self.client.list_objects(bucket_name=self.name, prefix=prefix, recursive=False)
+            ),
+        )
+        for item in items:
+            name = (item.object_name or "").removeprefix(prefix)
+            if item.is_dir and name:
+                yield name
+
     def remove(self, keys: Iterable[str]) -> list[str]:
         """Delete objects in batches; return the keys the server failed to delete."""
         failed: list[str] = []

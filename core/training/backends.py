@@ -2,17 +2,19 @@
 
 The CLI and the app list, follow and control runs without knowing where they
 train; only a launch names the place (this computer, a host, or a cluster). Nothing
-here reaches a host or a cluster to list runs: a remote run's status is that of its
-copy on this machine, which following it brings up to date.
+here reaches a host to list runs: a host's run's status is that of its copy on this
+machine, which following it brings up to date; a cluster's run's copy is brought up
+to date from the store as it is listed, and its Job is asked only on request
+(:meth:`Backends.jobs`), with a short wait. The runs this machine did not launch
+have copies of their own (:meth:`Backends.store_copies`), outside its registry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from datayard.core.clusters.manifests import job_name
+from datayard.core.clusters.job_status import JobStatus
 from datayard.core.clusters.registry import ClusterRegistry
-from datayard.core.errors import UsageError
 from datayard.core.events import CancelToken
 from datayard.core.hosts.login import login
 from datayard.core.hosts.probe import HostFacts, probe
@@ -20,6 +22,7 @@ from datayard.core.hosts.registry import LOCAL_HOST, HostRegistry
 from datayard.core.store.workspace import Workspace
 from datayard.core.training.cluster import ClusterBackend, cluster_of
 from datayard.core.training.local import LocalBackend
+from datayard.core.training.other_machines import OtherMachines
 from datayard.core.training.protocol import Record
 from datayard.core.training.runs import RunFolder, RunRegistry, RunSummary
 from datayard.core.training.spec import TrainSpec
@@ -28,11 +31,17 @@ from datayard.core.training.ssh import SshBackend, host_of
 
 class Backends:
     def __init__(
-        self, local: LocalBackend, ssh: SshBackend, cluster: ClusterBackend, workspace: Workspace
+        self,
+        local: LocalBackend,
+        ssh: SshBackend,
+        cluster: ClusterBackend,
+        others: OtherMachines,
+        workspace: Workspace,
     ) -> None:
         self.local = local
         self.ssh = ssh
         self.cluster = cluster
+        self.others = others
         self._workspace = workspace
         """Whose profiles name the stores that hosts are asked about."""
 
@@ -46,6 +55,7 @@ class Backends:
                 runs, HostRegistry(workspace.dirs.config), workspace.connect, workspace.secrets
             ),
             ClusterBackend(runs, ClusterRegistry(workspace.dirs.config), workspace),
+            OtherMachines(workspace.dirs.cache / "store-runs", workspace),
             workspace,
         )
 
@@ -91,8 +101,19 @@ class Backends:
         return any(cluster.name == name for cluster in self.cluster.clusters.all())
 
     def where(self, folder: RunFolder) -> str:
-        """The host or cluster a run trains on, ``local`` for this computer."""
+        """The host or cluster a run trains on, ``local`` for this computer; for a copy of
+        another machine's run, that machine's word for it."""
+        if self.others.holds(folder) and cluster_of(folder) is None:
+            return self.others.where(folder)
         return host_of(folder) or cluster_of(folder) or LOCAL_HOST
+
+    def store_copies(
+        self, profile: str | None = None, cancel: CancelToken | None = None
+    ) -> list[RunFolder]:
+        """Copies of the runs in the store of ``profile`` (the default one's) that this
+        machine did not launch, brought up to date."""
+        launched = frozenset(folder.run_id for folder in self.registry.all())
+        return self.others.copies(profile, leave_out=launched, cancel=cancel)
 
     def resume(self, folder: RunFolder) -> None:
         self._for(folder).resume(folder)
@@ -104,10 +125,7 @@ class Backends:
         self._for(folder).pause(folder)
 
     def kill(self, folder: RunFolder, reason: str = "killed at the user's request") -> None:
-        if cluster_of(folder) is not None:
-            self.cluster.kill(folder, reason)
-        else:
-            self._for(folder).kill(folder, reason)
+        self._for(folder).kill(folder, reason)
 
     def alive(self, folder: RunFolder) -> bool:
         """Whether the run's worker runs; a remote run's copy answers without the host."""
@@ -116,9 +134,13 @@ class Backends:
         return not folder.summary().status.ended
 
     def summary(self, folder: RunFolder) -> RunSummary:
-        if cluster_of(folder) is not None:
-            return folder.summary()
         return self._for(folder).summary(folder)
+
+    def jobs(self, folders: list[RunFolder]) -> dict[str, JobStatus]:
+        """The Jobs of the cluster runs of ``folders`` that go on, by run id, as far as
+        their clusters answer at once (:meth:`ClusterBackend.statuses`)."""
+        going = [f for f in folders if cluster_of(f) and not f.summary().status.ended]
+        return self.cluster.statuses(going) if going else {}
 
     def follow(
         self, folder: RunFolder, cancel: CancelToken | None = None, *, from_seq: int = 0
@@ -128,14 +150,9 @@ class Backends:
     def close(self) -> None:
         self.ssh.close()
 
-    def _for(self, folder: RunFolder) -> LocalBackend | SshBackend:
-        cluster = cluster_of(folder)
-        if cluster is not None:
-            namespace = self.cluster.clusters.get(cluster).namespace
-            raise UsageError(
-                f"run {folder.run_id} trains on cluster {cluster!r}, which this version does "
-                f"not follow or control from here: `kubectl -n {namespace} logs -f "
-                f"job/{job_name(folder.run_id)}` shows its worker's output, and `datayard stop "
-                f"{folder.run_id} --kill` deletes its Job"
-            )
+    def _for(self, folder: RunFolder) -> LocalBackend | SshBackend | ClusterBackend | OtherMachines:
+        if cluster_of(folder) is not None:
+            return self.cluster
+        if self.others.holds(folder):
+            return self.others
         return self.local if host_of(folder) is None else self.ssh

@@ -1,10 +1,14 @@
-"""Store credentials handed to a worker through a pipe, for hosts with no profile of their own.
+"""Store credentials handed to a worker that has no profile of its own.
 
 A training host reached over SSH has no keyring to ask and no settings to
 read, and whatever lands in its files, process arguments or environment may
 be read by its other users or its logs. So whoever starts the worker there
 writes one JSON document to its stdin, ``{"profile": {<Profile fields>},
 "secret": "..."}``, and closes it; the worker keeps the secret in memory only.
+
+A pod gets the same document from a Kubernetes Secret, in the environment
+variable :data:`ENVIRONMENT_VARIABLE`: the worker takes it out of its
+environment before anything else, so that no process it starts inherits it.
 
 The document is checked like every JSON from elsewhere, and no message about
 it quotes the secret, whatever was sent in its place.
@@ -14,12 +18,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from typing import Any
 
 from datayard.core import schema
 from datayard.core.errors import ProfileFieldError, UsageError
 from datayard.core.settings import Profile
 from datayard.core.store.workspace import Connection
+
+ENVIRONMENT_VARIABLE = "DATAYARD_CREDENTIALS"
 
 
 def members(connection: Connection) -> dict[str, Any]:
@@ -31,13 +38,27 @@ def encode(connection: Connection) -> bytes:
     return json.dumps(members(connection)).encode()
 
 
-def decode(raw: bytes) -> Connection:
-    """The connection a worker was handed; :class:`UsageError` in one line when the
-    document is not one."""
+def decode(raw: bytes, where: str = "the credentials on stdin") -> Connection:
+    """The connection a worker was handed; :class:`UsageError` in one line about ``where``
+    when the document is not one."""
     try:
         return connection_in(document(raw))
     except schema.SchemaError as problem:
-        raise UsageError(problem.about("the credentials on stdin")) from None
+        raise UsageError(problem.about(where)) from None
+
+
+def from_environment() -> Connection:
+    """The connection in :data:`ENVIRONMENT_VARIABLE`, which leaves this process's
+    environment here, read or not; :class:`UsageError` in one line when it is missing or
+    is not the document."""
+    raw = os.environ.pop(ENVIRONMENT_VARIABLE, None)
+    if not raw:
+        raise UsageError(
+            f"{ENVIRONMENT_VARIABLE} is not set: a worker started with --from-store reads "
+            "the store's profile and secret from it (the document of a Secret "
+            "'datayard-store-<profile>' on a cluster)"
+        )
+    return decode(raw.encode(), f"the credentials in {ENVIRONMENT_VARIABLE}")
 
 
 def document(raw: bytes) -> dict[str, Any]:

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from datayard.core import schema
 from datayard.core.atomic import write_atomically
-from datayard.core.errors import InvalidStoreObjectError, UsageError, quoted
+from datayard.core.errors import InvalidStoreObjectError, UsageError
 from datayard.core.store.bucket import Bucket
-from datayard.core.training.mirror import artifact_key, run_key
-from datayard.core.training.runs import RUN_FILE, TRAIN_DIR, RunFolder, RunRecord
+from datayard.core.training.mirror import artifact_key
+from datayard.core.training.runs import RUN_FILE, TRAIN_DIR, RunFolder
+from datayard.core.training.stored_runs import stored_record
 
 
 def fetch_run(
@@ -62,20 +63,16 @@ def _from_store(run_id: str, bucket: Bucket, destination: Path) -> list[Path]:
     files = {key: _local_name(key.removeprefix(prefix)) for key in _keys(bucket, prefix)}
     if not files:
         raise UsageError(f"the store has no results for run {run_id!r}")
-    spec_key = run_key(run_id, "spec.json")
-    spec = bucket.get_bytes(spec_key)
-    stored = RunRecord.from_json(spec, spec_key).run_id
-    if stored != run_id:
-        raise InvalidStoreObjectError(spec_key, "run_id", f"names another run ({quoted(stored)})")
+    record = stored_record(bucket, run_id)
     written = []
     for key, name in files.items():
         target = destination / name
         target.parent.mkdir(parents=True, exist_ok=True)
         bucket.get_file(key, target)
         written.append(target)
-    record = destination / RUN_FILE
-    write_atomically(record, spec)
-    written.append(record)
+    record_file = destination / RUN_FILE
+    write_atomically(record_file, record.to_json().encode())
+    written.append(record_file)
     return written
 
 

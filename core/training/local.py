@@ -31,7 +31,7 @@ from datayard.core.paths import AppDirs
 from datayard.core.store.locks import this_machine
 from datayard.core.store.workspace import Connection
 from datayard.core.training import credentials
-from datayard.core.training.protocol import Failed, Preparing, Record
+from datayard.core.training.protocol import RESUMING, Failed, Preparing, Record
 from datayard.core.training.runs import (
     Control,
     EventLog,
@@ -90,7 +90,7 @@ class LocalBackend:
         folder.clear_request()
         # Written before the worker starts, so that a follower never takes the
         # pause for the end of the run while the new worker is starting.
-        folder.append(Preparing(phase="resuming"))
+        folder.append(Preparing(phase=RESUMING))
         self.start(folder, resume=True, connection=connection, python=python)
 
     def stop(self, folder: RunFolder) -> None:

@@ -37,6 +37,11 @@ class TrainingEvent:
     time: float = field(default_factory=time.time)
 
 
+RESUMING = "resuming"
+"""The phase of the event that begins every worker of a run after its first: the run
+goes on after its last ending."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Preparing(TrainingEvent):
     """Work before the first batch: pulling the dataset, building the model."""

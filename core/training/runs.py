@@ -21,6 +21,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from datayard.core import schema
 from datayard.core.atomic import write_atomically
 from datayard.core.errors import InvalidStoreObjectError, UsageError
@@ -43,6 +45,8 @@ from datayard.core.training.spec import RUN_ID, SpecError, TrainSpec
 
 RUN_FILE = "run.json"
 EVENTS_FILE = "events.jsonl"
+COPY_LOCK_FILE = "events.lock"
+"""Held by a follower while it appends to a copy of a run's events (:class:`EventCopy`)."""
 CONTROL_FILE = "control"
 PID_FILE = "worker.pid"
 LOG_FILE = "worker.log"
@@ -50,6 +54,8 @@ OUTPUT_FILE = "worker.out"
 TRAIN_DIR = "train"
 MIRROR_DIR = "mirror"
 MAP_KEY = "mAP50-95"
+MAX_GPUS = 64
+"""The most GPUs one run's pod may ask for."""
 
 
 class Control(StrEnum):
@@ -83,6 +89,9 @@ class RunRecord:
     backend: str
     launched_at: str
     cloned_from: str | None = None
+    gpus: int = 0
+    """GPUs of the cluster's GPU resource its pod asks for (a run on a cluster): a resumed
+    run's new Job asks for as many."""
 
     def to_json(self) -> str:
         body = {
@@ -91,6 +100,7 @@ class RunRecord:
             "backend": self.backend,
             "launched_at": self.launched_at,
             "cloned_from": self.cloned_from,
+            "gpus": self.gpus,
             "spec": self.spec.to_dict(),
         }
         return json.dumps(body, indent=2, sort_keys=True)
@@ -119,6 +129,8 @@ class RunRecord:
             backend=schema.text(body, "backend"),
             launched_at=schema.text(body, "launched_at"),
             cloned_from=schema.optional_text(body, "cloned_from"),
+            # Absent from the records of earlier versions, which asked for no GPU count.
+            gpus=schema.integer(body, "gpus", 0, MAX_GPUS) if "gpus" in body else 0,
         )
 
 
@@ -347,8 +359,7 @@ class RunFolder:
 
     def next_seq(self) -> int:
         """The sequence number a resumed worker continues from."""
-        records = EventLog(self.events_file).read_new()
-        return records[-1].seq + 1 if records else 0
+        return _next_seq(self.events_file)
 
     def summary(self) -> RunSummary:
         return summarize(self.events(), self.record().spec.epochs)
@@ -387,8 +398,58 @@ class RunFolder:
         return words[1] if len(words) > 1 else None
 
 
+class EventCopy:
+    """This machine's copy of a run's events that train elsewhere (a host's, the store's),
+    kept by as many followers as follow the run here at once (two app windows, the app
+    and ``logs --follow``). Each follower has its own :class:`EventCopy`: it is told
+    whether an event is the next one it has not seen, and appends the event's line to
+    the file only when the file lacks it, under the file's lock, so that every event is
+    in the file once and in order whichever follower is first."""
+
+    def __init__(self, folder: RunFolder) -> None:
+        self.events_file = folder.events_file
+        self._lock = FileLock(folder.path / COPY_LOCK_FILE)
+        self.next_seq = folder.next_seq()
+        """The next event this follower has not seen."""
+        self._file_seq = self.next_seq
+        """The next event the file lacks, as of :attr:`_file_size`."""
+        self._file_size = self._size()
+
+    def take(self, record: Record) -> bool:
+        """Whether ``record`` is this follower's next event; if it is and the file lacks
+        it, its line (the worker's own bytes) is appended."""
+        if record.seq != self.next_seq:
+            return False
+        with self._lock:
+            if self._size() != self._file_size:  # another follower appended
+                self._file_seq = _next_seq(self.events_file)
+            if record.seq == self._file_seq:
+                with self.events_file.open("a", encoding="utf-8") as stream:
+                    stream.write(record.line + "\n")
+                self._file_seq += 1
+            self._file_size = self._size()
+        self.next_seq += 1
+        return True
+
+    def _size(self) -> int:
+        try:
+            return self.events_file.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+
+def _next_seq(events_file: Path) -> int:
+    records = EventLog(events_file).read_new()
+    return records[-1].seq + 1 if records else 0
+
+
 def new_record(
-    spec: TrainSpec, dataset: str, backend: str, *, cloned_from: str | None = None
+    spec: TrainSpec,
+    dataset: str,
+    backend: str,
+    *,
+    cloned_from: str | None = None,
+    gpus: int = 0,
 ) -> RunRecord:
     """The record of a run launched now, under a fresh id (a second's launches differ by
     their random part; :meth:`RunRegistry.create` tries again in the rare case they don't)."""
@@ -400,6 +461,7 @@ def new_record(
         backend=backend,
         launched_at=now.isoformat(timespec="seconds"),
         cloned_from=cloned_from,
+        gpus=gpus,
     )
 
 
@@ -438,6 +500,13 @@ class RunRegistry:
 
     def get(self, run_id: str) -> RunFolder:
         """The run named by its id or a unique prefix of it; the newest for ``last``."""
+        folder = self.find(run_id)
+        if folder is None:
+            raise UsageError(f"no run {run_id!r} on this machine; `datayard runs` lists them")
+        return folder
+
+    def find(self, run_id: str) -> RunFolder | None:
+        """As :meth:`get`, but ``None`` when no run here has that id or prefix."""
         runs = self.all()
         if run_id == "last" and runs:
             return runs[0]
@@ -448,7 +517,7 @@ class RunRegistry:
         if len(matches) == 1:
             return matches[0]
         if not matches:
-            raise UsageError(f"no run {run_id!r} on this machine; `datayard runs` lists them")
+            return None
         raise UsageError(
             f"{run_id!r} matches {len(matches)} runs: give more of the id "
             f"({', '.join(f.run_id for f in matches[:3])}...)"

@@ -53,6 +53,7 @@ from datayard.core.training.host_side import HOST_PROTOCOL
 from datayard.core.training.mirror import FLUSH_INTERVAL_S
 from datayard.core.training.protocol import Batch, Preparing, Record, decode
 from datayard.core.training.runs import (
+    EventCopy,
     EventLog,
     RunFolder,
     RunRegistry,
@@ -225,7 +226,7 @@ class SshBackend:
         is down, so its host alone is waited for.
         """
         remote = RemoteRun.read(folder)
-        copy = _Copy(folder)
+        copy = EventCopy(folder)
         for copied in EventLog(folder.events_file).read_new():
             if copied.seq >= from_seq:
                 yield copied
@@ -456,25 +457,6 @@ def _host_side_command(remote: RemoteRun, *args: str) -> str:
     return " ".join(shlex.quote(word) for word in words)
 
 
-class _Copy:
-    """This machine's copy of a run's events, from its host or from the store alike: an
-    event is appended only when it is the next one the copy lacks."""
-
-    def __init__(self, folder: RunFolder) -> None:
-        self.events_file = folder.events_file
-        self.next_seq = folder.next_seq()
-
-    def take(self, record: Record) -> bool:
-        """Append ``record``'s line, the worker's own bytes, if it is the next event;
-        whether it was."""
-        if record.seq != self.next_seq:
-            return False
-        with self.events_file.open("a", encoding="utf-8") as stream:
-            stream.write(record.line + "\n")
-        self.next_seq += 1
-        return True
-
-
 class _StoreCopy:
     """The store's copy of a run's events, reached with the run's profile when first
     needed. A store that cannot be read either is said once, and waited out with the host."""
@@ -506,7 +488,7 @@ class _StoreCopy:
 
 
 def _meanwhile(
-    store: _StoreCopy, copy: _Copy, delay_s: float, cancel: CancelToken | None
+    store: _StoreCopy, copy: EventCopy, delay_s: float, cancel: CancelToken | None
 ) -> Iterator[Record]:
     """The events the store's copy adds to ``copy`` over ``delay_s``, read as often as
     the worker stores them."""

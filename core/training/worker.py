@@ -18,7 +18,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TextIO
 
@@ -29,7 +29,6 @@ from datayard.core.datasets.manifest import Manifest
 from datayard.core.datasets.pull import pull
 from datayard.core.errors import AccessError, DatayardError, StorageError
 from datayard.core.events import FileFailed, Finished, Transfer
-from datayard.core.paths import AppDirs
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.workspace import Connection, Workspace
 from datayard.core.training import offline
@@ -46,8 +45,9 @@ from datayard.core.training.protocol import (
     encode,
 )
 from datayard.core.training.protocol import Finished as TrainingFinished
-from datayard.core.training.runs import EventLog, RunFolder, RunRecord
+from datayard.core.training.runs import Control, EventLog, RunFolder, RunRecord
 from datayard.core.training.spec import base_run
+from datayard.core.training.stored_control import ControlWatch
 
 log = logging.getLogger(__name__)
 
@@ -135,12 +135,20 @@ def run(
     resume: bool = False,
     workspace: Workspace,
     connection: Connection | None = None,
+    cache: Path | None = None,
+    unstored_from: int | None = None,
 ) -> int:
     """Train the run in ``folder``; the exit status is 0 unless it failed.
 
     The store is reached through ``connection`` when one is given (a training host's
     worker is handed it, see :mod:`.credentials`), else through the workspace's profile
-    that the run's spec names; ``workspace`` gives the caches either way.
+    that the run's spec names. Datasets and earlier runs' weights are kept in ``cache``
+    (a pod's volume), else in the workspace's cache, which has Ultralytics' folder.
+    The folder's events from ``unstored_from`` on are stored first; when not given, those
+    after the last worker's ending (see :func:`_mirror_since_last_worker`).
+
+    Stop and pause requests come from the run's control file and from the store
+    (:mod:`.stored_control`), whichever comes first.
     """
     record = folder.record()
     emit = Emitter(out, folder.next_seq(), folder)
@@ -148,6 +156,7 @@ def run(
     folder.clear_request()
     offline.prepare(workspace.dirs.cache / "ultralytics")
     _preload_ultralytics()
+    watch: ControlWatch | None = None
     try:
         if connection is None:
             connection = workspace.connect(record.spec.profile)
@@ -155,12 +164,22 @@ def run(
         emit.mirror = Mirror(bucket, record.run_id, folder.mirror_dir)
         emit.store_wait_s = record.spec.store_wait
         emit.mirror.put_text("spec.json", record.to_json())
-        _mirror_since_last_worker(folder, emit.mirror)
+        _mirror_since_last_worker(folder, emit.mirror, unstored_from)
+        watch = ControlWatch(bucket, record.run_id)
         if resume:
             _put_checkpoint_in_place(folder, bucket, emit)
-        data_yaml = _prepare_dataset(bucket, record, workspace, emit)
-        model = _resolve_model(record, bucket, workspace.dirs)
-        return _train(folder, record, emit, data_yaml=data_yaml, model=model, resume=resume)
+        cache = cache or workspace.dirs.cache
+        data_yaml = _prepare_dataset(bucket, record, workspace, cache, emit)
+        model = _resolve_model(record, bucket, cache)
+        return _train(
+            folder,
+            record,
+            emit,
+            data_yaml=data_yaml,
+            model=model,
+            resume=resume,
+            requested=_requests(folder, watch),
+        )
     except DatayardError as error:
         reason = getattr(error, "reason", "store" if isinstance(error, StorageError) else "error")
         emit(Failed(reason=reason, message=str(error)))
@@ -170,8 +189,15 @@ def run(
         emit(Failed(reason="crashed", message=f"{type(error).__name__}: {error}"))
         return 1
     finally:
+        if watch is not None:
+            watch.close()
         if emit.mirror is not None:
             emit.mirror.close()
+
+
+def _requests(folder: RunFolder, watch: ControlWatch) -> Callable[[], Control | None]:
+    """The user's request, from the run's control file or from the store."""
+    return lambda: folder.requested() or watch.requested()
 
 
 def refuse(folder: RunFolder, out: TextIO, error: DatayardError) -> None:
@@ -188,6 +214,7 @@ def _train(
     data_yaml: Path,
     model: str,
     resume: bool,
+    requested: Callable[[], Control | None],
 ) -> int:
     from . import yolo  # torch and Ultralytics load here, after the offline setup
 
@@ -198,7 +225,7 @@ def _train(
         run_id=record.run_id,
         dataset=record.dataset,
         model=record.spec.model,
-        requested=folder.requested,
+        requested=requested,
     )
     try:
         outcome = yolo.train(
@@ -293,17 +320,17 @@ def _preload_ultralytics() -> None:
     threading.Thread(target=load, name="preload-ultralytics", daemon=True).start()
 
 
-def dataset_cache(dirs: AppDirs, manifest: Manifest) -> Path:
+def dataset_cache(cache: Path, manifest: Manifest) -> Path:
     """Where runs on this machine find a version: pulled once, shared by its runs."""
-    return dirs.cache / "datasets" / manifest.owner / manifest.name / manifest.id
+    return cache / "datasets" / manifest.owner / manifest.name / manifest.id
 
 
 def _prepare_dataset(
-    bucket: Bucket, record: RunRecord, workspace: Workspace, emit: Emitter
+    bucket: Bucket, record: RunRecord, workspace: Workspace, cache: Path, emit: Emitter
 ) -> Path:
     ref = DatasetRef.parse(record.dataset, workspace.settings().owner)
     manifest = Catalog(bucket).manifest(ref)
-    target = dataset_cache(workspace.dirs, manifest)
+    target = dataset_cache(cache, manifest)
     target.parent.mkdir(parents=True, exist_ok=True)
     # Two runs on one version share its cache: the second waits for the first pull.
     with FileLock(target.with_name(f"{target.name}.lock")):
@@ -337,7 +364,7 @@ def _reported(events: Iterable[object], emit: Emitter) -> Iterable[object]:
         yield event
 
 
-def _resolve_model(record: RunRecord, bucket: Bucket, dirs: AppDirs) -> str:
+def _resolve_model(record: RunRecord, bucket: Bucket, cache: Path) -> str:
     """A local path or shipped YAML name; earlier runs' weights come from the store.
 
     The record may come from another machine, so the run id is checked here too: it
@@ -347,7 +374,7 @@ def _resolve_model(record: RunRecord, bucket: Bucket, dirs: AppDirs) -> str:
     run_id = base_run(model)
     if run_id is None:
         return str(Path(model).expanduser()) if model.endswith(".pt") else model
-    target = dirs.cache / "models" / f"{run_id}-best.pt"
+    target = cache / "models" / f"{run_id}-best.pt"
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
         key = artifact_key(run_id, "train/weights/best.pt")
@@ -362,13 +389,17 @@ def _resolve_model(record: RunRecord, bucket: Bucket, dirs: AppDirs) -> str:
     return str(target)
 
 
-def _mirror_since_last_worker(folder: RunFolder, mirror: Mirror) -> None:
-    """The events after the last worker's ending (a resume's "resuming", which the backend
-    writes) reach the store before this worker's, so the store's stream has no gap."""
+def _mirror_since_last_worker(folder: RunFolder, mirror: Mirror, unstored_from: int | None) -> None:
+    """The events the store lacks reach it before this worker's, so the store's stream has
+    no gap: those from ``unstored_from`` on, else those after the last worker's ending (a
+    resume's "resuming", which the backend writes)."""
     records = EventLog(folder.events_file).read_new()
-    ended = max((i for i, r in enumerate(records) if r.event.TERMINAL), default=-1)
-    for record in records[ended + 1 :]:
-        mirror.add_line(record.seq, record.line)
+    if unstored_from is None:
+        ended = max((i for i, r in enumerate(records) if r.event.TERMINAL), default=-1)
+        unstored_from = records[ended].seq + 1 if ended >= 0 else 0
+    for record in records:
+        if record.seq >= unstored_from:
+            mirror.add_line(record.seq, record.line)
 
 
 def _mirror_results(mirror: Mirror, folder: RunFolder) -> None:

@@ -11,7 +11,9 @@ closing the dashboard cancels its operation.
 A run on a host is followed whether it is selected or not: following it is
 what brings its copy here up to date (its status in the list), and what keeps
 its tunnel to the store open. Once the list is read (at start-up too), every
-remote run still going is re-attached.
+remote run still going is re-attached. With "Other machines' runs", the list
+also has copies of the store's runs that this machine did not launch, followed
+the same way, through the store.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -38,6 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from datayard.core.errors import DatayardError
 from datayard.core.events import CancelToken, Finished, check_cancel
 from datayard.core.training.backends import Backends
 from datayard.core.training.curves import MAX_SMOOTHING, RunCurves, XAxis, export_csv, read_curves
@@ -49,7 +53,7 @@ from ..notice import Notice
 from ..rich_text import as_written
 from ..workers import Operation, call_in_background, run_in_background
 from .plots import PALETTE, CurvePlots
-from .runs_list import RunInfo, RunsList, read_runs, swatch
+from .runs_list import RunInfo, RunsList, read_runs, read_store_runs, swatch
 
 REDRAW_MS = 100
 """Ten redraws a second at most: smooth to the eye, cheap for long curves."""
@@ -119,7 +123,12 @@ class RunDashboard(QWidget):
         self._smoothing = 0.6
 
         self.refresh_button = QPushButton("Refresh")
-        self.refresh_button.setToolTip("Read the runs on this machine again")
+        self.refresh_button.setToolTip("Read the runs again")
+        self.everywhere = QCheckBox("Other machines' runs")
+        self.everywhere.setToolTip(
+            "Also list the runs in the store (the default profile's) that other machines "
+            "and clusters launched: followed, stopped and paused through the store"
+        )
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip(
             "Finish the selected runs now: the weights so far are validated and saved"
@@ -177,8 +186,19 @@ class RunDashboard(QWidget):
         """Read the runs list again in the background; rows update in place."""
         if self._listing is not None:
             self._listing.cancel()
-        operation = call_in_background(lambda: read_runs(self.backend), self)
-        operation.finished.connect(lambda infos: self._runs_read(operation, infos))
+        everywhere = self.everywhere.isChecked()
+
+        def listing() -> tuple[list[RunInfo], str]:
+            infos = read_runs(self.backend)
+            if not everywhere:
+                return infos, ""
+            try:
+                return infos + read_store_runs(self.backend), ""
+            except DatayardError as error:
+                return infos, f"The store's runs cannot be listed: {error}"
+
+        operation = call_in_background(listing, self)
+        operation.finished.connect(lambda found: self._runs_read(operation, *found))
         operation.failed.connect(lambda error: self.notice.error(f"Cannot list the runs: {error}"))
         self._listing = operation
         return operation
@@ -226,7 +246,7 @@ class RunDashboard(QWidget):
 
     def _layout(self) -> None:
         top = QHBoxLayout()
-        for widget in (self.refresh_button, self.stop_button, self.pause_button):
+        for widget in (self.refresh_button, self.everywhere, self.stop_button, self.pause_button):
             top.addWidget(widget)
         top.addWidget(self.resume_button)
         top.addSpacing(16)
@@ -264,6 +284,7 @@ class RunDashboard(QWidget):
 
     def _connect(self) -> None:
         self.refresh_button.clicked.connect(self.refresh)
+        self.everywhere.toggled.connect(self.refresh)
         self.stop_button.clicked.connect(lambda: self._act("stop", self.backend.stop))
         self.pause_button.clicked.connect(lambda: self._act("pause", self.backend.pause))
         self.resume_button.clicked.connect(lambda: self._act("resume", self.backend.resume))
@@ -276,10 +297,12 @@ class RunDashboard(QWidget):
 
     # -- runs and selection --------------------------------------------------------
 
-    def _runs_read(self, operation: Operation, infos: list[RunInfo]) -> None:
+    def _runs_read(self, operation: Operation, infos: list[RunInfo], problem: str) -> None:
         if operation is not self._listing:
             return
         self._listing = None
+        if problem:
+            self.notice.error(problem)
         self.runs.show_runs(infos)
         for run_id, shown in [*self._shown.items(), *self._background.items()]:
             info = self.runs.infos.get(run_id)

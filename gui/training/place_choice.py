@@ -1,22 +1,37 @@
-"""The train dialog's "Where": this computer or a training host, and what the host offers.
+"""The train dialog's "Where": this computer, a training host or a cluster, and what
+each offers.
 
 Choosing a host asks it, in the background, what a run there would get: its
 GPUs and their free memory (a batch size follows from it), whether it
 reaches the store by itself or only through this computer, and whether its
 worker environment is ready. A host that is not ready offers nothing to
-launch: the launch would be refused anyway.
+launch: the launch would be refused anyway. A cluster is not asked (its API
+server may be slow to answer, and `cluster test` says far more): the choice
+shows its profile, takes the number of GPUs for the run's pod, and refuses a
+store that no pod can reach.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
+from datayard.core.checks import State
+from datayard.core.clusters.registry import Cluster
 from datayard.core.errors import DatayardError
 from datayard.core.hosts.probe import Gpu, HostFacts
 from datayard.core.hosts.registry import LOCAL_HOST
 from datayard.core.training.backends import Backends
 from datayard.core.training.batch_size import device_gpus, gpu_batch
+from datayard.core.training.cluster import store_check
 from datayard.core.training.devices import Accelerator
 from datayard.core.training.spec import TrainSpec
 from datayard.core.units import size
@@ -28,6 +43,14 @@ from ..workers import Operation, call_in_background
 
 THIS_COMPUTER = "This computer"
 NO_GPU = "no GPU: trains on the CPU"
+CLUSTER_GPUS = 1
+"""GPUs a cluster's pod asks for unless the user says otherwise: one chooses a cluster
+for its GPUs."""
+CLUSTER_NOTE = (
+    "The run is a Job of {cluster}: its pod trains from the store, and every machine "
+    "with the profile follows it there. Run `datayard cluster test {name}` once to check "
+    "the cluster, your permissions and its GPUs."
+)
 TUNNEL_NOTE = (
     "{host} reaches the store only through this computer: this run depends on this "
     "computer staying connected, and on the app following it, until it ends."
@@ -56,6 +79,7 @@ class PlaceChoice(QWidget):
         """Why the chosen host could not be asked."""
         self._probing: Operation | None = None
         self._batch = 0
+        self._clusters: dict[str, Cluster] = {}
 
         self.combo = QComboBox()
         self.combo.addItem(THIS_COMPUTER, LOCAL_HOST)
@@ -65,17 +89,26 @@ class PlaceChoice(QWidget):
         self.batch_hint = muted_label("")
         self.use_batch = QPushButton()
         self.use_batch.setToolTip("Set the batch size to this suggestion")
+        self.gpu_count = QSpinBox(minimum=0, maximum=64, value=CLUSTER_GPUS)
+        self.gpu_count.setToolTip("GPUs of the cluster's GPU resource for the run's pod")
+        self.gpu_count_label = QLabel("GPUs for its pod:")
         self.note = Notice()
         self.load_error = Notice()
         try:
             for host in backend.hosts.all():
-                self.combo.addItem(f"{host.name} ({host.destination})", host.name)
-                index = self.combo.count() - 1
-                self.combo.setItemData(
-                    index, as_written(host.destination), Qt.ItemDataRole.ToolTipRole
-                )
+                self._offer(f"{host.name} ({host.destination})", host.name, host.destination)
         except DatayardError as error:
             self.load_error.error(f"The hosts cannot be listed: {error}")
+        try:
+            for cluster in backend.cluster.clusters.all():
+                self._clusters[cluster.name] = cluster
+                self._offer(
+                    f"{cluster.name} (cluster, namespace {cluster.namespace})",
+                    cluster.name,
+                    cluster.image,
+                )
+        except DatayardError as error:
+            self.load_error.error(f"The clusters cannot be listed: {error}")
 
         choice = QHBoxLayout(self)
         choice.setContentsMargins(0, 0, 0, 0)
@@ -90,21 +123,57 @@ class PlaceChoice(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         layout.addWidget(self.gpus)
+        gpu_count = QHBoxLayout()
+        gpu_count.addWidget(self.gpu_count_label)
+        gpu_count.addWidget(self.gpu_count)
+        gpu_count.addStretch(1)
+        layout.addLayout(gpu_count)
         layout.addLayout(batch)
         layout.addWidget(self.note)
         layout.addWidget(self.load_error)
         self.combo.currentIndexChanged.connect(self.ask)
         self.check_again.clicked.connect(self.ask)
         self.use_batch.clicked.connect(lambda: self.batch_chosen.emit(self._batch))
+        self.gpu_count.valueChanged.connect(self._gpus_changed)
         self._show()
+
+    def _offer(self, text: str, name: str, tooltip: str) -> None:
+        self.combo.addItem(text, name)
+        self.combo.setItemData(
+            self.combo.count() - 1, as_written(tooltip), Qt.ItemDataRole.ToolTipRole
+        )
 
     # -- what the dialog asks ---------------------------------------------------------
 
     @property
     def host(self) -> str | None:
-        """The chosen host's name; ``None`` for this computer."""
+        """The chosen host's or cluster's name; ``None`` for this computer."""
         name = self.combo.currentData()
         return None if name == LOCAL_HOST else str(name)
+
+    @property
+    def cluster(self) -> Cluster | None:
+        """The chosen cluster; ``None`` for this computer or a host."""
+        return self._clusters.get(self.host or "")
+
+    @property
+    def pod_gpus(self) -> int:
+        """The GPUs a cluster's pod asks for; 0 elsewhere (a host's device says)."""
+        return self.gpu_count.value() if self.cluster is not None else 0
+
+    @property
+    def where(self) -> str:
+        """Where the run goes, within a sentence (``host NAME``, ``cluster NAME``); empty
+        for this computer."""
+        if self.host is None:
+            return ""
+        return f"{'cluster' if self.cluster is not None else 'host'} {self.host}"
+
+    @property
+    def label(self) -> str:
+        """Where the run goes, as a sentence starts it."""
+        where = self.where
+        return where[0].upper() + where[1:] if where else "This machine"
 
     @property
     def probing(self) -> bool:
@@ -115,6 +184,9 @@ class PlaceChoice(QWidget):
         """What a run there trains on, as far as is known."""
         if self.host is None:
             return self.local
+        if self.cluster is not None:
+            gpus = (self.cluster.gpu_resource,) * self.pod_gpus
+            return Accelerator("cuda", gpus) if gpus else Accelerator("cpu")
         if self.facts is not None and self.facts.gpus:
             return Accelerator("cuda", tuple(gpu.name for gpu in self.facts.gpus))
         return Accelerator("cpu")
@@ -133,6 +205,9 @@ class PlaceChoice(QWidget):
         """Why nothing can be launched there; empty when a launch may go."""
         if self.host is None or self.probing:
             return ""
+        if self.cluster is not None:
+            check = store_check(self.backend.cluster.workspace.endpoint(self.profile))
+            return f"{check.detail}: {check.hint}" if check.state is State.FAIL else ""
         if self.error:
             return f"{self.host} cannot be asked what it offers: {self.error}"
         if self.facts is not None and not self.facts.worker_ready:
@@ -148,7 +223,7 @@ class PlaceChoice(QWidget):
         self.stop()
         self.facts, self.error = None, ""
         host = self.host
-        if host is not None:
+        if host is not None and self.cluster is None:
             operation = call_in_background(lambda: self.backend.probe(host, self.profile), self)
             operation.finished.connect(lambda facts: self._answered(operation, facts, ""))
             operation.failed.connect(
@@ -198,13 +273,22 @@ class PlaceChoice(QWidget):
         self._show()
         self.changed.emit()
 
+    def _gpus_changed(self) -> None:
+        self._show()
+        self.changed.emit()
+
     def _show(self) -> None:
-        host = self.host
-        self.check_again.setVisible(host is not None)
+        host, cluster = self.host, self.cluster
+        self.check_again.setVisible(host is not None and cluster is None)
         self.check_again.setEnabled(not self.probing)
+        self.gpu_count.setVisible(cluster is not None)
+        self.gpu_count_label.setVisible(cluster is not None)
         self.note.clear()
         if host is None:
             self.gpus.setText(f"Trains here: {self.local.describe()}.")
+        elif cluster is not None:
+            self.gpus.setText(f"Its pod runs the image {cluster.image}.")
+            self.note.info(CLUSTER_NOTE.format(cluster=cluster.shown, name=cluster.name))
         elif self.probing:
             self.gpus.setText(f"Asking {host} what it offers…")
         elif self.facts is None:

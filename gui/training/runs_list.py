@@ -1,8 +1,9 @@
-"""The list of training runs on this machine, one row per run folder."""
+"""The list of training runs, one row per run folder: this machine's, and on request
+copies of the store's runs that other machines and clusters launched."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QIcon, QPixmap
@@ -11,6 +12,7 @@ from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 from datayard.core.errors import DatayardError
 from datayard.core.hosts.registry import LOCAL_HOST
 from datayard.core.training.backends import Backends
+from datayard.core.training.job_watch import with_job
 from datayard.core.training.runs import RunFolder, RunRecord, RunStatus, RunSummary
 from datayard.core.units import duration
 
@@ -54,16 +56,39 @@ class RunInfo:
 
 def read_runs(backend: Backends) -> list[RunInfo]:
     """Every run of the backend's registry with its summary, newest first."""
-    infos = []
-    for folder in backend.registry.all():
-        try:
-            record, summary = folder.record(), backend.summary(folder)
-            alive, host = backend.alive(folder), backend.where(folder)
-            infos.append(RunInfo(folder, record, summary, alive, host))
-        except (DatayardError, OSError, ValueError, KeyError, TypeError) as error:
-            # A hand-edited or half-written run.json must not hide the other runs.
-            infos.append(RunInfo(folder, None, None, alive=False, problem=f"unreadable: {error}"))
-    return infos
+    return _with_jobs(backend, [_info(backend, folder) for folder in backend.registry.all()])
+
+
+def read_store_runs(backend: Backends) -> list[RunInfo]:
+    """The runs in the default profile's store that this machine did not launch, from
+    their copies here, brought up to date (:meth:`Backends.store_copies`)."""
+    return _with_jobs(backend, [_info(backend, folder) for folder in backend.store_copies()])
+
+
+def _with_jobs(backend: Backends, infos: list[RunInfo]) -> list[RunInfo]:
+    """Cluster runs that go on, told with their Jobs: why a pod waits, and the failure of
+    a worker gone without storing its end (:func:`with_job`)."""
+    # The infos hold each run's record and status already: only the Jobs are asked.
+    going = [i.folder for i in infos if i.record and i.status and not i.status.ended]
+    jobs = backend.cluster.statuses(going) if going else {}
+    found = []
+    for info in infos:
+        job = jobs.get(info.run_id)
+        if job is not None and info.summary is not None:
+            summary = with_job(info.summary, job)
+            info = replace(info, summary=summary, alive=not summary.status.ended)
+        found.append(info)
+    return found
+
+
+def _info(backend: Backends, folder: RunFolder) -> RunInfo:
+    try:
+        record, summary = folder.record(), backend.summary(folder)
+        alive, host = backend.alive(folder), backend.where(folder)
+        return RunInfo(folder, record, summary, alive, host)
+    except (DatayardError, OSError, ValueError, KeyError, TypeError) as error:
+        # A hand-edited or half-written run.json must not hide the other runs.
+        return RunInfo(folder, None, None, alive=False, problem=f"unreadable: {error}")
 
 
 def remote_runs_going(backend: Backends) -> bool:

@@ -90,9 +90,10 @@ LABELS = {
 
 EXPLANATIONS = {
     "where": (
-        "This computer, or a training host added in Settings → Hosts, which trains with "
-        "its own GPUs and pulls the dataset from the store itself. A run on a host goes on "
-        "there when this app closes; the Training tab follows it here."
+        "This computer, a training host added in Settings → Hosts, or a Kubernetes "
+        "cluster added with `datayard cluster add`. A host or a cluster trains with its own "
+        "GPUs and pulls the dataset from the store itself; its run goes on there when this "
+        "app closes, and the Training tab follows it here."
     ),
     "task": (
         "What the model learns to output: detect draws boxes around objects, segment "
@@ -271,7 +272,7 @@ class TrainDialog(QDialog):
         if self.place.host and spec.model.endswith(".pt") and "model" not in found:
             found["model"] = (
                 f"a weights file of this computer is not on {self.place.host}: fine-tune an "
-                "earlier run's best weights (run:…), which the host takes from the store"
+                "earlier run's best weights (run:…), which it takes from the store"
             )
         return found
 
@@ -296,14 +297,16 @@ class TrainDialog(QDialog):
             return
         if self._launching is not None or self.place.probing:
             return
-        spec, ref, host, cloned_from = (
+        spec, ref, host, gpus, cloned_from = (
             self.spec(),
             self.manifest.ref,
             self.place.host,
+            self.place.pod_gpus,
             self.cloned_from,
         )
         operation = call_in_background(
-            lambda: self.backend.launch(spec, ref, host=host, cloned_from=cloned_from), self
+            lambda: self.backend.launch(spec, ref, host=host, gpus=gpus, cloned_from=cloned_from),
+            self,
         )
         operation.finished.connect(self._launched)
         operation.failed.connect(self._not_launched)
@@ -529,8 +532,7 @@ class TrainDialog(QDialog):
 
     def _explanation(self, name: str) -> str:
         if name == "device":
-            where = f"Host {self.place.host}" if self.place.host else "This machine"
-            return f"{EXPLANATIONS[name]} {where}: {self.accelerator.describe()}."
+            return f"{EXPLANATIONS[name]} {self.place.label}: {self.accelerator.describe()}."
         return EXPLANATIONS[name]
 
     def _connect(self) -> None:
@@ -608,7 +610,7 @@ class TrainDialog(QDialog):
                 spec,
                 self.manifest,
                 self.accelerator,
-                host=self.place.host,
+                where=self.place.where or None,
                 through_this_computer=self.place.through_this_computer,
             )
         )
@@ -737,11 +739,11 @@ def describe(
     manifest: Manifest,
     accelerator: Accelerator,
     *,
-    host: str | None = None,
+    where: str | None = None,
     through_this_computer: bool = False,
 ) -> str:
-    """What launching ``spec`` (on ``host``, or here) will do, in one paragraph a user
-    reads before starting."""
+    """What launching ``spec`` (``where``: on a host or cluster, or here) will do, in one
+    paragraph a user reads before starting."""
     counts = manifest.split_counts()
     train = counts["train"]
     data = (
@@ -750,7 +752,7 @@ def describe(
     )
     parts = [
         f"{_model_phrase(spec.model)} on {data} for {spec.epochs} epochs "
-        f"{f'on host {host}, ' if host else ''}{_device_phrase(spec.device, accelerator)}",
+        f"{f'on {where}, ' if where else ''}{_device_phrase(spec.device, accelerator)}",
         f"each epoch is {math.ceil(train / spec.batch)} batches "
         f"of {spec.batch} images at {spec.imgsz} px",
         _optimizer_phrase(spec),

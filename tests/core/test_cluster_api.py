@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -45,11 +45,13 @@ def status(code: int, message: str) -> Answer:
 
 class ApiServer:
     """Answers ``(METHOD, path)`` with what ``routes`` holds; 404 otherwise. Keeps the
-    requests it received (path with its query, body parsed)."""
+    requests it received (path with its query, body parsed), and calls ``arrived`` with
+    each (method, path) before answering it."""
 
     def __init__(self) -> None:
         self.routes: dict[tuple[str, str], Answer] = {}
         self.received: list[tuple[str, str, Any]] = []
+        self.arrived: Callable[[str, str], None] = lambda method, path: None
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -57,6 +59,7 @@ class ApiServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length)) if length else None
                 path = self.path.split("?")[0]
+                server.arrived(self.command, path)
                 server.received.append((self.command, self.path, body))
                 code, answer = server.routes.get(
                     (self.command, path), status(404, f"the server could not find {path}")

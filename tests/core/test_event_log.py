@@ -5,8 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from datayard.core.training.protocol import Failed, Setup
-from datayard.core.training.runs import EventLog, RunRegistry, RunStatus
+from datayard.core.training.protocol import (
+    Failed,
+    Preparing,
+    Record,
+    Setup,
+    TrainingEvent,
+    encode,
+)
+from datayard.core.training.runs import EventCopy, EventLog, RunRegistry, RunStatus
 from tests.core.test_curves import append_events, write_run
 
 LINE_BREAKS = "cats\u2028dogs\x85birds\x1cfish\u2029"
@@ -40,3 +47,32 @@ def test_records_keep_their_lines_as_written_and_wait_for_a_line_to_end(tmp_path
     assert [record.line for record in second] == [
         '{"v":1,"seq":99,"type":"failed","reason":"crashed","message":"gone"}'
     ]
+
+
+def test_followers_of_one_run_copy_each_event_once_whichever_is_first(tmp_path: Path) -> None:
+    """Two app windows (or the app and ``logs --follow``) follow the same run: each is
+    told every event, in turn, and the copy has each event once and in order."""
+    run = write_run(RunRegistry(tmp_path / "runs"), epochs=1, batches=2, end=False)
+    first, second = EventCopy(run), EventCopy(run)
+    start = first.next_seq
+    events: list[TrainingEvent] = [
+        Preparing(phase="resuming"),
+        Failed(reason="crashed", message="gone"),
+        Preparing(phase="resuming"),
+    ]
+    records = [Record(start + i, e, encode(e, start + i)) for i, e in enumerate(events)]
+
+    told = [
+        first.take(records[0]),
+        second.take(records[0]),  # the first appended it
+        second.take(records[1]),
+        second.take(records[2]),
+        first.take(records[2]),  # not its next: it has not been told of the second yet
+        first.take(records[1]),
+        first.take(records[2]),
+        first.take(records[1]),  # told already
+    ]
+
+    assert told == [True, True, True, True, False, True, True, False]
+    assert [r.seq for r in EventLog(run.events_file).read_new()] == list(range(start + 3))
+    assert run.events()[-3:] == events

@@ -144,8 +144,13 @@ def test_unfinished_jobs_survive_a_restart_as_interrupted(tmp_path: Path) -> Non
 
 
 def test_a_request_round_trips_through_json() -> None:
-    original = PushRequest((Path("/a b/c"), Path("/d")), "set", "lab", SplitMode.RATIO, True)
+    original = PushRequest((Path("/a b/c"), Path("/d")), "set", "lab", SplitMode.RATIO, True, "m")
     assert PushRequest.from_json(original.to_json()) == original
+
+
+def test_a_request_saved_before_messages_loads_without_one() -> None:
+    saved = '{"paths": ["/d"], "dataset": "set", "profile": "lab", "split": "auto", "force": false}'
+    assert PushRequest.from_json(saved).message == ""
 
 
 @pytest.mark.parametrize(

@@ -70,19 +70,22 @@ def test_a_lost_connection_is_re_attached_with_every_event_once_and_controls_rea
     remote: SshHost, training_store: TrainingStore
 ) -> None:
     backends = Backends.default()
-    spec = training_store.spec(epochs=6)
+    # Long enough that no run ends before a pause or stop reaches it over SSH, which
+    # under load can take a few of these one-second epochs.
+    spec = training_store.spec(epochs=100)
     folder = backends.launch(spec, training_store.ref, host=HOST)
     secret = training_store.server.secret
 
     records: list[Record] = []
-    cut = False
+    cut = paused = stopped = False
     for record in backends.follow(folder):
         records.append(record)
         if isinstance(record.event, Epoch) and not cut:
             cut = True
             assert secret_on_host(remote, secret) == []  # while the worker runs, too
             drop_connections(remote)
-        elif isinstance(record.event, Epoch) and record.event.epoch == 2:
+        elif isinstance(record.event, Epoch) and not paused:
+            paused = True
             backends.pause(folder)
     assert isinstance(records[-1].event, Paused)
     assert folder.summary().status is RunStatus.PAUSED
@@ -90,7 +93,8 @@ def test_a_lost_connection_is_re_attached_with_every_event_once_and_controls_rea
     backends.resume(folder)
     for record in backends.follow(folder, from_seq=records[-1].seq + 1):
         records.append(record)
-        if isinstance(record.event, Epoch) and record.event.epoch == 4:
+        if isinstance(record.event, Epoch) and not stopped:
+            stopped = True
             backends.stop(folder)
     backends.close()
 

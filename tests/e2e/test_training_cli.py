@@ -42,7 +42,8 @@ def test_train_runs_logs_fetch_and_export(training_store: TrainingStore, tmp_pat
     assert (tmp_path / "out" / "results.csv").read_text().count("\n") == 3
 
     missing = run_cli("fetch", "20200101-000000-abcdef", str(tmp_path / "x"), "--profile", PROFILE)
-    assert missing.returncode == 2 and "no results for run" in missing.stderr
+    assert missing.returncode == 2
+    assert "no run '20200101-000000-abcdef' on this machine or in the store" in missing.stderr
 
     exported = run_cli("export", "last", "--half", "--int8")
     assert exported.returncode == 0, exported.stderr
