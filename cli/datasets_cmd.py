@@ -6,12 +6,12 @@ import click
 from rich.table import Table
 from rich.text import Text
 
+from datayard.core.datasets.catalog import group_versions
 from datayard.core.datasets.describe import summary
-from datayard.core.datasets.listing import DatasetVersions, group_versions
 from datayard.core.units import size
 
 from .render import console, out, print_json
-from .versions import json_option, open_store, profile_option
+from .versions import history_json, json_option, open_store, print_unreadable, profile_option
 
 
 @click.command(name="datasets")
@@ -25,7 +25,7 @@ def command(profile_name: str | None, as_json: bool) -> None:
     store = open_store(profile_name)
     datasets = group_versions(store.catalog.stored_versions())
     if as_json:
-        print_json([_as_json(dataset) for dataset in datasets])
+        print_json([history_json(dataset, summary) for dataset in datasets])
         return
     if not datasets:
         console.print(
@@ -58,17 +58,4 @@ def command(profile_name: str | None, as_json: bool) -> None:
             )
         )
     out.print(table)
-    for broken in (broken for dataset in datasets for broken in dataset.broken):
-        out.print(Text(f"cannot be read: {broken.error}", style="red"))
-
-
-def _as_json(dataset: DatasetVersions) -> dict[str, object]:
-    return {
-        "owner": dataset.owner,
-        "name": dataset.name,
-        "versions": [summary(m, dataset.number(m)) for m in dataset.versions],
-        "broken": [
-            {"id": broken.id, "object": broken.error.key, "problem": str(broken.error)}
-            for broken in dataset.broken
-        ],
-    }
+    print_unreadable(datasets)

@@ -1,4 +1,4 @@
-"""``datayard gc``: delete the blobs that no dataset version uses."""
+"""``datayard gc``: delete the blobs that no dataset or model version uses."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import click
 from rich.text import Text
 
 from datayard.core.datasets.describe import count
-from datayard.core.datasets.gc import STALE_PUSH, GcResult, collect_garbage
 from datayard.core.events import run_to_end
 from datayard.core.units import size
+from datayard.core.upkeep.gc import STALE_PUSH, GcResult, collect_garbage
 
 from .render import console, follow, interruptible, out, print_json
 from .versions import (
@@ -45,7 +45,7 @@ def command(
     workers: int,
     as_json: bool,
 ) -> None:
-    """Find the blobs no version of any dataset uses, and delete them with --delete.
+    """Find the blobs no version of any dataset or model uses, and delete them with --delete.
 
     Blobs of pushes in progress are kept: a deleting gc has the store to
     itself, waiting for the pushes in progress to finish (and saying so), and
@@ -70,6 +70,7 @@ def command(
                 "stored_blobs": result.stored_blobs,
                 "stored_bytes": result.stored_bytes,
                 "versions": result.versions,
+                "model_versions": result.models,
                 "unreferenced": [{"sha256": s, "size": n} for s, n in result.unreferenced],
                 "unreferenced_bytes": result.unreferenced_bytes,
                 "deleted": list(result.deleted),
@@ -107,7 +108,8 @@ def _render(result: GcResult, delete: bool, ignore_stale: bool) -> None:
     out.print(
         Text(
             f"{count(result.stored_blobs, 'blob')} stored ({size(result.stored_bytes)}), "
-            f"used by {count(result.versions, 'version')} and "
+            f"used by {count(result.versions, 'dataset version')}, "
+            f"{count(result.models, 'model version')} and "
             f"{count(len(result.markers), 'push marker')}."
         )
     )

@@ -29,6 +29,7 @@ COMMANDS = {
     "diff": "diff_cmd",
     "verify": "verify_cmd",
     "gc": "gc_cmd",
+    "models": "models_cmd",
     "locks": "locks_cmd",
     "unlock": "locks_cmd:unlock",
     "profile": "profile_cmd",

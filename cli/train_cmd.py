@@ -12,6 +12,7 @@ from rich.text import Text
 from datayard.core.clusters.manifests import job_name
 from datayard.core.errors import UsageError
 from datayard.core.training.backends import Backends
+from datayard.core.training.base_models import pinned
 from datayard.core.training.protocol import Failed
 from datayard.core.training.runs import MAX_GPUS
 from datayard.core.training.spec import OPTIMIZERS, TASKS, TrainSpec, parse_value
@@ -23,7 +24,11 @@ from .versions import REF_METAVAR, open_store, profile_option
 # Field name -> (option type, help). Every option defaults to "not given", so
 # that --spec and --clone values are kept unless the user overrides them.
 FIELDS: dict[str, tuple[Any, str]] = {
-    "model": (str, "Architecture (yolo11n.yaml...), base weights (.pt) or run:RUN-ID."),
+    "model": (
+        str,
+        "Architecture (yolo11n.yaml...), base weights (.pt), run:RUN-ID, or model:NAME[@VERSION] "
+        "for a model in the store (datayard models).",
+    ),
     "task": (click.Choice(TASKS), "What the model learns: boxes (detect), masks, classes..."),
     "epochs": (int, "Passes over all training images."),
     "batch": (int, "Images per step; halve it when memory runs out."),
@@ -114,10 +119,17 @@ def command(
     changes["extra"] = {**(base.extra if base else {}), **_extra(extra)}
     # A saved or cloned spec names the store its dataset is in, unless --profile says otherwise.
     profile = profile_name or (base.profile if base else None)
-    manifest = open_store(profile).manifest(dataset)
-    spec = (base or TrainSpec(dataset=manifest.ref)).with_changes(
-        dataset=manifest.ref, profile=profile, **changes
+    store = open_store(profile)
+    manifest = store.manifest(dataset)
+    spec, base_model = pinned(
+        (base or TrainSpec(dataset=manifest.ref)).with_changes(
+            dataset=manifest.ref, profile=profile, **changes
+        ),
+        store.bucket,
+        store.owner,
     )
+    if base_model is not None:
+        console.print(Text(f"fine-tuning {base_model.ref} ({base_model.facts.task})"))
     if dry_run:
         assert host is not None
         plan = backend.cluster.plan(

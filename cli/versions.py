@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import click
+from rich.text import Text
 
-from datayard.core.datasets.catalog import Catalog, DatasetRef
+from datayard.core.datasets.catalog import Catalog, DatasetRef, R, VersionHistory
 from datayard.core.datasets.manifest import Manifest
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.workspace import Workspace
+
+from .render import out
 
 REF_METAVAR = "[OWNER/]NAME[@VERSION]"
 
@@ -42,7 +47,7 @@ class Store:
 
     def manifest(self, text: str) -> Manifest:
         """The version a user named; the newest when no version is given."""
-        return self.catalog.manifest(DatasetRef.parse(text, self.owner))
+        return self.catalog.version(DatasetRef.parse(text, self.owner))
 
 
 def open_store(profile_name: str | None, connections: int = 10) -> Store:
@@ -51,3 +56,25 @@ def open_store(profile_name: str | None, connections: int = 10) -> Store:
     connection = workspace.connect(profile_name)
     bucket = Bucket(connection.profile, connection.secret, connections=connections)
     return Store(bucket, Catalog(bucket), workspace.settings().owner)
+
+
+def history_json(
+    history: VersionHistory[R], summary: Callable[[R, int], dict[str, Any]]
+) -> dict[str, Any]:
+    """A dataset or model with its versions (each as ``summary`` tells) and those that
+    cannot be read, for ``--json``."""
+    return {
+        "owner": history.owner,
+        "name": history.name,
+        "versions": [summary(v, history.number(v)) for v in history.versions],
+        "broken": [
+            {"id": broken.id, "object": broken.error.key, "problem": str(broken.error)}
+            for broken in history.broken
+        ],
+    }
+
+
+def print_unreadable(histories: Iterable[VersionHistory[Any]]) -> None:
+    """One line per version that cannot be read, with the reason, after the table."""
+    for broken in (broken for history in histories for broken in history.broken):
+        out.print(Text(f"cannot be read: {broken.error}", style="red"))

@@ -16,6 +16,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -99,6 +100,27 @@ def matching(data: dict[str, Any], name: str, pattern: re.Pattern[str], what: st
     if not pattern.fullmatch(value):
         raise SchemaError(name, f"is not {what} ({quoted(value)})")
     return value
+
+
+def iso_time(data: dict[str, Any], name: str) -> str:
+    """A member that holds a time in ISO 8601, as Datayard writes them."""
+    value = text(data, name)
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise SchemaError(name, f"is not an ISO 8601 time ({quoted(value)})") from None
+    return value
+
+
+def check_format(value: object, known: int, what: str) -> None:
+    """The ``format`` member of a stored object: ``known``, or a newer one that an update
+    of Datayard reads."""
+    if type(value) is int and value > known:
+        raise SchemaError(
+            "format", f"is {value}; this Datayard reads format {known}: update Datayard"
+        )
+    if type(value) is not int or value != known:
+        raise SchemaError("format", f"is not {what} ({quoted(value)})")
 
 
 def integer(data: dict[str, Any], name: str, low: int, high: int, what: str = "") -> int:

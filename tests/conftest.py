@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests.fixtures.messy_tree",
     "tests.fixtures.private_ca",
     "tests.fixtures.training",
+    "tests.fixtures.base_weights",
     "tests.fixtures.cluster_api",
 ]
 

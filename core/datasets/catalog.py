@@ -1,13 +1,19 @@
-"""The datasets and versions stored in a bucket: reading and publishing manifests.
+"""Versions stored in a bucket, datasets' and models': reading and publishing them.
 
-Where each object lives is :mod:`datayard.core.store.layout`'s business.
+Datasets and models are versioned alike (linear history, numbers v1, v2, ...,
+a ``latest`` pointer), so one catalog class serves both; each kind says where
+its versions live and how one is read. Where each object lives is
+:mod:`datayard.core.store.layout`'s business.
 """
 
 from __future__ import annotations
 
 import logging
 import posixpath
+from abc import ABC, abstractmethod
+from collections import defaultdict
 from dataclasses import dataclass, replace
+from typing import ClassVar, Generic, Protocol, Self, TypeVar
 
 from datayard.core.datasets.history import in_history_order
 from datayard.core.datasets.manifest import (
@@ -38,22 +44,48 @@ PUBLISH_ATTEMPTS = 50
 """Publishes that may land first before a push gives up: far more than people push at once."""
 
 
+class StoredVersion(Protocol):
+    """What the catalog needs of a version it stores: a dataset's manifest or a model's."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def owner(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def parent(self) -> str | None: ...
+
+    @property
+    def ref(self) -> str: ...
+
+    def to_json(self) -> bytes: ...
+
+
+R = TypeVar("R", bound=StoredVersion)
+
+
 @dataclass(frozen=True)
-class DatasetRef:
+class VersionRef:
     """``[OWNER/]NAME[@VERSION]`` as a user types it; VERSION is an id, a number (``v3``) or
     ``latest``, and no version means the latest."""
+
+    KIND: ClassVar[str] = "dataset"
 
     owner: str
     name: str
     version: str | None = None
 
     @classmethod
-    def parse(cls, text: str, default_owner: str) -> DatasetRef:
+    def parse(cls, text: str, default_owner: str) -> Self:
         path, _, version = text.partition("@")
         owner, _, name = path.rpartition("/")
         return cls(
             owner=check_name("owner", owner or default_owner),
-            name=check_name("dataset name", name),
+            name=check_name(f"{cls.KIND} name", name),
             version=check_version(version) if version else None,
         )
 
@@ -61,9 +93,13 @@ class DatasetRef:
         return f"{self.owner}/{self.name}" + (f"@{self.version}" if self.version else "")
 
 
+class DatasetRef(VersionRef):
+    """A dataset version as a user names it."""
+
+
 @dataclass(frozen=True)
 class BrokenVersion:
-    """A version whose manifest cannot be used; ``error`` names the object and why."""
+    """A version whose stored object cannot be used; ``error`` names the object and why."""
 
     owner: str
     name: str
@@ -72,11 +108,51 @@ class BrokenVersion:
 
 
 @dataclass(frozen=True)
-class StoredVersions:
-    """Every version in a bucket: the manifests read, and the versions that cannot be."""
+class StoredVersions(Generic[R]):
+    """Every version in a bucket: those read, and those that cannot be."""
 
-    manifests: tuple[Manifest, ...]
+    versions: tuple[R, ...]
     broken: tuple[BrokenVersion, ...]
+
+
+@dataclass(frozen=True)
+class VersionHistory(Generic[R]):
+    """One dataset (or model) and its versions in the order of its history, oldest first."""
+
+    owner: str
+    name: str
+    versions: tuple[R, ...]
+    broken: tuple[BrokenVersion, ...] = ()
+    """Versions that cannot be used, each with the reason."""
+
+    def number(self, version: R) -> int:
+        """The version's number: v1 is the oldest (:mod:`.history`)."""
+        return [known.id for known in self.versions].index(version.id) + 1
+
+    @property
+    def latest(self) -> R | None:
+        """The newest version that can be used."""
+        return self.versions[-1] if self.versions else None
+
+
+def group_versions(stored: StoredVersions[R]) -> tuple[VersionHistory[R], ...]:
+    """Versions by dataset (or model), in the order of owner and name; one none of whose
+    versions can be used is there too, with its broken versions."""
+    readable: dict[tuple[str, str], list[R]] = defaultdict(list)
+    broken: dict[tuple[str, str], list[BrokenVersion]] = defaultdict(list)
+    for version in stored.versions:
+        readable[version.owner, version.name].append(version)
+    for unusable in stored.broken:
+        broken[unusable.owner, unusable.name].append(unusable)
+    return tuple(
+        VersionHistory(
+            owner,
+            name,
+            tuple(in_history_order(readable[owner, name])),
+            tuple(sorted(broken[owner, name], key=lambda b: b.id)),
+        )
+        for owner, name in sorted(readable.keys() | broken.keys())
+    )
 
 
 def parse_latest(raw: bytes, key: str) -> str:
@@ -93,23 +169,33 @@ def parse_latest(raw: bytes, key: str) -> str:
     return text
 
 
-class Catalog:
-    """Reads and publishes manifests in one bucket."""
+class VersionCatalog(ABC, Generic[R]):
+    """Reads and publishes one kind of version (under :attr:`ROOT`) in one bucket."""
+
+    ROOT: ClassVar[str]
+    KIND: ClassVar[str]
+    """The word for what is versioned, in messages: "dataset", "model"."""
+    PUBLISH_SCOPE: ClassVar[str]
+    """The lock scope of one publish, where the store cannot write conditionally."""
 
     def __init__(self, bucket: Bucket) -> None:
         self.bucket = bucket
 
-    def datasets(self) -> dict[tuple[str, str], list[str]]:
-        """Every dataset with its version ids, oldest first, from one listing."""
+    @abstractmethod
+    def parse(self, raw: bytes, key: str) -> R:
+        """The version stored at ``key``, checked in full (see the record's ``from_json``)."""
+
+    def names(self) -> dict[tuple[str, str], list[str]]:
+        """Every (owner, name) with its version ids, oldest first, from one listing."""
         found: dict[tuple[str, str], list[str]] = {}
-        for item in self.bucket.objects(DATASETS):
+        for item in self.bucket.objects(self.ROOT):
             parts = item.key.split("/")
             if len(parts) == 5 and parts[3] == "versions" and parts[4].endswith(".json"):
                 found.setdefault((parts[1], parts[2]), []).append(parts[4][: -len(".json")])
         return {key: sorted(versions) for key, versions in sorted(found.items())}
 
     def versions(self, owner: str, name: str) -> list[str]:
-        prefix = posixpath.dirname(version_key(owner, name, "x")) + "/"
+        prefix = posixpath.dirname(version_key(owner, name, "x", self.ROOT)) + "/"
         return sorted(
             posixpath.basename(item.key)[: -len(".json")]
             for item in self.bucket.objects(prefix)
@@ -117,99 +203,101 @@ class Catalog:
         )
 
     def latest(self, owner: str, name: str) -> str | None:
-        key = latest_key(owner, name)
+        key = latest_key(owner, name, self.ROOT)
         if self.bucket.stat(key) is None:
             versions = self.versions(owner, name)
             return versions[-1] if versions else None
         return parse_latest(self.bucket.get_bytes(key), key)
 
-    def manifest(self, ref: DatasetRef) -> Manifest:
+    def version(self, ref: VersionRef) -> R:
         number = version_number(ref.version or "")
         if number is not None:
             return self._numbered(ref.owner, ref.name, number)
         version = self.latest(ref.owner, ref.name) if ref.version in (None, LATEST) else ref.version
         if version is None:
-            raise UsageError(f"there is no dataset {ref.owner}/{ref.name} in the store")
-        key = version_key(ref.owner, ref.name, version)
+            raise UsageError(f"there is no {self.KIND} {ref.owner}/{ref.name} in the store")
+        key = version_key(ref.owner, ref.name, version, self.ROOT)
         if self.bucket.stat(key) is None:
-            raise UsageError(f"dataset {ref.owner}/{ref.name} has no version {version}")
-        return Manifest.from_json(self.bucket.get_bytes(key), key)
+            raise UsageError(f"{self.KIND} {ref.owner}/{ref.name} has no version {version}")
+        return self.parse(self.bucket.get_bytes(key), key)
 
-    def history(self, owner: str, name: str, workers: int = 8) -> list[Manifest]:
-        """The dataset's versions in the order of its history (:mod:`.history`), each read in
-        full: a version's number needs every version of its dataset."""
+    def history(self, owner: str, name: str, workers: int = 8) -> list[R]:
+        """The versions in the order of their history (:mod:`.history`), each read in
+        full: a version's number needs every version of its dataset or model."""
         versions = [(owner, name, version) for version in self.versions(owner, name)]
-        with helper_pool(workers, "manifests") as pool:
+        with helper_pool(workers, "versions") as pool:
             read = list(pool.map(self._read, versions))
         broken = [item for item in read if isinstance(item, BrokenVersion)]
         if broken:
             raise broken[0].error
-        return in_history_order([item for item in read if isinstance(item, Manifest)])
+        return in_history_order([item for item in read if not isinstance(item, BrokenVersion)])
 
-    def _numbered(self, owner: str, name: str, number: int) -> Manifest:
+    def _numbered(self, owner: str, name: str, number: int) -> R:
         history = self.history(owner, name)
         if not history:
-            raise UsageError(f"there is no dataset {owner}/{name} in the store")
+            raise UsageError(f"there is no {self.KIND} {owner}/{name} in the store")
         if number > len(history):
             known = "only v1" if len(history) == 1 else f"v1 to v{len(history)}"
-            raise UsageError(f"dataset {owner}/{name} has no v{number}: it has {known}")
+            raise UsageError(f"{self.KIND} {owner}/{name} has no v{number}: it has {known}")
         return history[number - 1]
 
-    def stored_versions(self, workers: int = 8) -> StoredVersions:
-        """Every version of every dataset, read in parallel, as each is one round trip.
+    def stored_versions(self, workers: int = 8) -> StoredVersions[R]:
+        """Every version of every dataset (or model), read in parallel, as each is one
+        round trip.
 
-        A version whose manifest cannot be used is listed apart with the reason,
-        so that one broken object does not hide the others.
+        A version that cannot be used is listed apart with the reason, so that
+        one broken object does not hide the others.
         """
-        versions = [(o, n, v) for (o, n), ids in self.datasets().items() for v in ids]
-        with helper_pool(workers, "manifests") as pool:
+        versions = [(o, n, v) for (o, n), ids in self.names().items() for v in ids]
+        with helper_pool(workers, "versions") as pool:
             read = list(pool.map(self._read, versions))
         return StoredVersions(
-            tuple(item for item in read if isinstance(item, Manifest)),
+            tuple(item for item in read if not isinstance(item, BrokenVersion)),
             tuple(item for item in read if isinstance(item, BrokenVersion)),
         )
 
-    def _read(self, version: tuple[str, str, str]) -> Manifest | BrokenVersion:
-        key = version_key(*version)
+    def _read(self, version: tuple[str, str, str]) -> R | BrokenVersion:
+        key = version_key(*version, self.ROOT)
         try:
             if not _well_named(*version):
                 raise InvalidStoreObjectError(
-                    key, "", "is not named as a version (datasets/OWNER/NAME/versions/ID.json)"
+                    key, "", f"is not named as a version ({self.ROOT}OWNER/NAME/versions/ID.json)"
                 )
-            return Manifest.from_json(self.bucket.get_bytes(key), key)
+            return self.parse(self.bucket.get_bytes(key), key)
         except InvalidStoreObjectError as error:
             return BrokenVersion(*version, error)
 
-    def all_manifests(self, workers: int = 8) -> list[Manifest]:
-        """Every version of every dataset; one that cannot be used raises its error."""
+    def all_versions(self, workers: int = 8) -> list[R]:
+        """Every version of every dataset (or model); one that cannot be used raises its
+        error."""
         stored = self.stored_versions(workers)
         if stored.broken:
             raise stored.broken[0].error
-        return list(stored.manifests)
+        return list(stored.versions)
 
     def publish(
         self,
-        manifest: Manifest,
+        version: R,
         *,
         timing: LockTiming | None = None,
         checkpoint: Checkpoint | None = None,
-    ) -> Manifest:
-        """Publish ``manifest`` as the newest version of its dataset; return it as published.
+    ) -> R:
+        """Publish ``version`` as the newest of its dataset (or model); return it as published.
 
         History is linear: the version's parent is whatever was newest when it
         landed, even when another push published a moment before. On stores
         that honour conditional writes, ``latest`` moves only if nobody moved
         it since it was read (``If-Match``); a push that loses that race
-        removes its manifest and publishes again on top of the winner. Other
+        removes its version and publishes again on top of the winner. Other
         stores get the same order from a short lock on the dataset (see
         :mod:`datayard.core.store.locks`). A version is never overwritten.
         ``checkpoint`` hears "latest-read" once the parent is chosen.
         """
         step = checkpoint or (lambda _name: None)
         if self.bucket.honours_conditions():
-            return self._publish_conditionally(manifest, step)
-        scope = f"publish/{manifest.owner}/{manifest.name}"
-        operation = f"publish of {manifest.owner}/{manifest.name}"
+            return self._publish_conditionally(version, step)
+        scope = f"{self.PUBLISH_SCOPE}{version.owner}/{version.name}"
+        operation = f"publish of {version.owner}/{version.name}"
         taking = acquire(
             self.bucket,
             Mode.EXCLUSIVE,
@@ -220,32 +308,34 @@ class Catalog:
         )
         while True:
             try:
-                next(taking)  # waiting for another publish of this dataset: milliseconds
+                next(taking)  # waiting for another publish of this one: milliseconds
             except StopIteration as taken:
                 held: HeldLock = taken.value
                 break
         with held:
-            placed = replace(manifest, parent=self.latest(manifest.owner, manifest.name))
+            placed = replace(version, parent=self.latest(version.owner, version.name))  # type: ignore[type-var]
             step("latest-read")
-            key = version_key(placed.owner, placed.name, placed.id)
+            key = version_key(placed.owner, placed.name, placed.id, self.ROOT)
             if self.bucket.stat(key) is not None:
                 raise StorageError(f"version {placed.ref} already exists; versions are immutable")
             self.bucket.put_bytes(key, placed.to_json(), content_type="application/json")
             self.bucket.put_bytes(
-                latest_key(placed.owner, placed.name), placed.id.encode(), content_type="text/plain"
+                latest_key(placed.owner, placed.name, self.ROOT),
+                placed.id.encode(),
+                content_type="text/plain",
             )
             return placed
 
-    def _publish_conditionally(self, manifest: Manifest, step: Checkpoint) -> Manifest:
-        key = version_key(manifest.owner, manifest.name, manifest.id)
-        pointer = latest_key(manifest.owner, manifest.name)
+    def _publish_conditionally(self, version: R, step: Checkpoint) -> R:
+        key = version_key(version.owner, version.name, version.id, self.ROOT)
+        pointer = latest_key(version.owner, version.name, self.ROOT)
         for _ in range(PUBLISH_ATTEMPTS):
             current = self.bucket.get_with_etag(pointer)
             if current is None:
-                parent, etag = self.latest(manifest.owner, manifest.name), None
+                parent, etag = self.latest(version.owner, version.name), None
             else:
                 parent, etag = parse_latest(current[0], pointer), current[1]
-            placed = replace(manifest, parent=parent)
+            placed = replace(version, parent=parent)  # type: ignore[type-var]
             step("latest-read")
             try:
                 self.bucket.put_if(
@@ -265,9 +355,20 @@ class Catalog:
                 self.bucket.remove([key])
                 log.info("%s: another version was published meanwhile", placed.ref)
         raise StorageError(
-            f"{manifest.owner}/{manifest.name}: other versions kept being published at the "
+            f"{version.owner}/{version.name}: other versions kept being published at the "
             "same moment; run the push again"
         )
+
+
+class Catalog(VersionCatalog[Manifest]):
+    """The datasets' versions: their manifests."""
+
+    ROOT = DATASETS
+    KIND = "dataset"
+    PUBLISH_SCOPE = "publish/"
+
+    def parse(self, raw: bytes, key: str) -> Manifest:
+        return Manifest.from_json(raw, key)
 
 
 def _well_named(owner: str, name: str, version: str) -> bool:

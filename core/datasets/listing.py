@@ -8,12 +8,10 @@ be used is listed with the reason, beside the datasets that can be read.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from datayard.core.datasets.catalog import BrokenVersion, Catalog, DatasetRef, StoredVersions
-from datayard.core.datasets.history import in_history_order
+from datayard.core.datasets.catalog import Catalog, DatasetRef, VersionHistory, group_versions
 from datayard.core.datasets.manifest import Manifest
 from datayard.core.datasets.pull import DEFAULT_WORKERS
 from datayard.core.events import CancelToken, Finished, Progress, check_cancel
@@ -26,51 +24,11 @@ PHASE_READING = "reading the datasets"
 
 
 @dataclass(frozen=True)
-class DatasetVersions:
-    """One dataset and its versions in the order of its history, oldest first."""
-
-    owner: str
-    name: str
-    versions: tuple[Manifest, ...]
-    broken: tuple[BrokenVersion, ...] = ()
-    """Versions whose manifest cannot be used, each with the reason."""
-
-    def number(self, manifest: Manifest) -> int:
-        """The version's number: v1 is the oldest (:mod:`.history`)."""
-        return [version.id for version in self.versions].index(manifest.id) + 1
-
-    @property
-    def latest(self) -> Manifest | None:
-        """The newest version that can be used."""
-        return self.versions[-1] if self.versions else None
-
-
-@dataclass(frozen=True)
 class StoreContents:
     profile: Profile
     bucket: Bucket
     """Open with enough connections to pull a version with the default workers."""
-    datasets: tuple[DatasetVersions, ...]
-
-
-def group_versions(stored: StoredVersions) -> tuple[DatasetVersions, ...]:
-    """Versions by dataset, in the order of owner and name; a dataset none of whose
-    versions can be used is there too, with its broken versions."""
-    manifests: dict[tuple[str, str], list[Manifest]] = defaultdict(list)
-    broken: dict[tuple[str, str], list[BrokenVersion]] = defaultdict(list)
-    for manifest in stored.manifests:
-        manifests[manifest.owner, manifest.name].append(manifest)
-    for version in stored.broken:
-        broken[version.owner, version.name].append(version)
-    return tuple(
-        DatasetVersions(
-            owner,
-            name,
-            tuple(in_history_order(manifests[owner, name])),
-            tuple(sorted(broken[owner, name], key=lambda b: b.id)),
-        )
-        for owner, name in sorted(manifests.keys() | broken.keys())
-    )
+    datasets: tuple[VersionHistory[Manifest], ...]
 
 
 def load_store(

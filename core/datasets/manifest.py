@@ -35,8 +35,8 @@ MAX_MESSAGE = 500
 LATEST = "latest"
 """The version a user means by ``NAME@latest``, as by ``NAME`` alone."""
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-_VERSION = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+VERSION_ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
 _NUMBER = re.compile(r"v([1-9][0-9]{0,8})")
 
 
@@ -51,11 +51,11 @@ _FOLDERS = {Role.IMAGE: "images", Role.LABEL: "labels"}
 
 def is_name(value: str) -> bool:
     """Owner and dataset names become object keys: they keep to a safe alphabet."""
-    return _NAME.fullmatch(value) is not None
+    return NAME.fullmatch(value) is not None
 
 
 def is_version_id(value: str) -> bool:
-    return _VERSION.fullmatch(value) is not None
+    return VERSION_ID.fullmatch(value) is not None
 
 
 def check_name(kind: str, value: str) -> str:
@@ -215,30 +215,39 @@ def _file_to_dict(f: ManifestFile) -> dict[str, Any]:
 
 
 def _manifest(data: dict[str, Any]) -> Manifest:
-    _check_format(data.get("format"))
+    schema.check_format(data.get("format"), FORMAT, "a manifest format")
     source = schema.json_object(schema.member(data, "source"), "source")
     try:
         host, paths = schema.text(source, "host"), schema.texts(source, "paths")
     except schema.SchemaError as problem:
         raise problem.within("source") from None
     return Manifest(
-        id=schema.matching(data, "id", _VERSION, "a version id"),
-        owner=schema.matching(data, "owner", _NAME, "an owner name"),
-        name=schema.matching(data, "name", _NAME, "a dataset name"),
-        created=_time(data, "created"),
-        parent=None
-        if data.get("parent") is None
-        else schema.matching(data, "parent", _VERSION, "a version id"),
+        **stored_identity(data, "a dataset name"),
         pushed_by=schema.text(data, "pushed_by"),
         source_host=host,
         source_paths=paths,
         class_names=schema.texts(data, "class_names"),
         files=_files(schema.member(data, "files")),
-        message=_message(data),
     )
 
 
-def _message(data: dict[str, Any]) -> str:
+def stored_identity(data: dict[str, Any], name_is: str) -> dict[str, Any]:
+    """What every stored version (a dataset's or a model's) says of itself: its id, owner,
+    name, time, parent and message; ``name_is`` words a name that is not one."""
+    return {
+        "id": schema.matching(data, "id", VERSION_ID, "a version id"),
+        "owner": schema.matching(data, "owner", NAME, "an owner name"),
+        "name": schema.matching(data, "name", NAME, name_is),
+        "created": schema.iso_time(data, "created"),
+        "parent": None
+        if data.get("parent") is None
+        else schema.matching(data, "parent", VERSION_ID, "a version id"),
+        "message": stored_message(data),
+    }
+
+
+def stored_message(data: dict[str, Any]) -> str:
+    """The ``message`` member of a stored version, as :func:`check_message` allows it."""
     if data.get("message") is None:
         return ""
     value = schema.text(data, "message")
@@ -246,24 +255,6 @@ def _message(data: dict[str, Any]) -> str:
         return check_message(value)
     except UsageError as error:
         raise schema.SchemaError("message", str(error)) from None
-
-
-def _check_format(value: object) -> None:
-    if type(value) is int and value > FORMAT:
-        raise schema.SchemaError(
-            "format", f"is {value}; this Datayard reads format {FORMAT}: update Datayard"
-        )
-    if type(value) is not int or value != FORMAT:
-        raise schema.SchemaError("format", f"is not a manifest format ({quoted(value)})")
-
-
-def _time(data: dict[str, Any], name: str) -> str:
-    value = schema.text(data, name)
-    try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        raise schema.SchemaError(name, f"is not an ISO 8601 time ({quoted(value)})") from None
-    return value
 
 
 def _files(value: object) -> tuple[ManifestFile, ...]:

@@ -7,6 +7,8 @@ same image pushed by two people is stored once:
     blobs/generation                              moved by every gc that deletes
     datasets/<owner>/<name>/versions/<id>.json    immutable manifests
     datasets/<owner>/<name>/latest                id of the newest version
+    models/<owner>/<name>/versions/<id>.json      model versions: weights (a blob) + lineage
+    models/<owner>/<name>/latest                  id of the newest model version
     pushes/<push-id>.json                         blobs of a push in progress
     locks/<scope>/<mode>-<id>.json                who works on the store (see locks.py)
     quarantine/<sha256>.<etag>                    blobs found damaged, set aside until gc
@@ -22,6 +24,8 @@ from datayard.core.store.bucket import Bucket
 
 BLOBS = "blobs/sha256/"
 DATASETS = "datasets/"
+MODELS = "models/"
+"""Model versions sit beside datasets, versioned alike; their weights are blobs like any file."""
 PUSHES = "pushes/"
 """One marker per push in progress, listing its blobs, which gc must keep."""
 LOCKS = "locks/"
@@ -36,8 +40,9 @@ def blob_key(sha256: str) -> str:
     return f"{BLOBS}{sha256[:2]}/{sha256}"
 
 
-def version_key(owner: str, name: str, version: str) -> str:
-    return f"{DATASETS}{owner}/{name}/versions/{version}.json"
+def version_key(owner: str, name: str, version: str, root: str = DATASETS) -> str:
+    """A dataset's version, or under ``root=MODELS`` a model's."""
+    return f"{root}{owner}/{name}/versions/{version}.json"
 
 
 def push_marker_key(push_id: str) -> str:
@@ -48,8 +53,8 @@ def lock_prefix(scope: str) -> str:
     return f"{LOCKS}{scope}/"
 
 
-def latest_key(owner: str, name: str) -> str:
-    return f"{DATASETS}{owner}/{name}/latest"
+def latest_key(owner: str, name: str, root: str = DATASETS) -> str:
+    return f"{root}{owner}/{name}/latest"
 
 
 def quarantine_key(sha256: str, etag: str) -> str:

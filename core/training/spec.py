@@ -20,6 +20,7 @@ from typing import Any
 
 from datayard.core import schema
 from datayard.core.errors import UsageError
+from datayard.core.models.version import ModelRef
 
 TASKS = ("detect", "segment", "classify", "pose", "obb")
 OPTIMIZERS = ("auto", "SGD", "MuSGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSProp")
@@ -35,6 +36,8 @@ SHIPPED_MODELS = (
 """Architectures Ultralytics builds from its own YAML, offline, with random weights."""
 
 RUN_PREFIX = "run:"
+MODEL_PREFIX = "model:"
+"""``model:[OWNER/]NAME[@VERSION]``: a model version in the store (``datayard models``)."""
 """``run:<run-id>`` names the best weights of an earlier run in the store."""
 RUN_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
 """A run's id as the registry makes them. It names the run's folder, its keys in the store
@@ -252,6 +255,12 @@ def _model_problem(model: str) -> str | None:
         except SpecError as error:
             return error.problems["model"]
         return None
+    if model.startswith(MODEL_PREFIX):
+        try:
+            stored_model(model, "owner")
+        except UsageError as error:
+            return str(error)
+        return None
     if model.endswith((".yaml", ".yml")):
         if "/" in model or "\\" in model:
             return None if Path(model).expanduser().is_file() else f"{model} does not exist"
@@ -264,7 +273,10 @@ def _model_problem(model: str) -> str | None:
                 "of a .pt file or run:<run-id> for an earlier run's best weights"
             )
         return None
-    return "a model is an architecture file (.yaml), weights (.pt) or run:<run-id>"
+    return (
+        "a model is an architecture file (.yaml), weights (.pt), run:<run-id> or "
+        "model:NAME[@VERSION] (a model in the store)"
+    )
 
 
 def base_run(model: str) -> str | None:
@@ -277,6 +289,14 @@ def base_run(model: str) -> str | None:
         example = "run:20261120-091500-ab12cd"
         raise SpecError({"model": f"run:<run-id> names an earlier run, e.g. {example}"})
     return run_id
+
+
+def stored_model(model: str, default_owner: str) -> ModelRef | None:
+    """The model version that ``model`` names in the store (``model:[OWNER/]NAME[@VERSION]``);
+    ``None`` for other models, :class:`UsageError` when what follows is no model name."""
+    if not model.startswith(MODEL_PREFIX):
+        return None
+    return ModelRef.parse(model[len(MODEL_PREFIX) :].strip(), default_owner)
 
 
 @cache

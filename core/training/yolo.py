@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from datayard.core.errors import DatayardError
+from datayard.core.models.version import TASKS, WeightsFacts
 from datayard.core.training.protocol import Batch, Checkpoint, Epoch, Final, Setup, TrainingEvent
 from datayard.core.training.runs import Control
 
@@ -413,6 +414,31 @@ def validate(weights: Path, data: Path, imgsz: int) -> dict[str, float]:
     except Exception as error:
         raise TrainingError("model", f"cannot validate {weights.name}: {error}") from error
     return _metrics(dict(results.results_dict))
+
+
+def describe_weights(path: Path) -> WeightsFacts:
+    """What a weights file is, read as Ultralytics loads it for training; ``TrainingError``
+    ("model") with Ultralytics' reason when it cannot be loaded."""
+    from ultralytics import YOLO
+
+    try:
+        model = YOLO(str(path))
+        names = dict(model.names)
+        parameters = sum(int(p.numel()) for p in model.model.parameters())
+    except Exception as error:
+        raise TrainingError("model", f"{path} is not YOLO weights: {error}") from error
+    if model.task not in TASKS:
+        raise TrainingError("model", f"{path} is for the task {model.task!r}, which is unknown")
+    configuration = getattr(model.model, "yaml", None) or {}
+    train_args = (model.ckpt or {}).get("train_args") or {}
+    imgsz = train_args.get("imgsz")
+    return WeightsFacts(
+        task=model.task,
+        class_names=tuple(str(names[index]) for index in sorted(names)),
+        architecture=Path(str(configuration.get("yaml_file", ""))).stem,
+        parameters=parameters,
+        imgsz=imgsz if isinstance(imgsz, int) else 0,
+    )
 
 
 def export_model(weights: Path, format: str, data: Path, imgsz: int, quantize: int | None) -> Path:

@@ -18,9 +18,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from datayard.core.datasets.catalog import BrokenVersion
+from datayard.core.datasets.catalog import BrokenVersion, VersionHistory
 from datayard.core.datasets.describe import count
-from datayard.core.datasets.listing import DatasetVersions, StoreContents, load_store, version_ref
+from datayard.core.datasets.listing import StoreContents, load_store, version_ref
 from datayard.core.datasets.manifest import Manifest
 from datayard.core.errors import DatayardError, printable
 from datayard.core.events import Progress
@@ -58,7 +58,7 @@ class _Row(SortableItem):
             self.setTextAlignment(column, Qt.AlignmentFlag.AlignRight)
 
 
-def _dataset_row(dataset: DatasetVersions) -> SortableItem:
+def _dataset_row(dataset: VersionHistory[Manifest]) -> SortableItem:
     """The dataset as its newest version that can be read, with every version below."""
     latest = dataset.latest
     row = _unreadable_dataset_row(dataset) if latest is None else _newest_row(dataset, latest)
@@ -68,7 +68,7 @@ def _dataset_row(dataset: DatasetVersions) -> SortableItem:
     return row
 
 
-def _newest_row(dataset: DatasetVersions, latest: Manifest) -> _Row:
+def _newest_row(dataset: VersionHistory[Manifest], latest: Manifest) -> _Row:
     row = _Row(
         [
             dataset.name,
@@ -92,7 +92,7 @@ def _newest_row(dataset: DatasetVersions, latest: Manifest) -> _Row:
     return row
 
 
-def _unreadable_dataset_row(dataset: DatasetVersions) -> SortableItem:
+def _unreadable_dataset_row(dataset: VersionHistory[Manifest]) -> SortableItem:
     """Names from the keys, which nothing has checked: shown escaped."""
     name, owner = printable(dataset.name), printable(dataset.owner)
     row = SortableItem([name, owner, "0", "", "", "", ""])

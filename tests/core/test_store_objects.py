@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 
 from datayard.core import schema
 from datayard.core.datasets.catalog import parse_latest
-from datayard.core.datasets.gc import parse_marker
 from datayard.core.datasets.manifest import (
     MAX_SIZE,
     PART_SUFFIX,
@@ -36,6 +35,7 @@ from datayard.core.store.layout import latest_key, push_marker_key, version_key
 from datayard.core.training.protocol import Batch, ProtocolError, decode, encode
 from datayard.core.training.runs import RunRecord
 from datayard.core.training.spec import TrainSpec
+from datayard.core.upkeep.gc import parse_marker
 
 VERSION = "20260101T000000Z-0123abcd"
 KEY = version_key("ada", "cats", VERSION)

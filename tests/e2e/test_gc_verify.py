@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from datayard.core.datasets.blobs import ALL_PREFIXES, list_blobs
-from datayard.core.datasets.gc import GcResult, collect_garbage
 from datayard.core.datasets.verify import VerifyResult, verify
 from datayard.core.errors import StorageError
 from datayard.core.events import run_to_end
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.layout import GENERATION_KEY, blob_key, push_marker_key, version_key
+from datayard.core.upkeep.gc import GcResult, collect_garbage
 from tests.fixtures.datasets import (
     add_profile,
     fresh_bucket,

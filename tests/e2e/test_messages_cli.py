@@ -61,7 +61,7 @@ def test_a_forced_push_fails_on_an_unreadable_file_and_names_the_unreadable_fold
     assert "1 file(s) failed; nothing was published" in done.stderr
     assert "folder cannot be read (1)" in done.stdout
     assert "  locked  Permission denied" in done.stdout
-    assert Catalog(bucket).datasets() == {}
+    assert Catalog(bucket).names() == {}
 
 
 @pytest.mark.parametrize("mode", [0o000, 0o555], ids=["unsearchable", "read-only"])

@@ -202,7 +202,7 @@ def test_a_manifest_path_outside_the_folder_is_refused(s3_server: S3Server, tmp_
     with pytest.raises(
         InvalidStoreObjectError, match=r"files\[0\]\.path has an empty, '\.' or '\.\.'"
     ):
-        Catalog(bucket).manifest(DatasetRef("mallory", "evil"))
+        Catalog(bucket).version(DatasetRef("mallory", "evil"))
     assert not (tmp_path / "x").exists()
 
 

@@ -16,7 +16,6 @@ import pytest
 from PIL import Image
 
 from datayard.core.datasets.catalog import Catalog
-from datayard.core.datasets.gc import GcResult, collect_garbage
 from datayard.core.datasets.push import PushOptions, PushPlanned, PushResult, push
 from datayard.core.datasets.push.engine import CheckFailedError, store_id
 from datayard.core.datasets.push.journal import Journal
@@ -27,6 +26,7 @@ from datayard.core.paths import AppDirs
 from datayard.core.store import s3
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.layout import BLOBS, PUSHES, blob_key
+from datayard.core.upkeep.gc import GcResult, collect_garbage
 from tests.fixtures.messy_tree import make_clean_set
 from tests.fixtures.services import S3Server
 from tests.fixtures.store_proxy import StoreProxy, completing_upload, wrong_etag
@@ -288,7 +288,7 @@ def test_an_upload_acknowledged_with_another_checksum_fails_that_file_alone(
     assert failure.path.endswith("/scan.png")
     assert "corrupted in transit" in failure.error and "checksum 0000000000" in failure.error
     assert [e for e in events if isinstance(e, FileFailed)] == [failure]
-    assert result.manifest is None and Catalog(bucket).datasets() == {}
+    assert result.manifest is None and Catalog(bucket).names() == {}
     assert result.uploaded_blobs == 3  # the others were stored all the same
 
 
@@ -309,7 +309,7 @@ def test_a_file_that_cannot_be_read_fails_alone_and_nothing_is_published(
     assert failure.error == "No such file or directory"
     assert [e for e in events if isinstance(e, FileFailed)] == [failure]
     assert result.uploaded_blobs == 3
-    assert result.manifest is None and Catalog(bucket).datasets() == {}
+    assert result.manifest is None and Catalog(bucket).names() == {}
 
 
 def test_a_file_that_changes_while_it_is_read_is_read_again(
@@ -356,7 +356,7 @@ def test_a_file_that_keeps_changing_while_it_is_read_fails(
     (failure,) = result.failures
     assert failure.path.endswith("/img_00001.png")
     assert failure.error == f"{victim} kept changing while it was pushed; push it again later"
-    assert result.manifest is None and Catalog(bucket).datasets() == {}
+    assert result.manifest is None and Catalog(bucket).names() == {}
 
 
 def test_after_a_gc_deleted_known_blobs_a_push_sends_them_again(

@@ -106,7 +106,7 @@ def test_kill_9_at_several_points_then_resume(
             text=True,
         )
         kill_at(process, hold)
-        assert Catalog(bucket).datasets() == {}  # nothing published by a killed push
+        assert Catalog(bucket).names() == {}  # nothing published by a killed push
     before = blob_count(bucket)
     assert before == 1 + 100 + 100
 
@@ -119,7 +119,7 @@ def test_kill_9_at_several_points_then_resume(
     assert last_unfinished_push(AppDirs.default().database) is None
     assert list(bucket.objects(PUSHES)) == []
     owner = Workspace.default().settings().owner
-    manifest = Catalog(bucket).manifest(DatasetRef(owner, "photos"))
+    manifest = Catalog(bucket).version(DatasetRef(owner, "photos"))
     assert (manifest.id, manifest.message) == (result["version"], "night photos")
     stored = {Path(f.source).name: bucket.get_bytes(blob_key(f.sha256)) for f in manifest.files}
     assert stored == {image.name: image.read_bytes() for image in source.iterdir()}
@@ -156,7 +156,7 @@ def test_kill_9_during_a_multipart_upload_then_resume(
 
 def pushed_splits(bucket: Bucket, dataset: str) -> dict[str, str]:
     """Each pushed file's split, by the path it was pushed from under the shared folder."""
-    manifest = Catalog(bucket).manifest(DatasetRef(Workspace.default().settings().owner, dataset))
+    manifest = Catalog(bucket).version(DatasetRef(Workspace.default().settings().owner, dataset))
     return {f.source.split("/drive/", 1)[1]: f.split for f in manifest.files}
 
 

@@ -37,7 +37,7 @@ def bucket(s3_server: S3Server) -> Bucket:
 def pushed(folder: Path, bucket: Bucket) -> Manifest:
     result = run_cli("push", str(folder), "--dataset", "pets", *LAB)
     assert result.returncode == 0, result.stderr
-    return Catalog(bucket).manifest(DatasetRef(getpass.getuser(), "pets"))
+    return Catalog(bucket).version(DatasetRef(getpass.getuser(), "pets"))
 
 
 def damage(bucket: Bucket, manifest: Manifest, name: str, *, same_size: bool) -> str:

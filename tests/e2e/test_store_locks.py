@@ -19,9 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from datayard.core.datasets import gc as gc_module
 from datayard.core.datasets.catalog import Catalog, DatasetRef
-from datayard.core.datasets.gc import GcResult, collect_garbage
 from datayard.core.datasets.manifest import Manifest
 from datayard.core.datasets.push import PushOptions, PushPlanned, PushResult, push
 from datayard.core.datasets.verify import VerifyResult, verify
@@ -39,6 +37,8 @@ from datayard.core.store.locks import (
     list_locks,
     server_time,
 )
+from datayard.core.upkeep import gc as gc_module
+from datayard.core.upkeep.gc import GcResult, collect_garbage
 from tests.fixtures.datasets import add_profile, fresh_bucket, png, run_cli, upload
 from tests.fixtures.interleave import Interleaving
 from tests.fixtures.services import S3Server, datayard_command
@@ -115,7 +115,7 @@ def deep_verify_all(bucket: Bucket) -> dict[str, VerifyResult]:
     """What ``datayard verify --deep`` says of every version of every dataset."""
     return {
         manifest.ref: run_to_end(verify(bucket, manifest, deep=True), VerifyResult)
-        for manifest in Catalog(bucket).all_manifests()
+        for manifest in Catalog(bucket).all_versions()
     }
 
 
@@ -354,7 +354,7 @@ def test_a_gc_whose_lock_went_stale_stops_before_deleting(bucket: Bucket, tmp_pa
 def chain(bucket: Bucket, owner: str, name: str) -> list[Manifest]:
     """The dataset's history from its latest version back to its first, by parents."""
     catalog = Catalog(bucket)
-    versions = {m.id: m for m in catalog.all_manifests() if (m.owner, m.name) == (owner, name)}
+    versions = {m.id: m for m in catalog.all_versions() if (m.owner, m.name) == (owner, name)}
     line = []
     current = catalog.latest(owner, name)
     while current is not None:
@@ -384,7 +384,7 @@ def test_two_pushes_publishing_at_once_make_a_linear_history(
     b = result_of(steps.finish("b"), PushResult).manifest  # type: ignore[attr-defined]
     assert a.parent is None and b.parent == a.id
     assert [m.id for m in chain(bucket, "ada", "shared")] == [b.id, a.id]
-    assert Catalog(bucket).manifest(DatasetRef("ada", "shared")).id == b.id
+    assert Catalog(bucket).version(DatasetRef("ada", "shared")).id == b.id
 
 
 def test_simultaneous_pushes_from_the_command_line_line_up(

@@ -129,7 +129,7 @@ def test_a_dropped_folder_is_pushed_and_its_bar_reaches_100(
     owner = Workspace.default().settings().owner
     assert job.result is not None and job.result.manifest is not None
     assert Catalog(bucket).versions(owner, "pets") == [job.result.manifest.id]
-    assert Catalog(bucket).manifest(DatasetRef(owner, "pets", "v1")).message == "first pets"
+    assert Catalog(bucket).version(DatasetRef(owner, "pets", "v1")).message == "first pets"
 
     # The same folder again: the dialog says nothing is left to send.
     panel.request_push([source])

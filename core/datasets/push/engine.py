@@ -164,7 +164,7 @@ def push(
     )
     catalog = Catalog(bucket)
     latest_id = catalog.latest(ref.owner, ref.name)
-    latest = catalog.manifest(replace(ref, version=latest_id)) if latest_id else None
+    latest = catalog.version(replace(ref, version=latest_id)) if latest_id else None
     early = _plan_if_possible(inventories, options.split) if latest is not None else None
     journal = Journal(database, store_id(bucket))
     try:

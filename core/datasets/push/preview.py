@@ -81,7 +81,7 @@ def preview(
     check_cancel(cancel)
     catalog = Catalog(bucket)
     latest_id = catalog.latest(ref.owner, ref.name)
-    latest = catalog.manifest(replace(ref, version=latest_id)) if latest_id else None
+    latest = catalog.version(replace(ref, version=latest_id)) if latest_id else None
     journal = Journal(database, store_id(bucket))
     try:
         journal.check_generation(blob_generation(bucket))

@@ -1,7 +1,8 @@
-"""Deleting blobs that no dataset version uses, and never one that may be in use.
+"""Deleting blobs that no dataset or model version uses, and never one that may be in use.
 
-Blobs are shared between versions and datasets, so a blob may go only when no
-manifest of any dataset names it and no push announced it in its marker
+Blobs are shared between versions, datasets and models, so a blob may go only
+when no manifest of any dataset names it, no model version holds it as its
+weights, and no push announced it in its marker
 (``pushes/<id>.json``, written before the push asks the store what it has,
 removed once it published; an interrupted push keeps its marker, so that its
 uploads wait for its resumption).
@@ -9,15 +10,16 @@ uploads wait for its resumption).
 A deleting gc holds the store's exclusive lock (see
 :mod:`datayard.core.store.locks`) from before it reads anything until after
 its last delete, and every push holds a shared one from before it writes its
-marker until it has published: no push can count a blob as stored while gc
-decides it is garbage. gc waits for the pushes in progress, and says so.
-Before each batch of deletes it checks that its lock is still fresh, so a gc
-suspended long enough to be judged stale stops instead of deleting.
+marker until it has published (as does adding a model, from before it asks
+whether its weights are stored until its version is published): no push can
+count a blob as stored while gc decides it is garbage. gc waits for the pushes
+in progress, and says so. Before each batch of deletes it checks that its lock
+is still fresh, so a gc suspended long enough to be judged stale stops instead of deleting.
 
 The blob generation moves before the first delete and after the last, which
 tells every machine's index of known blobs (kept by push) to forget what it
-knew. A manifest or marker that cannot be read stops gc before it deletes
-anything. A dry run takes no lock: it deletes nothing.
+knew. A manifest, model version or marker that cannot be read stops gc before
+it deletes anything. A dry run takes no lock: it deletes nothing.
 """
 
 from __future__ import annotations
@@ -29,8 +31,7 @@ from datetime import UTC, datetime, timedelta
 
 from datayard.core import schema
 from datayard.core.datasets.blobs import ALL_PREFIXES, list_blobs
-from datayard.core.datasets.catalog import Catalog
-from datayard.core.datasets.manifest import Manifest
+from datayard.core.datasets.catalog import Catalog, R, VersionCatalog
 from datayard.core.errors import InvalidStoreObjectError, StorageError, quoted
 from datayard.core.events import (
     CancelToken,
@@ -40,6 +41,7 @@ from datayard.core.events import (
     Waiting,
     check_cancel,
 )
+from datayard.core.models.version import ModelCatalog
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.layout import PUSHES, QUARANTINE, blob_key, move_generation
 from datayard.core.store.locks import HeldLock, LockTiming, Mode, acquire
@@ -70,6 +72,9 @@ class GcResult:
     stored_blobs: int
     stored_bytes: int
     versions: int
+    """Dataset versions read."""
+    models: int
+    """Model versions read."""
     markers: tuple[PushMarker, ...]
     unreferenced: tuple[tuple[str, int], ...]
     """(sha256, size) of every blob that nothing uses."""
@@ -131,9 +136,12 @@ def _sweep(
     markers = read_markers(bucket)
     step("markers-read")
     yield Progress(PHASE_READING, 0, None)
-    manifests = _all_manifests(bucket, workers)
+    manifests = _all_versions(Catalog(bucket), workers)
+    models = _all_versions(ModelCatalog(bucket), workers)
     step("manifests-read")
-    in_use = _protected(markers, ignore_stale_pushes).union(*(m.blobs for m in manifests))
+    in_use = _protected(markers, ignore_stale_pushes).union(
+        *(m.blobs for m in manifests), (m.sha256 for m in models)
+    )
     garbage = {sha: size for sha, size in stored.items() if sha not in in_use}
     quarantined = tuple(sorted(item.key for item in bucket.objects(QUARANTINE)))
     deleted: list[str] = []
@@ -162,6 +170,7 @@ def _sweep(
             stored_blobs=len(stored),
             stored_bytes=sum(stored.values()),
             versions=len(manifests),
+            models=len(models),
             markers=markers,
             unreferenced=tuple(sorted(garbage.items())),
             deleted=tuple(deleted),
@@ -233,11 +242,11 @@ def _protected(markers: tuple[PushMarker, ...], ignore_stale: bool) -> set[str]:
     return {sha for m in markers if not (m.stale and ignore_stale) for sha in m.blobs}
 
 
-def _all_manifests(bucket: Bucket, workers: int) -> list[Manifest]:
+def _all_versions(catalog: VersionCatalog[R], workers: int) -> list[R]:
     try:
-        return Catalog(bucket).all_manifests(workers)
+        return catalog.all_versions(workers)
     except StorageError as error:
         raise StorageError(
-            f"{error}; gc deleted nothing, since it must read every version to know "
-            "which blobs are in use"
+            f"{error}; gc deleted nothing, since it must read every {catalog.KIND} version "
+            "to know which blobs are in use"
         ) from error

@@ -1,0 +1,221 @@
+"""``datayard models``: base and trained models in the store, versioned like datasets."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.table import Table
+from rich.text import Text
+
+from datayard.core.datasets.catalog import group_versions
+from datayard.core.datasets.describe import count
+from datayard.core.datasets.history import numbers
+from datayard.core.errors import UsageError
+from datayard.core.events import run_to_end
+from datayard.core.models.describe import parameters, summary
+from datayard.core.models.store import add_model, pull_weights, remove_model
+from datayard.core.models.version import ModelCatalog, ModelRef, ModelVersion
+from datayard.core.paths import AppDirs
+from datayard.core.units import size
+
+from .render import console, follow, interruptible, out, print_json
+from .versions import (
+    Store,
+    history_json,
+    json_option,
+    open_store,
+    print_unreadable,
+    profile_option,
+)
+
+MODEL_METAVAR = "[OWNER/]NAME[@VERSION]"
+
+
+@click.group(name="models")
+def command() -> None:
+    """Base and trained models in the store: add, list, show, pull and remove them.
+
+    A model has versions like a dataset (NAME@v2, NAME@latest, or the id);
+    every machine that reaches the store, workers included, uses the same
+    bytes, checked by their sha256.
+    """
+
+
+@command.command(name="add")
+@click.argument("weights", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--name", "name", required=True, metavar="[OWNER/]NAME", help="The model's name.")
+@click.option("-m", "--message", default="", help="What this version is, for colleagues.")
+@profile_option
+@json_option
+def add(weights: Path, name: str, message: str, profile_name: str | None, as_json: bool) -> None:
+    """Store WEIGHTS (a .pt file that Ultralytics can load) as the newest version of NAME."""
+    from datayard.core.training.weights_facts import weights_facts
+
+    store = open_store(profile_name)
+    ref = ModelRef.parse(name, store.owner)
+    if ref.version:
+        raise UsageError(f"name the model without a version ({ref.owner}/{ref.name})")
+    with interruptible() as cancel:
+        facts = weights_facts(weights.expanduser(), AppDirs.default(), cancel)
+        adding = add_model(
+            store.bucket,
+            weights.expanduser(),
+            facts,
+            ref,
+            source=str(weights.expanduser().resolve()),
+            message=message,
+            cancel=cancel,
+        )
+        version = run_to_end(follow(adding), ModelVersion)
+    number = _number(store, version)
+    if as_json:
+        print_json(summary(version, number))
+        return
+    out.print(Text(f"Added {version.owner}/{version.name} v{number} ({version.id})"))
+    out.print(Text(f"  {_facts_line(version)}"))
+
+
+@command.command(name="list")
+@profile_option
+@json_option
+def list_(profile_name: str | None, as_json: bool) -> None:
+    """List the models in the store and their versions, oldest first."""
+    store = open_store(profile_name)
+    models = group_versions(ModelCatalog(store.bucket).stored_versions())
+    if as_json:
+        print_json([history_json(model, summary) for model in models])
+        return
+    if not models:
+        console.print(
+            f"No models in bucket {store.bucket.name!r} yet; add a .pt file with "
+            "'datayard models add FILE --name NAME'."
+        )
+        return
+    table = Table()
+    table.add_column("model", overflow="fold")
+    table.add_column("", no_wrap=True)
+    for column in ("version", "created", "added by", "task", "classes", "architecture"):
+        table.add_column(column, overflow="fold")
+    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("from", overflow="fold")
+    table.add_column("message", overflow="fold")
+    for model, version in ((m, v) for m in models for v in m.versions):
+        table.add_row(
+            *(
+                Text(cell)
+                for cell in (
+                    f"{version.owner}/{version.name}",
+                    f"v{model.number(version)}",
+                    version.id,
+                    version.created,
+                    version.added_by,
+                    version.facts.task,
+                    ", ".join(version.facts.class_names),
+                    version.facts.architecture or "?",
+                    size(version.size),
+                    (version.lineage.run and f"run {version.lineage.run}") or version.source,
+                    version.message,
+                )
+            )
+        )
+    out.print(table)
+    print_unreadable(models)
+
+
+@command.command(name="show")
+@click.argument("model", metavar=MODEL_METAVAR)
+@profile_option
+@json_option
+def show(model: str, profile_name: str | None, as_json: bool) -> None:
+    """Show a version of MODEL (the newest unless @VERSION is given) and its lineage."""
+    store = open_store(profile_name)
+    version = ModelCatalog(store.bucket).version(ModelRef.parse(model, store.owner))
+    info = summary(version, _number(store, version))
+    if as_json:
+        print_json(info)
+        return
+    rows = [
+        ("version", f"v{info['number']}: {info['ref']}"),
+        *([("message", info["message"])] if info["message"] else []),
+        ("parent", info["parent"] or "none"),
+        ("created", info["created"]),
+        ("added by", info["added_by"]),
+        ("model", _facts_line(version)),
+        ("classes", ", ".join(version.facts.class_names) or "(none)"),
+        ("weights", f"sha256 {version.sha256}"),
+        ("from", version.source),
+    ]
+    lineage = version.lineage
+    if lineage.run:
+        rows.append(("run", lineage.run))
+    if lineage.dataset:
+        rows.append(("dataset", lineage.dataset))
+    rows += [(name, f"{value:.4g}") for name, value in sorted(lineage.metrics.items())]
+    table = Table("", "", title=Text(info["ref"]), title_justify="left", show_header=False)
+    for name, value in rows:
+        table.add_row(Text(name), Text(str(value)))
+    out.print(table)
+
+
+@command.command(name="pull")
+@click.argument("model", metavar=MODEL_METAVAR)
+@click.argument("destination", type=click.Path(path_type=Path))
+@profile_option
+def pull(model: str, destination: Path, profile_name: str | None) -> None:
+    """Write MODEL's weights to DESTINATION (a file, or a folder to put NAME-vN.pt in)."""
+    store = open_store(profile_name)
+    version = ModelCatalog(store.bucket).version(ModelRef.parse(model, store.owner))
+    target = destination.expanduser()
+    if target.is_dir():
+        target = target / f"{version.name}-v{_number(store, version)}.pt"
+    if not target.parent.is_dir():
+        raise UsageError(f"{target.parent} is not a folder")
+    with interruptible() as cancel:
+        pull_weights(store.bucket, version, target, cancel)
+    out.print(Text(f"{target} ({size(version.size)}, sha256 checked)"))
+
+
+@command.command(name="remove")
+@click.argument("model", metavar="[OWNER/]NAME")
+@click.option("--yes", is_flag=True, help="Do not ask; remove every version.")
+@profile_option
+def remove(model: str, yes: bool, profile_name: str | None) -> None:
+    """Remove MODEL, every version of it, from the store; 'datayard gc --delete' then frees
+    its weights unless something else uses the same bytes."""
+    store = open_store(profile_name)
+    ref = ModelRef.parse(model, store.owner)
+    if ref.version:
+        raise UsageError("a model is removed with all its versions: name it without @VERSION")
+    versions = ModelCatalog(store.bucket).versions(ref.owner, ref.name)
+    if not versions:
+        raise UsageError(f"there is no model {ref.owner}/{ref.name} in the store")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("removing a model cannot be undone: pass --yes to confirm")
+        question = f"Remove {ref.owner}/{ref.name} and its {count(len(versions), 'version')}?"
+        if not click.confirm(question, default=False, err=True):
+            raise UsageError("nothing was removed")
+    removed = remove_model(store.bucket, ref.owner, ref.name)
+    out.print(
+        Text(
+            f"Removed {ref.owner}/{ref.name} ({count(removed, 'version')}); "
+            "'datayard gc --delete' frees its weights."
+        )
+    )
+
+
+def _number(store: Store, version: ModelVersion) -> int:
+    return numbers(ModelCatalog(store.bucket).history(version.owner, version.name))[version.id]
+
+
+def _facts_line(version: ModelVersion) -> str:
+    facts = version.facts
+    trained = f", trained at {facts.imgsz} px" if facts.imgsz else ""
+    classes = len(facts.class_names)
+    return (
+        f"{facts.task}, {classes} class{'' if classes == 1 else 'es'}, "
+        f"{facts.architecture or 'unknown architecture'}, "
+        f"{parameters(facts.parameters)} parameters{trained}, {size(version.size)}"
+    )

@@ -1,0 +1,1 @@
+"""Base and trained models in the store, versioned like datasets."""
