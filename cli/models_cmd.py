@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -14,10 +15,12 @@ from datayard.core.datasets.describe import count
 from datayard.core.datasets.history import numbers
 from datayard.core.errors import UsageError
 from datayard.core.events import run_to_end
+from datayard.core.hosts.registry import LOCAL_HOST
 from datayard.core.models.describe import parameters, summary
 from datayard.core.models.store import add_model, pull_weights, remove_model
-from datayard.core.models.version import ModelCatalog, ModelRef, ModelVersion
+from datayard.core.models.version import Lineage, ModelCatalog, ModelRef, ModelVersion
 from datayard.core.paths import AppDirs
+from datayard.core.training.runs import RunFolder
 from datayard.core.units import size
 
 from .render import console, follow, interruptible, out, print_json
@@ -51,25 +54,10 @@ def command() -> None:
 @json_option
 def add(weights: Path, name: str, message: str, profile_name: str | None, as_json: bool) -> None:
     """Store WEIGHTS (a .pt file that Ultralytics can load) as the newest version of NAME."""
-    from datayard.core.training.weights_facts import weights_facts
-
     store = open_store(profile_name)
-    ref = ModelRef.parse(name, store.owner)
-    if ref.version:
-        raise UsageError(f"name the model without a version ({ref.owner}/{ref.name})")
-    with interruptible() as cancel:
-        facts = weights_facts(weights.expanduser(), AppDirs.default(), cancel)
-        adding = add_model(
-            store.bucket,
-            weights.expanduser(),
-            facts,
-            ref,
-            source=str(weights.expanduser().resolve()),
-            message=message,
-            cancel=cancel,
-        )
-        version = run_to_end(follow(adding), ModelVersion)
-    number = _number(store, version)
+    ref = _unversioned(name, store)
+    path = weights.expanduser()
+    version, number = _store_weights(store, path, ref, source=str(path.resolve()), message=message)
     if as_json:
         print_json(summary(version, number))
         return
@@ -206,6 +194,42 @@ def remove(model: str, yes: bool, profile_name: str | None) -> None:
     )
 
 
+def _unversioned(name: str, store: Store) -> ModelRef:
+    ref = ModelRef.parse(name, store.owner)
+    if ref.version:
+        raise UsageError(f"name the model without a version ({ref.owner}/{ref.name})")
+    return ref
+
+
+def _store_weights(
+    store: Store,
+    weights: Path,
+    ref: ModelRef,
+    *,
+    source: str,
+    message: str,
+    lineage: Lineage | None = None,
+) -> tuple[ModelVersion, int]:
+    """Read what ``weights`` are (in a child process), store them as ``ref``'s newest
+    version; the version and its number."""
+    from datayard.core.training.weights_facts import weights_facts
+
+    with interruptible() as cancel:
+        facts = weights_facts(weights, AppDirs.default(), cancel)
+        adding = add_model(
+            store.bucket,
+            weights,
+            facts,
+            ref,
+            source=source,
+            lineage=lineage,
+            message=message,
+            cancel=cancel,
+        )
+        version = run_to_end(follow(adding), ModelVersion)
+    return version, _number(store, version)
+
+
 def _number(store: Store, version: ModelVersion) -> int:
     return numbers(ModelCatalog(store.bucket).history(version.owner, version.name))[version.id]
 
@@ -219,3 +243,51 @@ def _facts_line(version: ModelVersion) -> str:
         f"{facts.architecture or 'unknown architecture'}, "
         f"{parameters(facts.parameters)} parameters{trained}, {size(version.size)}"
     )
+
+
+@command.command(name="promote")
+@click.argument("run", metavar="RUN")
+@click.option("--name", "name", required=True, metavar="[OWNER/]NAME", help="The model's name.")
+@click.option("-m", "--message", default="", help="What this version is, for colleagues.")
+@profile_option
+@json_option
+def promote(run: str, name: str, message: str, profile_name: str | None, as_json: bool) -> None:
+    """Make RUN's best weights the newest version of the model NAME, with its lineage: the
+    run, its dataset version, its spec, final metrics and exports.
+
+    RUN is a run of this machine, or (by id) one in the store, launched anywhere.
+    """
+    from datayard.core.training.promote import local_result, stored_result
+
+    from .runs_cmd import locate_run
+
+    backend, found = locate_run(run, profile_name)
+    # A run of this machine is read from its folder; any other (a host's, a cluster's, one
+    # launched elsewhere) from the store that its record names.
+    folder = found if isinstance(found, RunFolder) else None
+    store = open_store(profile_name or (folder.record().spec.profile if folder else None))
+    if folder is not None and backend.where(folder) != LOCAL_HOST:
+        folder = None
+    ref = _unversioned(name, store)
+    with tempfile.TemporaryDirectory(prefix="datayard-promote-") as scratch:
+        if folder is not None:
+            result = local_result(folder)
+        else:
+            result = stored_result(store.bucket, found.run_id, Path(scratch))
+        version, number = _store_weights(
+            store,
+            result.weights,
+            ref,
+            source=f"run:{result.record.run_id}",
+            lineage=result.lineage(),
+            message=message,
+        )
+    if as_json:
+        print_json(summary(version, number))
+        return
+    model = f"{version.owner}/{version.name} v{number}"
+    out.print(Text(f"Promoted run {result.record.run_id} to {model}"))
+    out.print(Text(f"  {_facts_line(version)}"))
+    metrics = version.lineage.metrics
+    if "mAP50-95" in metrics:
+        out.print(Text(f"  mAP50-95 {metrics['mAP50-95']:.3f} on {result.record.dataset}"))

@@ -38,14 +38,14 @@ RUN_METAVAR = "RUN"
 
 
 @dataclass(frozen=True)
-class _Stored:
+class RunInStore:
     """A run that is not on this machine, in the store of ``bucket``."""
 
     bucket: Bucket
     run_id: str
 
 
-def _open(run: str, profile_name: str | None) -> tuple[Backends, RunFolder | _Stored]:
+def locate_run(run: str, profile_name: str | None) -> tuple[Backends, RunFolder | RunInStore]:
     """The run on this machine, else in the store."""
     backend = Backends.default()
     folder = backend.registry.find(run)
@@ -54,9 +54,9 @@ def _open(run: str, profile_name: str | None) -> tuple[Backends, RunFolder | _St
     return backend, _in_store(run, profile_name)
 
 
-def _in_store(run: str, profile_name: str | None) -> _Stored:
+def _in_store(run: str, profile_name: str | None) -> RunInStore:
     bucket = open_store(profile_name).bucket
-    return _Stored(bucket, stored_runs.find(bucket, run))
+    return RunInStore(bucket, stored_runs.find(bucket, run))
 
 
 @click.command(name="runs")
@@ -134,8 +134,8 @@ def logs(run: str, keep_following: bool, profile_name: str | None) -> None:
 
     A run that is not on this machine is read from the store.
     """
-    backend, found = _open(run, profile_name)
-    if isinstance(found, _Stored):
+    backend, found = locate_run(run, profile_name)
+    if isinstance(found, RunInStore):
         last = _stored_logs(backend, found, keep_following)
     elif keep_following:
         last = training_view.follow(lambda cancel: backend.follow(found, cancel), found.run_id)
@@ -150,7 +150,9 @@ def logs(run: str, keep_following: bool, profile_name: str | None) -> None:
         sys.exit(1)
 
 
-def _stored_logs(backend: Backends, found: _Stored, keep_following: bool) -> TrainingEvent | None:
+def _stored_logs(
+    backend: Backends, found: RunInStore, keep_following: bool
+) -> TrainingEvent | None:
     if keep_following:
         record = stored_runs.stored_record(found.bucket, found.run_id)
         watch = backend.cluster.watch(found.run_id, record.backend, found.bucket)
@@ -174,8 +176,8 @@ def stop(run: str, kill: bool, profile_name: str | None) -> None:
 
     A run that is not on this machine is asked through the store.
     """
-    backend, found = _open(run, profile_name)
-    if isinstance(found, _Stored):
+    backend, found = locate_run(run, profile_name)
+    if isinstance(found, RunInStore):
         if kill:
             stored = stored_runs.stored_run(found.bucket, found.run_id)
             backend.cluster.kill_stored(stored, profile_name)
@@ -199,8 +201,8 @@ def pause(run: str, profile_name: str | None) -> None:
 
     A run that is not on this machine is asked through the store.
     """
-    backend, found = _open(run, profile_name)
-    if isinstance(found, _Stored):
+    backend, found = locate_run(run, profile_name)
+    if isinstance(found, RunInStore):
         _request_through_store(found, Control.PAUSE)
         return
     backend.pause(found)
@@ -216,8 +218,8 @@ def resume(run: str, detach: bool, profile_name: str | None) -> None:
 
     A failed run's checkpoint is its own last.pt, or the store's copy when that is gone.
     """
-    backend, found = _open(run, profile_name)
-    if isinstance(found, _Stored):
+    backend, found = locate_run(run, profile_name)
+    if isinstance(found, RunInStore):
         how = stored_runs.resumption(stored_runs.stored_run(found.bucket, found.run_id))
         first_new = backend.cluster.resume_stored(how, profile_name)
         console.print(f"run {found.run_id} resumed as a new Job on cluster {how.cluster}")
@@ -246,7 +248,7 @@ def _wait_for_end(backend: Backends, folder: RunFolder) -> None:
         out.print(Text(training_view.ending(last)))
 
 
-def _request_through_store(found: _Stored, control: Control) -> None:
+def _request_through_store(found: RunInStore, control: Control) -> None:
     """Write the request for the run's worker, wherever it trains, and wait for the run's
     ending to reach the store."""
     summary = stored_runs.stored_run(found.bucket, found.run_id).summary
@@ -278,7 +280,7 @@ def fetch(run: str, destination: Path, profile_name: str | None) -> None:
     else:
         # A host's run has its files there: the store's copy of them is fetched.
         stored = (
-            _Stored(open_store(profile_name).bucket, folder.run_id)
+            RunInStore(open_store(profile_name).bucket, folder.run_id)
             if folder is not None
             else _in_store(run, profile_name)
         )

@@ -18,11 +18,12 @@ from datayard.core.models.version import ModelCatalog, ModelRef, ModelVersion, W
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.layout import BLOBS, MODELS, blob_key, version_key
 from datayard.core.store.locks import LockTiming
+from datayard.core.training.protocol import Final
 from datayard.core.upkeep.gc import GcResult, collect_garbage
-from tests.fixtures.datasets import add_profile, fresh_bucket, run_cli
+from tests.fixtures.datasets import add_profile, fresh_bucket, publish, run_cli
 from tests.fixtures.interleave import Interleaving
 from tests.fixtures.services import S3Server
-from tests.fixtures.training import PROFILE, TrainingStore
+from tests.fixtures.training import PROFILE, TrainingStore, shapes_files
 
 pytestmark = pytest.mark.usefixtures("secret_service")
 
@@ -53,7 +54,11 @@ def stored(bucket: Bucket) -> set[str]:
 
 
 def cli_json(*args: str) -> object:
-    done = run_cli(*args, *LAB, "--json")
+    return cli_json_on("lab", *args)
+
+
+def cli_json_on(profile: str, *args: str) -> object:
+    done = run_cli(*args, "--profile", profile, "--json")
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -264,3 +269,54 @@ def test_another_machine_fine_tunes_from_a_stored_model_with_the_store_as_only_l
 
     gone = run_cli("train", "me/shapes", "--model", "model:me/nothing", *tiny, "--profile", PROFILE)
     assert gone.returncode == 2 and "there is no model me/nothing" in gone.stderr
+
+
+def test_promote_a_run_here_and_one_only_the_store_has_with_their_lineage(
+    training_store: TrainingStore, tmp_path: Path
+) -> None:
+    backend = training_store.backend
+    folder = backend.launch(training_store.spec(), training_store.ref)
+    events = [record.event for record in backend.follow(folder, poll_s=0.05)]
+    (final,) = [event for event in events if isinstance(event, Final)]
+    export = folder.path / "exports" / "best-fp16.onnx"
+    export.parent.mkdir()
+    export.write_bytes(b"x" * 1234)  # what `datayard export` leaves there
+
+    promoted = cli_json_on(PROFILE, "models", "promote", folder.run_id[:12], "--name", "me/s")
+    assert isinstance(promoted, dict) and promoted["number"] == 1
+    lineage = promoted["lineage"]
+    assert lineage["run"] == folder.run_id and lineage["dataset"] == training_store.ref
+    assert lineage["metrics"] == final.metrics and lineage["spec"]["epochs"] == 1
+    assert lineage["exports"] == [{"file": "best-fp16.onnx", "bytes": 1234}]
+    assert promoted["source"] == f"run:{folder.run_id}"
+    assert promoted["sha256"] == digest(folder.weights_dir / "best.pt")
+    assert promoted["class_names"] == ["square", "disc"]
+
+    shown = run_cli("models", "show", "me/s", "--profile", PROFILE).stdout
+    assert folder.run_id in shown and training_store.ref in shown and "mAP50-95" in shown
+    dataset = cli_json_on(PROFILE, "show", "me/shapes")
+    assert isinstance(dataset, dict)
+    assert dataset["models"] == [
+        {"model": "me/s@v1", "run": folder.run_id, "mAP50-95": final.metrics["mAP50-95"]}
+    ]
+    assert "Models trained on it" in run_cli("show", "me/shapes", "--profile", PROFILE).stdout
+
+    # Launched on another machine: only the store has the run, and its weights.
+    folder.path.rename(tmp_path / "moved-away")
+    again = cli_json_on(PROFILE, "models", "promote", folder.run_id, "--name", "me/s", "-m", "2")
+    assert isinstance(again, dict) and again["number"] == 2 and again["message"] == "2"
+    assert again["lineage"]["metrics"] == final.metrics
+    assert again["sha256"] == promoted["sha256"] and again["lineage"]["exports"] == []
+
+
+def test_a_run_that_did_not_finish_is_not_promoted(training_store: TrainingStore) -> None:
+    nameless = publish(training_store.bucket, "me/nameless", shapes_files(4, 2), class_names=())
+    folder = training_store.backend.launch(training_store.spec(), nameless.ref)
+    for _ in training_store.backend.follow(folder, poll_s=0.05):
+        pass
+    refused = run_cli("models", "promote", folder.run_id, "--name", "x", "--profile", PROFILE)
+    assert refused.returncode == 2, refused.stderr
+    assert f"run {folder.run_id} is failed: only a finished or stopped run" in refused.stderr
+    assert ModelCatalog(training_store.bucket).names() == {}
+    unknown = run_cli("models", "promote", "20200101-000000-abcdef", "--name", "x", *LAB)
+    assert unknown.returncode == 2 and "no run '20200101-000000-abcdef'" in unknown.stderr
