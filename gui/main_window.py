@@ -182,6 +182,7 @@ class MainWindow(QMainWindow):
             self,
             profile=self.datasets.profile.currentData(),
             cache=self.workspace.dirs.cache,
+            bucket=self.datasets.contents.bucket if self.datasets.contents else None,
         )
         dialog.launched.connect(self._show_run)
         dialog.open()

@@ -213,29 +213,43 @@ class Suggestion:
     batch: int
     imgsz: int
     why: str
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Advanced Ultralytics arguments that go with the values (fine-tuning's warm-up and
+    frozen layers)."""
 
 
-def suggest(train_images: int, *, gpu: bool) -> Suggestion:
-    """Defaults a data scientist would start from.
+FREEZE_BELOW = 100
+"""Training images under which a fine-tuning keeps the backbone frozen: too few to retrain it."""
+FROZEN_LAYERS = 10
+"""The backbone of Ultralytics' YOLO detection models (layers 0-9)."""
+
+
+def suggest(train_images: int, *, gpu: bool, base: str = "") -> Suggestion:
+    """Defaults a data scientist would start from; ``base`` names the model it fine-tunes
+    (empty: trained from scratch).
 
     Small sets need more passes to learn anything and over-fit less per epoch;
-    a CPU gets a smaller batch and image size so that one epoch takes minutes,
-    not hours.
+    a base model already knows useful features, so fine-tuning needs far fewer
+    (and a short warm-up, and on a tiny set its backbone left as it is); a CPU
+    gets a smaller batch and image size so that one epoch takes minutes, not hours.
     """
-    if train_images < 500:
-        epochs = 100
-    elif train_images < 5_000:
-        epochs = 60
+    if base:
+        epochs = 50 if train_images < 500 else 30 if train_images < 5_000 else 20
     else:
-        epochs = 30
+        epochs = 100 if train_images < 500 else 60 if train_images < 5_000 else 30
     batch = 16 if gpu else 8
     imgsz = 640 if gpu else 320
     device = "a GPU" if gpu else "the CPU (no GPU found)"
-    why = (
-        f"{train_images} training images on {device}: {epochs} epochs, "
-        f"batches of {batch}, images resized to {imgsz} px"
-    )
-    return Suggestion(epochs, batch, imgsz, why)
+    how = f"fine-tune {base}, {epochs} epochs" if base else f"from scratch, {epochs} epochs"
+    extra: dict[str, Any] = {}
+    if base:
+        extra["warmup_epochs"] = 1
+        how += ", 1 warm-up epoch"
+        if train_images < FREEZE_BELOW:
+            extra["freeze"] = FROZEN_LAYERS
+            how += f", its first {FROZEN_LAYERS} layers (the backbone) frozen"
+    why = f"{train_images} training images on {device}: {how}, batches of {batch}"
+    return Suggestion(epochs, batch, imgsz, f"{why}, images resized to {imgsz} px", extra)
 
 
 def _int_in(value: object, low: int, high: int) -> bool:

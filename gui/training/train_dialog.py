@@ -43,7 +43,9 @@ from superqt import QCollapsible
 from datayard.core.datasets.manifest import Manifest
 from datayard.core.errors import DatayardError
 from datayard.core.paths import AppDirs
+from datayard.core.store.bucket import Bucket
 from datayard.core.training.backends import Backends
+from datayard.core.training.base_models import BaseModel, preferred, store_models
 from datayard.core.training.devices import Accelerator, find_accelerator
 from datayard.core.training.runs import RunFolder, RunRegistry, RunStatus
 from datayard.core.training.spec import (
@@ -101,10 +103,11 @@ EXPLANATIONS = {
         "obb draws rotated boxes. It must match how the labels were made."
     ),
     "model": (
-        "Train from scratch from an architecture (.yaml; n = nano, fastest and smallest, "
-        "s = small, m = medium: more accurate, slower). Random weights need many epochs and "
-        "thousands of images. Or fine-tune weights (.pt) of an earlier run or a file: the "
-        "model already knows useful features, so it needs far fewer epochs and images."
+        "Fine-tune a model from the team's store (listed first), an earlier run's weights or "
+        "a .pt file: the model already knows useful features, so it needs far fewer epochs "
+        "and images. Or train from scratch from an architecture (.yaml; n = nano, fastest "
+        "and smallest, s = small, m = medium: more accurate, slower): random weights need "
+        "many epochs and thousands of images."
     ),
     "epochs": (
         "One epoch is one pass over all training images. More epochs train longer and fit "
@@ -185,6 +188,8 @@ class TrainDialog(QDialog):
     """The :class:`RunFolder` of the run that was started."""
     runs_listed = Signal()
     """Earlier runs' weights were added to the base model choices."""
+    models_listed = Signal()
+    """The store's models were added to the base model choices (first)."""
 
     def __init__(
         self,
@@ -198,6 +203,7 @@ class TrainDialog(QDialog):
         accelerator: Accelerator | None = None,
         support: TrainingSupport | None = None,
         cache: Path | None = None,
+        bucket: Bucket | None = None,
     ) -> None:
         super().__init__(parent)
         self.manifest = manifest
@@ -206,6 +212,10 @@ class TrainDialog(QDialog):
         self.run_folder: RunFolder | None = None
         self._profile = profile if profile is not None or initial is None else initial.profile
         self._launching: Operation | None = None
+        self._base_models: dict[str, BaseModel] = {}
+        self._model_chosen = initial is not None
+        """Whether the base model is the user's (or a clone's) choice, which the store's
+        models, listed later, leave as it is."""
         self.place = PlaceChoice(backend, accelerator or find_accelerator(), self._profile)
         self._store_wait = STORE_WAIT_S if initial is None else initial.store_wait
         """Kept from a clone: the form has no field for it (``train --store-wait`` has)."""
@@ -237,6 +247,12 @@ class TrainDialog(QDialog):
             lambda: fine_tunable_runs(backend.registry), self
         )
         self._listing.finished.connect(self._add_runs)
+        self._models_listing: Operation | None = None
+        if bucket is not None:
+            self.models_note.setText("Looking for models in the store…")
+            self._models_listing = call_in_background(lambda: store_models(bucket), self)
+            self._models_listing.finished.connect(self._add_store_models)
+            self._models_listing.failed.connect(self._store_models_unlisted)
 
     # -- the values ------------------------------------------------------------------
 
@@ -283,7 +299,20 @@ class TrainDialog(QDialog):
 
     @property
     def suggestion(self) -> Suggestion:
-        return suggest(self.manifest.split_counts()["train"], gpu=self.accelerator.gpu)
+        """What suits this dataset, where it trains and from what: fine-tuning a base model
+        needs fewer epochs than training from scratch."""
+        return suggest(
+            self.manifest.split_counts()["train"],
+            gpu=self.accelerator.gpu,
+            base=self._base_name(self._model_value()),
+        )
+
+    def _base_name(self, model: str) -> str:
+        if model in self._base_models:
+            return self._base_models[model].name
+        if model.startswith(RUN_PREFIX):
+            return f"the best weights of run {model[len(RUN_PREFIX) :]}"
+        return Path(model).name if model.endswith(".pt") else ""
 
     def accept(self) -> None:
         """Launch the run in the background (a host takes a few seconds); a refusal is
@@ -328,9 +357,13 @@ class TrainDialog(QDialog):
     def use_suggestion(self) -> None:
         """Reset epochs, batch and image size to what suits this dataset and where it
         trains; on a host's GPU, the batch its free memory allows at that image size."""
-        self.epochs.setValue(self.suggestion.epochs)
-        self.imgsz.setValue(self.suggestion.imgsz)
-        self.batch.setValue(self.place.suggested_batch or self.suggestion.batch)
+        suggestion = self.suggestion
+        self.epochs.setValue(suggestion.epochs)
+        self.imgsz.setValue(suggestion.imgsz)
+        self.batch.setValue(self.place.suggested_batch or suggestion.batch)
+        fine_tuning = ("warmup_epochs", "freeze")
+        kept = {k: v for k, v in self.advanced.values().items() if k not in fine_tuning}
+        self.advanced.load({**kept, **suggestion.extra})
 
     def _launched(self, folder: RunFolder) -> None:
         self._launching = None
@@ -456,6 +489,7 @@ class TrainDialog(QDialog):
         self.errors = {name: Notice() for name in self.fields}
         self._frames = {name: _frame(widget) for name, widget in self.fields.items()}
         self.runs_note = muted_label("Looking for earlier runs to fine-tune…")
+        self.models_note = muted_label("")
 
     def _facts_text(self) -> str:
         counts = self.manifest.split_counts()
@@ -491,6 +525,7 @@ class TrainDialog(QDialog):
             field.setSpacing(2)
             field.addWidget(self._frames[name])
             if name == "model":
+                field.addWidget(self.models_note)
                 field.addWidget(self.runs_note)
             field.addStretch()
             grid.addLayout(field, row, 1)
@@ -565,6 +600,7 @@ class TrainDialog(QDialog):
         self._model_index = index
 
     def _model_activated(self, index: int) -> None:
+        self._model_chosen = True
         if self.model.itemData(index) != _CHOOSE_FILE:
             self._model_index = index
             return
@@ -592,6 +628,33 @@ class TrainDialog(QDialog):
         )
         self.runs_listed.emit()
 
+    def _add_store_models(self, models: list[BaseModel]) -> None:
+        """The store's models go first: fine-tuning one is what a small set needs. Unless
+        the user (or a clone) chose a base already, the one that suits this set is chosen,
+        with the values that suit fine-tuning it."""
+        names = self.manifest.class_names
+        for place, base in enumerate(models):
+            self._base_models[base.model] = base
+            self.model.insertItem(place, base.label(), base.model)
+            tip = "\n".join(filter(None, (base.label(), base.head_note(names))))
+            self.model.setItemData(place, as_written(tip), Qt.ItemDataRole.ToolTipRole)
+        self._model_index = self.model.currentIndex()
+        chosen = preferred(models, self.task.currentText(), names)
+        if chosen is not None and not self._model_chosen:
+            self._select_model(chosen.model)
+            self.use_suggestion()
+        self.models_note.setText(
+            f"{len(models)} model(s) in the store, listed first."
+            if models
+            else "No models in the store yet: `datayard models add` or promote a run."
+        )
+        self._refresh()
+        self.models_listed.emit()
+
+    def _store_models_unlisted(self, error: Exception) -> None:
+        self.models_note.setText(f"The store's models could not be listed: {describe_error(error)}")
+        self.models_listed.emit()
+
     # -- checking --------------------------------------------------------------------
 
     def _refresh(self) -> None:
@@ -605,6 +668,7 @@ class TrainDialog(QDialog):
                 self.errors[name].clear()
         self.advanced.mark(problems)
         self.place.suggest_batch(spec, self.manifest.split_counts()["train"])
+        self._facts.setText(self._facts_text())
         self.summary.setText(
             describe(
                 spec,
@@ -612,6 +676,7 @@ class TrainDialog(QDialog):
                 self.accelerator,
                 where=self.place.where or None,
                 through_this_computer=self.place.through_this_computer,
+                base=self._base_models.get(spec.model),
             )
         )
         launching = self._launching is not None
@@ -741,22 +806,25 @@ def describe(
     *,
     where: str | None = None,
     through_this_computer: bool = False,
+    base: BaseModel | None = None,
 ) -> str:
-    """What launching ``spec`` (``where``: on a host or cluster, or here) will do, in one
-    paragraph a user reads before starting."""
+    """What launching ``spec`` (``where``: on a host or cluster, or here; from ``base``, a
+    model of the store) will do, in one paragraph a user reads before starting."""
     counts = manifest.split_counts()
     train = counts["train"]
     data = (
         f"{manifest.ref} ({train} train / {counts['val']} val images, "
         f"{len(manifest.class_names)} classes)"
     )
+    start = f"Fine-tunes {base.name}" if base is not None else _model_phrase(spec.model)
     parts = [
-        f"{_model_phrase(spec.model)} on {data} for {spec.epochs} epochs "
+        f"{start} on {data} for {spec.epochs} epochs "
         f"{f'on {where}, ' if where else ''}{_device_phrase(spec.device, accelerator)}",
         f"each epoch is {math.ceil(train / spec.batch)} batches "
         f"of {spec.batch} images at {spec.imgsz} px",
         _optimizer_phrase(spec),
         _patience_phrase(spec.patience, spec.epochs),
+        base.head_note(manifest.class_names) if base is not None else "",
     ]
     if spec.extra:
         parts.append("advanced: " + ", ".join(f"{k}={_text(v)}" for k, v in spec.extra.items()))
@@ -764,7 +832,7 @@ def describe(
         ending = "It reaches the store through this computer: keep the app open until it ends."
     else:
         ending = "Runs in the background; you can close the app."
-    text = "; ".join(parts) + ". " + ending
+    text = "; ".join(filter(None, parts)) + ". " + ending
     if train == 0:
         text = "This version has no training images: the run will fail. " + text
     return text

@@ -106,6 +106,18 @@ def test_suggestions_follow_dataset_size_and_device() -> None:
     assert "CPU" in small_cpu.why
 
 
+def test_fine_tuning_suggests_fewer_epochs_a_short_warm_up_and_frozen_layers_on_tiny_sets() -> None:
+    scratch, tiny, small = (
+        suggest(42, gpu=False),
+        suggest(42, gpu=False, base="me/coco-n v1"),
+        suggest(400, gpu=False, base="me/coco-n v1"),
+    )
+    assert tiny.epochs < scratch.epochs and scratch.extra == {}
+    assert tiny.extra == {"warmup_epochs": 1, "freeze": 10}
+    assert small.extra == {"warmup_epochs": 1}
+    assert "fine-tune me/coco-n v1, 50 epochs" in tiny.why
+
+
 def test_events_round_trip_and_unknown_types_are_skipped() -> None:
     batch = Batch(epoch=1, batch=2, batches=4, step=2, losses={"box_loss": 1.5}, lr=0.01)
     record = decode(encode(batch, 7))

@@ -20,7 +20,11 @@ from PySide6.QtWidgets import QDialog, QFileDialog, QLabel
 from pytestqt.qtbot import QtBot
 
 from datayard.core.datasets.manifest import Manifest, ManifestFile, Role
+from datayard.core.events import run_to_end
+from datayard.core.models.store import add_model
+from datayard.core.models.version import Lineage, ModelRef, ModelVersion, WeightsFacts
 from datayard.core.paths import AppDirs
+from datayard.core.store.bucket import Bucket
 from datayard.core.store.workspace import Workspace
 from datayard.core.training.backends import Backends
 from datayard.core.training.devices import Accelerator
@@ -132,7 +136,7 @@ def test_every_field_explains_itself_in_a_visible_wrapped_label(
     assert "one pass over all training images" in EXPLANATIONS["epochs"]
     assert "0.001 for Adam/AdamW" in EXPLANATIONS["lr0"]
     assert "halve it" in EXPLANATIONS["batch"]
-    assert "fine-tune" in EXPLANATIONS["model"]
+    assert "Fine-tune a model from the team's store" in EXPLANATIONS["model"]
 
 
 def test_an_invalid_value_disables_start_and_names_the_reason(
@@ -449,3 +453,79 @@ def test_closing_the_dialog_stops_the_install_and_changes_nothing(
 
     assert "nothing was changed" in panel.notice.text()
     assert not environment().exists()
+
+
+def stored_model(
+    bucket: Bucket, tmp_path: Path, name: str, facts: WeightsFacts, score: float | None = None
+) -> ModelVersion:
+    """A model version in the real store; the dialog lists versions, it never loads them."""
+    weights = tmp_path / f"{name.replace('/', '-')}.pt"
+    weights.write_bytes(name.encode() * 64)
+    lineage = Lineage(run="20260101-000000-abcdef", metrics={"mAP50-95": score}) if score else None
+    adding = add_model(
+        bucket, weights, facts, ModelRef.parse(name, "me"), source=str(weights), lineage=lineage
+    )
+    return run_to_end(adding, ModelVersion)
+
+
+def coco(architecture: str, parameters: int) -> WeightsFacts:
+    return WeightsFacts("detect", tuple(f"c{i}" for i in range(80)), architecture, parameters, 640)
+
+
+def test_the_stores_models_come_first_and_fine_tuning_them_is_the_default(
+    qtbot: QtBot, backend: Backends, s3_server: S3Server, tmp_path: Path
+) -> None:
+    bucket = fresh_bucket(s3_server)
+    small = stored_model(bucket, tmp_path, "me/coco-n", coco("yolo11n", 2_600_000))
+    stored_model(bucket, tmp_path, "me/coco-s", coco("yolo11s", 9_400_000))
+    stored_model(bucket, tmp_path, "me/masks", WeightsFacts("segment", ("x",), "", 2_900_000, 0))
+
+    dialog = TrainDialog(manifest(train=42), backend, accelerator=CPU, bucket=bucket)
+    qtbot.addWidget(dialog)
+    with qtbot.waitSignal(dialog.models_listed, timeout=LONG_MS):
+        dialog.show()
+    offered = [dialog.model.itemText(i) for i in range(3)]
+    assert offered[0] == "me/coco-n v1: detect, 80 classes, yolo11n, 2.6 M parameters"
+    assert offered[1].startswith("me/masks v1: segment") and offered[2].startswith("me/coco-s")
+    assert "3 model(s) in the store" in dialog.models_note.text()
+
+    spec = dialog.spec()
+    assert spec.model == f"model:{small.ref}"  # the smallest of the task, by id
+    assert spec.epochs == 50 and spec.extra == {"warmup_epochs": 1, "freeze": 10}
+    assert (
+        "42 training images on the CPU (no GPU found): fine-tune me/coco-n v1, 50 epochs, "
+        "1 warm-up epoch, its first 10 layers (the backbone) frozen" in texts(dialog)
+    )
+    summary = dialog.summary.text()
+    assert summary.startswith(f"Fine-tunes me/coco-n v1 on me/cats@{VERSION}")
+    assert "its 80 classes are not this set's 2" in summary and "new last layer" in summary
+
+    dialog.model.setCurrentIndex(dialog.model.findData("yolo11n.yaml"))
+    dialog.use_suggestion()
+    assert dialog.spec().epochs == 100 and dialog.spec().extra == {}
+    assert "from scratch, 100 epochs" in texts(dialog)
+
+
+def test_a_model_that_knows_the_sets_classes_is_preferred_and_a_clone_keeps_its_own(
+    qtbot: QtBot, backend: Backends, s3_server: S3Server, tmp_path: Path
+) -> None:
+    bucket = fresh_bucket(s3_server)
+    stored_model(bucket, tmp_path, "me/coco-n", coco("yolo11n", 2_600_000))
+    cats = WeightsFacts("detect", ("cat", "dog"), "yolo11s", 9_400_000, 320)
+    promoted = stored_model(bucket, tmp_path, "ada/cats", cats, score=0.4123)
+
+    dialog = TrainDialog(manifest(train=600), backend, accelerator=CPU, bucket=bucket)
+    qtbot.addWidget(dialog)
+    with qtbot.waitSignal(dialog.models_listed, timeout=LONG_MS):
+        dialog.show()
+    assert dialog.spec().model == f"model:{promoted.ref}"
+    assert dialog.spec().extra == {"warmup_epochs": 1}  # 600 images: the backbone trains too
+    assert "mAP50-95 0.412" in dialog.model.currentText()
+    assert "new last layer" not in dialog.summary.text()
+
+    clone = TrainSpec(dataset=f"me/cats@{VERSION}", model="yolo11s.yaml", epochs=7)
+    cloned = TrainDialog(manifest(), backend, accelerator=CPU, bucket=bucket, initial=clone)
+    qtbot.addWidget(cloned)
+    with qtbot.waitSignal(cloned.models_listed, timeout=LONG_MS):
+        cloned.show()
+    assert (cloned.spec().model, cloned.spec().epochs) == ("yolo11s.yaml", 7)
