@@ -59,7 +59,7 @@ def _in_store(run: str, profile_name: str | None) -> RunInStore:
     return RunInStore(bucket, stored_runs.find(bucket, run))
 
 
-@click.command(name="runs")
+@click.group(name="runs", invoke_without_command=True)
 @click.option(
     "--all",
     "everywhere",
@@ -68,8 +68,16 @@ def _in_store(run: str, profile_name: str | None) -> RunInStore:
 )
 @profile_option
 @json_option
-def command(everywhere: bool, profile_name: str | None, as_json: bool) -> None:
-    """List the training runs launched from this machine, newest first."""
+@click.pass_context
+def command(
+    context: click.Context, everywhere: bool, profile_name: str | None, as_json: bool
+) -> None:
+    """List the training runs launched from this machine, newest first.
+
+    A run goes by its name (street-yolo11n-3) or its id, or a unique start of the id.
+    """
+    if context.invoked_subcommand is not None:
+        return
     backend = Backends.default()
     folders = backend.registry.all()
     rows = [(f.record(), backend.summary(f), backend.where(f)) for f in folders]
@@ -88,6 +96,7 @@ def command(everywhere: bool, profile_name: str | None, as_json: bool) -> None:
             [
                 {
                     "run": record.run_id,
+                    "name": record.name,
                     "status": summary.status.value,
                     "where": where,
                     "backend": record.backend,
@@ -112,6 +121,20 @@ def command(everywhere: bool, profile_name: str | None, as_json: bool) -> None:
     for run_id, job in jobs.items():
         if job.detail:
             out.print(Text(f"{run_id}: Job {job.phase.lower()}: {job.detail}"))
+
+
+@command.command(name="rename")
+@click.argument("run", metavar=RUN_METAVAR)
+@click.argument("name")
+def rename(run: str, name: str) -> None:
+    """Give RUN (of this machine) the name NAME; the store's copy of its record follows."""
+    backend = Backends.default()
+    record, kept = backend.rename(backend.registry.get(run), name)
+    out.print(Text(f"run {record.run_id} is now named {record.name}"))
+    if kept:
+        console.print(
+            Text(f"the store's copy of the run keeps its old name: {kept}", style="yellow")
+        )
 
 
 def _told(summary: RunSummary, job: JobStatus | None) -> RunSummary:

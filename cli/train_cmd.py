@@ -149,14 +149,15 @@ def command(
     if on_cluster:
         console.print(
             Text(
-                f"run {folder.run_id} submitted to cluster {host} as Job "
+                f"run {folder.run_id} ({folder.record().name}) submitted to cluster {host} as Job "
                 f"{job_name(folder.run_id)} on {manifest.ref}"
             )
         )
         click.echo(folder.run_id)
         return
     where = f" on host {host}" if host else ""
-    console.print(Text(f"run {folder.run_id} launched{where} on {manifest.ref}"))
+    name = folder.record().name
+    console.print(Text(f"run {folder.run_id} ({name}) launched{where} on {manifest.ref}"))
     if detach:
         click.echo(folder.run_id)
         return

@@ -176,6 +176,7 @@ def summary_cells(record: RunRecord, summary: RunSummary, where: str) -> list[st
     spent = "-" if summary.duration is None else duration(summary.duration)
     return [
         record.run_id,
+        record.name or "-",
         summary.label,
         where,
         record.dataset,
@@ -190,6 +191,7 @@ def runs_table(rows: list[list[str]]) -> Table:
     table = Table()
     for name in (
         "run",
+        "name",
         "status",
         "where",
         "dataset",

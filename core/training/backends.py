@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 from datayard.core.clusters.job_status import JobStatus
 from datayard.core.clusters.registry import ClusterRegistry
+from datayard.core.errors import DatayardError, UsageError
 from datayard.core.events import CancelToken
 from datayard.core.hosts.login import login
 from datayard.core.hosts.probe import HostFacts, probe
@@ -24,9 +25,11 @@ from datayard.core.training.cluster import ClusterBackend, cluster_of
 from datayard.core.training.local import LocalBackend
 from datayard.core.training.other_machines import OtherMachines
 from datayard.core.training.protocol import Record
-from datayard.core.training.runs import RunFolder, RunRegistry, RunSummary
+from datayard.core.training.runs import RunFolder, RunRecord, RunRegistry, RunSummary
 from datayard.core.training.spec import TrainSpec
 from datayard.core.training.ssh import SshBackend, host_of
+from datayard.core.training.stored_runs import has_record, put_record
+from datayard.core.training.through_store import store_bucket
 
 
 class Backends:
@@ -114,6 +117,23 @@ class Backends:
         machine did not launch, brought up to date."""
         launched = frozenset(folder.run_id for folder in self.registry.all())
         return self.others.copies(profile, leave_out=launched, cancel=cancel)
+
+    def rename(self, folder: RunFolder, name: str) -> tuple[RunRecord, str]:
+        """Give a run of this machine a new name, here and in the store's copy of its record
+        (when the store has one), so that other machines list it so too. Returns the new
+        record, and why the store's copy kept the old name ("" when it did not)."""
+        if self.others.holds(folder):
+            raise UsageError(
+                f"run {folder.run_id} was launched on another machine: rename it there"
+            )
+        record = self.registry.rename(folder, name)
+        try:
+            bucket = store_bucket(self._workspace.connect(record.spec.profile))
+            if has_record(bucket, record.run_id):
+                put_record(bucket, record)
+        except DatayardError as error:
+            return record, str(error)
+        return record, ""
 
     def resume(self, folder: RunFolder) -> None:
         self._for(folder).resume(folder)

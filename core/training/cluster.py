@@ -145,7 +145,12 @@ class ClusterBackend(ThroughStore):
         cluster = self.clusters.get(cluster_name)
         profile = spec.profile or self.workspace.settings().default_profile
         record = new_record(
-            spec, dataset, f"{CLUSTER_PREFIX}{cluster.name}", cloned_from=cloned_from, gpus=gpus
+            spec,
+            dataset,
+            f"{CLUSTER_PREFIX}{cluster.name}",
+            cloned_from=cloned_from,
+            gpus=gpus,
+            name=self.registry.next_name(spec, dataset),
         )
         return self._submission(cluster, record, profile, secret)
 

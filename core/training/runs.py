@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -25,7 +25,7 @@ from filelock import FileLock
 
 from datayard.core import schema
 from datayard.core.atomic import write_atomically
-from datayard.core.errors import InvalidStoreObjectError, UsageError
+from datayard.core.errors import DatayardError, InvalidStoreObjectError, UsageError, quoted
 from datayard.core.training.protocol import (
     Ending,
     Epoch,
@@ -41,6 +41,7 @@ from datayard.core.training.protocol import (
     decode,
     encode,
 )
+from datayard.core.training.run_names import check_run_name, next_name
 from datayard.core.training.spec import RUN_ID, SpecError, TrainSpec
 
 RUN_FILE = "run.json"
@@ -92,10 +93,19 @@ class RunRecord:
     gpus: int = 0
     """GPUs of the cluster's GPU resource its pod asks for (a run on a cluster): a resumed
     run's new Job asks for as many."""
+    name: str = ""
+    """What people call it (``street-yolo11n-3``, :mod:`.run_names`); empty in the records of
+    earlier versions, whose runs go by their id."""
+
+    @property
+    def label(self) -> str:
+        """The run's name, or its id when it has none."""
+        return self.name or self.run_id
 
     def to_json(self) -> str:
         body = {
             "run_id": self.run_id,
+            "name": self.name,
             "dataset": self.dataset,
             "backend": self.backend,
             "launched_at": self.launched_at,
@@ -131,7 +141,18 @@ class RunRecord:
             cloned_from=schema.optional_text(body, "cloned_from"),
             # Absent from the records of earlier versions, which asked for no GPU count.
             gpus=schema.integer(body, "gpus", 0, MAX_GPUS) if "gpus" in body else 0,
+            name=_name(body),
         )
+
+
+def _name(body: dict[str, Any]) -> str:
+    if body.get("name") in (None, ""):
+        return ""
+    name = schema.text(body, "name")
+    try:
+        return check_run_name(name)
+    except UsageError:
+        raise schema.SchemaError("name", f"is not a run name ({quoted(name)})") from None
 
 
 def _spec(data: dict[str, Any]) -> TrainSpec:
@@ -450,6 +471,7 @@ def new_record(
     *,
     cloned_from: str | None = None,
     gpus: int = 0,
+    name: str = "",
 ) -> RunRecord:
     """The record of a run launched now, under a fresh id (a second's launches differ by
     their random part; :meth:`RunRegistry.create` tries again in the rare case they don't)."""
@@ -462,6 +484,7 @@ def new_record(
         launched_at=now.isoformat(timespec="seconds"),
         cloned_from=cloned_from,
         gpus=gpus,
+        name=name,
     )
 
 
@@ -475,11 +498,39 @@ class RunRegistry:
         self, spec: TrainSpec, dataset: str, backend: str, *, cloned_from: str | None = None
     ) -> RunFolder:
         """A new folder with a fresh, unique id; two launches at once never share one."""
+        name = self.next_name(spec, dataset)
         while True:
             try:
-                return self.add(new_record(spec, dataset, backend, cloned_from=cloned_from))
+                record = new_record(spec, dataset, backend, cloned_from=cloned_from, name=name)
+                return self.add(record)
             except FileExistsError:
                 continue
+
+    def next_name(self, spec: TrainSpec, dataset: str) -> str:
+        """The name of the next run of ``spec`` on ``dataset``: one more than this
+        machine's runs of the same dataset and model (see :mod:`.run_names`)."""
+        return next_name(spec, dataset, self._names())
+
+    def rename(self, folder: RunFolder, name: str) -> RunRecord:
+        """Give the run ``name``, which no other run here has; return its new record."""
+        check_run_name(name)
+        others = self._names(leaving_out=folder.run_id)
+        if name in others:
+            raise UsageError(f"another run here is named {name!r}; choose another name")
+        record = replace(folder.record(), name=name)
+        write_atomically(folder.record_file, record.to_json().encode())
+        return record
+
+    def _names(self, leaving_out: str = "") -> set[str]:
+        names = set()
+        for folder in self.all():
+            if folder.run_id == leaving_out:
+                continue
+            try:
+                names.add(folder.record().name)
+            except (DatayardError, OSError):
+                continue  # a half-written or foreign folder names nothing
+        return names
 
     def add(self, record: RunRecord) -> RunFolder:
         """The folder of a run launched elsewhere (a training host is given the record by
@@ -513,6 +564,9 @@ class RunRegistry:
         exact = self.root / run_id
         if (exact / RUN_FILE).is_file():
             return RunFolder(exact)
+        named = [f for f in runs if _named(f, run_id)]
+        if named:
+            return named[0]
         matches = [f for f in runs if f.run_id.startswith(run_id)]
         if len(matches) == 1:
             return matches[0]
@@ -525,3 +579,10 @@ class RunRegistry:
 
     def __iter__(self) -> Iterator[RunFolder]:
         return iter(self.all())
+
+
+def _named(folder: RunFolder, name: str) -> bool:
+    try:
+        return folder.record().name == name
+    except (DatayardError, OSError):
+        return False

@@ -54,6 +54,10 @@ def put_record(bucket: Bucket, record: RunRecord) -> None:
     )
 
 
+def has_record(bucket: Bucket, run_id: str) -> bool:
+    return bucket.exists(run_key(run_id, SPEC_NAME))
+
+
 def stored_record(bucket: Bucket, run_id: str) -> RunRecord:
     """The run's record in the store, checked in full: it must be the record of ``run_id``."""
     key = run_key(run_id, SPEC_NAME)
@@ -120,7 +124,7 @@ def run_ids(bucket: Bucket) -> list[str]:
 
 def find(bucket: Bucket, text: str) -> str:
     """The id of the stored run named by its id or a unique prefix of it."""
-    if RUN_ID.fullmatch(text) and bucket.exists(run_key(text, SPEC_NAME)):
+    if RUN_ID.fullmatch(text) and has_record(bucket, text):
         return text
     matches = [run_id for run_id in run_ids(bucket) if run_id.startswith(text)]
     if len(matches) == 1:

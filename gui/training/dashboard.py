@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QProgressBar,
     QPushButton,
@@ -46,7 +47,7 @@ from datayard.core.events import CancelToken, Finished, check_cancel
 from datayard.core.training.backends import Backends
 from datayard.core.training.curves import MAX_SMOOTHING, RunCurves, XAxis, export_csv, read_curves
 from datayard.core.training.protocol import TrainingEvent
-from datayard.core.training.runs import RunFolder, RunStatus
+from datayard.core.training.runs import RunFolder, RunRecord, RunStatus
 from datayard.core.units import duration
 
 from ..notice import Notice
@@ -141,6 +142,11 @@ class RunDashboard(QWidget):
         self.resume_button.setToolTip(
             "Continue the selected paused runs, and the failed ones that had finished an "
             "epoch, from their last checkpoint in a new worker"
+        )
+        self.rename_button = QPushButton("Rename…")
+        self.rename_button.setToolTip(
+            "Give the selected run of this machine a name of your own; other machines see it "
+            "through the store"
         )
         self.smoothing = QSlider(Qt.Orientation.Horizontal)
         self.smoothing.setRange(0, round(MAX_SMOOTHING * 100))
@@ -249,6 +255,7 @@ class RunDashboard(QWidget):
         for widget in (self.refresh_button, self.everywhere, self.stop_button, self.pause_button):
             top.addWidget(widget)
         top.addWidget(self.resume_button)
+        top.addWidget(self.rename_button)
         top.addSpacing(16)
         top.addWidget(QLabel("Smoothing:"))
         top.addWidget(self.smoothing)
@@ -288,6 +295,7 @@ class RunDashboard(QWidget):
         self.stop_button.clicked.connect(lambda: self._act("stop", self.backend.stop))
         self.pause_button.clicked.connect(lambda: self._act("pause", self.backend.pause))
         self.resume_button.clicked.connect(lambda: self._act("resume", self.backend.resume))
+        self.rename_button.clicked.connect(self._ask_name)
         self.smoothing.valueChanged.connect(self._smoothing_changed)
         self.axis.currentTextChanged.connect(self._axis_changed)
         self.csv_button.clicked.connect(self._ask_csv)
@@ -408,6 +416,7 @@ class RunDashboard(QWidget):
             ("resume", self.resume_button),
         ):
             button.setEnabled(bool(self._applicable(verb)))
+        self.rename_button.setEnabled(self._renamable() is not None)
         self.csv_button.setEnabled(bool(self._shown))
         self.png_button.setEnabled(bool(self._shown))
 
@@ -433,6 +442,40 @@ class RunDashboard(QWidget):
             self._resumed.update(folder.run_id for folder in folders)
         names = ", ".join(folder.run_id for folder in folders)
         self.notice.success(f"{names}: {done[verb]}.")
+        self.refresh()
+
+    def _renamable(self) -> RunInfo | None:
+        """The one selected run, when this machine launched it (its name is kept here)."""
+        infos = [self.runs.infos[run_id] for run_id in self.runs.selected_ids()]
+        if len(infos) != 1 or infos[0].record is None:
+            return None
+        return None if self.backend.others.holds(infos[0].folder) else infos[0]
+
+    def _ask_name(self) -> None:
+        info = self._renamable()
+        if info is None or info.record is None:
+            return
+        name, given = QInputDialog.getText(
+            self,
+            "Rename run",
+            f"New name for run {info.run_id}\n(letters, digits, '.', '_' or '-'):",
+            text=info.record.label,
+        )
+        if not given or name == info.record.name:
+            return
+        operation = call_in_background(lambda: self.backend.rename(info.folder, name), self)
+        operation.finished.connect(self._renamed)
+        operation.failed.connect(lambda error: self.notice.error(f"Not renamed: {error}"))
+
+    def _renamed(self, result: tuple[RunRecord, str]) -> None:
+        record, kept = result
+        if kept:
+            self.notice.warning(
+                f"{record.run_id} is now named {record.name} here; the store's copy keeps "
+                f"its old name: {kept}"
+            )
+        else:
+            self.notice.success(f"{record.run_id} is now named {record.name}.")
         self.refresh()
 
     # -- view options and exports --------------------------------------------------

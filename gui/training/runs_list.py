@@ -167,7 +167,7 @@ class RunsList(QTreeWidget):
     def _fill(row: QTreeWidgetItem, info: RunInfo) -> None:
         record, summary = info.record, info.summary
         cells = {
-            _RUN: info.run_id,
+            _RUN: record.label if record else info.run_id,
             _DATASET: record.dataset if record else "",
             _MODEL: record.spec.model if record else "",
             _STATUS: summary.label if summary else info.problem,

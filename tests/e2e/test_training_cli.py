@@ -10,6 +10,7 @@ from pathlib import Path
 
 from datayard.core.training.protocol import Epoch, TrainingEvent
 from datayard.core.training.runs import RunFolder, RunStatus
+from datayard.core.training.stored_runs import put_record, stored_record
 from tests.e2e.test_training import no_network  # noqa: F401 - every worker stays offline
 from tests.fixtures.datasets import run_cli
 from tests.fixtures.services import datayard_command
@@ -173,3 +174,30 @@ def test_pause_resume_and_stop_a_live_run_then_clone_and_kill_it(
     killed = run_cli("stop", clone.run_id, "--kill")
     assert killed.returncode == 0 and f"run {clone.run_id} killed" in killed.stderr
     assert clone.summary().status is RunStatus.FAILED
+
+
+def test_runs_go_by_their_names_which_runs_rename_changes_here_and_in_the_store(
+    training_store: TrainingStore,
+) -> None:
+    registry = training_store.backend.registry
+    folder = registry.create(training_store.spec(), training_store.ref, "local")
+    put_record(training_store.bucket, folder.record())  # as its worker stores it
+    (listed,) = json.loads(run_cli("runs", "--json").stdout)
+    assert listed["name"] == "shapes-yolo11n-1"
+    assert "shapes-yolo11n-1" in run_cli("runs").stdout
+
+    renamed = run_cli("runs", "rename", "shapes-yolo11n-1", "night-1")
+    assert renamed.returncode == 0, renamed.stderr
+    assert f"run {folder.run_id} is now named night-1" in renamed.stdout
+    assert stored_record(training_store.bucket, folder.run_id).name == "night-1"
+    logs = run_cli("logs", "night-1")  # the name finds the run (whose worker never started)
+    assert f"`datayard train --clone {folder.run_id}` starts it again" in logs.stdout
+
+    for name, problem in (("a b", "run name 'a b' is not valid"), ("night-1", "")):
+        refused = run_cli("runs", "rename", folder.run_id[:12], name)
+        if problem:
+            assert refused.returncode == 2 and problem in refused.stderr
+        else:
+            assert refused.returncode == 0  # its own name again
+    missing = run_cli("runs", "rename", "nothing-here", "x")
+    assert missing.returncode == 2 and "no run 'nothing-here' on this machine" in missing.stderr

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QInputDialog
 from pytestqt.qtbot import QtBot
 
 from datayard.core.store.workspace import Workspace
@@ -20,9 +21,11 @@ from datayard.core.training.curves import BATCH, LR, METRICS, VAL, XAxis, smooth
 from datayard.core.training.protocol import Batch, Failed, Finished, Paused
 from datayard.core.training.runs import RunFolder, RunRegistry
 from datayard.core.training.spec import TrainSpec
+from datayard.core.training.stored_runs import has_record, put_record, stored_record
 from datayard.gui.training.dashboard import RunDashboard
 from datayard.gui.training.runs_list import COLUMNS
 from tests.core.test_curves import append_events, losses_at, training_events, write_run
+from tests.fixtures.training import TrainingStore
 from tests.fixtures.waits import LONG_MS
 
 BOX = BATCH + "box_loss"
@@ -110,12 +113,14 @@ def test_lists_runs_with_status_best_map_and_duration(qtbot: QtBot, registry: Ru
         "yolo11n.yaml",
     )
     assert done["Best mAP50-95"] == "0.080"  # 0.05 + 0.01 x 3 epochs
-    (listed,) = dashboard.runs.findItems(finished.run_id, Qt.MatchFlag.MatchExactly, 0)
+    assert done["Run"] == finished.record().name == "set-yolo11n-1"
+    (listed,) = dashboard.runs.findItems("set-yolo11n-1", Qt.MatchFlag.MatchExactly, 0)
+    assert listed.toolTip(0).startswith(finished.run_id)
     assert "dataset: me/set@v" in listed.toolTip(0) and "model: yolo11n.yaml" in listed.toolTip(0)
     assert done["Duration"] == "28 s"  # 2 s preparing + 3 x (10 x 0.5 s + 3 s) + 2 s
     assert row(dashboard, paused.run_id)["Status"] == "paused"
     assert row(dashboard, unstored.run_id)["Status"] == "finished, 1 file not stored"
-    (incomplete,) = dashboard.runs.findItems(unstored.run_id, Qt.MatchFlag.MatchExactly, 0)
+    (incomplete,) = dashboard.runs.findItems(unstored.record().name, Qt.MatchFlag.MatchExactly, 0)
     assert (
         f"not in the store, only in the run's folder on the machine that trained it: {weights}"
         in (incomplete.toolTip(1))
@@ -327,3 +332,38 @@ def test_a_live_run_is_followed_as_its_file_grows(
         timeout=LONG_MS,
     )
     assert not dashboard.stop_button.isEnabled()
+
+
+def test_a_run_shows_its_name_and_is_renamed_here_and_in_the_stores_copy(
+    qtbot: QtBot,
+    training_store: TrainingStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    registry = training_store.backend.registry
+    spec = training_store.spec()
+    stored = registry.create(spec, training_store.ref, "local")
+    put_record(training_store.bucket, stored.record())  # as its worker stores it
+    unstored = registry.create(spec, training_store.ref, "local")
+    dashboard = dashboard_for(qtbot, registry)
+    assert row(dashboard, stored.run_id)["Run"] == "shapes-yolo11n-1"
+    assert row(dashboard, unstored.run_id)["Run"] == "shapes-yolo11n-2"
+    assert not dashboard.rename_button.isEnabled()
+
+    dashboard.select_runs([stored.run_id])
+    monkeypatch.setattr(QInputDialog, "getText", lambda *_, **__: ("night-images", True))
+    with qtbot.waitSignal(dashboard.runs_loaded, timeout=LONG_MS):
+        dashboard.rename_button.click()
+    assert row(dashboard, stored.run_id)["Run"] == "night-images"
+    assert "is now named night-images" in dashboard.notice.text()
+    assert stored_record(training_store.bucket, stored.run_id).name == "night-images"
+
+    dashboard.select_runs([unstored.run_id])
+    monkeypatch.setattr(QInputDialog, "getText", lambda *_, **__: ("night-images", True))
+    dashboard.rename_button.click()
+    qtbot.waitUntil(lambda: "Not renamed" in dashboard.notice.text(), timeout=LONG_MS)
+    assert "another run here is named 'night-images'" in dashboard.notice.text()
+    monkeypatch.setattr(QInputDialog, "getText", lambda *_, **__: ("day", True))
+    with qtbot.waitSignal(dashboard.runs_loaded, timeout=LONG_MS):
+        dashboard.rename_button.click()
+    assert row(dashboard, unstored.run_id)["Run"] == "day"
+    assert not has_record(training_store.bucket, unstored.run_id)  # nothing made up there
