@@ -18,7 +18,13 @@ from datayard.core.events import run_to_end
 from datayard.core.hosts.registry import LOCAL_HOST
 from datayard.core.models.describe import parameters, summary
 from datayard.core.models.store import add_model, pull_weights, remove_model
-from datayard.core.models.version import Lineage, ModelCatalog, ModelRef, ModelVersion
+from datayard.core.models.version import (
+    Lineage,
+    ModelCatalog,
+    ModelRef,
+    ModelVersion,
+    WeightsFacts,
+)
 from datayard.core.paths import AppDirs
 from datayard.core.training.runs import RunFolder
 from datayard.core.units import size
@@ -38,7 +44,7 @@ MODEL_METAVAR = "[OWNER/]NAME[@VERSION]"
 
 @click.group(name="models")
 def command() -> None:
-    """Base and trained models in the store: add, list, show, pull and remove them.
+    """Base and trained models in the store: add, fetch, promote, list, show, pull, remove.
 
     A model has versions like a dataset (NAME@v2, NAME@latest, or the id);
     every machine that reaches the store, workers included, uses the same
@@ -62,6 +68,40 @@ def add(weights: Path, name: str, message: str, profile_name: str | None, as_jso
         print_json(summary(version, number))
         return
     out.print(Text(f"Added {version.owner}/{version.name} v{number} ({version.id})"))
+    out.print(Text(f"  {_facts_line(version)}"))
+
+
+@command.command(name="fetch")
+@click.argument("official", metavar="NAME")
+@click.option("--name", "name", metavar="[OWNER/]NAME", help="The model's name [default: NAME].")
+@click.option("-m", "--message", default="", help="What this version is, for colleagues.")
+@profile_option
+@json_option
+def fetch(
+    official: str, name: str | None, message: str, profile_name: str | None, as_json: bool
+) -> None:
+    """Download Ultralytics' own weights NAME (yolo11n, yolo11s-seg, ...) with Ultralytics'
+    downloader and store them, so that every colleague and worker fine-tunes from the
+    same bytes without downloading."""
+    from datayard.core.training.weights_facts import fetch_official
+
+    store = open_store(profile_name)
+    ref = _unversioned(name or official, store)
+    with tempfile.TemporaryDirectory(prefix="datayard-fetch-") as folder:
+        with interruptible() as cancel:
+            weights, facts = fetch_official(official, Path(folder), AppDirs.default(), cancel)
+        version, number = _store_weights(
+            store,
+            weights,
+            ref,
+            source=f"ultralytics:{official}",
+            message=message or f"Ultralytics' {official}.pt",
+            facts=facts,
+        )
+    if as_json:
+        print_json(summary(version, number))
+        return
+    out.print(Text(f"Fetched {official} as {version.owner}/{version.name} v{number}"))
     out.print(Text(f"  {_facts_line(version)}"))
 
 
@@ -209,13 +249,14 @@ def _store_weights(
     source: str,
     message: str,
     lineage: Lineage | None = None,
+    facts: WeightsFacts | None = None,
 ) -> tuple[ModelVersion, int]:
-    """Read what ``weights`` are (in a child process), store them as ``ref``'s newest
-    version; the version and its number."""
+    """Store ``weights`` as ``ref``'s newest version, read first (in a child process)
+    unless ``facts`` says what they are; the version and its number."""
     from datayard.core.training.weights_facts import weights_facts
 
     with interruptible() as cancel:
-        facts = weights_facts(weights, AppDirs.default(), cancel)
+        facts = facts or weights_facts(weights, AppDirs.default(), cancel)
         adding = add_model(
             store.bucket,
             weights,

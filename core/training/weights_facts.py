@@ -1,9 +1,9 @@
-"""Reading what a weights file is, in a child process of its own.
+"""Reading what a weights file is, and fetching Ultralytics' own, in a child process.
 
 Loading weights imports torch (seconds, hundreds of MB) and unpickles the
 file, which may fail in ways that take the process with it; neither belongs
 in the app's or the command's process, so Ultralytics loads the file in a
-child that ends once it has answered.
+child that ends once it has answered. Its downloader runs there too.
 """
 
 from __future__ import annotations
@@ -33,16 +33,23 @@ def weights_facts(path: Path, dirs: AppDirs, cancel: CancelToken | None = None) 
     return run_to_end(events, WeightsFacts)
 
 
+def fetch_official(
+    name: str, folder: Path, dirs: AppDirs, cancel: CancelToken | None = None
+) -> tuple[Path, WeightsFacts]:
+    """Ultralytics' weights ``name`` (``yolo11n``) downloaded by Ultralytics into ``folder``,
+    and what they are; :class:`UsageError` with the way to add them by hand when this
+    machine cannot download them."""
+    events = run_in_child_process(
+        _fetch, name, str(folder), str(dirs.cache / "ultralytics"), cancel=cancel
+    )
+    facts = run_to_end(events, WeightsFacts)
+    return folder / f"{name}.pt", facts
+
+
 def _read_facts(
     path: str, config_dir: str, cancel: CancelToken | None = None
 ) -> Generator[Finished[WeightsFacts], None, None]:
-    # This process only answers: what Ultralytics says as it starts belongs to nobody's
-    # stdout (the command's may be --json), and little of it to stderr.
-    sys.stdout.flush()
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    os.environ["YOLO_VERBOSE"] = "False"
-    offline.prepare(Path(config_dir))
+    _quiet_ultralytics(config_dir)
     from .yolo import TrainingError, describe_weights
 
     try:
@@ -50,3 +57,27 @@ def _read_facts(
     except TrainingError as error:
         raise UsageError(str(error)) from None
     yield Finished(facts)
+
+
+def _fetch(
+    name: str, folder: str, config_dir: str, cancel: CancelToken | None = None
+) -> Generator[Finished[WeightsFacts], None, None]:
+    _quiet_ultralytics(config_dir)
+    del os.environ["YOLO_OFFLINE"]  # the one download Datayard asks of Ultralytics
+    from .yolo import TrainingError, describe_weights, download_official
+
+    try:
+        facts = describe_weights(download_official(name, Path(folder)))
+    except TrainingError as error:
+        raise UsageError(str(error)) from None
+    yield Finished(facts)
+
+
+def _quiet_ultralytics(config_dir: str) -> None:
+    """This process only answers: what Ultralytics says as it starts belongs to nobody's
+    stdout (the command's may be --json), and little of it to stderr."""
+    sys.stdout.flush()
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    os.environ["YOLO_VERBOSE"] = "False"
+    offline.prepare(Path(config_dir))

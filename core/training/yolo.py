@@ -441,6 +441,40 @@ def describe_weights(path: Path) -> WeightsFacts:
     )
 
 
+def download_official(name: str, folder: Path) -> Path:
+    """Ultralytics' own weights ``name`` (``yolo11n``), downloaded into ``folder`` by
+    Ultralytics' downloader; ``TrainingError`` ("network") with the way to add them by
+    hand when it cannot."""
+    import inspect
+
+    from ultralytics.utils.downloads import (
+        GITHUB_ASSETS_NAMES,
+        GITHUB_ASSETS_REPO,
+        attempt_download_asset,
+    )
+
+    file = f"{name}.pt"
+    if file not in GITHUB_ASSETS_NAMES:
+        raise TrainingError(
+            "model", f"{name!r} is not a model Ultralytics publishes (yolo11n, yolo11s-seg, ...)"
+        )
+    release = inspect.signature(attempt_download_asset).parameters["release"].default
+    url = f"https://github.com/{GITHUB_ASSETS_REPO}/releases/download/{release}/{file}"
+    try:
+        found = Path(attempt_download_asset(folder / file))
+        if not found.is_file():
+            raise FileNotFoundError(f"Ultralytics left no {file}")
+        return found
+    except Exception as error:
+        raise TrainingError(
+            "network",
+            f"cannot download {url} ({type(error).__name__}: no answer from github.com, or a "
+            "refusal); on a machine that reaches "
+            f"github.com, run `datayard models fetch {name}` there, or download that file and "
+            f"add it here with `datayard models add {file} --name {name}`",
+        ) from error
+
+
 def export_model(weights: Path, format: str, data: Path, imgsz: int, quantize: int | None) -> Path:
     """Export ``weights``; INT8 calibrates on ``data``'s images, so it is always passed."""
     from ultralytics import YOLO

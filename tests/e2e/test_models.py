@@ -20,6 +20,7 @@ from datayard.core.store.layout import BLOBS, MODELS, blob_key, version_key
 from datayard.core.store.locks import LockTiming
 from datayard.core.training.protocol import Final
 from datayard.core.upkeep.gc import GcResult, collect_garbage
+from tests.e2e.test_training import HOOK
 from tests.fixtures.datasets import add_profile, fresh_bucket, publish, run_cli
 from tests.fixtures.interleave import Interleaving
 from tests.fixtures.services import S3Server
@@ -320,3 +321,25 @@ def test_a_run_that_did_not_finish_is_not_promoted(training_store: TrainingStore
     assert ModelCatalog(training_store.bucket).names() == {}
     unknown = run_cli("models", "promote", "20200101-000000-abcdef", "--name", "x", *LAB)
     assert unknown.returncode == 2 and "no run '20200101-000000-abcdef'" in unknown.stderr
+
+
+def test_fetch_offline_says_how_to_add_the_official_weights_by_hand(
+    bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No download in tests: every connection beyond loopback is refused, as on a machine
+    without internet. (Ultralytics' download address is fixed to github.com, so its
+    online path cannot be pointed at a local server.)"""
+    attempts = tmp_path / "network.log"
+    monkeypatch.setenv("PYTHONPATH", str(HOOK))
+    monkeypatch.setenv("DATAYARD_NETWORK_LOG", str(attempts))
+    offline = run_cli("models", "fetch", "yolo11n", *LAB)
+    assert offline.returncode == 2, offline.stderr
+    url = "https://github.com/ultralytics/assets/releases/download/"
+    assert f"cannot download {url}" in offline.stderr and "/yolo11n.pt" in offline.stderr
+    assert "`datayard models add yolo11n.pt --name yolo11n`" in offline.stderr
+    assert "Traceback" not in offline.stderr
+    assert "github.com" in attempts.read_text()  # it tried, and was refused
+    unknown = run_cli("models", "fetch", "yolo99z", *LAB)
+    assert unknown.returncode == 2
+    assert "'yolo99z' is not a model Ultralytics publishes" in unknown.stderr
+    assert list(bucket.objects("")) == []
