@@ -15,11 +15,9 @@ from datayard.core.datasets.describe import count
 from datayard.core.datasets.history import numbers
 from datayard.core.errors import UsageError
 from datayard.core.events import run_to_end
-from datayard.core.hosts.registry import LOCAL_HOST
 from datayard.core.models.describe import parameters, summary
 from datayard.core.models.store import add_model, pull_weights, remove_model
 from datayard.core.models.version import (
-    Lineage,
     ModelCatalog,
     ModelRef,
     ModelVersion,
@@ -248,7 +246,6 @@ def _store_weights(
     *,
     source: str,
     message: str,
-    lineage: Lineage | None = None,
     facts: WeightsFacts | None = None,
 ) -> tuple[ModelVersion, int]:
     """Store ``weights`` as ``ref``'s newest version, read first (in a child process)
@@ -263,7 +260,6 @@ def _store_weights(
             facts,
             ref,
             source=source,
-            lineage=lineage,
             message=message,
             cancel=cancel,
         )
@@ -298,31 +294,25 @@ def promote(run: str, name: str, message: str, profile_name: str | None, as_json
 
     RUN is a run of this machine, or (by id) one in the store, launched anywhere.
     """
-    from datayard.core.training.promote import local_result, stored_result
+    from datayard.core.training.promote import promote, result_of
 
     from .runs_cmd import locate_run
 
     backend, found = locate_run(run, profile_name)
-    # A run of this machine is read from its folder; any other (a host's, a cluster's, one
-    # launched elsewhere) from the store that its record names.
     folder = found if isinstance(found, RunFolder) else None
     store = open_store(profile_name or (folder.record().spec.profile if folder else None))
-    if folder is not None and backend.where(folder) != LOCAL_HOST:
-        folder = None
     ref = _unversioned(name, store)
-    with tempfile.TemporaryDirectory(prefix="datayard-promote-") as scratch:
-        if folder is not None:
-            result = local_result(folder)
-        else:
-            result = stored_result(store.bucket, found.run_id, Path(scratch))
-        version, number = _store_weights(
-            store,
-            result.weights,
-            ref,
-            source=f"run:{result.record.run_id}",
-            lineage=result.lineage(),
-            message=message,
+    here = folder if folder is not None and backend.trained_here(folder) else None
+    with (
+        tempfile.TemporaryDirectory(prefix="datayard-promote-") as scratch,
+        interruptible() as cancel,
+    ):
+        result = result_of(here, found.run_id, store.bucket, Path(scratch))
+        promoting = promote(
+            result, store.bucket, ref, AppDirs.default(), message=message, cancel=cancel
         )
+        version = run_to_end(follow(promoting), ModelVersion)
+    number = _number(store, version)
     if as_json:
         print_json(summary(version, number))
         return

@@ -67,6 +67,10 @@ class Backends:
         return cls.of(Workspace.default())
 
     @property
+    def workspace(self) -> Workspace:
+        return self._workspace
+
+    @property
     def registry(self) -> RunRegistry:
         return self.local.registry
 
@@ -109,6 +113,11 @@ class Backends:
         if self.others.holds(folder) and cluster_of(folder) is None:
             return self.others.where(folder)
         return host_of(folder) or cluster_of(folder) or LOCAL_HOST
+
+    def trained_here(self, folder: RunFolder) -> bool:
+        """Whether the run's files are on this computer (its weights among them): a run this
+        machine launched here, not on a host or cluster, nor another machine's copy."""
+        return not self.others.holds(folder) and self.where(folder) == LOCAL_HOST
 
     def store_copies(
         self, profile: str | None = None, cancel: CancelToken | None = None

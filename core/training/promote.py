@@ -9,18 +9,25 @@ machine or gone.
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from datayard.core.errors import StorageError, UsageError
-from datayard.core.models.version import Lineage
+from datayard.core.events import CancelToken, Finished, Waiting, run_to_end
+from datayard.core.models.store import add_model
+from datayard.core.models.version import Lineage, ModelRef, ModelVersion
+from datayard.core.paths import AppDirs
 from datayard.core.store.bucket import Bucket
+from datayard.core.store.workspace import Workspace
 from datayard.core.training.mirror import artifact_key
 from datayard.core.training.protocol import Final, TrainingEvent
 from datayard.core.training.runs import RunFolder, RunRecord, RunStatus, summarize
 from datayard.core.training.stored_events import StoredEvents
 from datayard.core.training.stored_runs import stored_record
+from datayard.core.training.weights_facts import weights_facts
 
 PROMOTABLE = (RunStatus.FINISHED, RunStatus.STOPPED)
 """Runs whose best weights were validated at their end: a paused or failed run's are not."""
@@ -45,6 +52,59 @@ class RunResult:
             metrics=dict(finals[-1].metrics) if finals else {},
             exports=self.exports,
         )
+
+
+def promote(
+    result: RunResult,
+    bucket: Bucket,
+    ref: ModelRef,
+    dirs: AppDirs,
+    *,
+    message: str = "",
+    cancel: CancelToken | None = None,
+) -> Generator[Waiting | Finished[ModelVersion], None, None]:
+    """Store the run's best weights as the newest version of ``ref``'s model, with the
+    run's lineage; what they are is read first, in a child process."""
+    facts = weights_facts(result.weights, dirs, cancel)
+    yield from add_model(
+        bucket,
+        result.weights,
+        facts,
+        ref,
+        source=f"run:{result.record.run_id}",
+        lineage=result.lineage(),
+        message=message,
+        cancel=cancel,
+    )
+
+
+def promote_run(
+    folder: RunFolder,
+    name: str,
+    workspace: Workspace,
+    *,
+    trained_here: bool,
+    message: str = "",
+    cancel: CancelToken | None = None,
+) -> ModelVersion:
+    """Promote the run of ``folder`` (read from it when it ``trained_here``, else from the
+    store its record names) to the model ``name`` in that store: the app's one call."""
+    connection = workspace.connect(folder.record().spec.profile)
+    bucket = Bucket(connection.profile, connection.secret)
+    ref = ModelRef.parse(name, workspace.settings().owner)
+    if ref.version:
+        raise UsageError(f"name the model without a version ({ref.owner}/{ref.name})")
+    with tempfile.TemporaryDirectory(prefix="datayard-promote-") as scratch:
+        here = folder if trained_here else None
+        result = result_of(here, folder.run_id, bucket, Path(scratch))
+        promoting = promote(result, bucket, ref, workspace.dirs, message=message, cancel=cancel)
+        return run_to_end(promoting, ModelVersion)
+
+
+def result_of(folder: RunFolder | None, run_id: str, bucket: Bucket, scratch: Path) -> RunResult:
+    """The run from its folder (``folder``: a run that trained on this computer), else from
+    the store, its weights fetched into ``scratch``."""
+    return local_result(folder) if folder is not None else stored_result(bucket, run_id, scratch)
 
 
 def local_result(folder: RunFolder) -> RunResult:

@@ -46,6 +46,7 @@ from datayard.core.errors import DatayardError
 from datayard.core.events import CancelToken, Finished, check_cancel
 from datayard.core.training.backends import Backends
 from datayard.core.training.curves import MAX_SMOOTHING, RunCurves, XAxis, export_csv, read_curves
+from datayard.core.training.promote import PROMOTABLE, promote_run
 from datayard.core.training.protocol import TrainingEvent
 from datayard.core.training.runs import RunFolder, RunRecord, RunStatus
 from datayard.core.units import duration
@@ -147,6 +148,11 @@ class RunDashboard(QWidget):
         self.rename_button.setToolTip(
             "Give the selected run of this machine a name of your own; other machines see it "
             "through the store"
+        )
+        self.promote_button = QPushButton("Promote…")
+        self.promote_button.setToolTip(
+            "Make the selected finished run's best weights a model in the store, with its "
+            "lineage: the train dialog then offers it to fine-tune"
         )
         self.smoothing = QSlider(Qt.Orientation.Horizontal)
         self.smoothing.setRange(0, round(MAX_SMOOTHING * 100))
@@ -256,6 +262,7 @@ class RunDashboard(QWidget):
             top.addWidget(widget)
         top.addWidget(self.resume_button)
         top.addWidget(self.rename_button)
+        top.addWidget(self.promote_button)
         top.addSpacing(16)
         top.addWidget(QLabel("Smoothing:"))
         top.addWidget(self.smoothing)
@@ -296,6 +303,7 @@ class RunDashboard(QWidget):
         self.pause_button.clicked.connect(lambda: self._act("pause", self.backend.pause))
         self.resume_button.clicked.connect(lambda: self._act("resume", self.backend.resume))
         self.rename_button.clicked.connect(self._ask_name)
+        self.promote_button.clicked.connect(self._ask_model_name)
         self.smoothing.valueChanged.connect(self._smoothing_changed)
         self.axis.currentTextChanged.connect(self._axis_changed)
         self.csv_button.clicked.connect(self._ask_csv)
@@ -417,6 +425,7 @@ class RunDashboard(QWidget):
         ):
             button.setEnabled(bool(self._applicable(verb)))
         self.rename_button.setEnabled(self._renamable() is not None)
+        self.promote_button.setEnabled(self._promotable() is not None)
         self.csv_button.setEnabled(bool(self._shown))
         self.png_button.setEnabled(bool(self._shown))
 
@@ -477,6 +486,43 @@ class RunDashboard(QWidget):
         else:
             self.notice.success(f"{record.run_id} is now named {record.name}.")
         self.refresh()
+
+    def _promotable(self) -> RunInfo | None:
+        """The one selected run, when it finished or stopped: its best weights were validated."""
+        infos = [self.runs.infos[run_id] for run_id in self.runs.selected_ids()]
+        if len(infos) != 1 or infos[0].record is None or infos[0].status not in PROMOTABLE:
+            return None
+        return infos[0]
+
+    def _ask_model_name(self) -> None:
+        info = self._promotable()
+        if info is None or info.record is None:
+            return
+        dataset = info.record.dataset.partition("@")[0].rpartition("/")[2]
+        name, given = QInputDialog.getText(
+            self,
+            "Promote run",
+            f"Model to add the best weights of {info.record.label} to, as its newest "
+            "version\n([OWNER/]NAME; letters, digits, '.', '_' or '-'):",
+            text=dataset,
+        )
+        if not given:
+            return
+        backend, folder = self.backend, info.folder
+        operation = call_in_background(
+            lambda: promote_run(
+                folder, name, backend.workspace, trained_here=backend.trained_here(folder)
+            ),
+            self,
+        )
+        operation.finished.connect(
+            lambda version: self.notice.success(
+                f"{info.record.label if info.record else folder.run_id} is now the newest "
+                f"version of the model {version.owner}/{version.name}."
+            )
+        )
+        operation.failed.connect(lambda error: self.notice.error(f"Not promoted: {error}"))
+        self.notice.info(f"Promoting {info.record.label}…")
 
     # -- view options and exports --------------------------------------------------
 
@@ -547,7 +593,10 @@ class RunDashboard(QWidget):
             self.stats.setRowCount(len(rows))
         for row, (run_id, name, stats) in enumerate(rows):
             if rebuild:
-                run = QTableWidgetItem(swatch(self._shown[run_id].colour), run_id.rsplit("-")[-1])
+                shown_run = self._shown[run_id]
+                record = shown_run.info.record
+                label = record.label if record else run_id.rsplit("-")[-1]
+                run = QTableWidgetItem(swatch(shown_run.colour), label)
                 run.setToolTip(as_written(run_id))
                 self.stats.setItem(row, 0, run)
                 self.stats.setItem(row, 1, QTableWidgetItem(name))
@@ -574,7 +623,9 @@ class RunDashboard(QWidget):
             return
         progress = shown.curves.progress()
         self.progress.setValue(round(progress.fraction * 1000))
-        text = f"{shown.info.run_id}: epoch {progress.epoch}/{progress.epochs}"
+        record = shown.info.record
+        label = record.label if record else shown.info.run_id
+        text = f"{label}: epoch {progress.epoch}/{progress.epochs}"
         if progress.batch:
             text += f", batch {progress.batch}/{progress.batches}"
         if progress.eta_s is not None:

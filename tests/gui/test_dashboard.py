@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -15,6 +17,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QInputDialog
 from pytestqt.qtbot import QtBot
 
+from datayard.core.models.version import ModelCatalog, ModelRef
 from datayard.core.store.workspace import Workspace
 from datayard.core.training.backends import Backends
 from datayard.core.training.curves import BATCH, LR, METRICS, VAL, XAxis, smooth
@@ -367,3 +370,40 @@ def test_a_run_shows_its_name_and_is_renamed_here_and_in_the_stores_copy(
         dashboard.rename_button.click()
     assert row(dashboard, unstored.run_id)["Run"] == "day"
     assert not has_record(training_store.bucket, unstored.run_id)  # nothing made up there
+
+
+def test_a_finished_run_is_promoted_to_a_model_with_its_lineage(
+    qtbot: QtBot,
+    training_store: TrainingStore,
+    base_weights: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    registry = training_store.backend.registry
+    spec = training_store.spec(epochs=2)
+    finished = registry.create(spec, training_store.ref, "local")
+    append_events(finished, training_events(2, 3))
+    finished.weights_dir.mkdir(parents=True)
+    shutil.copy(base_weights, finished.weights_dir / "best.pt")  # as its worker leaves it
+    paused = registry.create(spec, training_store.ref, "local")
+    append_events(
+        paused, [*training_events(2, 3, end=False), Paused(epochs_done=1, resumable=True)]
+    )
+    dashboard = dashboard_for(qtbot, registry)
+    dashboard.select_runs([paused.run_id])
+    assert not dashboard.promote_button.isEnabled()
+
+    dashboard.select_runs([finished.run_id])
+    assert dashboard.promote_button.isEnabled()
+    monkeypatch.setattr(QInputDialog, "getText", lambda *_, **__: ("me/shapes-best", True))
+    dashboard.promote_button.click()
+    qtbot.waitUntil(lambda: "newest version" in dashboard.notice.text(), timeout=LONG_MS)
+    assert "of the model me/shapes-best" in dashboard.notice.text()
+    version = ModelCatalog(training_store.bucket).version(ModelRef("me", "shapes-best"))
+    assert version.lineage.run == finished.run_id
+    assert version.lineage.dataset == training_store.ref
+    assert version.sha256 == hashlib.sha256(base_weights.read_bytes()).hexdigest()
+
+    monkeypatch.setattr(QInputDialog, "getText", lambda *_, **__: ("bad name", True))
+    dashboard.promote_button.click()
+    qtbot.waitUntil(lambda: "Not promoted" in dashboard.notice.text(), timeout=LONG_MS)
+    assert "model name 'bad name' is not valid" in dashboard.notice.text()
