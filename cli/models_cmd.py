@@ -59,7 +59,7 @@ def command() -> None:
 def add(weights: Path, name: str, message: str, profile_name: str | None, as_json: bool) -> None:
     """Store WEIGHTS (a .pt file that Ultralytics can load) as the newest version of NAME."""
     store = open_store(profile_name)
-    ref = _unversioned(name, store)
+    ref = ModelRef.to_add_to(name, store.owner)
     path = weights.expanduser()
     version, number = _store_weights(store, path, ref, source=str(path.resolve()), message=message)
     if as_json:
@@ -84,7 +84,7 @@ def fetch(
     from datayard.core.training.weights_facts import fetch_official
 
     store = open_store(profile_name)
-    ref = _unversioned(name or official, store)
+    ref = ModelRef.to_add_to(name or official, store.owner)
     with tempfile.TemporaryDirectory(prefix="datayard-fetch-") as folder:
         with interruptible() as cancel:
             weights, facts = fetch_official(official, Path(folder), AppDirs.default(), cancel)
@@ -232,13 +232,6 @@ def remove(model: str, yes: bool, profile_name: str | None) -> None:
     )
 
 
-def _unversioned(name: str, store: Store) -> ModelRef:
-    ref = ModelRef.parse(name, store.owner)
-    if ref.version:
-        raise UsageError(f"name the model without a version ({ref.owner}/{ref.name})")
-    return ref
-
-
 def _store_weights(
     store: Store,
     weights: Path,
@@ -301,7 +294,7 @@ def promote(run: str, name: str, message: str, profile_name: str | None, as_json
     backend, found = locate_run(run, profile_name)
     folder = found if isinstance(found, RunFolder) else None
     store = open_store(profile_name or (folder.record().spec.profile if folder else None))
-    ref = _unversioned(name, store)
+    ref = ModelRef.to_add_to(name, store.owner)
     here = folder if folder is not None and backend.trained_here(folder) else None
     with (
         tempfile.TemporaryDirectory(prefix="datayard-promote-") as scratch,

@@ -19,7 +19,7 @@ from typing import Any
 from datayard.core import schema
 from datayard.core.datasets.catalog import VersionCatalog, VersionRef
 from datayard.core.datasets.manifest import MAX_SIZE, stored_identity
-from datayard.core.errors import InvalidStoreObjectError, quoted
+from datayard.core.errors import InvalidStoreObjectError, UsageError, quoted
 from datayard.core.store.layout import MODELS, version_key
 
 FORMAT = 1
@@ -32,6 +32,14 @@ class ModelRef(VersionRef):
     """A model version as a user names it: ``[OWNER/]NAME[@VERSION]``."""
 
     KIND = "model"
+
+    @classmethod
+    def to_add_to(cls, text: str, default_owner: str) -> ModelRef:
+        """The model a new version goes to, named without a version."""
+        ref = cls.parse(text, default_owner)
+        if ref.version:
+            raise UsageError(f"name the model without a version ({ref.owner}/{ref.name})")
+        return ref
 
 
 @dataclass(frozen=True)

@@ -91,9 +91,7 @@ def promote_run(
     store its record names) to the model ``name`` in that store: the app's one call."""
     connection = workspace.connect(folder.record().spec.profile)
     bucket = Bucket(connection.profile, connection.secret)
-    ref = ModelRef.parse(name, workspace.settings().owner)
-    if ref.version:
-        raise UsageError(f"name the model without a version ({ref.owner}/{ref.name})")
+    ref = ModelRef.to_add_to(name, workspace.settings().owner)
     with tempfile.TemporaryDirectory(prefix="datayard-promote-") as scratch:
         here = folder if trained_here else None
         result = result_of(here, folder.run_id, bucket, Path(scratch))
