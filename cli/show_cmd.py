@@ -9,14 +9,13 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from datayard.core.datasets.catalog import group_versions
-from datayard.core.datasets.describe import summary
+from datayard.core.datasets.describe import parent_text, summary
 from datayard.core.datasets.history import numbers
-from datayard.core.models.version import ModelCatalog
+from datayard.core.models.describe import trained_models
 from datayard.core.units import size
 
 from .render import out, print_json
-from .versions import REF_METAVAR, Store, json_option, open_store, profile_option
+from .versions import REF_METAVAR, json_option, open_store, profile_option
 
 
 @click.command(name="show")
@@ -28,16 +27,19 @@ def command(dataset: str, profile_name: str | None, as_json: bool) -> None:
     latest, or its id)."""
     store = open_store(profile_name)
     manifest = store.manifest(dataset)
-    number = numbers(store.catalog.history(manifest.owner, manifest.name))[manifest.id]
-    info = summary(manifest, number)
-    info["models"] = trained_on(store, manifest.ref)
+    numbered = numbers(store.catalog.history(manifest.owner, manifest.name))
+    info = summary(manifest, numbered[manifest.id])
+    info["models"] = [
+        {"model": m.model, "run": m.run, "mAP50-95": m.score}
+        for m in trained_models(store.bucket).get(manifest.ref, [])
+    ]
     if as_json:
         print_json(info)
         return
     overview = [
         ("version", f"v{info['number']}: {info['ref']}"),
         *([("message", info["message"])] if info["message"] else []),
-        ("parent", info["parent"] or "none"),
+        ("parent", parent_text(manifest.parent, numbered)),
         ("created", info["created"]),
         ("pushed by", info["pushed_by"]),
         ("source", f"{info['source']['host']}: {', '.join(info['source']['paths'])}"),
@@ -54,21 +56,6 @@ def command(dataset: str, profile_name: str | None, as_json: bool) -> None:
             for m in info["models"]
         ]
         out.print(_table("Models trained on it", ["model", "run", "mAP50-95"], rows))
-
-
-def trained_on(store: Store, dataset: str) -> list[dict[str, Any]]:
-    """The model versions whose lineage names the dataset version ``dataset``."""
-    models = group_versions(ModelCatalog(store.bucket).stored_versions())
-    return [
-        {
-            "model": f"{version.owner}/{version.name}@v{model.number(version)}",
-            "run": version.lineage.run,
-            "mAP50-95": version.lineage.metrics.get("mAP50-95"),
-        }
-        for model in models
-        for version in model.versions
-        if version.lineage.dataset == dataset
-    ]
 
 
 def _table(

@@ -129,6 +129,10 @@ class VersionHistory(Generic[R]):
         """The version's number: v1 is the oldest (:mod:`.history`)."""
         return [known.id for known in self.versions].index(version.id) + 1
 
+    def numbers(self) -> dict[str, int]:
+        """Every readable version's number, by its id."""
+        return {known.id: place for place, known in enumerate(self.versions, 1)}
+
     @property
     def latest(self) -> R | None:
         """The newest version that can be used."""

@@ -12,6 +12,14 @@ def count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
+def parent_text(parent: str | None, numbers: dict[str, int]) -> str:
+    """A version's parent as people read it: its number and id (``numbers``: the dataset's,
+    :func:`~datayard.core.datasets.history.numbers`), "none" for a first version."""
+    if parent is None:
+        return "none (first version)"
+    return f"v{numbers[parent]}: {parent}" if parent in numbers else parent
+
+
 def summary(manifest: Manifest, number: int | None = None) -> dict[str, Any]:
     """One version as plain data: ``show --json``, the rows of ``datasets``, the GUI details;
     ``number`` is its place in its dataset's history (v1, v2...), when known."""

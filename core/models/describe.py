@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from datayard.core.models.version import ModelVersion
+from datayard.core.datasets.catalog import group_versions
+from datayard.core.models.version import ModelCatalog, ModelVersion
+from datayard.core.store.bucket import Bucket
 
 
 def summary(version: ModelVersion, number: int) -> dict[str, Any]:
@@ -45,3 +48,31 @@ def parameters(count: int) -> str:
     if count >= 1_000:
         return f"{count / 1_000:.0f} k"
     return str(count)
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A model version as the dataset version it was trained on lists it."""
+
+    model: str
+    """``owner/name@vN``."""
+    run: str
+    score: float | None
+    """Its final mAP50-95, when its lineage has one."""
+
+
+def trained_models(bucket: Bucket) -> dict[str, list[TrainedModel]]:
+    """The store's model versions by the dataset version their run trained on (its full
+    ref, ``owner/name@id``); added files, which name no dataset, are left out."""
+    found: dict[str, list[TrainedModel]] = {}
+    for model in group_versions(ModelCatalog(bucket).stored_versions()):
+        for version in model.versions:
+            if version.lineage.dataset:
+                found.setdefault(version.lineage.dataset, []).append(
+                    TrainedModel(
+                        f"{version.owner}/{version.name}@v{model.number(version)}",
+                        version.lineage.run,
+                        version.lineage.metrics.get("mAP50-95"),
+                    )
+                )
+    return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtWidgets import (
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
 
 from datayard.core.datasets.describe import count, summary
 from datayard.core.datasets.manifest import Manifest, diff
+from datayard.core.models.describe import TrainedModel
 from datayard.core.units import size
 
 from ..rich_text import plain_label, quoted
@@ -26,13 +28,21 @@ MAX_LISTED = 2000
 class VersionDetails(QTextBrowser):
     """Who pushed a version, from where, its parent, splits, classes and files."""
 
-    def show_version(self, manifest: Manifest, number: int) -> None:
+    def show_version(
+        self,
+        manifest: Manifest,
+        number: int,
+        *,
+        parent: str,
+        models: Sequence[TrainedModel] = (),
+    ) -> None:
+        """``parent`` as :func:`parent_text` words it; ``models`` were trained on it."""
         info = summary(manifest, number)
         source = f"{info['source']['host']}: {', '.join(info['source']['paths'])}"
         overview = [
             ("Version", f"v{number}: {info['ref']}"),
             *([("Message", info["message"])] if info["message"] else []),
-            ("Parent", info["parent"] or "none (first version)"),
+            ("Parent", parent),
             ("Created", when(info["created"])),
             ("Pushed by", info["pushed_by"]),
             ("From", source),
@@ -51,7 +61,15 @@ class VersionDetails(QTextBrowser):
                 if classes
                 else "<p>no labelled classes</p>"
             )
+            + _models(models)
         )
+
+
+def _models(models: Sequence[TrainedModel]) -> str:
+    if not models:
+        return ""
+    rows = [(m.model, m.run, "" if m.score is None else f"{m.score:.3f}") for m in models]
+    return "<h3>Models trained on it</h3>" + _table(rows, header=("model", "run", "mAP50-95"))
 
 
 def _table(rows: list[tuple[Any, ...]], header: tuple[str, ...] | None) -> str:

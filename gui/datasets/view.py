@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
@@ -19,11 +21,12 @@ from PySide6.QtWidgets import (
 )
 
 from datayard.core.datasets.catalog import BrokenVersion, VersionHistory
-from datayard.core.datasets.describe import count
+from datayard.core.datasets.describe import count, parent_text
 from datayard.core.datasets.listing import StoreContents, load_store, version_ref
 from datayard.core.datasets.manifest import Manifest
 from datayard.core.errors import DatayardError, printable
 from datayard.core.events import Progress
+from datayard.core.models.describe import TrainedModel, trained_models
 from datayard.core.settings import LOCAL_PROFILE
 from datayard.core.store.workspace import Workspace
 from datayard.core.units import size
@@ -31,10 +34,12 @@ from datayard.core.units import size
 from ..notice import ERROR_COLOR, Notice
 from ..rich_text import as_written
 from ..sortable import SORT_KEY, SortableItem
-from ..workers import Operation, run_in_background
+from ..workers import Operation, call_in_background, run_in_background
 from .details import VersionDetails, VersionDiff
 from .formatting import when
 from .pull_panel import PullPanel
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ("Dataset / version", "Owner", "Versions", "Files", "Size", "Classes", "Created")
 _NAME, _OWNER, _VERSIONS, _FILES, _SIZE, _CLASSES, _CREATED = range(len(COLUMNS))
@@ -154,7 +159,11 @@ class DatasetsView(QWidget):
         super().__init__(parent)
         self.workspace = workspace
         self.contents: StoreContents | None = None
+        self.trained: dict[str, list[TrainedModel]] = {}
+        """The store's model versions by the dataset version they were trained on."""
         self._loading: Operation | None = None
+        self._reading: Operation | None = None
+        """Reading the models trained on the loaded versions, after a load."""
 
         self.profile = QComboBox()
         self.profile.setMinimumContentsLength(16)
@@ -276,8 +285,20 @@ class DatasetsView(QWidget):
                 f"No datasets in bucket {contents.bucket.name!r} yet: "
                 "push a folder to create the first one."
             )
+        self.trained = {}
         self._selection_changed()
         self.loaded.emit(contents)
+        self._reading = call_in_background(lambda: trained_models(contents.bucket), self)
+        self._reading.finished.connect(lambda found: self._models_read(contents, found))
+        self._reading.failed.connect(
+            lambda error: log.warning("could not read the models: %s", error)
+        )
+
+    def _models_read(self, contents: StoreContents, found: dict[str, list[TrainedModel]]) -> None:
+        self._reading = None
+        if contents is self.contents:
+            self.trained = found
+            self._selection_changed()
 
     def _load_failed(self, operation: Operation, error: Exception) -> None:
         if operation is not self._loading:
@@ -299,9 +320,10 @@ class DatasetsView(QWidget):
             self.status.info("Cancelling…")
 
     def _abandon_load(self) -> None:
-        if self._loading is not None:
-            self._loading.cancel()
-        self._loading = None
+        for operation in (self._loading, self._reading):
+            if operation is not None:
+                operation.cancel()
+        self._loading = self._reading = None
 
     def _load_ended(self) -> None:
         self._loading = None
@@ -330,7 +352,16 @@ class DatasetsView(QWidget):
         contents = self.contents
         self.train_button.setEnabled(len(versions) == 1)
         if len(versions) == 1 and contents is not None:
-            self.details.show_version(versions[0], self._selected_rows()[0].number)
+            version = versions[0]
+            history = next(
+                d for d in contents.datasets if (d.owner, d.name) == (version.owner, version.name)
+            )
+            self.details.show_version(
+                version,
+                self._selected_rows()[0].number,
+                parent=parent_text(version.parent, history.numbers()),
+                models=self.trained.get(version.ref, []),
+            )
             self.side.setCurrentWidget(self.details)
             self.pull.set_source((contents.bucket, versions[0]))
             self.version_selected.emit(version_ref(versions[0]))

@@ -12,6 +12,9 @@ from pytestqt.qtbot import QtBot
 
 from datayard.core.datasets.catalog import DatasetRef
 from datayard.core.datasets.manifest import Manifest
+from datayard.core.events import run_to_end
+from datayard.core.models.store import add_model
+from datayard.core.models.version import Lineage, ModelRef, ModelVersion, WeightsFacts
 from datayard.core.settings import Profile, Settings
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.layout import version_key
@@ -172,3 +175,29 @@ def test_a_version_that_cannot_be_read_is_marked_beside_the_others(
     assert notice[1].startswith(f"{key}: files[0].size ")
     view.tree.setCurrentItem(cats.child(0))
     assert view.selected_versions() == [first]
+
+
+def test_a_version_names_its_parent_by_number_and_the_models_trained_on_it(
+    qtbot: QtBot, store: tuple, tmp_path: Path
+) -> None:
+    workspace, _, first, second = store
+    view = loaded_view(qtbot, workspace)
+    assert view.contents is not None
+    weights = tmp_path / "best.pt"
+    weights.write_bytes(b"weights" * 100)
+    facts = WeightsFacts("detect", ("cat", "dog"), "yolo11n", 2_600_000, 320)
+    lineage = Lineage(run="20260106-090000-abcdef", dataset=second.ref, metrics={"mAP50-95": 0.5})
+    ref = ModelRef("alice", "cats-detector")
+    adding = add_model(view.contents.bucket, weights, facts, ref, source="run:x", lineage=lineage)
+    run_to_end(adding, ModelVersion)
+    view.refresh()
+    qtbot.waitUntil(lambda: second.ref in view.trained, timeout=20_000)
+
+    with qtbot.waitSignal(view.version_selected, timeout=30_000):
+        view.tree.setCurrentItem(view.tree.topLevelItem(0).child(1))
+    details = " ".join(view.details.toPlainText().split())
+    assert f"Parent v1: {first.id}" in details
+    assert "Models trained on it model run mAP50-95" in details
+    assert "alice/cats-detector@v1 20260106-090000-abcdef 0.500" in details
+    view.tree.setCurrentItem(view.tree.topLevelItem(0).child(0))
+    assert "Models trained on it" not in view.details.toPlainText()
