@@ -41,6 +41,7 @@ COMMANDS = {
     "train": "train_cmd",
     "runs": "runs_cmd",
     "logs": "runs_cmd:logs",
+    "show-run": "runs_cmd:show_run",
     "stop": "runs_cmd:stop",
     "pause": "runs_cmd:pause",
     "resume": "runs_cmd:resume",

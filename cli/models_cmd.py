@@ -28,6 +28,7 @@ from datayard.core.training.runs import RunFolder
 from datayard.core.units import size
 
 from .render import console, follow, interruptible, out, print_json
+from .training_view import class_table
 from .versions import (
     Store,
     history_json,
@@ -183,6 +184,8 @@ def show(model: str, profile_name: str | None, as_json: bool) -> None:
     for name, value in rows:
         table.add_row(Text(name), Text(str(value)))
     out.print(table)
+    if lineage.classes:
+        out.print(class_table(lineage.classes))
 
 
 @command.command(name="pull")

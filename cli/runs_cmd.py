@@ -24,8 +24,8 @@ from datayard.core.training import stored_control, stored_runs
 from datayard.core.training.backends import Backends
 from datayard.core.training.fetch import fetch_run
 from datayard.core.training.job_watch import with_job
-from datayard.core.training.protocol import Failed, Record, TrainingEvent
-from datayard.core.training.runs import Control, EventLog, RunFolder, RunSummary
+from datayard.core.training.protocol import Failed, Final, Record, TrainingEvent
+from datayard.core.training.runs import Control, EventLog, RunFolder, RunSummary, summarize
 from datayard.core.training.stored_events import StoredEvents
 from datayard.core.units import size
 
@@ -146,6 +146,49 @@ def _job_fields(job: JobStatus | None) -> dict[str, object]:
     if job is None:
         return {}
     return {"job": {"phase": job.phase, "reason": job.reason, "detail": job.detail}}
+
+
+@click.command(name="show-run")
+@click.argument("run", metavar=RUN_METAVAR)
+@profile_option
+@json_option
+def show_run(run: str, profile_name: str | None, as_json: bool) -> None:
+    """Show what RUN trained, how it ended, and its final validation, overall and per class.
+
+    A run that is not on this machine is read from the store.
+    """
+    backend, found = locate_run(run, profile_name)
+    if isinstance(found, RunInStore):
+        record = stored_runs.stored_record(found.bucket, found.run_id)
+        events = [stored.event for stored in StoredEvents(found.bucket, found.run_id).since(0)]
+        where = stored_runs.launched_where(record.backend)
+    else:
+        record, events, where = found.record(), found.events(), backend.where(found)
+    summary = summarize(events, record.spec.epochs)
+    final = next((e for e in reversed(events) if isinstance(e, Final)), None)
+    if as_json:
+        print_json(
+            {
+                "run": record.run_id,
+                "name": record.name,
+                "status": summary.status.value,
+                "dataset": record.dataset,
+                "model": record.spec.model,
+                "epochs_done": summary.epochs_done,
+                "epochs": summary.epochs,
+                "metrics": final.metrics if final else {},
+                "classes": final.classes if final else {},
+            }
+        )
+        return
+    out.print(training_view.runs_table([training_view.summary_cells(record, summary, where)]))
+    if final is None:
+        console.print(f"no final validation: the run is {summary.status.value}")
+        return
+    overall = ", ".join(f"{name} {value:.3f}" for name, value in sorted(final.metrics.items()))
+    out.print(Text(f"Final validation of best.pt: {overall}"))
+    if final.classes:
+        out.print(training_view.class_table(final.classes))
 
 
 @click.command(name="logs")

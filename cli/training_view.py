@@ -25,7 +25,7 @@ from datayard.core.training.protocol import (
     TrainingEvent,
 )
 from datayard.core.training.runs import RunRecord, RunSummary, unstored_note
-from datayard.core.units import duration
+from datayard.core.units import duration, metric
 
 from .render import INTERRUPTED, console, interruptible, out, progress_bar
 
@@ -203,4 +203,14 @@ def runs_table(rows: list[list[str]]) -> Table:
         table.add_column(name, overflow="fold")
     for row in rows:
         table.add_row(*row)
+    return table
+
+
+def class_table(classes: dict[str, dict[str, float]]) -> Table:
+    """The final validation per class, with Ultralytics' columns (Box-P, mAP50, ...)."""
+    columns = list(dict.fromkeys(key for row in classes.values() for key in row))
+    table = Table("class", *columns, title=Text("Per class"), title_justify="left")
+    for name, row in classes.items():
+        cells = [metric(row[column]) if column in row else "" for column in columns]
+        table.add_row(Text(name), *cells)
     return table

@@ -22,3 +22,9 @@ def duration(seconds: float) -> str:
         return f"{minutes} min {secs:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+def metric(value: float) -> str:
+    """A number of a validation table: a count (images, instances) whole, a score (a
+    fraction from 0 to 1) with three decimals."""
+    return f"{value:g}" if value >= 1 and float(value).is_integer() else f"{value:.3f}"

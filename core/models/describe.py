@@ -36,6 +36,7 @@ def summary(version: ModelVersion, number: int) -> dict[str, Any]:
             "dataset": lineage.dataset,
             "spec": lineage.spec,
             "metrics": lineage.metrics,
+            "classes": lineage.classes,
             "exports": list(lineage.exports),
         },
     }

@@ -65,7 +65,9 @@ class Lineage:
     """The dataset version it was trained on, by full id (``owner/name@id``)."""
     spec: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
-    """The final validation's metrics (``mAP50``, ``mAP50-95``, ``AP50/<class>``, ...)."""
+    """The final validation's metrics (``precision``, ``recall``, ``mAP50``, ``mAP50-95``)."""
+    classes: dict[str, dict[str, float]] = field(default_factory=dict)
+    """The same per class name (see :class:`~datayard.core.training.protocol.Final`)."""
     exports: tuple[dict[str, Any], ...] = ()
     """The smaller models made from the run: label, file name, size, metrics."""
 
@@ -115,6 +117,7 @@ class ModelVersion:
                 "dataset": self.lineage.dataset,
                 "spec": self.lineage.spec,
                 "metrics": self.lineage.metrics,
+                "classes": self.lineage.classes,
                 "exports": list(self.lineage.exports),
             }
         return (json.dumps(data, ensure_ascii=False, indent=1) + "\n").encode()
@@ -193,7 +196,10 @@ def _lineage(value: object) -> Lineage:
         fields = schema.checked_fields(Lineage, schema.json_object(value))
     except schema.SchemaError as problem:
         raise problem.within("lineage") from None
-    metrics = fields.get("metrics", {})
-    if not all(math.isfinite(number) for number in metrics.values()):
-        raise schema.SchemaError("lineage.metrics", "holds a number that is not finite")
+    for name, numbers in (
+        ("metrics", fields.get("metrics", {})),
+        *((f"classes.{c}", row) for c, row in fields.get("classes", {}).items()),
+    ):
+        if not all(math.isfinite(number) for number in numbers.values()):
+            raise schema.SchemaError(f"lineage.{name}", "holds a number that is not finite")
     return Lineage(**fields)

@@ -50,6 +50,7 @@ class RunResult:
             dataset=self.record.dataset,
             spec=self.record.spec.to_dict(),
             metrics=dict(finals[-1].metrics) if finals else {},
+            classes=dict(finals[-1].classes) if finals else {},
             exports=self.exports,
         )
 

@@ -125,6 +125,10 @@ class Final(TrainingEvent):
     TYPE: ClassVar[str] = "final"
     best_epoch: int | None
     metrics: dict[str, float]
+    classes: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per class name, what Ultralytics' validation table shows: images, instances,
+    precision, recall, mAP50, mAP50-95 (``Box-P``, ``mAP50``... as Ultralytics names
+    them); empty from workers of earlier versions."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -44,6 +44,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import numbers
 import os
 import re
 import socket
@@ -92,6 +93,7 @@ TRAINER_ATTRIBUTES = frozenset(
         "test_loader",
         "tloss",
         "train_loader",
+        "validator",
     }
 )
 """Every attribute of the trainer this module uses; nothing else of it is read."""
@@ -161,6 +163,27 @@ def _metrics(values: dict[str, Any]) -> dict[str, float]:
         if match:
             found[f"{_KIND.get(match.group(2), '')}{match.group(1)}"] = round(float(value), 6)
     return found
+
+
+def _class_metrics(validator: Any) -> dict[str, dict[str, float]]:
+    """Per class, the validation that just ran, as Ultralytics prints its table
+    (``summary()``: one row per class with its numbers); none for a task without classes'
+    rows (classify)."""
+    summary = getattr(getattr(validator, "metrics", None), "summary", None)
+    try:
+        rows = summary() if summary is not None else []
+        return {
+            str(row["Class"]): {
+                str(key): round(float(value), 6)
+                for key, value in row.items()
+                if key != "Class" and isinstance(value, numbers.Real)
+            }
+            for row in rows
+            if "Class" in row
+        }
+    except Exception:  # the overall metrics are reported all the same
+        log.exception("could not read the per-class metrics")
+        return {}
 
 
 def _guarded(hook: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -269,7 +292,13 @@ class Hooks:
         if epoch not in self.state.started_epochs:
             # Ultralytics calls this hook once more after training, for the
             # validation of best.pt, with the epoch counter past the last one.
-            self.emit(Final(best_epoch=self.state.best_epoch, metrics=_metrics(metrics)))
+            self.emit(
+                Final(
+                    best_epoch=self.state.best_epoch,
+                    metrics=_metrics(metrics),
+                    classes=_class_metrics(trainer.validator),
+                )
+            )
             return
         self.state.epochs_done = epoch + 1
         if trainer.best_fitness is not None and trainer.best_fitness == trainer.fitness:

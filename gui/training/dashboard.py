@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -55,6 +56,7 @@ from ..notice import Notice
 from ..rich_text import as_written
 from ..workers import Operation, call_in_background, run_in_background
 from .plots import PALETTE, CurvePlots
+from .results import RunResults
 from .runs_list import RunInfo, RunsList, read_runs, read_store_runs, swatch
 
 REDRAW_MS = 100
@@ -184,6 +186,9 @@ class RunDashboard(QWidget):
         self.progress.setRange(0, 1000)
         self.progress.hide()
         self.plots = CurvePlots()
+        self.results = RunResults()
+        self.views = QTabWidget()
+        self._results_reading: Operation | None = None
 
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
@@ -247,8 +252,9 @@ class RunDashboard(QWidget):
         self._timer.stop()
         for run_id in [*self._shown, *self._background]:
             self._forget(run_id)
-        if self._listing is not None:
-            self._listing.cancel()
+        for operation in (self._listing, self._results_reading):
+            if operation is not None:
+                operation.cancel()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         self.shutdown()
@@ -279,14 +285,19 @@ class RunDashboard(QWidget):
         side.addWidget(self.stats)
         side.setStretchFactor(0, 3)
         side.setStretchFactor(1, 2)
-        right = QWidget()
-        column = QVBoxLayout(right)
+        curves = QWidget()
+        column = QVBoxLayout(curves)
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.progress)
         column.addWidget(self.plots, 1)
+        self.views.addTab(curves, "Curves")
+        self.views.addTab(self.results, "Results")
+        self.views.setTabToolTip(
+            1, "What the run you clicked learned: its final validation per class, and plots"
+        )
         main = QSplitter(Qt.Orientation.Horizontal)
         main.addWidget(side)
-        main.addWidget(right)
+        main.addWidget(self.views)
         main.setStretchFactor(0, 1)
         main.setStretchFactor(1, 3)
         main.setSizes([500, 866])
@@ -310,6 +321,8 @@ class RunDashboard(QWidget):
         self.png_button.clicked.connect(self._ask_png)
         self.runs.itemSelectionChanged.connect(self._selection_changed)
         self.runs.currentItemChanged.connect(lambda *_: self._show_progress())
+        self.runs.currentItemChanged.connect(lambda *_: self._show_results())
+        self.views.currentChanged.connect(lambda _: self._show_results())
 
     # -- runs and selection --------------------------------------------------------
 
@@ -612,6 +625,21 @@ class RunDashboard(QWidget):
                     cell.setText(text)
         if rebuild:
             self.stats.resizeColumnsToContents()
+
+    def _show_results(self) -> None:
+        """The Results tab, once shown, follows the current run (the one last clicked)."""
+        current = self.runs.currentItem()
+        info = self.runs.infos.get(self.runs.run_id_of(current)) if current else None
+        if self.views.currentWidget() is not self.results or info is None:
+            return
+        if self._results_reading is not None:
+            self._results_reading.cancel()
+        folder = info.folder
+        label = info.record.label if info.record else folder.run_id
+        reading = call_in_background(folder.events, self)
+        reading.finished.connect(lambda events: self.results.show_run(folder, label, events))
+        reading.failed.connect(lambda error: self.notice.error(f"Cannot read {label}: {error}"))
+        self._results_reading = reading
 
     def _show_progress(self) -> None:
         """The progress of the current run (the one last clicked), or of the first plotted."""

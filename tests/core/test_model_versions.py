@@ -27,6 +27,7 @@ VERSION = ModelVersion(
         dataset="ada/street@20261206T080000Z-00aa11bb",
         spec={"epochs": 50},
         metrics={"mAP50": 0.5, "mAP50-95": 0.31},
+        classes={"car": {"Instances": 12, "mAP50": 0.6}, "bike": {"Instances": 3, "mAP50": 0.4}},
         exports=({"label": "ONNX INT8", "bytes": 3_000_000},),
     ),
     parent="20261206T090000Z-0a0b0c0d",
@@ -77,6 +78,9 @@ def test_a_hostile_field_is_refused_naming_the_object_and_field(
 def test_non_finite_metrics_are_refused() -> None:
     raw = VERSION.to_json().replace(b'"mAP50": 0.5', b'"mAP50": NaN')
     with pytest.raises(InvalidStoreObjectError, match=r"lineage\.metrics holds a number"):
+        ModelVersion.from_json(raw, KEY)
+    raw = VERSION.to_json().replace(b'"mAP50": 0.4', b'"mAP50": Infinity')
+    with pytest.raises(InvalidStoreObjectError, match=r"lineage\.classes\.bike holds a number"):
         ModelVersion.from_json(raw, KEY)
 
 

@@ -288,6 +288,7 @@ def test_promote_a_run_here_and_one_only_the_store_has_with_their_lineage(
     lineage = promoted["lineage"]
     assert lineage["run"] == folder.run_id and lineage["dataset"] == training_store.ref
     assert lineage["metrics"] == final.metrics and lineage["spec"]["epochs"] == 1
+    assert lineage["classes"] == final.classes and set(final.classes) == {"square", "disc"}
     assert lineage["exports"] == [{"file": "best-fp16.onnx", "bytes": 1234}]
     assert promoted["source"] == f"run:{folder.run_id}"
     assert promoted["sha256"] == digest(folder.weights_dir / "best.pt")
@@ -295,6 +296,7 @@ def test_promote_a_run_here_and_one_only_the_store_has_with_their_lineage(
 
     shown = run_cli("models", "show", "me/s", "--profile", PROFILE).stdout
     assert folder.run_id in shown and training_store.ref in shown and "mAP50-95" in shown
+    assert "Per class" in shown and "square" in shown
     dataset = cli_json_on(PROFILE, "show", "me/shapes")
     assert isinstance(dataset, dict)
     assert dataset["models"] == [

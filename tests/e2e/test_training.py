@@ -125,6 +125,11 @@ def test_a_run_streams_its_events_in_order_and_mirrors_them(
     assert set(epochs[-1].val_losses) == {"box_loss", "cls_loss", "dfl_loss"}
     final = next(e for e in events if isinstance(e, Final))
     assert final.best_epoch in (1, 2)
+    assert set(final.classes) == set(SHAPES)  # the validation table, one row per class
+    assert sum(row["Instances"] for row in final.classes.values()) == 8  # one shape per image
+    assert all(
+        {"Box-P", "Box-R", "mAP50", "mAP50-95"} <= set(row) for row in final.classes.values()
+    )
     finished = events[-1]
     assert isinstance(finished, Finished)
     assert finished.epochs_done == 2 and not finished.early_stop

@@ -33,6 +33,13 @@ def test_train_runs_logs_fetch_and_export(training_store: TrainingStore, tmp_pat
     assert run["status"] == "finished" and run["epochs_done"] == 2
     assert run["dataset"] == training_store.ref
 
+    shown = run_cli("show-run", run["name"])
+    assert shown.returncode == 0, shown.stderr
+    assert "Final validation of best.pt: mAP50 " in shown.stdout and "Per class" in shown.stdout
+    assert "square" in shown.stdout and "disc" in shown.stdout and "mAP50-95" in shown.stdout
+    detail = json.loads(run_cli("show-run", run["run"], "--json").stdout)
+    assert set(detail["classes"]) == {"square", "disc"} and detail["status"] == "finished"
+
     logs = run_cli("logs", run["run"][:12])
     assert logs.returncode == 0, logs.stderr
     assert logs.stdout.count("/2 ") == 2 and "finished" in logs.stdout

@@ -12,16 +12,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QInputDialog
+from PySide6.QtWidgets import QInputDialog, QTreeWidgetItem
 from pytestqt.qtbot import QtBot
 
 from datayard.core.models.version import ModelCatalog, ModelRef
 from datayard.core.store.workspace import Workspace
 from datayard.core.training.backends import Backends
 from datayard.core.training.curves import BATCH, LR, METRICS, VAL, XAxis, smooth
-from datayard.core.training.protocol import Batch, Failed, Finished, Paused
+from datayard.core.training.protocol import Batch, Failed, Final, Finished, Paused
 from datayard.core.training.runs import RunFolder, RunRegistry
 from datayard.core.training.spec import TrainSpec
 from datayard.core.training.stored_runs import has_record, put_record, stored_record
@@ -69,13 +70,18 @@ def dashboard_for(qtbot: QtBot, registry: RunRegistry) -> RunDashboard:
     return dashboard
 
 
-def row(dashboard: RunDashboard, run_id: str) -> dict[str, str]:
+def row_item(dashboard: RunDashboard, run_id: str) -> QTreeWidgetItem:
     tree = dashboard.runs
     for index in range(tree.topLevelItemCount()):
         item = tree.topLevelItem(index)
         if tree.run_id_of(item) == run_id:
-            return {column: item.text(i) for i, column in enumerate(COLUMNS)}
+            return item
     raise AssertionError(f"no row for {run_id}")
+
+
+def row(dashboard: RunDashboard, run_id: str) -> dict[str, str]:
+    item = row_item(dashboard, run_id)
+    return {column: item.text(i) for i, column in enumerate(COLUMNS)}
 
 
 def curve(dashboard: RunDashboard, plot: str, run_id: str, series: str, role: str) -> object:
@@ -407,3 +413,41 @@ def test_a_finished_run_is_promoted_to_a_model_with_its_lineage(
     dashboard.promote_button.click()
     qtbot.waitUntil(lambda: "Not promoted" in dashboard.notice.text(), timeout=LONG_MS)
     assert "model name 'bad name' is not valid" in dashboard.notice.text()
+
+
+def test_the_results_tab_shows_the_final_validation_per_class_and_the_plots_zoomable(
+    qtbot: QtBot, registry: RunRegistry
+) -> None:
+    run = write_run(registry, epochs=2, batches=3)
+    classes = {
+        "cat": {"Images": 4.0, "Instances": 6.0, "Box-P": 0.81, "mAP50": 0.7, "mAP50-95": 0.42},
+        "dog": {"Images": 3.0, "Instances": 3.0, "Box-P": 0.5, "mAP50": 0.4, "mAP50-95": 0.21},
+    }
+    append_events(run, [Final(best_epoch=2, metrics={"mAP50-95": 0.315}, classes=classes)])
+    run.train_dir.mkdir(parents=True)
+    for name, size in (("val_batch0_pred.jpg", (640, 480)), ("confusion_matrix.png", (300, 200))):
+        Image.new("RGB", size, (200, 30, 30)).save(run.train_dir / name)
+    bare = write_run(registry, epochs=1, batches=3)
+    dashboard = dashboard_for(qtbot, registry)
+
+    dashboard.views.setCurrentWidget(dashboard.results)
+    dashboard.runs.setCurrentItem(row_item(dashboard, run.run_id))
+    results = dashboard.results
+    qtbot.waitUntil(lambda: "mAP50-95 0.315" in results.heading.text(), timeout=LONG_MS)
+    table = results.classes
+    headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
+    assert headers == ["Class", "Images", "Instances", "Box-P", "mAP50", "mAP50-95"]
+    assert [table.item(r, 0).text() for r in range(table.rowCount())] == ["cat", "dog"]
+    assert (table.item(0, 2).text(), table.item(0, 5).text()) == ("6", "0.420")
+    titles = [results.images.itemText(i) for i in range(results.images.count())]
+    assert titles == ["Confusion matrix (counts)", "Validation images: predictions"]
+    assert results.image.pixmap is not None and results.image.pixmap.width() == 300
+    results.images.setCurrentIndex(1)
+    assert results.image.pixmap.width() == 640
+    fitted = results.image.transform().m11()
+    results.image.zoom(2)
+    assert results.image.transform().m11() == pytest.approx(fitted * 2)
+
+    dashboard.runs.setCurrentItem(row_item(dashboard, bare.run_id))
+    qtbot.waitUntil(lambda: "No plots in this run's" in results.missing.text(), timeout=LONG_MS)
+    assert not results.image.isVisible() and not results.classes.isVisible()
