@@ -305,6 +305,37 @@ def base_run(model: str) -> str | None:
     return run_id
 
 
+@dataclass(frozen=True)
+class Setting:
+    """One hyperparameter across specs compared side by side."""
+
+    name: str
+    values: tuple[str, ...]
+
+    @property
+    def differs(self) -> bool:
+        return len(set(self.values)) > 1
+
+
+def side_by_side(specs: list[TrainSpec]) -> list[Setting]:
+    """Every field of ``specs`` (the advanced arguments as ``extra.NAME``), each spec's value
+    as text ("" where an advanced argument is not given), in the form's order."""
+    rows = [asdict(spec) for spec in specs]
+    extras = sorted({name for row in rows for name in row["extra"]})
+    names = [name for name in rows[0] if name != "extra"] if rows else []
+    settings = [Setting(name, tuple(_shown(row[name]) for row in rows)) for name in names]
+    return settings + [
+        Setting(f"extra.{name}", tuple(_shown(row["extra"].get(name, "")) for row in rows))
+        for name in extras
+    ]
+
+
+def _shown(value: object) -> str:
+    return (
+        "" if value is None else json.dumps(value) if isinstance(value, list | dict) else str(value)
+    )
+
+
 def stored_model(model: str, default_owner: str) -> ModelRef | None:
     """The model version that ``model`` names in the store (``model:[OWNER/]NAME[@VERSION]``);
     ``None`` for other models, :class:`UsageError` when what follows is no model name."""

@@ -323,6 +323,7 @@ class RunDashboard(QWidget):
         self.runs.currentItemChanged.connect(lambda *_: self._show_progress())
         self.runs.currentItemChanged.connect(lambda *_: self._show_results())
         self.views.currentChanged.connect(lambda _: self._show_results())
+        self.runs.itemSelectionChanged.connect(self._compare_selected)
 
     # -- runs and selection --------------------------------------------------------
 
@@ -625,6 +626,12 @@ class RunDashboard(QWidget):
                     cell.setText(text)
         if rebuild:
             self.stats.resizeColumnsToContents()
+
+    def _compare_selected(self) -> None:
+        """The hyperparameters of the selected runs, side by side in the Results tab."""
+        infos = [self.runs.infos[run_id] for run_id in self.runs.selected_ids()]
+        records = [info.record for info in infos if info.record is not None]
+        self.results.compare([r.label for r in records], [r.spec for r in records])
 
     def _show_results(self) -> None:
         """The Results tab, once shown, follows the current run (the one last clicked)."""

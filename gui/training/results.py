@@ -3,7 +3,10 @@
 Ultralytics leaves its plots in the run's folder (with plots on): the
 confusion matrix, the precision-recall and F1 curves, and validation images
 with the predictions beside the ground truth. They are shown as they are,
-zoomable, with the per-class table of the final validation above them.
+zoomable, with the per-class table of the final validation above them. With
+two runs or more selected, their hyperparameters come first, side by side,
+the ones that differ marked: what changed between two runs is what a
+comparison of their curves is about.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QPainter, QPixmap, QWheelEvent
+from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPixmap, QWheelEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -28,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from datayard.core.training.protocol import Final
 from datayard.core.training.runs import RunFolder
+from datayard.core.training.spec import TrainSpec, side_by_side
 from datayard.core.units import metric
 
 from ..rich_text import plain_label
@@ -45,6 +49,8 @@ PLOTS = {
 }
 """Ultralytics' plots by file name, in the order people look at them; others follow by name."""
 ZOOM_STEP = 1.25
+DIFFERENT = QColor(255, 236, 179)
+"""The background of a hyperparameter that is not the same in every compared run."""
 
 
 def result_images(folder: RunFolder) -> list[tuple[str, Path]]:
@@ -103,6 +109,9 @@ class RunResults(QWidget):
         self.classes.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.classes.verticalHeader().hide()
         self.classes.setMaximumHeight(180)
+        self.comparison = QTableWidget(0, 0)
+        self.comparison.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.comparison.hide()
         self.images = QComboBox()
         self.image = ZoomableImage()
         self.missing = plain_label()
@@ -114,6 +123,7 @@ class RunResults(QWidget):
         choose.addWidget(QLabel("Plot:"))
         choose.addWidget(self.images, 1)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.comparison)
         layout.addWidget(self.heading)
         layout.addWidget(self.classes)
         layout.addLayout(choose)
@@ -144,6 +154,31 @@ class RunResults(QWidget):
         self.image.setVisible(bool(images))
         if images:
             self._image_chosen(0)
+
+    def compare(self, labels: list[str], specs: list[TrainSpec]) -> None:
+        """Show the specs' hyperparameters side by side (none: hide them); the rows that
+        differ are marked and listed first."""
+        self.comparison.setVisible(len(specs) > 1)
+        if len(specs) < 2:
+            return
+        settings = sorted(side_by_side(specs), key=lambda setting: not setting.differs)
+        self.comparison.clear()
+        self.comparison.setColumnCount(len(labels))
+        self.comparison.setHorizontalHeaderLabels(labels)
+        self.comparison.setRowCount(len(settings))
+        self.comparison.setVerticalHeaderLabels([setting.name for setting in settings])
+        bold = QFont()
+        bold.setBold(True)
+        for row, setting in enumerate(settings):
+            for column, value in enumerate(setting.values):
+                cell = QTableWidgetItem(value)
+                if setting.differs:
+                    cell.setBackground(QBrush(DIFFERENT))
+                    cell.setFont(bold)
+                self.comparison.setItem(row, column, cell)
+        differing = sum(setting.differs for setting in settings)
+        self.comparison.setToolTip(f"{differing} setting(s) differ, marked and listed first")
+        self.comparison.resizeColumnsToContents()
 
     def _fill_classes(self, classes: dict[str, dict[str, float]]) -> None:
         columns = list(dict.fromkeys(key for row in classes.values() for key in row))

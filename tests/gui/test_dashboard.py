@@ -451,3 +451,29 @@ def test_the_results_tab_shows_the_final_validation_per_class_and_the_plots_zoom
     dashboard.runs.setCurrentItem(row_item(dashboard, bare.run_id))
     qtbot.waitUntil(lambda: "No plots in this run's" in results.missing.text(), timeout=LONG_MS)
     assert not results.image.isVisible() and not results.classes.isVisible()
+
+
+def test_two_selected_runs_show_their_hyperparameters_side_by_side_differences_first(
+    qtbot: QtBot, registry: RunRegistry
+) -> None:
+    first = registry.create(TrainSpec("me/set@v", epochs=30, lr0=0.01), "me/set@v", "local")
+    tuned = TrainSpec("me/set@v", epochs=30, lr0=0.002, extra={"freeze": 10})
+    second = registry.create(tuned, "me/set@v", "local")
+    dashboard = dashboard_for(qtbot, registry)
+    comparison = dashboard.results.comparison
+
+    dashboard.select_runs([first.run_id])
+    assert comparison.isHidden()
+    dashboard.select_runs([first.run_id, second.run_id])
+    assert not comparison.isHidden()
+    names = [comparison.verticalHeaderItem(r).text() for r in range(comparison.rowCount())]
+    assert names[:2] == ["lr0", "extra.freeze"]  # what differs comes first
+    assert "epochs" in names[2:] and "dataset" in names[2:]
+    columns = [comparison.horizontalHeaderItem(c).text() for c in range(2)]
+    order = {label: index for index, label in enumerate(columns)}
+    lr0 = {label: comparison.item(0, order[label]).text() for label in columns}
+    assert lr0 == {first.record().name: "0.01", second.record().name: "0.002"}
+    assert comparison.item(0, 0).font().bold()
+    epochs = names.index("epochs")
+    assert not comparison.item(epochs, 0).font().bold()
+    assert comparison.toolTip() == "2 setting(s) differ, marked and listed first"
