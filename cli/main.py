@@ -47,6 +47,7 @@ COMMANDS = {
     "resume": "runs_cmd:resume",
     "fetch": "runs_cmd:fetch",
     "export": "export_cmd",
+    "predict": "predict_cmd",
 }
 
 log = logging.getLogger(__name__)

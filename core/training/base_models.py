@@ -10,13 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from datayard.core.datasets.catalog import group_versions
+from datayard.core.errors import AccessError, DatayardError, StorageError
 from datayard.core.models.describe import parameters
-from datayard.core.models.version import ModelCatalog, ModelVersion
+from datayard.core.models.store import cached_weights
+from datayard.core.models.version import ModelCatalog, ModelRef, ModelVersion
 from datayard.core.store.bucket import Bucket
+from datayard.core.training.mirror import artifact_key
 from datayard.core.training.runs import MAP_KEY
-from datayard.core.training.spec import MODEL_PREFIX, TrainSpec, stored_model
+from datayard.core.training.spec import MODEL_PREFIX, TrainSpec, base_run, stored_model
+
+
+class BaseModelError(DatayardError):
+    """The base model a spec names cannot be had; a run that meets it fails for "model"."""
+
+    reason = "model"
 
 
 def pinned(spec: TrainSpec, bucket: Bucket, owner: str) -> tuple[TrainSpec, ModelVersion | None]:
@@ -93,3 +103,43 @@ def preferred(
     same = [m for m in of_task if tuple(m.version.facts.class_names) == tuple(class_names)]
     candidates = same or of_task
     return candidates[0] if candidates else None
+
+
+def resolve_model(model: str, bucket: Bucket, cache: Path, owner: str) -> str:
+    """What Ultralytics loads for a spec's ``model``: a local path or shipped YAML name as
+    given; an earlier run's best weights and a stored model's, fetched from the store into
+    ``cache/models`` (a stored model's proven by their sha256, cached by content, so a
+    machine downloads the same bytes once).
+
+    The model may come from another machine's record, so the run id is checked here too:
+    it names the cached file (``run:/home/x`` would name a file outside the cache).
+    """
+    stored = stored_model(model, owner)
+    if stored is not None:
+        return str(_stored_weights(stored, bucket, cache))
+    run_id = base_run(model)
+    if run_id is None:
+        return str(Path(model).expanduser()) if model.endswith(".pt") else model
+    target = cache / "models" / f"{run_id}-best.pt"
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        key = artifact_key(run_id, "train/weights/best.pt")
+        try:
+            bucket.get_file(key, target)
+        except AccessError:
+            raise
+        except StorageError as error:
+            raise StorageError(
+                f"run {run_id} has no best weights in the store ({key}): {error}"
+            ) from error
+    return str(target)
+
+
+def _stored_weights(ref: ModelRef, bucket: Bucket, cache: Path) -> Path:
+    try:
+        version = ModelCatalog(bucket).version(ref)
+        return cached_weights(bucket, version, cache / "models")
+    except AccessError:
+        raise
+    except DatayardError as error:
+        raise BaseModelError(f"the base model {ref} cannot be used: {error}") from error

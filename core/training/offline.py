@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from datayard.resources import ROOT as RESOURCES
@@ -52,3 +53,13 @@ def prepare(config_dir: Path) -> None:
             "TORCH_HOME": str(config_dir / "torch"),
         }
     )
+
+
+def prepare_quiet_child(config_dir: Path) -> None:
+    """:func:`prepare`, in a child process that only answers (a command's may print
+    ``--json``): what Ultralytics says goes to stderr, not stdout, and little of it."""
+    sys.stdout.flush()
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    os.environ["YOLO_VERBOSE"] = "False"
+    prepare(config_dir)

@@ -9,7 +9,6 @@ child that ends once it has answered. Its downloader runs there too.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Generator
 from pathlib import Path
 
@@ -49,7 +48,7 @@ def fetch_official(
 def _read_facts(
     path: str, config_dir: str, cancel: CancelToken | None = None
 ) -> Generator[Finished[WeightsFacts], None, None]:
-    _quiet_ultralytics(config_dir)
+    offline.prepare_quiet_child(Path(config_dir))
     from .yolo import TrainingError, describe_weights
 
     try:
@@ -62,7 +61,7 @@ def _read_facts(
 def _fetch(
     name: str, folder: str, config_dir: str, cancel: CancelToken | None = None
 ) -> Generator[Finished[WeightsFacts], None, None]:
-    _quiet_ultralytics(config_dir)
+    offline.prepare_quiet_child(Path(config_dir))
     del os.environ["YOLO_OFFLINE"]  # the one download Datayard asks of Ultralytics
     from .yolo import TrainingError, describe_weights, download_official
 
@@ -71,13 +70,3 @@ def _fetch(
     except TrainingError as error:
         raise UsageError(str(error)) from None
     yield Finished(facts)
-
-
-def _quiet_ultralytics(config_dir: str) -> None:
-    """This process only answers: what Ultralytics says as it starts belongs to nobody's
-    stdout (the command's may be --json), and little of it to stderr."""
-    sys.stdout.flush()
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    os.environ["YOLO_VERBOSE"] = "False"
-    offline.prepare(Path(config_dir))

@@ -27,13 +27,12 @@ from filelock import FileLock
 from datayard.core.datasets.catalog import Catalog, DatasetRef
 from datayard.core.datasets.manifest import Manifest
 from datayard.core.datasets.pull import pull
-from datayard.core.errors import AccessError, DatayardError, StorageError, UsageError
+from datayard.core.errors import DatayardError, StorageError
 from datayard.core.events import FileFailed, Finished, Transfer
-from datayard.core.models.store import cached_weights
-from datayard.core.models.version import ModelCatalog, ModelRef
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.workspace import Connection, Workspace
 from datayard.core.training import offline
+from datayard.core.training.base_models import resolve_model
 from datayard.core.training.mirror import Mirror, artifact_key
 from datayard.core.training.protocol import (
     Checkpoint,
@@ -48,7 +47,6 @@ from datayard.core.training.protocol import (
 )
 from datayard.core.training.protocol import Finished as TrainingFinished
 from datayard.core.training.runs import Control, EventLog, RunFolder, RunRecord
-from datayard.core.training.spec import base_run, stored_model
 from datayard.core.training.stored_control import ControlWatch
 
 log = logging.getLogger(__name__)
@@ -172,7 +170,7 @@ def run(
             _put_checkpoint_in_place(folder, bucket, emit)
         cache = cache or workspace.dirs.cache
         data_yaml = _prepare_dataset(bucket, record, workspace, cache, emit)
-        model = _resolve_model(record, bucket, cache, workspace.settings().owner)
+        model = resolve_model(record.spec.model, bucket, cache, workspace.settings().owner)
         return _train(
             folder,
             record,
@@ -364,49 +362,6 @@ def _reported(events: Iterable[object], emit: Emitter) -> Iterable[object]:
         elif isinstance(event, FileFailed):
             log.warning("could not pull %s: %s", event.path, event.error)
         yield event
-
-
-def _resolve_model(record: RunRecord, bucket: Bucket, cache: Path, owner: str) -> str:
-    """A local path or shipped YAML name; earlier runs' weights and the store's models
-    come from the store.
-
-    The record may come from another machine, so the run id is checked here too: it
-    names the cached file (``run:/home/x`` would name a file outside the cache).
-    """
-    model = record.spec.model
-    stored = stored_model(model, owner)
-    if stored is not None:
-        return str(_stored_model_weights(stored, bucket, cache))
-    run_id = base_run(model)
-    if run_id is None:
-        return str(Path(model).expanduser()) if model.endswith(".pt") else model
-    target = cache / "models" / f"{run_id}-best.pt"
-    if not target.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        key = artifact_key(run_id, "train/weights/best.pt")
-        try:
-            bucket.get_file(key, target)
-        except AccessError:
-            raise
-        except StorageError as error:
-            raise StorageError(
-                f"run {run_id} has no best weights in the store ({key}): {error}"
-            ) from error
-    return str(target)
-
-
-def _stored_model_weights(ref: ModelRef, bucket: Bucket, cache: Path) -> Path:
-    """The weights of a model version in the store, proven by their sha256, cached by
-    content: every worker of a team fine-tunes from the same bytes, downloaded once."""
-    from .yolo import TrainingError
-
-    try:
-        version = ModelCatalog(bucket).version(ref)
-        return cached_weights(bucket, version, cache / "models")
-    except AccessError:
-        raise
-    except (UsageError, StorageError) as error:
-        raise TrainingError("model", f"the base model {ref} cannot be used: {error}") from error
 
 
 def _mirror_since_last_worker(folder: RunFolder, mirror: Mirror, unstored_from: int | None) -> None:

@@ -49,13 +49,14 @@ import os
 import re
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from datayard.core.errors import DatayardError
 from datayard.core.models.version import TASKS, WeightsFacts
+from datayard.core.training.predict import Detection
 from datayard.core.training.protocol import Batch, Checkpoint, Epoch, Final, Setup, TrainingEvent
 from datayard.core.training.runs import Control
 
@@ -468,6 +469,33 @@ def describe_weights(path: Path) -> WeightsFacts:
         parameters=parameters,
         imgsz=imgsz if isinstance(imgsz, int) else 0,
     )
+
+
+def predict_boxes(
+    weights: Path, images: Sequence[Path], options: dict[str, Any]
+) -> Iterator[tuple[Path, dict[int, str], list[Detection]]]:
+    """Each image with the model's class names and its detections, one image at a time
+    (so that the caller can stop between two); ``options`` go to Ultralytics' predict."""
+    from ultralytics import YOLO
+
+    try:
+        model = YOLO(str(weights))
+    except Exception as error:
+        raise TrainingError("model", f"{weights} is not YOLO weights: {error}") from error
+    for image in images:
+        (result,) = model.predict(source=str(image), verbose=False, **options)
+        boxes = result.boxes
+        found = (
+            []
+            if boxes is None
+            else [
+                Detection(int(c), (x, y, w, h), round(float(p), 4))
+                for c, (x, y, w, h), p in zip(
+                    boxes.cls.tolist(), boxes.xywhn.tolist(), boxes.conf.tolist(), strict=True
+                )
+            ]
+        )
+        yield image, {int(k): str(v) for k, v in dict(result.names).items()}, found
 
 
 def download_official(name: str, folder: Path) -> Path:
