@@ -149,7 +149,12 @@ def predict_images(
 
 def _listed(image: Path, names: dict[int, str], detections: Sequence[Detection]) -> str:
     found = [
-        {"class": names.get(d.class_id, str(d.class_id)), "box": d.box, "confidence": d.confidence}
+        {
+            "class_id": d.class_id,
+            "class": names.get(d.class_id, str(d.class_id)),
+            "box": d.box,
+            "confidence": d.confidence,
+        }
         for d in detections
     ]
     return json.dumps({"image": image.as_posix(), "detections": found}) + "\n"

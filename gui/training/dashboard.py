@@ -58,6 +58,7 @@ from ..workers import Operation, call_in_background, run_in_background
 from .plots import PALETTE, CurvePlots
 from .results import RunResults
 from .runs_list import RunInfo, RunsList, read_runs, read_store_runs, swatch
+from .try_it import TryIt
 
 REDRAW_MS = 100
 """Ten redraws a second at most: smooth to the eye, cheap for long curves."""
@@ -187,6 +188,7 @@ class RunDashboard(QWidget):
         self.progress.hide()
         self.plots = CurvePlots()
         self.results = RunResults()
+        self.try_it = TryIt(backend.workspace.dirs)
         self.views = QTabWidget()
         self._results_reading: Operation | None = None
 
@@ -255,6 +257,7 @@ class RunDashboard(QWidget):
         for operation in (self._listing, self._results_reading):
             if operation is not None:
                 operation.cancel()
+        self.try_it.stop()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         self.shutdown()
@@ -292,6 +295,7 @@ class RunDashboard(QWidget):
         column.addWidget(self.plots, 1)
         self.views.addTab(curves, "Curves")
         self.views.addTab(self.results, "Results")
+        self.views.addTab(self.try_it, "Try it")
         self.views.setTabToolTip(
             1, "What the run you clicked learned: its final validation per class, and plots"
         )
@@ -322,6 +326,7 @@ class RunDashboard(QWidget):
         self.runs.itemSelectionChanged.connect(self._selection_changed)
         self.runs.currentItemChanged.connect(lambda *_: self._show_progress())
         self.runs.currentItemChanged.connect(lambda *_: self._show_results())
+        self.runs.currentItemChanged.connect(lambda *_: self._offer_to_try())
         self.views.currentChanged.connect(lambda _: self._show_results())
         self.runs.itemSelectionChanged.connect(self._compare_selected)
 
@@ -632,6 +637,12 @@ class RunDashboard(QWidget):
         infos = [self.runs.infos[run_id] for run_id in self.runs.selected_ids()]
         records = [info.record for info in infos if info.record is not None]
         self.results.compare([r.label for r in records], [r.spec for r in records])
+
+    def _offer_to_try(self) -> None:
+        current = self.runs.currentItem()
+        info = self.runs.infos.get(self.runs.run_id_of(current)) if current else None
+        if info is not None:
+            self.try_it.set_run(info.folder, info.record.label if info.record else info.run_id)
 
     def _show_results(self) -> None:
         """The Results tab, once shown, follows the current run (the one last clicked)."""

@@ -29,7 +29,7 @@ from datayard.core.training.stored_runs import has_record, put_record, stored_re
 from datayard.gui.training.dashboard import RunDashboard
 from datayard.gui.training.runs_list import COLUMNS
 from tests.core.test_curves import append_events, losses_at, training_events, write_run
-from tests.fixtures.training import TrainingStore
+from tests.fixtures.training import TrainingStore, shapes_files
 from tests.fixtures.waits import LONG_MS
 
 BOX = BATCH + "box_loss"
@@ -477,3 +477,38 @@ def test_two_selected_runs_show_their_hyperparameters_side_by_side_differences_f
     epochs = names.index("epochs")
     assert not comparison.item(epochs, 0).font().bold()
     assert comparison.toolTip() == "2 setting(s) differ, marked and listed first"
+
+
+def test_try_it_predicts_on_a_folder_once_and_the_slider_chooses_the_boxes_drawn(
+    qtbot: QtBot, registry: RunRegistry, base_weights: Path, tmp_path: Path
+) -> None:
+    run = write_run(registry, epochs=1, batches=3)
+    run.weights_dir.mkdir(parents=True)
+    shutil.copy(base_weights, run.weights_dir / "best.pt")
+    photos = tmp_path / "photos"
+    for relative, data in shapes_files(4, 0).items():
+        if relative.startswith("images/"):
+            (photos / Path(relative).name).parent.mkdir(parents=True, exist_ok=True)
+            (photos / Path(relative).name).write_bytes(data)
+    dashboard = dashboard_for(qtbot, registry)
+    try_it = dashboard.try_it
+    assert not try_it.choose.isEnabled()
+    dashboard.views.setCurrentWidget(try_it)
+    dashboard.runs.setCurrentItem(row_item(dashboard, run.run_id))
+    assert try_it.choose.isEnabled()
+
+    with qtbot.waitSignal(try_it.predict(photos).finished, timeout=120_000):
+        pass
+    assert try_it.images.count() == 4 and "4 images" in try_it.notice.text()
+    assert [image for image, _ in try_it.predicted] == [f"s{i:03d}.jpg" for i in range(4)]
+    # A one-epoch model is not confident of anything: at the default 0.25 it draws nothing,
+    # at the floor every box it reported.
+    row = max(range(4), key=lambda index: len(try_it.predicted[index][1]))
+    image, detections = try_it.predicted[row]
+    try_it.images.setCurrentRow(row)
+    assert detections and try_it.boxes == []
+    try_it.threshold.setValue(1)
+    assert len(try_it.boxes) == len(detections)
+    assert try_it.images.item(row).text() == f"{image}  ({len(detections)})"
+    try_it.threshold.setValue(1000)
+    assert try_it.boxes == [] and try_it.images.item(row).text() == f"{image}  (0)"
