@@ -101,7 +101,9 @@ def test_a_pod_trains_from_the_store_and_another_machine_stops_follows_and_fetch
 def test_a_pod_paused_through_the_store_is_resumed_by_a_new_pod_from_the_stored_checkpoint(
     training_store: TrainingStore, tmp_path: Path
 ) -> None:
-    epochs = 6  # room for a slow machine: the pause must land before the last epoch
+    # The pause must land before the last epoch: it is seen at the worker's next look at
+    # the store, a second or two, when a fast machine trains several of these epochs.
+    epochs = 20
     run_id = launched_on_cluster(training_store, epochs=epochs).run_id
     first = start_pod(training_store, run_id, tmp_path / "first")
     wait_in_store(training_store, run_id, after_epoch(1), first)

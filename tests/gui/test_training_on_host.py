@@ -35,6 +35,7 @@ from tests.gui.test_dashboard import points, row
 from tests.gui.test_train_dialog import cannot_train, texts
 
 RUN_MS = 180_000
+EPOCHS = 12
 """A tiny run on the host: its worker starts, pulls the set through the tunnel, trains."""
 
 
@@ -90,7 +91,9 @@ def test_a_run_launched_on_a_host_is_followed_here_and_again_after_the_app_resta
     assert f"Host {HOST}: no GPU" in texts(dialog)  # the device's explanation
     assert f"on host {HOST}, on the CPU" in dialog.summary.text()
     assert "keep the app open" in dialog.summary.text()
-    for spin, value in ((dialog.epochs, 2), (dialog.imgsz, 64), (dialog.batch, 4)):
+    # Epochs enough that the worker, held once the first epoch is seen here, still has
+    # batches to train (where it hears the pause) however fast it got there.
+    for spin, value in ((dialog.epochs, EPOCHS), (dialog.imgsz, 64), (dialog.batch, 4)):
         spin.setValue(value)
     dialog.workers.setValue(0)
     dialog.device.setCurrentText("cpu")
@@ -147,7 +150,7 @@ def test_a_run_launched_on_a_host_is_followed_here_and_again_after_the_app_resta
         lambda: row(dashboard, folder.run_id)["Status"].startswith("finished"), timeout=LONG_MS
     )
     assert folder.events_file.read_text() == host_events(remote, folder)  # each event once
-    assert points(dashboard, "epoch:box_loss", folder.run_id, TRAIN + "box_loss") == 2
+    assert points(dashboard, "epoch:box_loss", folder.run_id, TRAIN + "box_loss") == EPOCHS
     later.close()
 
 
