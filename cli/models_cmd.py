@@ -63,11 +63,9 @@ def add(weights: Path, name: str, message: str, profile_name: str | None, as_jso
     ref = ModelRef.to_add_to(name, store.owner)
     path = weights.expanduser()
     version, number = _store_weights(store, path, ref, source=str(path.resolve()), message=message)
-    if as_json:
-        print_json(summary(version, number))
-        return
-    out.print(Text(f"Added {version.owner}/{version.name} v{number} ({version.id})"))
-    out.print(Text(f"  {_facts_line(version)}"))
+    _report(
+        version, number, as_json, f"Added {version.owner}/{version.name} v{number} ({version.id})"
+    )
 
 
 @command.command(name="fetch")
@@ -97,11 +95,9 @@ def fetch(
             message=message or f"Ultralytics' {official}.pt",
             facts=facts,
         )
-    if as_json:
-        print_json(summary(version, number))
-        return
-    out.print(Text(f"Fetched {official} as {version.owner}/{version.name} v{number}"))
-    out.print(Text(f"  {_facts_line(version)}"))
+    _report(
+        version, number, as_json, f"Fetched {official} as {version.owner}/{version.name} v{number}"
+    )
 
 
 @command.command(name="list")
@@ -263,6 +259,16 @@ def _store_weights(
     return version, _number(store, version)
 
 
+def _report(version: ModelVersion, number: int, as_json: bool, heading: str, *more: str) -> None:
+    """A version just stored: as ``--json`` asks, or its heading, what it is, and ``more``."""
+    if as_json:
+        print_json(summary(version, number))
+        return
+    out.print(Text(heading))
+    for line in (_facts_line(version), *more):
+        out.print(Text(f"  {line}"))
+
+
 def _number(store: Store, version: ModelVersion) -> int:
     return numbers(ModelCatalog(store.bucket).history(version.owner, version.name))[version.id]
 
@@ -309,12 +315,11 @@ def promote(run: str, name: str, message: str, profile_name: str | None, as_json
         )
         version = run_to_end(follow(promoting), ModelVersion)
     number = _number(store, version)
-    if as_json:
-        print_json(summary(version, number))
-        return
-    model = f"{version.owner}/{version.name} v{number}"
-    out.print(Text(f"Promoted run {result.record.run_id} to {model}"))
-    out.print(Text(f"  {_facts_line(version)}"))
-    metrics = version.lineage.metrics
-    if "mAP50-95" in metrics:
-        out.print(Text(f"  mAP50-95 {metrics['mAP50-95']:.3f} on {result.record.dataset}"))
+    score = version.lineage.metrics.get("mAP50-95")
+    _report(
+        version,
+        number,
+        as_json,
+        f"Promoted run {result.record.run_id} to {version.owner}/{version.name} v{number}",
+        *([f"mAP50-95 {score:.3f} on {result.record.dataset}"] if score is not None else []),
+    )
