@@ -28,7 +28,7 @@ from datayard.core.training.runs import RunFolder
 from datayard.core.units import size
 
 from .render import console, follow, interruptible, out, print_json
-from .training_view import class_table
+from .training_view import class_table, exports_table
 from .versions import (
     Store,
     history_json,
@@ -182,6 +182,8 @@ def show(model: str, profile_name: str | None, as_json: bool) -> None:
     out.print(table)
     if lineage.classes:
         out.print(class_table(lineage.classes))
+    if lineage.exports:
+        out.print(exports_table(lineage.exports))
 
 
 @command.command(name="pull")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from rich.progress import TaskID
 from rich.table import Table
@@ -25,7 +26,7 @@ from datayard.core.training.protocol import (
     TrainingEvent,
 )
 from datayard.core.training.runs import RunRecord, RunSummary, unstored_note
-from datayard.core.units import duration, metric
+from datayard.core.units import duration, metric, size
 
 from .render import INTERRUPTED, console, interruptible, out, progress_bar
 
@@ -203,6 +204,21 @@ def runs_table(rows: list[list[str]]) -> Table:
         table.add_column(name, overflow="fold")
     for row in rows:
         table.add_row(*row)
+    return table
+
+
+def exports_table(exports: Sequence[dict[str, Any]]) -> Table:
+    """The smaller models exported from the run, with their validation where it was made."""
+    table = Table("file", "model", "size", "mAP50", "mAP50-95", title=Text("Exports"))
+    table.title_justify = "left"
+    for export in exports:
+        scores = export.get("metrics", {})
+        table.add_row(
+            Text(export["file"]),
+            export.get("label", ""),
+            size(export["bytes"]),
+            *(metric(scores[key]) if key in scores else "" for key in ("mAP50", "mAP50-95")),
+        )
     return table
 
 

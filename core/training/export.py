@@ -8,7 +8,7 @@ INT8 model. Runs in whatever process calls it (the CLI), never in the GUI.
 
 from __future__ import annotations
 
-import logging
+import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,12 +17,11 @@ from typing import Any
 
 import yaml
 
+from datayard.core.atomic import write_atomically
 from datayard.core.errors import UsageError
 from datayard.core.paths import AppDirs
 from datayard.core.training import offline
 from datayard.core.training.runs import RunFolder
-
-log = logging.getLogger(__name__)
 
 FORMATS = ("onnx",)
 PRECISIONS = {"fp32": None, "fp16": 16, "int8": 8}
@@ -53,18 +52,60 @@ def export_run(
     args = _train_args(folder)
     imgsz = int(args.get("imgsz", 640))
     yield ExportRow("PyTorch (full)", best, best.stat().st_size, validate(best, data, imgsz))
-    exports = folder.path / "exports"
-    exports.mkdir(exist_ok=True)
+    folder.exports_dir.mkdir(exist_ok=True)
     for label in precisions:
         made = export_model(best, format, data, imgsz, PRECISIONS[label])
-        target = exports / f"best-{label}{made.suffix}"
+        target = folder.exports_dir / f"best-{label}{made.suffix}"
         shutil.move(made, target)
-        yield ExportRow(
+        row = ExportRow(
             f"{format.upper()} {label.upper()}",
             target,
             target.stat().st_size,
             validate(target, data, imgsz),
         )
+        _record_score(folder, row)
+        yield row
+
+
+def made_exports(folder: RunFolder) -> tuple[dict[str, Any], ...]:
+    """The exports in the run's folder: file name and size, and, for those whose
+    validation was recorded for the very file there, its label and scores."""
+    if not folder.exports_dir.is_dir():
+        return ()
+    scores = _scores(folder)
+    made = []
+    for path in sorted(folder.exports_dir.iterdir()):
+        size = path.stat().st_size
+        scored = scores.get(path.name, {})
+        recorded = scored.get("bytes") == size
+        made.append(
+            {"file": path.name, "bytes": size}
+            | ({"label": scored["label"], "metrics": scored["metrics"]} if recorded else {})
+        )
+    return tuple(made)
+
+
+def _record_score(folder: RunFolder, row: ExportRow) -> None:
+    scores = _scores(folder)
+    scores[row.path.name] = {"label": row.label, "bytes": row.size, "metrics": row.metrics}
+    body = json.dumps(scores, indent=2, sort_keys=True) + "\n"
+    write_atomically(folder.export_scores_file, body.encode())
+
+
+def _scores(folder: RunFolder) -> dict[str, dict[str, Any]]:
+    """The recorded scores; none when the file is missing or unreadable (a score is a
+    note beside the export, never a reason to refuse it)."""
+    try:
+        loaded = json.loads(folder.export_scores_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(loaded, dict):
+        return {}
+    return {
+        name: value
+        for name, value in loaded.items()
+        if isinstance(value, dict) and isinstance(value.get("metrics"), dict)
+    }
 
 
 def _train_args(folder: RunFolder) -> dict[str, Any]:

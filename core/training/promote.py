@@ -22,6 +22,7 @@ from datayard.core.models.version import Lineage, ModelRef, ModelVersion
 from datayard.core.paths import AppDirs
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.workspace import Workspace
+from datayard.core.training.export import made_exports
 from datayard.core.training.mirror import artifact_key
 from datayard.core.training.protocol import Final, TrainingEvent
 from datayard.core.training.runs import RunFolder, RunRecord, RunStatus, summarize
@@ -108,16 +109,8 @@ def result_of(folder: RunFolder | None, run_id: str, bucket: Bucket, scratch: Pa
 
 def local_result(folder: RunFolder) -> RunResult:
     """A run of this machine, from its folder: the exports made here come along."""
-    exports = folder.path / "exports"
-    made = sorted(exports.iterdir()) if exports.is_dir() else []
-    return _checked(
-        RunResult(
-            folder.record(),
-            folder.events(),
-            folder.weights_dir / "best.pt",
-            tuple({"file": path.name, "bytes": path.stat().st_size} for path in made),
-        )
-    )
+    best = folder.weights_dir / "best.pt"
+    return _checked(RunResult(folder.record(), folder.events(), best, made_exports(folder)))
 
 
 def stored_result(bucket: Bucket, run_id: str, scratch: Path) -> RunResult:

@@ -54,6 +54,8 @@ LOG_FILE = "worker.log"
 OUTPUT_FILE = "worker.out"
 TRAIN_DIR = "train"
 MIRROR_DIR = "mirror"
+EXPORTS_DIR = "exports"
+EXPORT_SCORES_FILE = "exports.json"
 MAP_KEY = "mAP50-95"
 MAX_GPUS = 64
 """The most GPUs one run's pod may ask for."""
@@ -365,6 +367,16 @@ class RunFolder:
     @property
     def weights_dir(self) -> Path:
         return self.train_dir / "weights"
+
+    @property
+    def exports_dir(self) -> Path:
+        """The smaller models ``datayard export`` made of the best weights."""
+        return self.path / EXPORTS_DIR
+
+    @property
+    def export_scores_file(self) -> Path:
+        """Each export's size and validation scores, by file name."""
+        return self.path / EXPORT_SCORES_FILE
 
     @property
     def mirror_dir(self) -> Path:

@@ -62,6 +62,21 @@ def test_train_runs_logs_fetch_and_export(training_store: TrainingStore, tmp_pat
     assert sizes["best-fp16.onnx"] < sizes["best-fp32.onnx"]
     assert sizes["best-int8.onnx"] < sizes["best-fp16.onnx"]
 
+    # The scores travel with the weights when the run becomes a model.
+    promoted = run_cli("models", "promote", run["run"], "--name", "me/s", "--json")
+    assert promoted.returncode == 0, promoted.stderr
+    exports = json.loads(promoted.stdout)["lineage"]["exports"]
+    assert [(e["file"], e["bytes"], e["label"]) for e in exports] == [
+        ("best-fp16.onnx", sizes["best-fp16.onnx"], "ONNX FP16"),
+        ("best-fp32.onnx", sizes["best-fp32.onnx"], "ONNX FP32"),
+        ("best-int8.onnx", sizes["best-int8.onnx"], "ONNX INT8"),
+    ]
+    table = exported.stdout.split("ONNX INT8", 1)[1].split()
+    int8 = exports[2]["metrics"]
+    assert f"{int8['mAP50']:.4f}" in table and f"{int8['mAP50-95']:.4f}" in table
+    shown = run_cli("models", "show", "me/s", "--profile", PROFILE).stdout
+    assert "Exports" in shown and "best-int8.onnx" in shown
+
     # A run launched on another machine: only the store has it.
     folder.path.rename(tmp_path / "moved-away")
     elsewhere = run_cli("fetch", run["run"], str(tmp_path / "remote"), "--profile", PROFILE)
