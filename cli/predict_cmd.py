@@ -69,7 +69,7 @@ def command(
         events = run_in_child_process(
             predict_images,
             weights,
-            str(source),
+            [str(source)],
             str(destination),
             options,
             str(dirs.cache / "ultralytics"),

@@ -9,6 +9,7 @@ QSettings (UI state, not user settings, which live in settings.toml).
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from datayard.core.datasets.manifest import Manifest
 from datayard.core.settings import Settings
+from datayard.core.store.bucket import Bucket
 from datayard.core.store.workspace import Connection, Workspace
 from datayard.core.training.backends import Backends
 from datayard.core.training.runs import RunFolder
@@ -38,6 +40,9 @@ from .training.runs_list import remote_runs_going
 from .transfers import TransfersPanel
 from .welcome import WelcomeDialog, is_first_start
 from .workers import Operation, call_in_background, stop_all
+
+if TYPE_CHECKING:
+    from .training.dashboard import RunDashboard
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +176,16 @@ class MainWindow(QMainWindow):
     def _build_dashboard(self) -> QWidget:
         from .training.dashboard import RunDashboard
 
-        return RunDashboard(self.backend)
+        dashboard = RunDashboard(self.backend)
+        dashboard.try_it.selection = self.inspector.chosen_images
+        if self.connection is not None:
+            self._offer_store(dashboard, self.connection)
+        return dashboard
+
+    def _offer_store(self, dashboard: RunDashboard, connection: Connection) -> None:
+        """Try it offers the connected store's models and dataset versions."""
+        bucket = Bucket(connection.profile, connection.secret)
+        dashboard.try_it.set_store(bucket, self.workspace.settings().owner)
 
     def open_training_dialog(self, manifest: Manifest) -> QWidget:
         from .training.train_dialog import TrainDialog
@@ -253,6 +267,8 @@ class MainWindow(QMainWindow):
         self.connection = connection
         profile = connection.profile
         self.store_state_changed.emit(f"Store: {profile.name} ({profile.endpoint}) connected")
+        if self.training.built:
+            self._offer_store(self.training.chart(), connection)
 
     def _on_connect_failed(self, error: Exception) -> None:
         self.store_state_changed.emit("Store: not connected")

@@ -75,6 +75,16 @@ class PullResult:
     def complete(self) -> bool:
         return not self.failures
 
+    def check_complete(self, otherwise: str) -> None:
+        """Raise :class:`StorageError` naming the first file that could not be pulled, if
+        any; ``otherwise`` says what was not done for it."""
+        if self.failures:
+            first = self.failures[0]
+            raise StorageError(
+                f"{len(self.failures)} file(s) of {self.ref} could not be pulled "
+                f"(first: {first.path}: {first.error}); {otherwise}"
+            )
+
 
 PullEvent = Transfer | FileFailed | Finished[PullResult]
 

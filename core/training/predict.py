@@ -49,6 +49,10 @@ class Detection:
 
 @dataclass(frozen=True)
 class PredictionSummary:
+    root: str
+    """The folder the images are listed under in ``detections.jsonl`` and in ``out``."""
+    names: dict[int, str]
+    """The model's class names."""
     images: int
     detections: dict[str, int]
     """Detections per class name."""
@@ -61,6 +65,7 @@ class PredictionSummary:
     false: int
     """Detections in labelled images that match no labelled object."""
     seconds: float
+    """Predicting took this long, loading the model not counted."""
 
     @property
     def per_second(self) -> float:
@@ -92,47 +97,63 @@ def images_under(source: Path) -> list[Path]:
     return found
 
 
+def chosen_images(sources: Sequence[Path]) -> tuple[Path, list[Path]]:
+    """The images of every source (files and folders, as a selection holds them), each
+    once, and the folder they are shown under: a lone folder itself, else the deepest
+    folder that holds them all."""
+    if not sources:
+        raise UsageError("no images chosen")
+    images = list(dict.fromkeys(image for source in sources for image in images_under(source)))
+    if len(sources) == 1 and sources[0].is_dir():
+        return sources[0], images
+    return Path(os.path.commonpath([image.parent for image in images])), images
+
+
 def predict_images(
     weights: str,
-    source: str,
+    sources: Sequence[str],
     out: str,
     options: dict[str, object],
     config_dir: str,
     cancel: CancelToken | None = None,
 ) -> Generator[Progress | Finished[PredictionSummary], None, None]:
-    """Predict on every image under ``source``; one YOLO label file per image under
-    ``out`` (in the images' folders: usable as labels as they are), the confidences in
-    ``out/detections.jsonl``, and ``out/summary.json``. Runs in a child process
+    """Predict on every image of ``sources`` (see :func:`chosen_images`); one YOLO label
+    file per image under ``out`` (in the images' folders: usable as labels as they are),
+    the confidences and the labelled objects in ``out/detections.jsonl``, and
+    ``out/summary.json``. Runs in a child process
     (:func:`~datayard.core.child_process.run_in_child_process`); ``options``: ``conf``,
     ``imgsz``, ``device``."""
-    root, target = Path(source), Path(out)
-    images = images_under(root)
+    root, images = chosen_images([Path(source) for source in sources])
+    target = Path(out)
     offline.prepare_quiet_child(Path(config_dir))
     from .yolo import TrainingError, predict_boxes
 
-    started = time.monotonic()
     counts: Counter[str] = Counter()
+    names: dict[int, str] = {}
     labelled = objects = found = false = 0
     yield Progress(PHASE, 0, len(images))
     target.mkdir(parents=True, exist_ok=True)
-    predictions = predict_boxes(Path(weights), images, options)
     try:
+        predictions = predict_boxes(Path(weights), images, options)
+        started = time.monotonic()  # the images per second are the model's, not its loading's
         with (target / DETECTIONS_FILE).open("w", encoding="utf-8") as listing:
             for done, (image, names, detections) in enumerate(predictions, 1):
                 check_cancel(cancel)
-                relative = image.relative_to(root) if root.is_dir() else Path(image.name)
-                _write_label(target / relative.with_suffix(formats.LABEL_SUFFIX), detections)
-                listing.write(_listed(relative, names, detections))
-                counts.update(names.get(d.class_id, str(d.class_id)) for d in detections)
+                relative = image.relative_to(root)
                 truth = _truth(image)
+                _write_label(target / relative.with_suffix(formats.LABEL_SUFFIX), detections)
+                listing.write(_listed(relative, names, detections, truth))
+                counts.update(names.get(d.class_id, str(d.class_id)) for d in detections)
                 if truth is not None:
-                    matched = matches(detections, truth)
+                    matched = len(match(detections, truth).objects)
                     labelled, objects = labelled + 1, objects + len(truth)
                     found, false = found + matched, false + len(detections) - matched
                 yield Progress(PHASE, done, len(images))
     except TrainingError as error:  # Ultralytics' refusal, as a message for the caller
         raise UsageError(str(error)) from None
     summary = PredictionSummary(
+        root=str(root),
+        names=names,
         images=len(images),
         detections=dict(sorted(counts.items())),
         labelled=labelled,
@@ -147,7 +168,12 @@ def predict_images(
     yield Finished(summary)
 
 
-def _listed(image: Path, names: dict[int, str], detections: Sequence[Detection]) -> str:
+def _listed(
+    image: Path,
+    names: dict[int, str],
+    detections: Sequence[Detection],
+    truth: Sequence[LabelObject] | None,
+) -> str:
     found = [
         {
             "class_id": d.class_id,
@@ -157,23 +183,52 @@ def _listed(image: Path, names: dict[int, str], detections: Sequence[Detection])
         }
         for d in detections
     ]
-    return json.dumps({"image": image.as_posix(), "detections": found}) + "\n"
+    labelled = None if truth is None else [Truth.of(item).to_dict() for item in truth]
+    return json.dumps({"image": image.as_posix(), "detections": found, "truth": labelled}) + "\n"
 
 
-def matches(detections: Sequence[Detection], truth: Sequence[LabelObject]) -> int:
-    """How many labelled objects the detections find (see the module's rule)."""
-    left = list(truth)
-    found = 0
-    for detection in sorted(detections, key=lambda d: -d.confidence):
+@dataclass(frozen=True)
+class Truth:
+    """A labelled object as predictions are matched against it: its class and box."""
+
+    class_id: int
+    box: Box
+
+    @classmethod
+    def of(cls, item: LabelObject) -> Truth:
+        return cls(item.class_id, _box(item))
+
+    def to_dict(self) -> dict[str, object]:
+        return {"class_id": self.class_id, "box": self.box}
+
+
+@dataclass(frozen=True)
+class Matched:
+    """Which detections found an object, and which objects were found (by their
+    positions in the lists matched): the others are false detections and misses."""
+
+    detections: frozenset[int]
+    objects: frozenset[int]
+
+
+def match(
+    detections: Sequence[Detection], truth: Sequence[LabelObject] | Sequence[Truth]
+) -> Matched:
+    """The detections that find labelled objects (see the module's rule)."""
+    boxes = [item if isinstance(item, Truth) else Truth.of(item) for item in truth]
+    left = set(range(len(boxes)))
+    found: dict[int, int] = {}
+    for index in sorted(range(len(detections)), key=lambda i: -detections[i].confidence):
+        detection = detections[index]
         best = max(
-            (item for item in left if item.class_id == detection.class_id),
-            key=lambda item: iou(detection.box, _box(item)),
+            (i for i in left if boxes[i].class_id == detection.class_id),
+            key=lambda i: iou(detection.box, boxes[i].box),
             default=None,
         )
-        if best is not None and iou(detection.box, _box(best)) >= MATCH_IOU:
+        if best is not None and iou(detection.box, boxes[best].box) >= MATCH_IOU:
             left.remove(best)
-            found += 1
-    return found
+            found[index] = best
+    return Matched(frozenset(found), frozenset(found.values()))
 
 
 def iou(a: Box, b: Box) -> float:

@@ -346,12 +346,7 @@ def _prepare_dataset(
             if isinstance(event, Finished):
                 result = event.result
     assert result is not None
-    if result.failures:
-        first = result.failures[0]
-        raise StorageError(
-            f"{len(result.failures)} file(s) of {manifest.ref} could not be pulled "
-            f"(first: {first.path}: {first.error}); training did not start"
-        )
+    result.check_complete("training did not start")
     return Path(result.data_yaml)
 
 

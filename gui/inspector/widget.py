@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -173,8 +173,10 @@ class Inspector(QWidget):
         self.viewer.show_message("Select an image to see its labels.")
         if inspection is not None:
             self.summary.setText(_describe(inspection))
-            if images:
-                self.grid.setCurrentIndex(self.thumbnails.index(0))
+            if images:  # shown, not selected: a selection is what the user picks
+                self.grid.selectionModel().setCurrentIndex(
+                    self.thumbnails.index(0), QItemSelectionModel.SelectionFlag.NoUpdate
+                )
         if old is not None:  # the last references to 100,000 images and paths go in a worker
             garbage: list[object] = [*old.images, *old.sizes]
             garbage += (row for group in old.problems for row in group.rows)
@@ -182,6 +184,12 @@ class Inspector(QWidget):
             # After the emptied views have painted: the paint's Python callbacks each wait
             # for the GIL, and with the release started at once the window stalled 45-58 ms.
             QTimer.singleShot(RELEASE_DELAY_MS, self, lambda: release_in_background(garbage, self))
+
+    def chosen_images(self) -> list[Path]:
+        """The images selected in the grid, or all the inspection shows when none is."""
+        images = self.inspection.images if self.inspection else ()
+        rows = sorted(index.row() for index in self.grid.selectionModel().selectedIndexes())
+        return [images[row].path for row in rows] or [image.path for image in images]
 
     def show_file(self, path: Path) -> None:
         """Show an image of the inspection in the viewer and select it in the grid."""

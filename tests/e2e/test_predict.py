@@ -1,11 +1,10 @@
 """``datayard predict`` with real YOLO weights on real images, against the real store.
 
-The session's base weights are one epoch old: they find little, and no test here
-claims they find the shapes (a model trained from scratch until it does takes
-minutes on a CPU). What is checked is what a user relies on: one YOLO label file
-per image in the images' folders, the confidences beside them, the summary's
-counts adding up against the labels beside the images, and the model named as a
-file or as the store's.
+The session's base weights learnt four shapes images by heart: on those they must
+find every shape, and nothing else, at the default threshold. What else is checked
+is what a user relies on: one YOLO label file per image in the images' folders,
+the confidences beside them, the summary's counts adding up against the labels
+beside the images, and the model named as a file or as the store's.
 """
 
 from __future__ import annotations
@@ -17,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from datayard.core.drive.labels import load_label
+from datayard.core.training.predict import iou
+from tests.fixtures.base_weights import trained_images
 from tests.fixtures.datasets import add_profile, fresh_bucket, run_cli
 from tests.fixtures.services import S3Server
 from tests.fixtures.training import shapes_files
@@ -82,17 +83,47 @@ def test_predict_writes_a_label_per_image_and_counts_against_the_labels(
     assert json.loads(stored.stdout)["detections"] == summary["detections"]
 
 
+def test_a_model_finds_the_shapes_it_was_trained_on_where_their_labels_say(
+    base_weights: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "learnt"
+    for relative, data in trained_images().items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_bytes(data)
+    out = tmp_path / "predicted"
+    done = run_cli("predict", str(base_weights), str(root / "images"), "--out", str(out), "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["objects"], summary["found"], summary["missed"], summary["false"]) == (
+        4,
+        4,
+        0,
+        0,
+    )
+    for predicted in sorted((out / "train").glob("*.txt")):
+        (found,) = load_label(predicted).objects
+        (truth,) = load_label(root / "labels/train" / predicted.name).objects
+        assert found.class_id == truth.class_id
+        assert iou(found.values, truth.values) >= 0.5
+
+
 def test_predict_refuses_what_it_cannot_use_with_the_reason(
     base_weights: Path, tmp_path: Path
 ) -> None:
     images = shapes_set(tmp_path / "set")
     fake = tmp_path / "fake.pt"
     fake.write_bytes(b"not weights" * 100)
+    (tmp_path / "pfm").mkdir()
+    (tmp_path / "pfm" / "depth.pfm").write_bytes(b"PF\n1 1\n-1\n" + bytes(12))
     for args, message in (
         ((str(base_weights), str(images), "--out", str(images / "out")), "is inside"),
         ((str(base_weights), str(tmp_path / "gone"), "--out", str(tmp_path / "o")), "neither"),
         ((str(fake), str(images), "--out", str(tmp_path / "o")), "is not YOLO weights"),
         ((str(tmp_path / "none.pt"), str(images), "--out", str(tmp_path / "o")), "is not a file"),
+        (
+            (str(base_weights), str(tmp_path / "pfm"), "--out", str(tmp_path / "o")),
+            "Ultralytics does not read",
+        ),
     ):
         done = run_cli("predict", *args)
         assert done.returncode == 2, (args, done.stderr)

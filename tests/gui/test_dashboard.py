@@ -22,14 +22,18 @@ from datayard.core.models.version import ModelCatalog, ModelRef
 from datayard.core.store.workspace import Workspace
 from datayard.core.training.backends import Backends
 from datayard.core.training.curves import BATCH, LR, METRICS, VAL, XAxis, smooth
+from datayard.core.training.predict import iou
 from datayard.core.training.protocol import Batch, Failed, Final, Finished, Paused
 from datayard.core.training.runs import RunFolder, RunRegistry
 from datayard.core.training.spec import TrainSpec
 from datayard.core.training.stored_runs import has_record, put_record, stored_record
 from datayard.gui.training.dashboard import RunDashboard
 from datayard.gui.training.runs_list import COLUMNS
+from datayard.gui.training.try_it import NO_SELECTION
 from tests.core.test_curves import append_events, losses_at, training_events, write_run
-from tests.fixtures.training import TrainingStore, shapes_files
+from tests.fixtures.base_weights import trained_images
+from tests.fixtures.datasets import run_cli
+from tests.fixtures.training import PROFILE, SHAPES, TrainingStore
 from tests.fixtures.waits import LONG_MS
 
 BOX = BATCH + "box_loss"
@@ -479,36 +483,96 @@ def test_two_selected_runs_show_their_hyperparameters_side_by_side_differences_f
     assert comparison.toolTip() == "2 setting(s) differ, marked and listed first"
 
 
-def test_try_it_predicts_on_a_folder_once_and_the_slider_chooses_the_boxes_drawn(
+def shapes_tree(root: Path) -> Path:
+    """The shapes images the base model was trained on, with their labels beside them in
+    Ultralytics' images/labels layout."""
+    for relative, data in trained_images().items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_bytes(data)
+    return root
+
+
+def test_try_it_marks_what_the_model_finds_misses_and_invents_at_the_sliders_value(
     qtbot: QtBot, registry: RunRegistry, base_weights: Path, tmp_path: Path
 ) -> None:
     run = write_run(registry, epochs=1, batches=3)
     run.weights_dir.mkdir(parents=True)
     shutil.copy(base_weights, run.weights_dir / "best.pt")
-    photos = tmp_path / "photos"
-    for relative, data in shapes_files(4, 0).items():
-        if relative.startswith("images/"):
-            (photos / Path(relative).name).parent.mkdir(parents=True, exist_ok=True)
-            (photos / Path(relative).name).write_bytes(data)
+    photos = shapes_tree(tmp_path / "photos")
     dashboard = dashboard_for(qtbot, registry)
     try_it = dashboard.try_it
     assert not try_it.choose.isEnabled()
     dashboard.views.setCurrentWidget(try_it)
     dashboard.runs.setCurrentItem(row_item(dashboard, run.run_id))
     assert try_it.choose.isEnabled()
+    assert try_it.model.currentText() == f"Best weights of {run.record().label}"
 
-    with qtbot.waitSignal(try_it.predict(photos).finished, timeout=120_000):
+    with qtbot.waitSignal(try_it.predict([photos]).finished, timeout=120_000):
         pass
     assert try_it.images.count() == 4 and "4 images" in try_it.notice.text()
-    assert [image for image, _ in try_it.predicted] == [f"s{i:03d}.jpg" for i in range(4)]
-    # A one-epoch model is not confident of anything: at the default 0.25 it draws nothing,
-    # at the floor every box it reported.
-    row = max(range(4), key=lambda index: len(try_it.predicted[index][1]))
-    image, detections = try_it.predicted[row]
-    try_it.images.setCurrentRow(row)
-    assert detections and try_it.boxes == []
-    try_it.threshold.setValue(1)
-    assert len(try_it.boxes) == len(detections)
-    assert try_it.images.item(row).text() == f"{image}  ({len(detections)})"
+    names = [f"images/train/s{i:03d}.jpg" for i in range(4)]
+    assert [predicted.image for predicted in try_it.predicted] == names
+    # The model was trained on these very images: at the default threshold it finds each
+    # labelled shape, with the class and the place its label gives.
+    assert try_it.tally.text() == (
+        "At 0.250 or more, in the 4 labelled images: 4 of 4 objects found, 0 missed, "
+        "0 false detections."
+    )
+    for row, predicted in enumerate(try_it.predicted):
+        try_it.images.setCurrentRow(row)
+        (truth,) = predicted.truth or ()
+        (caption,) = try_it.boxes
+        assert caption.startswith(SHAPES[truth.class_id] + " ")
+        (found,) = predicted.above(0.25)
+        assert iou(found.box, truth.box) >= 0.5
+
+    # Nothing is sure enough: every shape is missed, and marked so.
     try_it.threshold.setValue(1000)
-    assert try_it.boxes == [] and try_it.images.item(row).text() == f"{image}  (0)"
+    assert "0 of 4 objects found, 4 missed, 0 false detections" in try_it.tally.text()
+    try_it.images.setCurrentRow(0)
+    (first,) = try_it.predicted[0].truth or ()
+    assert try_it.boxes == [f"missed {SHAPES[first.class_id]}"]
+    assert try_it.images.item(0).text() == f"{names[0]}: 0 boxes, 1 missed, 0 false"
+    # At the floor, every box the model reported is drawn; all but the one that finds the
+    # shape are false detections.
+    try_it.threshold.setValue(1)
+    detections = try_it.predicted[0].detections
+    assert len(try_it.boxes) == len(detections)
+    assert sum(box.startswith("false ") for box in try_it.boxes) == len(detections) - 1
+
+
+def test_try_it_takes_a_stored_model_the_inspectors_images_and_a_versions_val_images(
+    qtbot: QtBot, training_store: TrainingStore, base_weights: Path, tmp_path: Path
+) -> None:
+    base = ("models", "add", str(base_weights), "--name", "me/shapes-base")
+    added = run_cli(*base, "--profile", PROFILE)
+    assert added.returncode == 0, added.stderr
+    dashboard = dashboard_for(qtbot, training_store.backend.registry)
+    try_it = dashboard.try_it
+    assert try_it.model.count() == 0 and not try_it.choose.isEnabled()
+    with qtbot.waitSignal(try_it.set_store(training_store.bucket, "me").finished, timeout=LONG_MS):
+        pass
+    assert try_it.model.currentText().startswith("me/shapes-base v1: detect")
+    assert try_it.dataset.currentText() == "me/shapes v1"
+
+    with qtbot.waitSignal(try_it.predict_validation().finished, timeout=120_000):
+        pass
+    val = [f"s{i:03d}.jpg" for i in range(8)]  # the version's val split, not its train split
+    assert [predicted.image for predicted in try_it.predicted] == val
+    assert try_it.root is not None and try_it.root.parts[-2:] == ("images", "val")
+    assert "in the 8 labelled images" in try_it.tally.text()
+    digest = hashlib.sha256((try_it.root / val[0]).read_bytes()).hexdigest()
+    (stored,) = [f for f in training_store.manifest.files if f.path == f"images/val/{val[0]}"]
+    assert digest == stored.sha256
+
+    assert try_it.predict_selection() is None  # no window gave it an inspector
+    assert try_it.notice.text() == NO_SELECTION
+    photos = shapes_tree(tmp_path / "photos")
+    chosen = [photos / "images/train/s002.jpg", photos / "images/train/s000.jpg"]
+    try_it.selection = lambda: chosen
+    selected = try_it.predict_selection()
+    assert selected is not None
+    with qtbot.waitSignal(selected.finished, timeout=120_000):
+        pass
+    assert try_it.root == photos / "images/train"
+    assert [predicted.image for predicted in try_it.predicted] == ["s000.jpg", "s002.jpg"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pillow_heif
 import pytest
 from PIL import Image
-from PySide6.QtCore import QObject, QUrl, Slot
+from PySide6.QtCore import QItemSelectionModel, QObject, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QGraphicsPixmapItem
 from pytestqt.qtbot import QtBot
@@ -229,3 +229,16 @@ def test_an_error_is_shown_as_a_sentence(
         pass
     assert inspector.summary.text() == "Inspection failed."
     assert "gone does not exist" in inspector.bar.message.text()
+
+
+def test_the_chosen_images_are_the_selected_ones_or_else_all_it_shows(
+    qtbot: QtBot, open_inspectors: list[Inspector], messy_tree: MessyTree
+) -> None:
+    inspector = inspector_on(qtbot, open_inspectors, messy_tree.root / "road_signs")
+    shown = [image.path for image in inspector.inspection.images]  # type: ignore[union-attr]
+    assert len(shown) > 3 and inspector.grid.currentIndex().row() == 0
+    assert inspector.chosen_images() == shown  # the first is shown, not chosen
+    selection = inspector.grid.selectionModel()
+    for row in (3, 1):
+        selection.select(inspector.thumbnails.index(row), QItemSelectionModel.SelectionFlag.Select)
+    assert inspector.chosen_images() == [shown[1], shown[3]]

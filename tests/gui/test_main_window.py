@@ -77,6 +77,23 @@ def test_window_starts_the_local_store_and_stops_it_on_close(qtbot: QtBot) -> No
     assert not workspace.local_status().running
 
 
+def test_try_it_gets_the_inspectors_images_and_the_store_connected_after_it(
+    qtbot: QtBot,
+) -> None:
+    window = MainWindow(Workspace.default())
+    qtbot.addWidget(window)
+    window.show()
+    window.show_training()  # built before the store is connected
+    try_it = window.training.chart().try_it
+    assert try_it.selection == window.inspector.chosen_images
+    assert try_it.bucket is None
+    with qtbot.waitSignal(window.store_state_changed, timeout=60_000, check_params_cb=connected):
+        window.connect_store()
+    assert window.connection is not None and try_it.bucket is not None
+    assert try_it.bucket.profile == window.connection.profile
+    window.close()
+
+
 def test_window_reuses_a_running_store_and_leaves_it_running(qtbot: QtBot) -> None:
     outside = Workspace.default()
     outside.start_local()
