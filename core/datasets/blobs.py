@@ -78,7 +78,8 @@ def fetch_blob(
     try:
         # A generator: closing it at once frees the connection when a chunk is refused.
         stream = cast(
-            "Generator[bytes, None, None]", bucket.stream(blob_key(sha256), opened=etags.append)
+            "Generator[bytes, None, None]",
+            bucket.stream(blob_key(sha256), opened=etags.append, size=size),
         )
         with closing(stream) as chunks:
             for chunk in chunks:

@@ -1,4 +1,5 @@
-"""Typed object operations on one profile's bucket, over the minio SDK.
+"""Typed object operations on one profile's bucket, over the minio SDK (and obstore for
+the bodies of small objects, see :mod:`.bulk`).
 
 Push, pull, verify and gc speak to the store only through :class:`Bucket`, so
 every call uses keyword arguments, every library error becomes a project
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, TypeVar
 from datayard.core.errors import PreconditionFailedError, StorageError
 from datayard.core.events import CancelToken
 from datayard.core.settings import Profile
+from datayard.core.store.bulk import WHOLE_LIMIT, BulkClient, serves
 from datayard.core.store.retry import ATTEMPTS, Attempts, retrying
 from datayard.core.store.s3 import is_missing, make_client, s3_code, translated
 
@@ -89,6 +91,10 @@ class Bucket:
         self.profile = profile
         self.name = profile.bucket
         self.client: Minio = make_client(profile, secret, connections=connections)
+        self.bulk = (
+            BulkClient(profile, secret, connections=connections) if serves(profile) else None
+        )
+        """The bodies of small objects go through obstore where it can (see :mod:`.bulk`)."""
         self.cancel: CancelToken | None = None
         """Ends the waits between tries of a request at once (see :meth:`heeding`)."""
         self.attempts = ATTEMPTS
@@ -133,6 +139,12 @@ class Bucket:
         metadata: dict[str, str] | None = None,
     ) -> str:
         """Store ``data`` in one request; return the server's ETag (quotes removed)."""
+        bulk = self.bulk
+        if bulk is not None:
+            return self._request(
+                key,
+                lambda: bulk.put(key, data, content_type=content_type, metadata=metadata or {}),
+            )
         result = self._request(
             key,
             lambda: self.client.put_object(
@@ -232,6 +244,8 @@ class Bucket:
         return self._request(key, lambda: self._read(key))[0]
 
     def _read(self, key: str) -> tuple[bytes, str]:
+        if self.bulk is not None:
+            return self.bulk.read(key)
         response = self.client.get_object(bucket_name=self.name, object_name=key)
         try:
             return response.read(), _unquote(response.headers.get("etag"))
@@ -271,14 +285,26 @@ class Bucket:
         )
 
     def stream(
-        self, key: str, chunk: int = 1 << 20, *, opened: Callable[[str], object] | None = None
+        self,
+        key: str,
+        chunk: int = 1 << 20,
+        *,
+        opened: Callable[[str], object] | None = None,
+        size: int | None = None,
     ) -> Iterator[bytes]:
-        """The object's bytes in chunks, for downloads larger than memory.
+        """The object's bytes in chunks, for downloads larger than memory; an object of a
+        known ``size`` that memory holds well comes in one request, as one chunk.
 
         ``opened`` hears the ETag of the object being read, before its first
         byte. Tried once: once bytes have been handed over, only the caller
         can start again (see :func:`datayard.core.datasets.blobs.with_retries`).
         """
+        if self.bulk is not None and size is not None and size <= WHOLE_LIMIT:
+            data, etag = self.bulk.read(key)
+            if opened is not None:
+                opened(etag)
+            yield data
+            return
         with translated(self.profile):
             response = self.client.get_object(bucket_name=self.name, object_name=key)
             try:

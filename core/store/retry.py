@@ -33,7 +33,7 @@ from urllib3.exceptions import TimeoutError as HTTPTimeoutError
 
 from datayard.core.errors import AccessError, PreconditionFailedError, StorageError
 from datayard.core.events import Cancelled, CancelToken
-from datayard.core.store.s3 import http_status, s3_code
+from datayard.core.store.s3 import S3Answer, http_status, s3_code
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,8 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(cause, NameResolutionError):
         return False
     if isinstance(cause, NewConnectionError | ProtocolError | HTTPTimeoutError):
+        return True
+    if isinstance(cause, S3Answer) and cause.unanswered:
         return True
     return s3_code(cause) in TRANSIENT_CODES or http_status(cause) in TRANSIENT_STATUSES
 

@@ -89,12 +89,35 @@ def make_client(profile: Profile, secret: str, *, connections: int = 10) -> Mini
     )
 
 
+class S3Answer(Exception):  # noqa: N818 - a server's answer, carried as a cause
+    """A failed request as the bulk client (:mod:`.bulk`) reports it, in the terms the
+    minio client's errors give: the HTTP status and S3 error code of the server's answer,
+    or ``unanswered`` when no answer came (refused, unreachable, cut, timed out)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str = "",
+        object_name: str = "",
+        unanswered: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.object_name = object_name
+        self.unanswered = unanswered
+
+
 def translate(error: Exception, profile: Profile) -> DatayardError:
     """Name what went wrong in the user's terms (never echoing the secret)."""
     from minio.error import InvalidResponseError, S3Error, ServerError
 
     where = f"profile {profile.name!r} ({profile.endpoint})"
-    if isinstance(error, S3Error):
+    answered = isinstance(error, S3Answer) and error.status is not None
+    if isinstance(error, S3Error) or (isinstance(error, S3Answer) and answered and error.code):
         code = error.code
         if code == "InvalidAccessKeyId":
             return InvalidAccessKeyError(
@@ -129,15 +152,17 @@ def translate(error: Exception, profile: Profile) -> DatayardError:
         return EndpointUnreachableError(
             f"{where}: the host name {profile.host.split(':')[0]!r} cannot be resolved"
         )
-    if isinstance(error, NewConnectionError | ConnectTimeoutError | ProtocolError):
+    if isinstance(error, NewConnectionError | ConnectTimeoutError | ProtocolError) or (
+        isinstance(error, S3Answer) and error.unanswered
+    ):
         return EndpointUnreachableError(
             f"{where}: nothing answers at {profile.host}; check the address and port, "
             "and that the server is running"
         )
     if isinstance(error, InvalidResponseError):
         return StorageError(f"{where}: the endpoint answered, but not as an S3 server does")
-    if isinstance(error, ServerError):
-        return StorageError(f"{where}: the server failed (HTTP {error.status_code})")
+    if isinstance(error, ServerError) or answered:
+        return StorageError(f"{where}: the server failed (HTTP {http_status(error)})")
     return StorageError(f"{where}: {error}")
 
 
@@ -164,7 +189,7 @@ def s3_code(error: BaseException | None) -> str | None:
     """The S3 error code of a server's answer ("NoSuchKey"...), or ``None`` for other errors."""
     from minio.error import S3Error
 
-    return error.code if isinstance(error, S3Error) else None
+    return error.code or None if isinstance(error, S3Error | S3Answer) else None
 
 
 def is_missing(error: StorageError) -> bool:
@@ -178,6 +203,8 @@ def http_status(error: BaseException | None) -> int | None:
 
     if isinstance(error, S3Error):
         return error.response.status
+    if isinstance(error, S3Answer):
+        return error.status
     return error.status_code if isinstance(error, ServerError) else None
 
 

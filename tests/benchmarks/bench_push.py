@@ -53,6 +53,7 @@ from tests.fixtures.services import private_secret_service
 MiB = 1 << 20
 GiB = 1 << 30
 OWNER = "bench"
+RAW = "obstore alone"
 
 
 @dataclass
@@ -203,6 +204,8 @@ class Bench:
             RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=self.access_key,
             RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY=self.secret,
             RCLONE_CONFIG_BENCH_REGION="us-east-1",
+            BENCH_ENDPOINT=self.endpoint,
+            BENCH_WORKERS=str(peer_workers),
         )
 
     def close(self) -> None:
@@ -247,6 +250,11 @@ class Bench:
         return self.launcher.measure(
             [str(datayard), *args], self.datayard_env, self.log, stdin=stdin, ok=ok
         )
+
+    def run_raw(self, *args: str) -> Sample:
+        """obstore alone (raw_obstore.py): the floor under Datayard's own transfers."""
+        script = Path(__file__).with_name("raw_obstore.py")
+        return self.launcher.measure([sys.executable, str(script), *args], self.peer_env, self.log)
 
     def run_peer(self, tool: Path, *args: str, ok: tuple[int, ...] = (0,)) -> Sample:
         command = [str(tool)]
@@ -314,7 +322,7 @@ def upload_rows(bench: Bench, data: Dataset, runs: int) -> list[Row]:
     large = data.size // data.files > 64 * MiB
     rows = {
         name: Row(name, data.name, data.files, data.size)
-        for name in ("datayard (cold cache)", "datayard", "s5cmd", "rclone")
+        for name in ("datayard (cold cache)", "datayard", "s5cmd", "rclone", RAW)
     }
 
     def fresh(tool: str, upload: Callable[[str], Sample]) -> Sample:
@@ -338,7 +346,11 @@ def upload_rows(bench: Bench, data: Dataset, runs: int) -> list[Row]:
     for _ in range(runs):
         rows["s5cmd"].samples.append(fresh("s5", lambda b: bench.s5cmd_up(data.folder, b, large)))
         rows["rclone"].samples.append(fresh("rc", lambda b: bench.rclone_up(data.folder, b, large)))
-    return list(rows.values())
+        if not data.force:  # the raw client sends each file in one request
+            raw = fresh("ob", lambda b: bench.run_raw("up", str(data.folder), b))
+            rows[RAW].samples.append(raw)
+    rows[RAW].note = "reference: read + sha256 + PUT, nothing else"
+    return [row for row in rows.values() if row.samples]
 
 
 def split_rows(bench: Bench, data: Dataset, runs: int) -> list[Row]:
@@ -373,6 +385,7 @@ def noop_and_pull_rows(bench: Bench, data: Dataset, runs: int) -> list[Row]:
         "datayard": Row("datayard", "pull", data.files, data.size),
         "s5cmd": Row("s5cmd", "pull", data.files, data.size),
         "rclone": Row("rclone", "pull", data.files, data.size),
+        RAW: Row(RAW, "pull", data.files, data.size, note="reference: GET + sha256 + write"),
     }
     for _ in range(runs):
         noop["datayard"].samples.append(bench.datayard_up(data, dy))
@@ -428,6 +441,8 @@ def noop_and_pull_rows(bench: Bench, data: Dataset, runs: int) -> list[Row]:
                 f"{pulled}/",
             )
         )
+        shutil.rmtree(pulled, ignore_errors=True)
+        pull[RAW].samples.append(bench.run_raw("down", dy, str(pulled)))
         shutil.rmtree(pulled, ignore_errors=True)
         pull["rclone"].samples.append(
             bench.run_peer(

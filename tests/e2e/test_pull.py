@@ -26,6 +26,7 @@ from datayard.core.drive.inventory import Inventory
 from datayard.core.drive.scan import scan
 from datayard.core.errors import InvalidStoreObjectError, UsageError
 from datayard.core.events import Cancelled, CancelToken, FileFailed, Transfer, run_to_end
+from datayard.core.store.bulk import WHOLE_LIMIT
 from datayard.core.store.layout import blob_key, version_key
 from tests.fixtures.datasets import add_profile, fresh_bucket, noise, publish, run_cli, sample_files
 from tests.fixtures.services import S3Server, datayard_command
@@ -280,9 +281,11 @@ def test_two_pulls_into_one_folder_and_no_lock_file_left(
 def test_a_pull_killed_mid_file_leaves_no_file_under_its_name_and_the_next_finishes(
     s3_server: S3Server, secret_service: str, store_proxy: StoreProxy, tmp_path: Path
 ) -> None:
-    """``kill -9`` while a file is half written: the next pull removes what it left."""
+    """``kill -9`` while a file is half written: the next pull removes what it left. (A
+    file is written as it streams only above the size read in one request.)"""
     bucket = fresh_bucket(s3_server)
-    files = {**sample_files(extra_train=2), "images/train/big.jpg": noise(4 << 20, seed=5)}
+    big_size = WHOLE_LIMIT + (1 << 20)
+    files = {**sample_files(extra_train=2), "images/train/big.jpg": noise(big_size, seed=5)}
     manifest = publish(bucket, "alice/cats", files)
     big = next(f.sha256 for f in manifest.files if f.path == "images/train/big.jpg")
     hold = store_proxy.hold(lambda method, path: method == "GET" and big in path, partial=True)
