@@ -116,6 +116,27 @@ def test_an_unchanged_push_skips_the_check(bucket: Bucket, tmp_path: Path) -> No
         run_push([source], bucket)
 
 
+def test_a_push_the_check_refuses_publishes_nothing_and_the_push_after_the_fix_sends_one_file(
+    bucket: Bucket, tmp_path: Path
+) -> None:
+    """The check runs beside the uploads: the good files are sent while it reads them, and
+    only the version waits for its verdict."""
+    source = write_images(tmp_path / "set", 6)
+    broken = source / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"x" * 100)
+    good = {hashlib.sha256(p.read_bytes()).hexdigest() for p in source.glob("img_*.png")}
+    with pytest.raises(CheckFailedError) as refused:
+        run_push([source], bucket)
+    assert any(not report.trainable for report in refused.value.reports)
+    assert Catalog(bucket).versions("ada", "set") == []
+    assert good <= stored_blobs(bucket)
+
+    write_image(broken, 80, random.Random(9))
+    fixed = run_push([source], bucket)
+    assert fixed.manifest is not None and len(fixed.manifest.files) == 7
+    assert fixed.uploaded_blobs == 1
+
+
 def test_a_second_dataset_sends_only_what_the_store_lacks(bucket: Bucket, tmp_path: Path) -> None:
     first = write_images(tmp_path / "a", 20, seed=1)
     second = tmp_path / "b"

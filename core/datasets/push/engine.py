@@ -1,7 +1,9 @@
 """The push operation: scan, check, upload what the store lacks, publish the version.
 
 Order matters for safety: blobs first, each complete before it counts as stored;
-the manifest last, so a version never names a blob that is not there. From
+the manifest last, so a version never names a blob that is not there, and only
+once the check has passed: the check runs beside the uploads (see
+:mod:`.check_beside`), and a push it refuses publishes nothing. From
 before it asks the store what it has until it has published, a push holds a
 shared lock on the store, which keeps gc out (see
 :mod:`datayard.core.store.locks`); a push that meets a running gc waits for it
@@ -30,6 +32,7 @@ from typing import TypeVar
 
 from datayard.core.datasets.catalog import Catalog, DatasetRef
 from datayard.core.datasets.manifest import Manifest, ManifestFile, new_version_id
+from datayard.core.datasets.push.check_beside import CheckBeside
 from datayard.core.datasets.push.journal import Journal
 from datayard.core.datasets.push.plan import Plan, PlannedFile, SplitMode, plan
 from datayard.core.datasets.push.upload import Uploaded, upload_blob
@@ -73,7 +76,10 @@ _REMEMBER_BATCH = 500
 
 
 class CheckFailedError(DatayardError):
-    """The folders have problems that would break training; nothing was uploaded."""
+    """The folders have problems that would break training; no version was published.
+
+    Files may have been sent meanwhile: the next push, once they are fixed, finds
+    them stored, and gc collects what no version names."""
 
     def __init__(self, reports: Sequence[CheckReport]) -> None:
         errors = sum(r.counts[checking.Severity.ERROR] for r in reports)
@@ -165,10 +171,11 @@ def push(
     catalog = Catalog(bucket)
     latest_id = catalog.latest(ref.owner, ref.name)
     latest = catalog.version(replace(ref, version=latest_id)) if latest_id else None
-    early = _plan_if_possible(inventories, options.split) if latest is not None else None
+    early = _plan_if_possible(inventories, options.split)
     journal = Journal(database, store_id(bucket))
+    beside: CheckBeside | None = None
     try:
-        restoring = None
+        reports: Sequence[CheckReport] | CheckBeside
         if latest is not None and early is not None and same_content(latest, early):
             # Nothing will be published, and the check only guards what is published: the
             # same content passed it (or was forced) when the latest version was pushed.
@@ -180,12 +187,15 @@ def push(
                 yield Finished(PushResult(str(ref), latest, unchanged=True))
                 return
             restoring, planned, reports = latest, early, []
-        else:
+        elif early is not None:
             del latest  # a 100k-file manifest is tens of MB
+            beside = CheckBeside(inventories)
+            restoring, planned, reports = None, early, beside
+        else:  # no plan: only the check can say why (see _plan_if_possible)
+            del latest
             reports = yield from check_each(inventories, cancel=cancel)
-            if not options.force and not all(report.trainable for report in reports):
-                raise CheckFailedError(reports)
-            planned = early or plan(inventories, options.split)
+            _refuse_if_blocked(reports, options.force)
+            restoring, planned = None, plan(inventories, options.split)
         del inventories, early  # the plan has what the upload needs; a 100k-file scan is ~80 MB
         yield from planned.unreadable
         push_id = uuid.uuid4().hex
@@ -216,7 +226,14 @@ def push(
             )
             yield from session.run(planned, reports, sources, restoring)
     finally:
+        if beside is not None:
+            beside.close()
         journal.close()
+
+
+def _refuse_if_blocked(reports: Sequence[CheckReport], force: bool) -> None:
+    if not force and not all(report.trainable for report in reports):
+        raise CheckFailedError(reports)
 
 
 @dataclass
@@ -240,12 +257,13 @@ class _Session:
     def run(
         self,
         planned: Plan,
-        reports: Sequence[CheckReport],
+        checked: Sequence[CheckReport] | CheckBeside,
         sources: tuple[str, ...],
         restoring: Manifest | None,
     ) -> Generator[PushEvent, None, None]:
-        """Store the planned files, then publish them, or with ``restoring``, only restore
-        the blobs that version lost (its files are the planned ones)."""
+        """Store the planned files, then publish them once the check (``checked``: its
+        reports, or the check still running beside) lets them; with ``restoring``, only
+        restore the blobs that version lost (its files are the planned ones)."""
         # The marker goes first: from now on gc keeps every blob this push counts on,
         # including those it finds already stored and will not send, even if the
         # push is interrupted and resumed later.
@@ -270,6 +288,16 @@ class _Session:
                 FileFailed(path, f"changed since {restoring.ref} was pushed; push again")
                 for path in changed
             ]
+        if isinstance(checked, CheckBeside):
+            reports = yield from checked.reports(self.cancel)
+            try:
+                _refuse_if_blocked(reports, self.options.force)
+            except CheckFailedError:
+                # As a failed push: its marker keeps what it sent for the push after a fix.
+                self.journal.end_push(self.push_id, "failed")
+                raise
+        else:
+            reports = list(checked)
         failures = (*planned.unreadable, *sender.failures)
         if failures:
             self.journal.end_push(self.push_id, "failed")
