@@ -251,7 +251,7 @@ def failure_message(error: BaseException) -> str:
     if isinstance(error, CheckFailedError):
         blocking = sum(r.counts[Severity.ERROR] for r in error.reports)
         return (
-            f"The check found {blocking} blocking problem(s); nothing was sent. Fix them and "
+            f"The check found {blocking} blocking problem(s); no version was made. Fix them and "
             "retry, or push again with 'Push anyway' ticked."
         )
     if isinstance(error, DatayardError):
