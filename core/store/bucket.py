@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, TypeVar
 from datayard.core.errors import PreconditionFailedError, StorageError
 from datayard.core.events import CancelToken
 from datayard.core.settings import Profile
-from datayard.core.store.bulk import WHOLE_LIMIT, BulkClient, serves
+from datayard.core.store.bulk import WHOLE_LIMIT, BulkClient, serves, takes
 from datayard.core.store.retry import ATTEMPTS, Attempts, retrying
 from datayard.core.store.s3 import is_missing, make_client, s3_code, translated
 
@@ -140,7 +140,7 @@ class Bucket:
     ) -> str:
         """Store ``data`` in one request; return the server's ETag (quotes removed)."""
         bulk = self.bulk
-        if bulk is not None:
+        if bulk is not None and takes(key):
             return self._request(
                 key,
                 lambda: bulk.put(key, data, content_type=content_type, metadata=metadata or {}),
@@ -244,7 +244,7 @@ class Bucket:
         return self._request(key, lambda: self._read(key))[0]
 
     def _read(self, key: str) -> tuple[bytes, str]:
-        if self.bulk is not None:
+        if self.bulk is not None and takes(key):
             return self.bulk.read(key)
         response = self.client.get_object(bucket_name=self.name, object_name=key)
         try:
@@ -299,7 +299,7 @@ class Bucket:
         byte. Tried once: once bytes have been handed over, only the caller
         can start again (see :func:`datayard.core.datasets.blobs.with_retries`).
         """
-        if self.bulk is not None and size is not None and size <= WHOLE_LIMIT:
+        if self.bulk is not None and size is not None and size <= WHOLE_LIMIT and takes(key):
             data, etag = self.bulk.read(key)
             if opened is not None:
                 opened(etag)

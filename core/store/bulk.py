@@ -53,6 +53,13 @@ def serves(profile: Profile) -> bool:
     return not profile.ca_bundle and not profile.tls_hostname
 
 
+def takes(key: str) -> bool:
+    """Whether obstore takes ``key`` as it is: it refuses empty, ``.`` and ``..`` segments.
+    Datayard never writes them, but a key made from a record of elsewhere may have an
+    empty one, which minio sends as it is."""
+    return all(part not in ("", ".", "..") for part in key.split("/"))
+
+
 class BulkClient:
     """One profile's bucket through obstore; safe to share between threads."""
 

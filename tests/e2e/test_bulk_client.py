@@ -96,3 +96,10 @@ def test_a_private_ca_or_another_tls_name_stays_with_minio(s3_server: S3Server) 
     assert Bucket(profile, s3_server.secret).bulk is not None
     tunnel = replace(profile, tls_hostname="store.example.com")
     assert Bucket(tunnel, s3_server.secret).bulk is None
+
+
+def test_a_key_obstore_refuses_goes_through_minio(s3_server: S3Server) -> None:
+    """Datayard never writes an empty segment, but a key read from a record may hold one."""
+    bucket = fresh_bucket(s3_server)
+    bucket.put_bytes("runs//odd/file", b"kept")
+    assert bucket.get_bytes("runs//odd/file") == b"kept"
