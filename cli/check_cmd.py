@@ -41,9 +41,10 @@ def command(path: Path, deep: bool, as_json: bool, include_hidden: bool) -> None
     a PATH that is not a folder is a usage error (the scan says so).
     """
     cancel = CancelToken()
+    database = AppDirs.default().ensure().database
     scanning = scan(
         path,
-        database=AppDirs.default().ensure().database,
+        database=database,
         include_hidden=include_hidden,
         cancel=cancel,
     )
@@ -53,7 +54,8 @@ def command(path: Path, deep: bool, as_json: bool, include_hidden: bool) -> None
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             inventory = run_to_end(follow(scanning), Inventory)
-            report = run_to_end(follow(check(inventory, deep=deep, cancel=cancel)), CheckReport)
+            checking = check(inventory, deep=deep, cancel=cancel, database=database)
+            report = run_to_end(follow(checking), CheckReport)
         except KeyboardInterrupt:
             # Stop the work in flight; closing the scan saves the hashes it has.
             cancel.set()
@@ -79,10 +81,11 @@ def show_report(report: CheckReport) -> None:
         if report.trainable
         else Text("Not trainable", style="bold red")
     )
+    unchanged = f" ({report.from_cache} unchanged since their last check)" * bool(report.from_cache)
     verdict.append(
         f": {counts[Severity.ERROR]} errors, {counts[Severity.WARNING]} warnings, "
         f"{counts[Severity.INFO]} notes in {report.images_checked} images and "
-        f"{report.labels_checked} label files.",
+        f"{report.labels_checked} label files{unchanged}.",
         style="default",
     )
     out.print(verdict)

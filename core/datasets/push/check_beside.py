@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Generator, Sequence
+from pathlib import Path
 
 from datayard.core.drive import check as checking
 from datayard.core.drive.check import CheckReport
@@ -25,9 +26,10 @@ WAIT_S = 0.1
 
 
 class CheckBeside:
-    """The check of ``inventories``, started in a thread at once."""
+    """The check of ``inventories``, started in a thread at once; ``database`` holds the
+    results of files checked before."""
 
-    def __init__(self, inventories: Sequence[Inventory]) -> None:
+    def __init__(self, inventories: Sequence[Inventory], database: Path) -> None:
         self.stop = CancelToken()
         """Set by :meth:`close`: the check ends at its next file."""
         self._progress: Progress | None = None
@@ -35,14 +37,14 @@ class CheckBeside:
         self._error: BaseException | None = None
         self._done = threading.Event()
         self._thread = threading.Thread(
-            target=self._run, args=(list(inventories),), name="push-check", daemon=True
+            target=self._run, args=(list(inventories), database), name="push-check", daemon=True
         )
         self._thread.start()
 
-    def _run(self, inventories: list[Inventory]) -> None:
+    def _run(self, inventories: list[Inventory], database: Path) -> None:
         try:
             for inventory in inventories:
-                for event in checking.check(inventory, cancel=self.stop):
+                for event in checking.check(inventory, cancel=self.stop, database=database):
                     if isinstance(event, Finished):
                         self._reports.append(event.result)
                     elif isinstance(event, Progress):

@@ -189,11 +189,11 @@ def push(
             restoring, planned, reports = latest, early, []
         elif early is not None:
             del latest  # a 100k-file manifest is tens of MB
-            beside = CheckBeside(inventories)
+            beside = CheckBeside(inventories, database)
             restoring, planned, reports = None, early, beside
         else:  # no plan: only the check can say why (see _plan_if_possible)
             del latest
-            reports = yield from check_each(inventories, cancel=cancel)
+            reports = yield from check_each(inventories, database=database, cancel=cancel)
             _refuse_if_blocked(reports, options.force)
             restoring, planned = None, plan(inventories, options.split)
         del inventories, early  # the plan has what the upload needs; a 100k-file scan is ~80 MB
@@ -392,7 +392,7 @@ def scan_and_check(
     inventories = yield from scan_each(
         paths, database=database, include_hidden=include_hidden, cancel=cancel
     )
-    reports = yield from check_each(inventories, cancel=cancel)
+    reports = yield from check_each(inventories, database=database, cancel=cancel)
     return inventories, reports
 
 
@@ -413,11 +413,12 @@ def scan_each(
 
 
 def check_each(
-    inventories: Sequence[Inventory], *, cancel: CancelToken | None = None
+    inventories: Sequence[Inventory], *, database: Path, cancel: CancelToken | None = None
 ) -> Generator[Progress, None, list[CheckReport]]:
     reports: list[CheckReport] = []
     for inventory in inventories:
-        reports.append((yield from relay(checking.check(inventory, cancel=cancel), CheckReport)))
+        events = checking.check(inventory, cancel=cancel, database=database)
+        reports.append((yield from relay(events, CheckReport)))
     return reports
 
 

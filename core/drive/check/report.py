@@ -43,6 +43,8 @@ class CheckReport:
     images_checked: int
     labels_checked: int
     deep: bool
+    from_cache: int = 0
+    """Files whose content was checked before: their findings came from the cache."""
 
     @property
     def trainable(self) -> bool:
@@ -72,6 +74,7 @@ class CheckReport:
             "deep": self.deep,
             "images_checked": self.images_checked,
             "labels_checked": self.labels_checked,
+            "from_cache": self.from_cache,
             "counts": {severity.value: count for severity, count in self.counts.items()},
             "groups": [_group_json(group) for group in self.groups],
             "sets": [_set_json(summary) for summary in self.sets],

@@ -1,0 +1,111 @@
+"""What the check found in a file's content, kept so that unchanged files are not read again.
+
+A push after one file changed, an inspection of a folder pushed yesterday or a
+pass over a person's folders would otherwise read every image's header and
+every label again. What the check finds in one file depends only on its
+content and on what the check was asked of it: for an image, its extension
+(an image whose content is not what its name says), whether it was decoded
+whole (``deep``) and the pixel limit; for a label, how many class names its set
+has. So its findings are kept in the local database under the content's
+sha256 and those, and found again by any file, anywhere, with the same. What
+sets add up to (duplicates, orphans, unlabelled images, unused classes) is
+always worked out again from them.
+
+A file the scan did not hash has no key and is always checked. The table
+remembers the rules its results were found by (:data:`RULES_VERSION`): when
+the check's rules change, it is emptied.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from datayard.core.database import connect
+from datayard.core.drive.check.findings import Finding, FindingKind
+from datayard.core.drive.labels import RULES_VERSION as LABEL_RULES
+
+RULES_VERSION = (1, LABEL_RULES)
+"""Raise the first number whenever a check of one file changes what it finds."""
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS check_cache (
+    key TEXT PRIMARY KEY,
+    result TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS check_cache_rules (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    version TEXT NOT NULL
+);
+"""
+_LOOKUP_BATCH = 500
+"""Below SQLite's smallest limit on bound parameters (999 before 3.32)."""
+
+
+def image_key(sha256: str, suffix: str, deep: bool, max_pixels: int | None) -> str:
+    return f"image {sha256} {suffix.lower()} {int(deep)} {max_pixels}"
+
+
+def label_key(sha256: str, class_count: int | None) -> str:
+    return f"label {sha256} {class_count}"
+
+
+def encode(findings: Sequence[Finding], class_ids: tuple[int, ...] | None = None) -> str:
+    """A file's result as the table keeps it: without the file's own path."""
+    found = [[f.kind.value, f.detail, f.line] for f in findings]
+    return json.dumps({"findings": found, "class_ids": class_ids})
+
+
+def decode(result: str, path: str) -> tuple[tuple[Finding, ...], tuple[int, ...] | None]:
+    """The findings of ``result`` for the file at ``path``, and a label's class ids."""
+    data = json.loads(result)
+    findings = tuple(
+        Finding(FindingKind(kind), path, detail, line) for kind, detail, line in data["findings"]
+    )
+    ids = data["class_ids"]
+    return findings, None if ids is None else tuple(ids)
+
+
+class CheckCache:
+    """The ``check_cache`` table of one database; use as a context manager."""
+
+    def __init__(self, database: Path) -> None:
+        self._connection = connect(database, SCHEMA)
+        version = json.dumps(RULES_VERSION)
+        rules = self._connection.execute("SELECT version FROM check_cache_rules").fetchone()
+        if rules != (version,):
+            with self._connection:
+                self._connection.execute("DELETE FROM check_cache")
+                self._connection.execute(
+                    "INSERT OR REPLACE INTO check_cache_rules (one, version) VALUES (1, ?)",
+                    (version,),
+                )
+
+    def __enter__(self) -> CheckCache:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._connection.close()
+
+    def lookup(self, keys: Iterable[str]) -> dict[str, str]:
+        """The kept results of those keys that have one."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), _LOOKUP_BATCH):
+            batch = wanted[start : start + _LOOKUP_BATCH]
+            marks = ",".join("?" * len(batch))
+            rows = self._connection.execute(
+                f"SELECT key, result FROM check_cache WHERE key IN ({marks})", batch
+            )
+            found.update(rows)
+        return found
+
+    def store(self, results: Iterable[tuple[str, str]]) -> None:
+        """Keep the results, all in one transaction."""
+        rows = list(results)
+        if rows:
+            with self._connection:
+                self._connection.executemany(
+                    "INSERT OR REPLACE INTO check_cache (key, result) VALUES (?, ?)", rows
+                )
