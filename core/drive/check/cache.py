@@ -19,7 +19,9 @@ the check's rules change, it is emptied.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Sequence
+from itertools import islice
 from pathlib import Path
 
 from datayard.core.database import connect
@@ -41,6 +43,8 @@ CREATE TABLE IF NOT EXISTS check_cache_rules (
 """
 _LOOKUP_BATCH = 500
 """Below SQLite's smallest limit on bound parameters (999 before 3.32)."""
+_STORE_BATCH = 500
+"""Results kept per transaction: memory stays flat on a million files."""
 
 
 def image_key(sha256: str, suffix: str, deep: bool, max_pixels: int | None) -> str:
@@ -68,10 +72,13 @@ def decode(result: str, path: str) -> tuple[tuple[Finding, ...], tuple[int, ...]
 
 
 class CheckCache:
-    """The ``check_cache`` table of one database; use as a context manager."""
+    """The ``check_cache`` table of one database; use as a context manager. Results are
+    added from the check's threads and written in batches, the last on closing."""
 
     def __init__(self, database: Path) -> None:
         self._connection = connect(database, SCHEMA)
+        self._pending: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
         version = json.dumps(RULES_VERSION)
         rules = self._connection.execute("SELECT version FROM check_cache_rules").fetchone()
         if rules != (version,):
@@ -86,14 +93,16 @@ class CheckCache:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        with self._lock:
+            self._write()
         self._connection.close()
 
     def lookup(self, keys: Iterable[str]) -> dict[str, str]:
-        """The kept results of those keys that have one."""
-        wanted = list(dict.fromkeys(keys))
+        """The kept results of those keys that have one (read a batch at a time: the
+        keys are never all held at once)."""
         found: dict[str, str] = {}
-        for start in range(0, len(wanted), _LOOKUP_BATCH):
-            batch = wanted[start : start + _LOOKUP_BATCH]
+        pending = iter(keys)
+        while batch := list(dict.fromkeys(islice(pending, _LOOKUP_BATCH))):
             marks = ",".join("?" * len(batch))
             rows = self._connection.execute(
                 f"SELECT key, result FROM check_cache WHERE key IN ({marks})", batch
@@ -101,11 +110,17 @@ class CheckCache:
             found.update(rows)
         return found
 
-    def store(self, results: Iterable[tuple[str, str]]) -> None:
-        """Keep the results, all in one transaction."""
-        rows = list(results)
-        if rows:
+    def add(self, key: str, result: str) -> None:
+        """Keep a result (from any thread)."""
+        with self._lock:
+            self._pending.append((key, result))
+            if len(self._pending) >= _STORE_BATCH:
+                self._write()
+
+    def _write(self) -> None:
+        if self._pending:
             with self._connection:
                 self._connection.executemany(
-                    "INSERT OR REPLACE INTO check_cache (key, result) VALUES (?, ?)", rows
+                    "INSERT OR REPLACE INTO check_cache (key, result) VALUES (?, ?)", self._pending
                 )
+            self._pending = []

@@ -15,7 +15,7 @@ import logging
 import os
 from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from PIL import Image
@@ -51,8 +51,9 @@ class _FileJob:
     is_label: bool = False
     wants_hash: bool = False
     """For images of a set whose scan did not hash them: duplicates need it."""
-    key: str | None = None
-    """Its result's key in the check cache, when the scan knows its content."""
+    scanned: FileEntry | None = None
+    """The scan's entry, when it hashed the file: its result's key in the check cache
+    names that content (made when needed: 100,000 keys held are 14 MB)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,8 @@ class _FileResult:
     findings: tuple[Finding, ...]
     label: LabelResult | None = None
     sha256: str | None = None
+    cached: bool = False
+    """Found in the check cache, not read."""
 
 
 def check(
@@ -82,26 +85,24 @@ def check(
     """
     check_cancel(cancel)
     limit = max_pixels if max_pixels is not None else Image.MAX_IMAGE_PIXELS
-    jobs = _plan(inventory, deep, limit if database is not None else None)
+    jobs = _plan(inventory, cached=database is not None)
     yield Progress(PHASE, 0, len(jobs))
     with ExitStack() as stack:
         cache = stack.enter_context(CheckCache(database)) if database is not None else None
-        kept = cache.lookup(job.key for job in jobs if job.key) if cache is not None else {}
-        entries = {entry.rel: entry for entry in inventory.files} if cache is not None else {}
-        learned: list[tuple[str, str]] = []
-        if cache is not None:
-            stack.callback(cache.store, learned)  # also what a cancelled check learned
+        keys = (_key(job, deep, limit) for job in jobs)
+        kept = cache.lookup(key for key in keys if key) if cache is not None else {}
 
         def run_job(job: _FileJob) -> _FileResult:
-            if job.key is not None and job.key in kept:
-                return _kept(job, kept[job.key])
+            key = _key(job, deep, limit) if cache is not None else None
+            if key is not None and key in kept:
+                return _kept(job, kept[key])
             result = _check_file(inventory.root, job, deep, limit)
-            if job.key is not None and _keepable(result, inventory.root, entries[job.rel]):
-                learned.append((job.key, encode(result.findings, _class_ids(result))))
+            if cache is not None and key is not None and _keepable(result, inventory.root):
+                cache.add(key, encode(result.findings, _class_ids(result)))
             return result
 
         report = yield from _run(inventory, jobs, run_job, deep, workers, cancel)
-    yield Finished(replace(report, from_cache=sum(job.key in kept for job in jobs if job.key)))
+    yield Finished(report)
 
 
 def _run(
@@ -127,8 +128,10 @@ def _run(
         name="datayard-check",
         queued=_QUEUED_PER_WORKER,
     )
+    from_cache = 0
     for done, result in enumerate(results, start=1):
         findings += result.findings
+        from_cache += result.cached
         if result.label is not None:
             labels[result.job.rel] = result.label
         if result.sha256 is not None:
@@ -147,40 +150,52 @@ def _run(
         images_checked=sum(not job.is_label for job in jobs),
         labels_checked=len(labels),
         deep=deep,
+        from_cache=from_cache,
     )
     log.info("checked %s: %s", inventory.root, report.counts)
     return report
+
+
+def _key(job: _FileJob, deep: bool, limit: int | None) -> str | None:
+    """The job's key in the check cache (see :mod:`.cache`), when the scan hashed it."""
+    entry = job.scanned
+    if entry is None or entry.sha256 is None:
+        return None
+    if job.is_label:
+        return label_key(entry.sha256, job.class_count)
+    return image_key(entry.sha256, PurePosixPath(job.rel).suffix, deep, limit)
 
 
 def _kept(job: _FileJob, result: str) -> _FileResult:
     """A file's result from the cache, as checking it would give it."""
     findings, class_ids = decode(result, job.rel)
     if job.is_label:
-        return _FileResult(job, findings, label=LabelResult(job.rel, class_ids or (), findings))
-    return _FileResult(job, findings)
+        label = LabelResult(job.rel, class_ids or (), findings)
+        return _FileResult(job, findings, label=label, cached=True)
+    return _FileResult(job, findings, cached=True)
 
 
-def _keepable(result: _FileResult, root: Path, entry: FileEntry) -> bool:
+def _keepable(result: _FileResult, root: Path) -> bool:
     """Whether the result is the content's that the scan hashed: not a file that could
     not be read (that is about access, not content), nor one that changed since."""
     unreadable = (FindingKind.UNREADABLE_IMAGE, FindingKind.LABEL_UNREADABLE)
     if any(finding.kind in unreadable for finding in result.findings):
         return False
     try:
-        now = (root / entry.rel).stat()
+        now = (root / result.job.rel).stat()
     except OSError:
         return False
-    return (now.st_size, now.st_mtime_ns) == (entry.size, entry.mtime_ns)
+    entry = result.job.scanned
+    return entry is not None and (now.st_size, now.st_mtime_ns) == (entry.size, entry.mtime_ns)
 
 
 def _class_ids(result: _FileResult) -> tuple[int, ...] | None:
     return result.label.class_ids if result.label is not None else None
 
 
-def _plan(inventory: Inventory, deep: bool, limit: int | None) -> list[_FileJob]:
+def _plan(inventory: Inventory, cached: bool) -> list[_FileJob]:
     """Every image of the inventory, and the label files the sets pair with images;
-    with a ``limit`` (a cache to use), each with its key in the cache where the scan
-    knows its content.
+    when ``cached``, each with the scan's entry where the scan hashed it.
 
     Other ``.txt`` files are notes as often as labels, so only a set decides
     what is a label. Labels nobody pairs (orphans) are reported, not parsed.
@@ -190,23 +205,19 @@ def _plan(inventory: Inventory, deep: bool, limit: int | None) -> list[_FileJob]
     found = {entry.rel for entry in inventory.of_kind(FileKind.IMAGE)}
     found.update(in_sets)  # in place: a new union of two 100,000-name sets took 30-55 ms in C
 
-    def content(rel: str) -> str | None:
+    def known(rel: str) -> FileEntry | None:
         entry = entries.get(rel)
-        return entry.sha256 if limit is not None and entry is not None else None
+        return entry if cached and entry is not None and entry.sha256 is not None else None
 
     jobs = []
     for rel in sorted_stepwise(found):
-        sha = content(rel)
-        key = image_key(sha, PurePosixPath(rel).suffix, deep, limit) if sha else None
         unhashed = rel in in_sets and _unhashed(entries.get(rel))
-        jobs.append(_FileJob(rel, wants_hash=unhashed, key=key))
+        jobs.append(_FileJob(rel, wants_hash=unhashed, scanned=known(rel)))
     for dataset in inventory.sets:
         class_count = len(dataset.class_names) or None
         for item in dataset.items:
             if item.label is not None:
-                sha = content(item.label)
-                key = label_key(sha, class_count) if sha else None
-                jobs.append(_FileJob(item.label, class_count, is_label=True, key=key))
+                jobs.append(_FileJob(item.label, class_count, True, scanned=known(item.label)))
     return jobs
 
 
