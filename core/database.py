@@ -29,3 +29,20 @@ def connect(path: Path, schema: str = "") -> sqlite3.Connection:
     if schema:
         connection.executescript(schema)
     return connection
+
+
+def forget_on_new_rules(
+    connection: sqlite3.Connection, rules_table: str, version: int | str, forget: str
+) -> None:
+    """Run the statement ``forget`` when ``rules_table`` (one row: ``one``, ``version``)
+    holds another version than ``version``, then record it: a cache of what some rules
+    found is emptied when the rules change."""
+    held = connection.execute(f"SELECT version FROM {rules_table}").fetchone()
+    if held == (version,):
+        return
+    with connection:
+        connection.execute(forget)
+        connection.execute(
+            f"INSERT OR REPLACE INTO {rules_table} (one, version) VALUES (1, ?)",
+            (version,),
+        )

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from itertools import islice
 from pathlib import Path
 
-from datayard.core.database import connect
+from datayard.core.database import connect, forget_on_new_rules
 from datayard.core.drive.check.findings import Finding, FindingKind
 from datayard.core.drive.labels import RULES_VERSION as LABEL_RULES
 
@@ -79,15 +79,8 @@ class CheckCache:
         self._connection = connect(database, SCHEMA)
         self._pending: list[tuple[str, str]] = []
         self._lock = threading.Lock()
-        version = json.dumps(RULES_VERSION)
-        rules = self._connection.execute("SELECT version FROM check_cache_rules").fetchone()
-        if rules != (version,):
-            with self._connection:
-                self._connection.execute("DELETE FROM check_cache")
-                self._connection.execute(
-                    "INSERT OR REPLACE INTO check_cache_rules (one, version) VALUES (1, ?)",
-                    (version,),
-                )
+        rules = json.dumps(RULES_VERSION)
+        forget_on_new_rules(self._connection, "check_cache_rules", rules, "DELETE FROM check_cache")
 
     def __enter__(self) -> CheckCache:
         return self

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from datayard.core.database import connect
+from datayard.core.database import connect, forget_on_new_rules
 from datayard.core.drive.labels import RULES_VERSION
 
 SCHEMA = """
@@ -65,18 +65,12 @@ class HashCache:
 
     def __init__(self, database: Path) -> None:
         self._connection = connect(database, SCHEMA)
-        self._forget_stale_class_ids()
-
-    def _forget_stale_class_ids(self) -> None:
-        rules = self._connection.execute("SELECT version FROM scan_cache_label_rules").fetchone()
-        if rules == (RULES_VERSION,):
-            return
-        with self._connection:
-            self._connection.execute("DELETE FROM scan_cache WHERE class_ids IS NOT NULL")
-            self._connection.execute(
-                "INSERT OR REPLACE INTO scan_cache_label_rules (one, version) VALUES (1, ?)",
-                (RULES_VERSION,),
-            )
+        forget_on_new_rules(
+            self._connection,
+            "scan_cache_label_rules",
+            RULES_VERSION,
+            "DELETE FROM scan_cache WHERE class_ids IS NOT NULL",
+        )
 
     def __enter__(self) -> HashCache:
         return self
