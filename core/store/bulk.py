@@ -46,6 +46,10 @@ _STATUS = re.compile(r"status code: (\d{3})")
 _CODE = re.compile(r"<Code>([A-Za-z]+)</Code>")
 _KEY = re.compile(r"<Key>([^<]*)</Key>")
 _MESSAGE = re.compile(r"<Message>([^<]*)</Message>")
+_TLS = re.compile(r"\b(InvalidCertificate|AlertReceived)\(([\w\s(]*)")
+"""rustls's refusals, as the error's debug text nests them: ``InvalidCertificate(
+UnknownIssuer`` or ``InvalidCertificate(Other(OtherError(CaUsedAsEndEntity``."""
+_TLS_KINDS = {"InvalidCertificate": "certificate", "AlertReceived": "alert from the server"}
 
 
 def serves(profile: Profile) -> bool:
@@ -132,11 +136,21 @@ def answer_of(error: Exception) -> S3Answer:
     status line got no answer (refused, cut, timed out)."""
     text = str(error)
     status, code = _STATUS.search(text), _CODE.search(text)
-    message, key = _MESSAGE.search(text), _KEY.search(text)
+    message, key, tls = _MESSAGE.search(text), _KEY.search(text), _tls_refusal(text)
     return S3Answer(
         message.group(1) if message else text.split("\n", 1)[0],
         status=int(status.group(1)) if status else None,
         code=code.group(1) if code else "",
         object_name=key.group(1) if key else "",
-        unanswered=status is None,
+        unanswered=status is None and not tls,  # a refused certificate stays refused
+        tls=tls,
     )
+
+
+def _tls_refusal(text: str) -> str:
+    """Why rustls refused the connection ("certificate: UnknownIssuer"), or ``""``."""
+    found = _TLS.search(text)
+    if found is None:
+        return ""
+    reasons = re.findall(r"\w+", found.group(2))
+    return f"{_TLS_KINDS[found.group(1)]}: {reasons[-1] if reasons else 'refused'}"

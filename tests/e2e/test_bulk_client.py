@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import socket
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -20,12 +21,15 @@ from datayard.core.errors import (
     InvalidAccessKeyError,
     InvalidSecretError,
     StorageError,
+    TLSError,
 )
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.retry import is_transient
 from datayard.core.store.s3 import is_missing
 from tests.fixtures.datasets import fresh_bucket
+from tests.fixtures.private_ca import PrivateCA
 from tests.fixtures.services import S3Server
+from tests.fixtures.store_proxy import StoreProxy
 
 
 def test_what_obstore_writes_minio_reads_with_its_type_metadata_and_checksum(
@@ -89,6 +93,29 @@ def test_refusals_and_silence_read_as_minio_s_do(s3_server: S3Server) -> None:
     with pytest.raises(EndpointUnreachableError, match="nothing answers") as raised:
         silent.put_bytes("x", b"1")
     assert is_transient(raised.value)
+
+
+def test_an_untrusted_certificate_reads_as_a_tls_failure_with_either_client(
+    s3_server: S3Server, private_ca: PrivateCA, tmp_path: Path
+) -> None:
+    """Not as "nothing answers": the user must learn to name a CA bundle, not to check
+    that the server runs; and not tried again, since it would fail the same way."""
+    front = StoreProxy(s3_server.endpoint, tls=private_ca.server_context("127.0.0.1", tmp_path))
+    try:
+        profile = replace(fresh_bucket(s3_server).profile, endpoint=front.endpoint)
+        bucket = Bucket(profile, s3_server.secret).tried_once()
+        assert bucket.bulk is not None
+        for through_obstore in (lambda: bucket.get_bytes("x"), lambda: bucket.put_bytes("x", b"1")):
+            with pytest.raises(
+                TLSError, match=r"the TLS connection failed \(certificate: "
+            ) as raised:
+                through_obstore()
+            assert "CA bundle" in str(raised.value)
+            assert not is_transient(raised.value)
+        with pytest.raises(TLSError, match="CERTIFICATE_VERIFY_FAILED"):
+            bucket.stat("x")  # through minio
+    finally:
+        front.close()
 
 
 def test_a_private_ca_or_another_tls_name_stays_with_minio(s3_server: S3Server) -> None:
