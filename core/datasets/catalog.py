@@ -208,10 +208,11 @@ class VersionCatalog(ABC, Generic[R]):
 
     def latest(self, owner: str, name: str) -> str | None:
         key = latest_key(owner, name, self.ROOT)
-        if self.bucket.stat(key) is None:
+        found = self.bucket.get_with_etag(key)  # one request, not a HEAD and then a GET
+        if found is None:
             versions = self.versions(owner, name)
             return versions[-1] if versions else None
-        return parse_latest(self.bucket.get_bytes(key), key)
+        return parse_latest(found[0], key)
 
     def version(self, ref: VersionRef) -> R:
         number = version_number(ref.version or "")
@@ -221,9 +222,10 @@ class VersionCatalog(ABC, Generic[R]):
         if version is None:
             raise UsageError(f"there is no {self.KIND} {ref.owner}/{ref.name} in the store")
         key = version_key(ref.owner, ref.name, version, self.ROOT)
-        if self.bucket.stat(key) is None:
+        found = self.bucket.get_with_etag(key)
+        if found is None:
             raise UsageError(f"{self.KIND} {ref.owner}/{ref.name} has no version {version}")
-        return self.parse(self.bucket.get_bytes(key), key)
+        return self.parse(found[0], key)
 
     def history(self, owner: str, name: str, workers: int = 8) -> list[R]:
         """The versions in the order of their history (:mod:`.history`), each read in

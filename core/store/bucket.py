@@ -72,6 +72,23 @@ class _Conditions:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+class _OnFirstUse:
+    """A client made once, by the first thread that needs it; shared by every view of
+    the bucket (:meth:`Bucket.heeding` copies hold the same one)."""
+
+    def __init__(self, make: Callable[[], Minio]) -> None:
+        self._make = make
+        self._made: Minio | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Minio:
+        if self._made is None:
+            with self._lock:
+                if self._made is None:
+                    self._made = self._make()
+        return self._made
+
+
 def _unquote(etag: str | None) -> str:
     return (etag or "").strip('"')
 
@@ -90,16 +107,24 @@ class Bucket:
         """``conditional_writes`` says whether the store honours them; ``None``: ask it."""
         self.profile = profile
         self.name = profile.bucket
-        self.client: Minio = make_client(profile, secret, connections=connections)
         self.bulk = (
             BulkClient(profile, secret, connections=connections) if serves(profile) else None
         )
         """The bodies of small objects go through obstore where it can (see :mod:`.bulk`)."""
+        self._minio = _OnFirstUse(lambda: make_client(profile, secret, connections=connections))
+        if self.bulk is None:
+            self._minio.get()  # a private CA bundle is read and checked now, not at a request
         self.cancel: CancelToken | None = None
         """Ends the waits between tries of a request at once (see :meth:`heeding`)."""
         self.attempts = ATTEMPTS
         """Tries of each request (see :meth:`tried_once`)."""
         self._conditions = _Conditions(conditional_writes)
+
+    @property
+    def client(self) -> Minio:
+        """The minio client, made on first use: a push that finds nothing new reads small
+        objects only, through obstore, and spares minio's import (0.15 s of its 0.7 s)."""
+        return self._minio.get()
 
     def heeding(self, cancel: CancelToken | None) -> Bucket:
         """This bucket for one operation: a wait before another try ends when ``cancel``

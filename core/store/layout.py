@@ -63,9 +63,10 @@ def quarantine_key(sha256: str, etag: str) -> str:
 
 def blob_generation(bucket: Bucket) -> str:
     """The current blob generation: a short line of text that only changes."""
-    if bucket.stat(GENERATION_KEY) is None:
+    found = bucket.get_with_etag(GENERATION_KEY)
+    if found is None:
         return "0"
-    raw = bucket.get_bytes(GENERATION_KEY)
+    raw = found[0]
     try:
         generation = raw.decode("ascii").strip()
     except UnicodeDecodeError:
