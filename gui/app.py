@@ -57,10 +57,18 @@ def tune_interpreter(app: QApplication) -> None:
     set_background_niceness(BACKGROUND_NICENESS)
 
 
+def configure_logging() -> None:
+    """Log the app's steps at INFO, on stderr and in its Log panel, however it was started:
+    ``datayard gui`` comes through the command line, which set WARNING before, and
+    ``datayard --debug gui`` set DEBUG, which stays."""
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    root.setLevel(min(root.level, logging.INFO))
+    quiet_http_client(debug=root.isEnabledFor(logging.DEBUG))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    # Started by ``datayard --debug gui``, the root logger already logs everything.
-    quiet_http_client(debug=logging.getLogger().isEnabledFor(logging.DEBUG))
+    configure_logging()
     if _no_display():
         log.error(
             "no display: start Datayard from a desktop session (DISPLAY or WAYLAND_DISPLAY "

@@ -7,6 +7,7 @@ import threading
 
 from pytestqt.qtbot import QtBot
 
+from datayard.gui.app import configure_logging
 from datayard.gui.log_panel import LogPanel
 
 
@@ -57,3 +58,18 @@ def test_the_handler_goes_away_with_the_panel(qtbot: QtBot) -> None:
     assert panel.handler in logger.handlers
     panel.deleteLater()
     qtbot.waitUntil(lambda: logger.handlers == before, timeout=30_000)
+
+
+def test_the_app_s_steps_are_shown_when_the_command_line_started_it(qtbot: QtBot) -> None:
+    """``datayard gui`` runs the command line's set-up first, which logs WARNING and up."""
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(logging.WARNING)  # as the `datayard` group does before any command
+    try:
+        configure_logging()
+        panel = LogPanel()
+        qtbot.addWidget(panel)
+        logging.getLogger("datayard.core.datasets.push").info("pushed %d files", 3)
+        qtbot.waitUntil(lambda: "pushed 3 files" in panel.text.toPlainText(), timeout=30_000)
+    finally:
+        root.setLevel(before)
