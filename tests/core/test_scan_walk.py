@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import shutil
 import subprocess
 import sys
@@ -13,9 +14,12 @@ from pathlib import Path
 
 import pytest
 from conftest_scan import only_set, scan_to_end, touch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from datayard.core.drive.inventory import LayoutKind, ScanProblemKind
 from datayard.core.drive.scan import scan
+from datayard.core.drive.scan.walker import stem_of
 from datayard.core.errors import UsageError
 from tests.fixtures.privileges import unprivileged_prefix
 
@@ -174,3 +178,9 @@ def test_unreadable_folders_and_files_are_problems(locked_tree: Path) -> None:
         ["closed", str(ScanProblemKind.UNREADABLE_FOLDER)],
         ["ok/secret.jpg", str(ScanProblemKind.UNREADABLE_FILE)],
     ]
+
+
+@given(st.text(alphabet="a./é", max_size=12))
+def test_a_path_s_stem_is_what_splitext_says(rel: str) -> None:
+    """The scan cuts suffixes by hand for speed; by the same rule as the standard library."""
+    assert stem_of(rel) == posixpath.splitext(rel)[0]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datayard.core.drive import formats
 from datayard.core.drive.inventory import DatasetSet, FileEntry, FileKind, LayoutKind, SetItem
 from datayard.core.drive.scan.data_yaml import DataYaml
+from datayard.core.drive.scan.walker import stem_of
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,7 @@ def label_for(image: str) -> str:
     """Ultralytics' rule: the last ``/images/`` becomes ``/labels/``, the suffix ``.txt``."""
     head, marker, tail = f"/{image}".rpartition("/images/")
     path = f"{head}/labels/{tail}" if marker else f"/{image}"
-    stem: str = posixpath.splitext(path)[0]
-    return f"{stem[1:]}{formats.LABEL_SUFFIX}"
+    return f"{stem_of(path)[1:]}{formats.LABEL_SUFFIX}"
 
 
 def _label_folder(folder: str) -> str:
@@ -225,7 +225,7 @@ def _folder_sets(root: str, index: _Index, claims: _Claims) -> list[DatasetSet]:
 
 
 def _same_name_label(image: str, labels: set[str]) -> str | None:
-    label = posixpath.splitext(image)[0] + formats.LABEL_SUFFIX
+    label = stem_of(image) + formats.LABEL_SUFFIX
     return label if label in labels else None
 
 

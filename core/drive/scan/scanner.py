@@ -107,8 +107,11 @@ def _classify_yamls(
     yamls = []
     classified = []
     for entry in files:
-        suffix = walker.suffix_of(entry.rel)
-        if suffix in formats.DATA_YAML_SUFFIXES and entry.size <= data_yaml.MAX_SIZE:
+        if (
+            entry.kind is FileKind.OTHER  # images and labels are never YAML: no suffix to cut
+            and walker.suffix_of(entry.rel) in formats.DATA_YAML_SUFFIXES
+            and entry.size <= data_yaml.MAX_SIZE
+        ):
             parsed = data_yaml.load(root, entry.rel)
             if parsed is not None:
                 yamls.append(parsed)
@@ -141,29 +144,28 @@ def _read_contents(
     way out, whether the loop ends, is cancelled, or is abandoned by its caller.
     """
     base = str(root)  # joined by hand below: os.path.join is slow for 100k files
-    jobs = [
-        Job(
-            entry.rel,
-            CacheKey(f"{base}/{entry.rel}", entry.size, entry.mtime_ns),
-            entry.kind is FileKind.LABEL,
-        )
-        for entry in entries
-    ]
+    keys = [CacheKey(f"{base}/{entry.rel}", entry.size, entry.mtime_ns) for entry in entries]
     bytes_total = sum(entry.size for entry in entries)
     with ExitStack() as stack:
         cache = stack.enter_context(HashCache(database)) if database else None
-        cached = cache.lookup([job.key for job in jobs]) if cache else {}
-        contents = {job.rel: cached[job.key] for job in jobs if job.key in cached}
+        cached = cache.lookup(keys, folder=base) if cache else {}
+        contents: dict[str, Content] = {}
+        jobs: list[Job] = []  # only for the files to read: most of a rescan's are cached
+        for entry, key in zip(entries, keys, strict=True):
+            content = cached.get(key)
+            if content is None:
+                jobs.append(Job(entry.rel, key, entry.kind is FileKind.LABEL))
+            else:
+                contents[entry.rel] = content
         done = len(contents)
-        bytes_done = sum(job.key.size for job in jobs if job.key in cached)
-        yield Progress(phase, done, len(jobs), bytes_done, bytes_total)
+        bytes_done = bytes_total - sum(job.key.size for job in jobs)
+        total = len(entries)
+        yield Progress(phase, done, total, bytes_done, bytes_total)
         unsaved: list[tuple[CacheKey, Content]] = []
         if cache:
             stack.callback(lambda: cache.store(unsaved))
         throttle = Throttle()
-        outcomes = read_all(
-            (job for job in jobs if job.key not in cached), workers=workers, cancel=cancel
-        )
+        outcomes = read_all(jobs, workers=workers, cancel=cancel)
         stack.callback(outcomes.close)
         for outcome in outcomes:
             done += 1
@@ -181,6 +183,6 @@ def _read_contents(
                 unsaved.clear()
             check_cancel(cancel)
             if throttle.due():
-                yield Progress(phase, done, len(jobs), bytes_done, bytes_total, outcome.job.rel)
-        yield Progress(phase, done, len(jobs), bytes_done, bytes_total)
+                yield Progress(phase, done, total, bytes_done, bytes_total, outcome.job.rel)
+        yield Progress(phase, done, total, bytes_done, bytes_total)
     return contents

@@ -73,6 +73,14 @@ def suffix_of(rel: str) -> str:
     return name[dot:].lower() if 0 < dot < len(name) - 1 else ""
 
 
+def stem_of(rel: str) -> str:
+    """``posixpath.splitext(rel)[0]``, at a fraction of its cost: called for every image."""
+    start = rel.rfind("/") + 1
+    dot = rel.rfind(".")
+    # As splitext: a name's leading dots start no suffix (".cache" has none).
+    return rel[:dot] if dot > start and rel[start:dot].strip(".") else rel
+
+
 def kind_of(name: str) -> FileKind:
     """The kind a name suggests; YAML files stay OTHER until parsed as a data.yaml."""
     suffix = suffix_of(name)
