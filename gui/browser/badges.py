@@ -6,6 +6,8 @@ folder changed since its scan is drawn faded until the folder is scanned again.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import (
@@ -74,9 +76,7 @@ class BadgeDelegate(QStyledItemDelegate):
         metrics = QFontMetrics(font)
         rect: QRect = option.rect
         room = rect.width() - _MIN_NAME_PX
-        badges = list(summary.badges)
-        while badges and _width(badges, metrics) > room:
-            badges.remove(_least_important(badges))
+        badges = fitting(summary.badges, room, lambda badge: _width([badge], metrics))
         used = _width(badges, metrics)
         name_option = QStyleOptionViewItem(option)
         name_option.rect = rect.adjusted(0, 0, -used, 0)
@@ -102,10 +102,14 @@ class BadgeDelegate(QStyledItemDelegate):
         painter.restore()
 
 
-def _least_important(badges: list[Badge]) -> Badge:
-    """Problems and the image count stay longest; the layout and the labelled share go first."""
-    plain = [badge for badge in badges[1:] if badge.severity is None]
-    return plain[-1] if plain else badges[-1]
+def fitting(badges: Sequence[Badge], room: int, width: Callable[[Badge], int]) -> list[Badge]:
+    """The badges that fit in ``room``, the least important left out first: the layout,
+    the labelled share, the image count, then warnings; errors stay longest."""
+    kept = list(badges)
+    while kept and sum(map(width, kept)) > room:
+        plain = [badge for badge in kept if badge.severity is None]
+        kept.remove(plain[-1] if plain else kept[-1])  # warnings follow errors
+    return kept
 
 
 def _width(badges: list[Badge], metrics: QFontMetrics) -> int:
