@@ -16,6 +16,7 @@ import logging
 import re
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -218,6 +219,9 @@ class LocalBackend:
         write_atomically(folder.pid_file, f"{child.pid} {this_machine()}".encode())
         self._children[folder.run_id] = child
         self._exit_codes.pop(folder.run_id, None)
+        # Collected as soon as it exits, not when someone next asks about the run: the
+        # app follows a run by its events and asks nothing after the last one.
+        threading.Thread(target=child.wait, name=f"worker-{child.pid}", daemon=True).start()
         log.info("started worker %d for run %s", child.pid, folder.run_id)
         if child.stdin is not None and connection is not None:
             _hand_over(child.stdin, credentials.encode(connection))
@@ -238,7 +242,11 @@ class LocalBackend:
         if child is not None:
             # Started here and not reaped: running, or still exiting (its command line is
             # already gone then), and reaped once it has, which keeps its exit status.
-            return psutil.Process(child.pid)
+            try:
+                return psutil.Process(child.pid)
+            except psutil.NoSuchProcess:  # collected by its waiter since the look above
+                self._reap(folder)
+                return None
         pid = folder.pid()
         if pid is None or folder.started_on() not in (None, this_machine()):
             return None  # started before a restart, or elsewhere: that pid is not its worker

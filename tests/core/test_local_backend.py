@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 from datayard.core.errors import UsageError
@@ -15,6 +16,7 @@ from datayard.core.training.protocol import Failed, Paused, Preparing
 from datayard.core.training.runs import RunRegistry, RunStatus
 from datayard.core.training.spec import TrainSpec
 from tests.core.test_curves import append_events, write_run
+from tests.fixtures.waits import until
 
 
 def test_following_a_paused_run_from_its_next_event_leaves_it_paused(tmp_path: Path) -> None:
@@ -93,3 +95,20 @@ def test_following_from_past_the_end_of_a_vanished_run_gives_nothing_earlier(
 
     assert list(followed) == []
     assert run.summary().status is RunStatus.FAILED
+
+
+def test_a_worker_that_ended_is_collected_without_being_asked_about(tmp_path: Path) -> None:
+    """The app follows a run by its events and asks nothing once the last has come: a
+    worker left uncollected would stay a zombie process until the app quits."""
+    registry = RunRegistry(tmp_path / "runs")
+    run = registry.create(TrainSpec(dataset="me/set@v"), "me/set@v", "local")
+    ends_at_once = tmp_path / "worker"
+    ends_at_once.write_text("#!/bin/sh\nexit 3\n")
+    ends_at_once.chmod(0o755)
+    backend = LocalBackend(registry)
+
+    backend.start(run, resume=False, python=str(ends_at_once))
+    pid = int(run.pid_file.read_text().split()[0])
+
+    assert until(lambda: not psutil.pid_exists(pid)), psutil.Process(pid).status()
+    assert not backend.alive(run)
