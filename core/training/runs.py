@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -226,58 +226,78 @@ def check_resumable(run_id: str, summary: RunSummary) -> None:
     )
 
 
-def summarize(events: list[TrainingEvent], planned_epochs: int) -> RunSummary:
+def summarize(events: Iterable[TrainingEvent], planned_epochs: int) -> RunSummary:
     """Fold a run's events into its summary; the last terminal event decides the status."""
-    status = RunStatus.PREPARING
-    epochs_done = 0
-    epochs = planned_epochs
-    best: tuple[float, int] | None = None
-    started = events[0].time if events else None
-    ended: float | None = None
-    message = reason = ""
-    unstored: tuple[str, ...] = ()
+    fold = SummaryFold(planned_epochs)
     for event in events:
-        if isinstance(event, Setup):
-            status, epochs, ended, message = RunStatus.RUNNING, event.epochs, None, ""
-            unstored = ()
+        fold.add(event)
+    return fold.summary()
+
+
+class SummaryFold:
+    """A run's summary, folded one event at a time: a live run's row follows its events
+    as they come, without reading the run's file again."""
+
+    def __init__(self, planned_epochs: int) -> None:
+        self.status = RunStatus.PREPARING
+        self.epochs_done = 0
+        self.epochs = planned_epochs
+        self.best: tuple[float, int] | None = None
+        self.started: float | None = None
+        self.ended: float | None = None
+        self.message = self.reason = ""
+        self.unstored: tuple[str, ...] = ()
+
+    def add(self, event: TrainingEvent) -> None:
+        if self.started is None:
+            self.started = event.time
+        if isinstance(event, Setup):  # a start, or a resume after an ending
+            self.status, self.epochs = RunStatus.RUNNING, event.epochs
+            self.ended, self.message, self.unstored = None, "", ()
         elif isinstance(event, Epoch):
-            status = RunStatus.RUNNING
-            epochs_done = max(epochs_done, event.epoch)
+            self.status = RunStatus.RUNNING
+            self.epochs_done = max(self.epochs_done, event.epoch)
             value = event.metrics.get(MAP_KEY)
-            if value is not None and (best is None or value > best[0]):
-                best = (value, event.epoch)
+            if value is not None and (self.best is None or value > self.best[0]):
+                self.best = (value, event.epoch)
         elif isinstance(event, Final) and event.metrics.get(MAP_KEY) is not None:
-            best = (event.metrics[MAP_KEY], event.best_epoch or (best[1] if best else 0))
+            best_epoch = event.best_epoch or (self.best[1] if self.best else 0)
+            self.best = (event.metrics[MAP_KEY], best_epoch)
         elif isinstance(event, Ending):
-            ended, unstored = event.time, event.unstored
-            if isinstance(event, Finished):
-                status = RunStatus.FINISHED
-            elif isinstance(event, Stopped):
-                status = RunStatus.STOPPED
-            elif isinstance(event, Paused):
-                status = RunStatus.PAUSED
-                epochs_done = event.epochs_done
-                message = (
-                    f"resumes after epoch {event.epochs_done}"
-                    if event.resumable
-                    else "no epoch had finished: resuming starts over"
-                )
-            elif isinstance(event, Failed):
-                status, message, reason = RunStatus.FAILED, event.message, event.reason
-            if unstored:
-                message = "\n".join(filter(None, (message, unstored_note(unstored))))
-    return RunSummary(
-        status=status,
-        epochs_done=epochs_done,
-        epochs=epochs,
-        best_map=best[0] if best else None,
-        best_epoch=best[1] if best else None,
-        started=started,
-        ended=ended,
-        message=message,
-        unstored=unstored,
-        reason=reason,
-    )
+            self._end(event)
+
+    def _end(self, event: Ending) -> None:
+        self.ended, self.unstored = event.time, event.unstored
+        if isinstance(event, Finished):
+            self.status = RunStatus.FINISHED
+        elif isinstance(event, Stopped):
+            self.status = RunStatus.STOPPED
+        elif isinstance(event, Paused):
+            self.status = RunStatus.PAUSED
+            self.epochs_done = event.epochs_done
+            self.message = (
+                f"resumes after epoch {event.epochs_done}"
+                if event.resumable
+                else "no epoch had finished: resuming starts over"
+            )
+        elif isinstance(event, Failed):
+            self.status, self.message, self.reason = RunStatus.FAILED, event.message, event.reason
+        if self.unstored:
+            self.message = "\n".join(filter(None, (self.message, unstored_note(self.unstored))))
+
+    def summary(self) -> RunSummary:
+        return RunSummary(
+            status=self.status,
+            epochs_done=self.epochs_done,
+            epochs=self.epochs,
+            best_map=self.best[0] if self.best else None,
+            best_epoch=self.best[1] if self.best else None,
+            started=self.started,
+            ended=self.ended,
+            message=self.message,
+            unstored=self.unstored,
+            reason=self.reason,
+        )
 
 
 def unstored_note(unstored: tuple[str, ...]) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -49,7 +50,7 @@ from datayard.core.training.backends import Backends
 from datayard.core.training.curves import MAX_SMOOTHING, RunCurves, XAxis, export_csv, read_curves
 from datayard.core.training.promote import PROMOTABLE, promote_run
 from datayard.core.training.protocol import TrainingEvent
-from datayard.core.training.runs import RunFolder, RunRecord, RunStatus
+from datayard.core.training.runs import RunFolder, RunRecord, RunStatus, SummaryFold
 from datayard.core.units import duration
 
 from ..notice import Notice
@@ -76,15 +77,28 @@ class _Shown:
         self.info = info
         self.colour = colour
         self.curves = RunCurves(info.run_id)
+        self.fold = _fold(info)
         self.inbox: deque[TrainingEvent] = deque()
         self.operation: Operation | None = None
         self.following = False
         self.drawn = -1
         """The curves' version on screen; differs from ``curves.version`` when a redraw is due."""
 
-    def drain(self) -> None:
+    def drain(self) -> bool:
+        """Fold the events that came in; whether the run's row should say something new."""
+        before = self.fold.summary()
         for _ in range(min(len(self.inbox), _DRAIN)):
-            self.curves.add(self.inbox.popleft())
+            event = self.inbox.popleft()
+            self.curves.add(event)
+            self.fold.add(event)
+        now = self.fold.summary()
+        # Until it runs, the listing says more (why a cluster's pod waits); its end is told
+        # by the refresh that follows it, with what the worker left.
+        return self.following and now.status is RunStatus.RUNNING and now != before
+
+
+def _fold(info: RunInfo) -> SummaryFold:
+    return SummaryFold(info.record.spec.epochs if info.record else 0)
 
 
 def _follow(
@@ -396,6 +410,7 @@ class RunDashboard(QWidget):
             shown.operation.cancel()
         folder = shown.info.folder
         shown.curves, shown.inbox, shown.drawn = RunCurves(folder.run_id), deque(), -1
+        shown.fold = _fold(shown.info)
         shown.following = self._live(shown.info)
         self._resumed.discard(folder.run_id)
         if shown.following:
@@ -578,10 +593,12 @@ class RunDashboard(QWidget):
     def _redraw(self) -> None:
         """The timer's tick: fold new events in, redraw what changed, nothing otherwise."""
         for shown in self._background.values():
-            shown.drain()
+            if shown.drain():
+                self._update_row(shown)
         changed = False
         for run_id, shown in self._shown.items():
-            shown.drain()
+            if shown.drain():
+                self._update_row(shown)
             if shown.curves.version == shown.drawn:
                 continue
             self.plots.draw(run_id, shown.curves, shown.colour, self._smoothing)
@@ -591,6 +608,13 @@ class RunDashboard(QWidget):
             self._fill_stats()
             self._show_progress()
             self.redrawn.emit()
+
+    def _update_row(self, shown: _Shown) -> None:
+        """A live run's row as its events tell it: running once set up, its epochs and best
+        mAP as they come (it said "preparing" until the run had ended)."""
+        shown.info = replace(shown.info, summary=shown.fold.summary())
+        self.runs.update(shown.info)
+        self._update_buttons()
 
     def _fill_stats(self) -> None:
         """Rows are rebuilt only when the set of series changes; otherwise texts are updated.

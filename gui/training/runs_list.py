@@ -140,6 +140,13 @@ class RunsList(QTreeWidget):
             self._fill(row, info)
         self.setSortingEnabled(True)
 
+    def update(self, info: RunInfo) -> None:
+        """One run's row anew, in place."""
+        self.infos[info.run_id] = info
+        for row in self._rows():
+            if self.run_id_of(row) == info.run_id:
+                self._fill(row, info)
+
     def selected_ids(self) -> list[str]:
         """In the list's order, so colours and tables read top to bottom."""
         ids = [self.run_id_of(item) for item in self._rows() if item.isSelected()]

@@ -39,6 +39,9 @@ def test_the_dashboard_draws_a_real_run_live_and_pauses_it(
         timeout=LONG_MS,
     )
     assert points(dashboard, "epoch:box_loss", folder.run_id, TRAIN + "box_loss") >= 1
+    # The list was read as the worker started; its row follows the events, not only the end.
+    assert row(dashboard, folder.run_id)["Status"] == "running"
+    assert row(dashboard, folder.run_id)["Best mAP50-95"] != ""
     qtbot.waitUntil(dashboard.pause_button.isEnabled, timeout=LONG_MS)
     dashboard.pause_button.click()
     qtbot.waitUntil(lambda: folder.summary().status is RunStatus.PAUSED, timeout=LONG_MS)
