@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 ERROR_COLOR = "#d0342c"
 """Red that stays readable on light and dark palettes; for marks elsewhere too."""
@@ -12,14 +13,30 @@ WARN_COLOR = "#c77c02"
 
 
 class Notice(QLabel):
-    """Hidden while empty; colours stay readable on light and dark palettes."""
+    """Hidden while empty; colours stay readable on light and dark palettes.
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    A ``reserved`` notice, under a form's field, always takes one line, empty or not:
+    the fields below stay where they are as messages come and go, so a click or a
+    keystroke lands where the user aimed. A message longer than the line ends in "…",
+    and its tooltip holds it whole.
+    """
+
+    def __init__(self, parent: QWidget | None = None, *, reserved: bool = False) -> None:
         super().__init__(parent)
-        self.setWordWrap(True)
+        self._reserved = reserved
+        self._message = ""
         self.setTextFormat(Qt.TextFormat.PlainText)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.hide()
+        if reserved:
+            self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+            self.setFixedHeight(self.fontMetrics().lineSpacing())
+        else:
+            self.setWordWrap(True)
+            self.hide()
+
+    def text(self) -> str:  # type: ignore[override]
+        """The message, whole (a reserved notice may show it cut to its line)."""
+        return self._message
 
     def error(self, text: str) -> None:
         self._show(text, ERROR_COLOR)
@@ -34,10 +51,24 @@ class Notice(QLabel):
         self._show(text, "")
 
     def clear(self) -> None:
-        super().clear()
-        self.hide()
+        self._show("", "")
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        if self._reserved:
+            self._fit()
 
     def _show(self, text: str, color: str) -> None:
+        self._message = text
         self.setStyleSheet(f"color: {color}" if color else "")
-        self.setText(text)
-        self.setVisible(bool(text))
+        if self._reserved:
+            self.setToolTip(text)
+            self._fit()
+        else:
+            self.setText(text)
+            self.setVisible(bool(text))
+
+    def _fit(self) -> None:
+        line = self._message.replace("\n", " ")
+        metrics = self.fontMetrics()
+        self.setText(metrics.elidedText(line, Qt.TextElideMode.ElideRight, self.width()))

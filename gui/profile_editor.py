@@ -48,7 +48,7 @@ class ProfileEditor(QWidget):
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._choose_ca_bundle)
         self.secret = QLineEdit(echoMode=QLineEdit.EchoMode.Password)
-        self.errors = {field: Notice() for field in FIELDS}
+        self.errors = {field: Notice(reserved=True) for field in FIELDS}
 
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)

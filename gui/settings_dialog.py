@@ -178,7 +178,7 @@ class SettingsDialog(QDialog):
     def _general_tab(self, loaded: Settings) -> QWidget:
         self.owner = QLineEdit(loaded.owner)
         self.owner.textEdited.connect(self._validate)
-        self.owner_error = Notice()
+        self.owner_error = Notice(reserved=True)
         self.roots = RootsEditor(loaded.roots)
         hint = QLabel(
             "Folders of the shared drive to browse. The first one is your own: "

@@ -58,7 +58,7 @@ class WelcomeDialog(QDialog):
         intro.setWordWrap(True)
         self.owner = QLineEdit(workspace_owner(workspace))
         self.owner.textEdited.connect(self._validate)
-        self.owner_error = Notice()
+        self.owner_error = Notice(reserved=True)
         self.folder_label = plain_label("not chosen yet (you can add folders later in Settings)")
         self.folder_label.setWordWrap(True)
         choose = QPushButton("Choose your shared-drive folder…")

@@ -486,7 +486,7 @@ class TrainDialog(QDialog):
             "seed": self.seed,
             "plots": self.plots,
         }
-        self.errors = {name: Notice() for name in self.fields}
+        self.errors = {name: Notice(reserved=True) for name in self.fields}
         self._frames = {name: _frame(widget) for name, widget in self.fields.items()}
         self.runs_note = muted_label("Looking for earlier runs to fine-tune…")
         self.models_note = muted_label("")

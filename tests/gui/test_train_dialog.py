@@ -150,7 +150,6 @@ def test_an_invalid_value_disables_start_and_names_the_reason(
 
     assert not dialog.start.isEnabled()
     assert "multiple of 32" in dialog.errors["imgsz"].text()
-    assert dialog.errors["imgsz"].isVisible()
     assert "a GPU index such as 0" in dialog.errors["device"].text()
     assert "Image size" in dialog.problems_notice.text()
     assert "Device" in dialog.problems_notice.text()
@@ -158,7 +157,7 @@ def test_an_invalid_value_disables_start_and_names_the_reason(
     dialog.imgsz.setValue(512)
     dialog.device.setCurrentText("0")
     assert dialog.start.isEnabled()
-    assert not dialog.errors["imgsz"].isVisible()
+    assert dialog.errors["imgsz"].text() == ""
     assert not dialog.problems_notice.isVisible()
 
 
