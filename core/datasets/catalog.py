@@ -214,6 +214,25 @@ class VersionCatalog(ABC, Generic[R]):
             return versions[-1] if versions else None
         return parse_latest(found[0], key)
 
+    def newest(self, owner: str, name: str) -> R | None:
+        """The newest version, read whole, or ``None`` when there is none.
+
+        Before a dataset's first version has its pointer, the newest is the last
+        one listed, and a listing may show the version of a push that is losing the
+        race to publish first, which that push removes a moment later: a version
+        gone by the time it is read is looked for again.
+        """
+        for _ in range(PUBLISH_ATTEMPTS):
+            version = self.latest(owner, name)
+            if version is None:
+                return None
+            key = version_key(owner, name, version, self.ROOT)
+            found = self.bucket.get_with_etag(key)
+            if found is not None:
+                return self.parse(found[0], key)
+            log.info("%s/%s: version %s went away as it was read", owner, name, version)
+        raise StorageError(f"{owner}/{name}: its newest version kept going away; try again")
+
     def version(self, ref: VersionRef) -> R:
         number = version_number(ref.version or "")
         if number is not None:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from datayard.core.errors import LockLostError, StoreLockedError
 from datayard.core.events import Checkpoint, Finished, Waiting, run_to_end
 from datayard.core.paths import AppDirs
 from datayard.core.store.bucket import Bucket
-from datayard.core.store.layout import BLOBS, lock_prefix
+from datayard.core.store.layout import BLOBS, latest_key, lock_prefix, version_key
 from datayard.core.store.locks import (
     STORE,
     Holder,
@@ -512,3 +513,32 @@ def test_an_unreadable_lock_object_still_counts(bucket: Bucket) -> None:
     bucket.put_bytes(f"{lock_prefix(STORE)}shared-garbled.json", b"{not json")
     with pytest.raises(StoreLockedError, match="unreadable lock object"):
         run_to_end(collect_garbage(bucket, delete=True, wait=False), GcResult)
+
+
+def test_a_version_that_goes_away_as_the_newest_is_read_is_looked_for_again(
+    bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before a dataset's pointer exists, the newest version is the last one listed, and
+    the listing may show the version of a push losing the race to publish first, which
+    that push removes a moment later. A push starting then reads the winner's, not an
+    error that the dataset "has no version" (seen with four pushes started at once)."""
+    pushed = pushing(bucket, images(tmp_path / "a", 2), "race")(lambda _step: None)
+    winner = run_to_end(pushed, PushResult).manifest
+    assert winner is not None
+    loser = replace(winner, id=f"{winner.id[:-8]}ffffffff")  # listed after the winner
+    loser_key = version_key("ada", "race", loser.id)
+    bucket.put_bytes(loser_key, loser.to_json())
+    bucket.remove([latest_key("ada", "race")])  # as before the winner sets it
+    catalog = Catalog(bucket)
+    listed = catalog.versions
+
+    def listed_then_removed(owner: str, name: str) -> list[str]:
+        found = listed(owner, name)
+        bucket.remove([loser_key])  # the losing push takes its version back
+        return found
+
+    monkeypatch.setattr(catalog, "versions", listed_then_removed)
+
+    newest = catalog.newest("ada", "race")
+
+    assert newest is not None and newest.id == winner.id

@@ -169,8 +169,7 @@ def push(
         paths, database=database, include_hidden=options.include_hidden, cancel=cancel
     )
     catalog = Catalog(bucket)
-    latest_id = catalog.latest(ref.owner, ref.name)
-    latest = catalog.version(replace(ref, version=latest_id)) if latest_id else None
+    latest = catalog.newest(ref.owner, ref.name)
     early = _plan_if_possible(inventories, options.split)
     journal = Journal(database, store_id(bucket))
     beside: CheckBeside | None = None

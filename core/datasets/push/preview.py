@@ -10,7 +10,7 @@ push that follows does not read the files again.
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from datayard.core.datasets.catalog import Catalog, DatasetRef
@@ -80,8 +80,7 @@ def preview(
         return
     check_cancel(cancel)
     catalog = Catalog(bucket)
-    latest_id = catalog.latest(ref.owner, ref.name)
-    latest = catalog.version(replace(ref, version=latest_id)) if latest_id else None
+    latest = catalog.newest(ref.owner, ref.name)
     journal = Journal(database, store_id(bucket))
     try:
         journal.check_generation(blob_generation(bucket))
