@@ -252,10 +252,16 @@ class PushDialog(QDialog):
             refusal = quoted(preview.refusal[:1].upper() + preview.refusal[1:])
             return f"<b>Cannot push these folders as one dataset</b>: {refusal}."
         total = f"{preview.files} files ({size(preview.bytes)})"
+        if preview.unchanged and preview.new_blobs:
+            return (
+                f"<b>To restore: {preview.new_blobs} of {preview.files} files</b>: "
+                f"{quoted(preview.dataset)} holds exactly these {total}, but the store lost "
+                "some of them; pushing sends them again."
+            )
         if preview.unchanged:
             return (
                 f"<b>Nothing to send</b>: {quoted(preview.dataset)} already holds exactly "
-                f"these {total}; pushing publishes no new version."
+                f"these {total}; pushing would publish no new version."
             )
         if preview.new_blobs == 0:
             return f"<b>Nothing to upload</b>: the store already has all {total}."
@@ -263,7 +269,8 @@ class PushDialog(QDialog):
         if stored := preview.blobs - preview.new_blobs:
             notes.append(f"{stored} already in the store")
         if repeats := preview.files - preview.blobs:
-            notes.append(f"{repeats} repeat the content of other files (stored once)")
+            copies = "1 file is a copy" if repeats == 1 else f"{repeats} files are copies"
+            notes.append(f"{copies} of others: stored once")
         sending = f"{preview.new_blobs} of {preview.files} files"
         return f"<b>To send: {sending} ({size(preview.new_bytes)} of {size(preview.bytes)})</b>" + (
             f"; {', '.join(notes)}." if notes else "."
@@ -313,6 +320,11 @@ class PushDialog(QDialog):
         preview = self.preview
         blocked = preview is not None and not preview.trainable
         refused = preview is not None and bool(preview.refusal)
+        # A push of what the dataset holds already would only queue a "nothing new" job.
+        idle = preview is not None and preview.unchanged and not preview.new_blobs
         self.push_button.setEnabled(
-            not self._name_error() and not refused and (not blocked or self.force.isChecked())
+            not self._name_error()
+            and not refused
+            and not idle
+            and (not blocked or self.force.isChecked())
         )

@@ -109,6 +109,7 @@ def test_a_dropped_folder_is_pushed_and_its_bar_reaches_100(
     assert dialog.name.text() == "Pets-set-2024"
     assert dialog.status.text() == "6 images (6 labelled) in 1 set(s). The check found no problem."
     assert "To send: 9 of 12 files" in shown(dialog.summary)
+    assert "3 files are copies of others: stored once" in shown(dialog.summary)
     assert not dialog.force.isVisible() and dialog.push_button.isEnabled()
     dialog.name.setText("pets")
     dialog.message.setText("  first pets  ")
@@ -138,6 +139,7 @@ def test_a_dropped_folder_is_pushed_and_its_bar_reaches_100(
     again.name.setText("pets")
     qtbot.waitUntil(lambda: "Nothing to send" in shown(again.summary), timeout=LONG_MS)
     assert "already holds exactly these 12 files" in shown(again.summary)
+    assert not again.push_button.isEnabled()
     again.reject()
 
 
