@@ -125,6 +125,8 @@ def test_set_problems(tmp_path: Path) -> None:
     (duplicate,) = report.of_kind(K.DUPLICATE_IMAGES)
     assert duplicate.related == ("ds/images/val/c.jpg",)
     assert "in train and val" in duplicate.detail
+    (too_few,) = report.of_kind(K.DATA_YAML_TOO_FEW_NAMES)
+    assert too_few.detail == "names 3 classes (ids 0-2) but labels use class id 5"
     assert [finding.detail for finding in report.of_kind(K.UNUSED_CLASS)] == [
         "class 1 'dog' has no object in the labels",
         "class 2 'bird' has no object in the labels",

@@ -132,9 +132,10 @@ def _class_names(dataset: DatasetSet, place: str, classes: tuple[ClassStats, ...
     findings = []
     beyond = [stats.class_id for stats in classes if stats.name is None]
     if beyond:
+        ids = ", ".join(str(class_id) for class_id in beyond)
         detail = (
             f"names {count} classes (ids 0-{count - 1}) but labels use "
-            f"{', '.join(str(class_id) for class_id in beyond)}"
+            f"class id{'s' if len(beyond) > 1 else ''} {ids}"
         )
         findings.append(Finding(FindingKind.DATA_YAML_TOO_FEW_NAMES, place, detail))
     findings += [
