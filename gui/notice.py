@@ -34,7 +34,7 @@ class Notice(QLabel):
             self.setWordWrap(True)
             self.hide()
 
-    def text(self) -> str:  # type: ignore[override]
+    def text(self) -> str:
         """The message, whole (a reserved notice may show it cut to its line)."""
         return self._message
 

@@ -613,7 +613,7 @@ class RunDashboard(QWidget):
         """A live run's row as its events tell it: running once set up, its epochs and best
         mAP as they come (it said "preparing" until the run had ended)."""
         shown.info = replace(shown.info, summary=shown.fold.summary())
-        self.runs.update(shown.info)
+        self.runs.show_run(shown.info)
         self._update_buttons()
 
     def _fill_stats(self) -> None:

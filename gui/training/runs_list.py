@@ -140,7 +140,7 @@ class RunsList(QTreeWidget):
             self._fill(row, info)
         self.setSortingEnabled(True)
 
-    def update(self, info: RunInfo) -> None:
+    def show_run(self, info: RunInfo) -> None:
         """One run's row anew, in place."""
         self.infos[info.run_id] = info
         for row in self._rows():
