@@ -70,6 +70,19 @@ class SetItem:
     """``train``, ``val``, ``test``, or ``""`` when the layout has no splits."""
 
 
+@dataclass(frozen=True, slots=True)
+class SharedSplit:
+    """Images a data.yaml lists in two splits: the set holds them once, in the first."""
+
+    split: str
+    """The split that lists them again (``val``)."""
+    first: str
+    """The split that holds them (``train``)."""
+    images: int
+    whole: bool
+    """Every image of ``split`` is one of ``first``'s: the same folder, or one inside it."""
+
+
 @dataclass(frozen=True)
 class DatasetSet:
     """A group of images that trains together, as its layout on disk says."""
@@ -81,6 +94,8 @@ class DatasetSet:
     data_yaml: str | None = None
     orphan_labels: tuple[str, ...] = ()
     """Label files of this set for which no image exists."""
+    shared: tuple[SharedSplit, ...] = ()
+    """Images that its data.yaml lists in more than one split (held once)."""
 
     @property
     def splits(self) -> Counter[str]:

@@ -20,6 +20,7 @@ from datayard.core.drive.inventory import (
     ScanProblemKind,
     SetItem,
 )
+from datayard.core.drive.scan import scan
 from datayard.core.events import Cancelled, CancelToken, Finished, Progress, run_to_end
 from tests.fixtures.messy_tree import jpeg, png
 
@@ -282,3 +283,62 @@ def test_every_kind_has_a_severity_a_heading_and_a_hint() -> None:
     for kind in FindingKind:
         assert kind.severity in Severity
         assert kind.heading and kind.hint.endswith(".")
+
+
+def scanned_yaml_set(root: Path, yaml: bytes, images: dict[str, int]) -> Inventory:
+    """A data.yaml set on disk, scanned: image path -> the class id of its one box."""
+    (root / "ds").mkdir(parents=True)
+    (root / "ds/data.yaml").write_bytes(yaml)
+    for index, (image, class_id) in enumerate(images.items()):
+        path = root / "ds" / image
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(jpeg(index))
+        label = root / "ds" / image.replace("images/", "labels/").replace(".jpg", ".txt")
+        label.parent.mkdir(parents=True, exist_ok=True)
+        label.write_bytes(f"{class_id} 0.5 0.5 0.2 0.2\n".encode())
+    return run_to_end(scan(root, database=None), Inventory)  # type: ignore[arg-type]
+
+
+def test_val_naming_the_train_folder_is_one_finding_and_nothing_counts_twice(
+    tmp_path: Path,
+) -> None:
+    yaml = b"train: images/train\nval: images/train\nnames: [cat, dog]\n"
+    inventory = scanned_yaml_set(
+        tmp_path, yaml, {"images/train/a.jpg": 0, "images/train/b.jpg": 1, "images/train/c.jpg": 1}
+    )
+    report = run(inventory)
+
+    (dataset,) = inventory.sets
+    assert sorted(item.image for item in dataset.items) == [
+        "ds/images/train/a.jpg",
+        "ds/images/train/b.jpg",
+        "ds/images/train/c.jpg",
+    ]
+    assert found(report) == {("splits_share_images", "ds/data.yaml")}
+    (shared,) = report.findings
+    assert shared.detail == "val is the same folder as train: validation scores will be meaningless"
+    assert shared.severity is Severity.WARNING and report.trainable
+    (summary,) = report.sets
+    assert (summary.images, summary.labelled_images, summary.splits) == (3, 3, {"train": 3})
+    assert [(c.name, c.instances, c.images) for c in summary.classes] == [
+        ("cat", 1, 1),
+        ("dog", 2, 2),
+    ]
+    assert report.images_checked == 3 and report.labels_checked == 3
+
+
+def test_splits_that_share_some_images_say_how_many(tmp_path: Path) -> None:
+    yaml = b"train: images/train\nval: [images/val, images/train/old]\nnames: [cat]\n"
+    inventory = scanned_yaml_set(
+        tmp_path,
+        yaml,
+        {"images/train/a.jpg": 0, "images/train/old/b.jpg": 0, "images/val/c.jpg": 0},
+    )
+    report = run(inventory)
+
+    assert [finding.detail for finding in report.of_kind(K.SPLITS_SHARE_IMAGES)] == [
+        "1 image of val is also in train (held there only): validation scores will look "
+        "better than they are"
+    ]
+    (summary,) = report.sets
+    assert summary.splits == {"train": 2, "val": 1}

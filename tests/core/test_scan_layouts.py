@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest_scan import label, only_set, scan_to_end, touch
 
-from datayard.core.drive.inventory import FileKind, LayoutKind, SetItem
+from datayard.core.drive.inventory import FileKind, LayoutKind, SetItem, SharedSplit
 from datayard.core.drive.scan import label_for, summarize
 
 
@@ -56,10 +56,9 @@ def test_data_yaml_with_absolute_path(tmp_path: Path) -> None:
 
     assert sorted((item.image, item.split) for item in dataset.items) == [
         ("elsewhere/pics/a.jpg", "train"),
-        ("elsewhere/pics/a.jpg", "val"),
         ("elsewhere/pics/b.jpg", "train"),
-        ("elsewhere/pics/b.jpg", "val"),
     ]
+    assert dataset.shared == (SharedSplit(split="val", first="train", images=2, whole=True),)
 
 
 def test_data_yaml_absolute_path_of_another_machine_reads_the_yaml_folder(tmp_path: Path) -> None:
@@ -82,11 +81,10 @@ def test_data_yaml_split_as_a_list_file(tmp_path: Path) -> None:
 
     assert sorted((item.image, item.label, item.split) for item in dataset.items) == [
         ("ds/obj/a.jpg", "ds/obj/a.txt", "train"),
-        ("ds/obj/a.jpg", "ds/obj/a.txt", "val"),
         ("ds/obj/b.jpg", None, "train"),
-        ("ds/obj/b.jpg", None, "val"),
         ("ds/obj/c.jpg", None, "val"),
     ]
+    assert dataset.shared == (SharedSplit(split="val", first="train", images=2, whole=False),)
     assert dataset.orphan_labels == (), "the list file is not a label"
 
 

@@ -58,6 +58,7 @@ class FindingKind(StrEnum):
     NO_LABELLED_IMAGES = "no_labelled_images"
     ORPHAN_LABEL = "orphan_label"
     DUPLICATE_IMAGES = "duplicate_images"
+    SPLITS_SHARE_IMAGES = "splits_share_images"
     UNLABELLED_IMAGE = "unlabelled_image"
     UNUSED_CLASS = "unused_class"
     # What the scan could not look at
@@ -211,6 +212,13 @@ _ABOUT: dict[FindingKind, _About] = {
         "data.yaml names fewer classes than the labels use",
         "Add the missing class names to data.yaml (ids are 0-based), or fix the labels "
         "listed under 'class id beyond the class names'.",
+    ),
+    FindingKind.SPLITS_SHARE_IMAGES: _About(
+        _W,
+        "data.yaml lists images in two splits",
+        "Validation must see images that training did not: point val (and test) at "
+        "folders of their own in data.yaml, or move the shared images into one split. "
+        "The set holds each image once, in the first split that lists it.",
     ),
     FindingKind.NO_LABELLED_IMAGES: _About(
         _W,

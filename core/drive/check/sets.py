@@ -14,7 +14,7 @@ from pathlib import Path
 from datayard.core.drive.check.datayaml import check_data_yaml
 from datayard.core.drive.check.findings import Finding, FindingKind
 from datayard.core.drive.check.labels import LabelResult
-from datayard.core.drive.inventory import DatasetSet, LayoutKind
+from datayard.core.drive.inventory import DatasetSet, LayoutKind, SharedSplit
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +58,7 @@ def check_set(
         for rel in dataset.orphan_labels
     ]
     findings += _pairing(dataset, place, labelled=len(results))
+    findings += [_shared(dataset.data_yaml or place, shared) for shared in dataset.shared]
     findings += _duplicates(dataset, hashes)
     if dataset.data_yaml is not None:
         findings += check_data_yaml(root, dataset.data_yaml)
@@ -87,6 +88,25 @@ def _pairing(dataset: DatasetSet, place: str, labelled: int) -> list[Finding]:
         for item in dataset.items
         if item.label is None
     ]
+
+
+def _shared(place: str, shared: SharedSplit) -> Finding:
+    scores = {"val": "validation scores", "test": "test scores"}.get(
+        shared.split, f"{shared.split} scores"
+    )
+    if shared.whole:
+        detail = (
+            f"{shared.split} is the same folder as {shared.first}: {scores} will be meaningless"
+        )
+    else:
+        some = f"{shared.images} images of {shared.split} are"
+        if shared.images == 1:
+            some = f"1 image of {shared.split} is"
+        detail = (
+            f"{some} also in {shared.first} (held there only): {scores} will look better than "
+            "they are"
+        )
+    return Finding(FindingKind.SPLITS_SHARE_IMAGES, place, detail)
 
 
 def _duplicates(dataset: DatasetSet, hashes: Mapping[str, str]) -> list[Finding]:

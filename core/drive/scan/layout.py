@@ -13,12 +13,19 @@ import logging
 import os
 import posixpath
 from bisect import bisect_left
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from datayard.core.drive import formats
-from datayard.core.drive.inventory import DatasetSet, FileEntry, FileKind, LayoutKind, SetItem
+from datayard.core.drive.inventory import (
+    DatasetSet,
+    FileEntry,
+    FileKind,
+    LayoutKind,
+    SetItem,
+    SharedSplit,
+)
 from datayard.core.drive.scan.data_yaml import DataYaml
 from datayard.core.drive.scan.walker import stem_of
 
@@ -103,8 +110,13 @@ def detect_sets(
 
 
 def _yaml_set(index: _Index, data: DataYaml, list_files: set[str | None]) -> DatasetSet:
+    """The set a data.yaml describes. An image its splits list twice (``val:`` naming
+    the train folder) is held once, in the first split that lists it: held twice, it
+    was its own duplicate, and its label's findings and classes counted double."""
     items: list[SetItem] = []
     label_folders: set[str] = set()
+    split_of: dict[str, str] = {}
+    listed: defaultdict[str, set[str]] = defaultdict(set)
     for split, sources in data.splits.items():
         for source in sources:
             if source.folder is None:
@@ -112,7 +124,11 @@ def _yaml_set(index: _Index, data: DataYaml, list_files: set[str | None]) -> Dat
             else:
                 images = index.under(index.images, source.folder)
                 label_folders.add(_label_folder(source.folder))
-            items += (SetItem(image, _existing_label(index, image), split) for image in images)
+            for image in images:
+                listed[split].add(image)
+                if image not in split_of:
+                    split_of[image] = split
+                    items.append(SetItem(image, _existing_label(index, image), split))
     matched = {item.label for item in items}
     orphans = {
         label
@@ -127,7 +143,21 @@ def _yaml_set(index: _Index, data: DataYaml, list_files: set[str | None]) -> Dat
         class_names=data.class_names,
         data_yaml=data.rel,
         orphan_labels=tuple(sorted(orphans)),
+        shared=_shared_splits(listed, split_of),
     )
+
+
+def _shared_splits(
+    listed: Mapping[str, set[str]], split_of: Mapping[str, str]
+) -> tuple[SharedSplit, ...]:
+    """Per split, the images held in another (the first that listed them)."""
+    shared = []
+    for split, images in listed.items():
+        elsewhere = Counter(split_of[image] for image in images if split_of[image] != split)
+        for first, count in sorted(elsewhere.items()):
+            whole = count == len(images)
+            shared.append(SharedSplit(split=split, first=first, images=count, whole=whole))
+    return tuple(shared)
 
 
 def _existing_label(index: _Index, image: str) -> str | None:
