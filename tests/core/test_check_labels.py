@@ -61,6 +61,9 @@ def test_valid_files_have_no_finding(text: str, class_ids: tuple[int, ...]) -> N
             [(K.LABEL_DUPLICATE_LINE, 3)],
         ),
         ("0 0.5 0.5 0.2 0.2\n1 0.1 0.1 0.9 0.1 0.5 0.9\n", [(K.LABEL_MIXED_SHAPES, None)]),
+        ("0 0.5 0.5 0.2 0.2\n0 0.5 0.5 0 0.2\n", [(K.LABEL_NO_AREA, 2)]),
+        ("1 0.1 0.1 0.1 0.1 0.5 0.9\n", [(K.LABEL_NO_AREA, 1)]),
+        ("1 0.1 0.1 0.5 0.5 0.9 0.9\n", [(K.LABEL_NO_AREA, 1)]),
         (
             "car 1.5 0.5 0.2\n",
             [(K.LABEL_MALFORMED, 1), (K.LABEL_CLASS_ID, 1), (K.LABEL_COORDINATES, 1)],
@@ -117,3 +120,16 @@ def test_check_label_reads_the_file(tmp_path: Path) -> None:
     ]
     missing = check_label(tmp_path / "gone.txt", 2)
     assert [finding.kind for finding in missing.findings] == [K.LABEL_UNREADABLE]
+
+
+def test_an_object_with_no_area_says_why() -> None:
+    details = [
+        finding.detail
+        for text in ("0 0.5 0.5 0 0.2\n", "1 0.1 0.1 0.1 0.1 0.5 0.9\n", "1 0 0 0.5 0.5 1 1\n")
+        for finding in check_label_data(text.encode(), 3, rel="a.txt").findings
+    ]
+    assert details == [
+        "line 1: the box is 0 wide and 0.2 high",
+        "line 1: the polygon has 2 distinct point(s); it needs 3",
+        "line 1: the polygon's points lie on one line",
+    ]

@@ -51,6 +51,7 @@ class FindingKind(StrEnum):
     LABEL_COORDINATES = "label_coordinates"
     LABEL_MIXED_SHAPES = "label_mixed_shapes"
     LABEL_DUPLICATE_LINE = "label_duplicate_line"
+    LABEL_NO_AREA = "label_no_area"
     # Sets
     DATA_YAML_INVALID = "data_yaml_invalid"
     DATA_YAML_MISSING_SPLIT = "data_yaml_missing_split"
@@ -198,6 +199,13 @@ _ABOUT: dict[FindingKind, _About] = {
         "duplicate label line",
         "The same object is labelled twice; Ultralytics drops the repeats: delete them "
         "so that counts are right.",
+    ),
+    FindingKind.LABEL_NO_AREA: _About(
+        _W,
+        "object with no area",
+        "A box of width or height 0, or a polygon whose points are fewer than three "
+        "distinct ones or lie on one line, outlines nothing: Ultralytics drops it in "
+        "training, so the object is not learnt. Redraw it or delete the line.",
     ),
     FindingKind.DATA_YAML_INVALID: _About(
         _E, "invalid data.yaml", "Fix data.yaml: training reads it before anything else."

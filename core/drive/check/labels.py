@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datayard.core.drive.check.findings import Finding, FindingKind
-from datayard.core.drive.labels import Fault, Label, parse_label
+from datayard.core.drive.labels import Fault, Label, LabelObject, parse_label
+
+_NO_AREA = 1e-12
+"""Twice the area of a polygon below which its points lie on one line (rounding aside)."""
 
 _KIND_OF_FAULT = {
     Fault.NOT_TEXT: FindingKind.LABEL_UNREADABLE,
@@ -60,6 +63,7 @@ def check_label_data(data: bytes, class_count: int | None = None, *, rel: str = 
         *_line_findings(label, rel),
         *_beyond_names(label, class_count, rel),
         *_repeats(label, rel),
+        *_no_area(label, rel),
     ]
     findings.sort(key=lambda finding: finding.line or 0)  # stable: a line's findings stay in order
     mixed = _mixed_shapes(label, rel)
@@ -101,6 +105,35 @@ def _repeats(label: Label, rel: str) -> Iterator[Finding]:
         if first != item.line:
             detail = f"line {item.line}: repeats line {first}"
             yield Finding(FindingKind.LABEL_DUPLICATE_LINE, rel, detail, line=item.line)
+
+
+def _no_area(label: Label, rel: str) -> Iterator[Finding]:
+    """Boxes and polygons that outline nothing; lines with problems aside."""
+    troubled = {problem.line for problem in label.problems}
+    for item in label.objects:
+        if item.line in troubled:
+            continue
+        why = _why_no_area(item)
+        if why:
+            yield Finding(
+                FindingKind.LABEL_NO_AREA, rel, f"line {item.line}: {why}", line=item.line
+            )
+
+
+def _why_no_area(item: LabelObject) -> str:
+    if item.is_box:
+        width, height = item.values[2:]
+        if width == 0 or height == 0:
+            return f"the box is {width:g} wide and {height:g} high"
+        return ""
+    points = item.points
+    if len(set(points)) < 3:
+        return f"the polygon has {len(set(points))} distinct point(s); it needs 3"
+    twice_area = sum(
+        x1 * y2 - x2 * y1
+        for (x1, y1), (x2, y2) in zip(points, points[1:] + points[:1], strict=True)
+    )
+    return "" if abs(twice_area) > _NO_AREA else "the polygon's points lie on one line"
 
 
 def _mixed_shapes(label: Label, rel: str) -> Finding | None:
