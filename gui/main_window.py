@@ -176,7 +176,7 @@ class MainWindow(QMainWindow):
     def _build_dashboard(self) -> QWidget:
         from .training.dashboard import RunDashboard
 
-        dashboard = RunDashboard(self.backend)
+        dashboard = RunDashboard(self.backend, state=self._ui_state())
         dashboard.try_it.selection = self.inspector.chosen_images
         if self.connection is not None:
             self._offer_store(dashboard, self.connection)

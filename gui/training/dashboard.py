@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -97,6 +97,17 @@ class _Shown:
         return self.following and now.status is RunStatus.RUNNING and now != before
 
 
+_AXIS_KEY = "training/axis"
+_SELECTED_KEY = "training/selected"
+
+
+def _remembered_runs(state: QSettings | None) -> list[str]:
+    value = state.value(_SELECTED_KEY) if state is not None else None
+    if isinstance(value, str):  # one run: QSettings gives a list of one back as a string
+        return [value]
+    return [str(run_id) for run_id in value] if isinstance(value, list) else []
+
+
 def _fold(info: RunInfo) -> SummaryFold:
     return SummaryFold(info.record.spec.epochs if info.record else 0)
 
@@ -129,9 +140,15 @@ class RunDashboard(QWidget):
     exported = Signal(object)
     """The :class:`Path` of each finished export."""
 
-    def __init__(self, backend: Backends, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, backend: Backends, parent: QWidget | None = None, *, state: QSettings | None = None
+    ) -> None:
+        """``state`` keeps the X axis and the selected runs from one start to the next."""
         super().__init__(parent)
         self.backend = backend
+        self._state = state
+        self._to_select: list[str] = _remembered_runs(state)
+        """The runs selected when the app last closed, selected once the list is read."""
         self._shown: dict[str, _Shown] = {}
         self._background: dict[str, _Shown] = {}
         """Remote runs followed while not selected: kept up to date, not drawn."""
@@ -211,6 +228,9 @@ class RunDashboard(QWidget):
         self._timer.timeout.connect(self._redraw)
         self._layout()
         self._connect()
+        axis = state.value(_AXIS_KEY) if state is not None else None
+        if axis in _AXES:
+            self.axis.setCurrentText(str(axis))
         self._update_buttons()
 
     # -- public --------------------------------------------------------------------
@@ -353,6 +373,9 @@ class RunDashboard(QWidget):
         if problem:
             self.notice.error(problem)
         self.runs.show_runs(infos)
+        if self._to_select:
+            self.runs.select([run_id for run_id in self._to_select if run_id in self.runs.infos])
+            self._to_select = []
         for run_id, shown in [*self._shown.items(), *self._background.items()]:
             info = self.runs.infos.get(run_id)
             if info is None:
@@ -376,6 +399,8 @@ class RunDashboard(QWidget):
 
     def _selection_changed(self) -> None:
         selected = [i for i in self.runs.selected_ids() if self.runs.infos[i].summary]
+        if self._state is not None and not self._to_select:
+            self._state.setValue(_SELECTED_KEY, selected)
         for run_id in [r for r in self._shown if r not in selected]:
             if self._shown[run_id].following and self._shown[run_id].info.remote:
                 self._background[run_id] = self._shown.pop(run_id)  # still followed
@@ -566,6 +591,8 @@ class RunDashboard(QWidget):
         self._invalidate()
 
     def _axis_changed(self, text: str) -> None:
+        if self._state is not None:
+            self._state.setValue(_AXIS_KEY, text)
         self._axis = _AXES[text]
         self.plots.set_axis(self._axis)
         self._invalidate()

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QInputDialog, QTreeWidgetItem
 from pytestqt.qtbot import QtBot
@@ -576,3 +576,29 @@ def test_try_it_takes_a_stored_model_the_inspectors_images_and_a_versions_val_im
         pass
     assert try_it.root == photos / "images/train"
     assert [predicted.image for predicted in try_it.predicted] == ["s000.jpg", "s002.jpg"]
+
+
+def test_the_x_axis_and_the_selected_runs_are_remembered(
+    qtbot: QtBot, registry: RunRegistry, tmp_path: Path
+) -> None:
+    first = write_run(registry, epochs=3, batches=10)
+    second = write_run(registry, epochs=3, batches=10, seed=1)
+    state = QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat)
+    backends = Backends.of(Workspace.default(), registry)
+    before = RunDashboard(backends, state=state)
+    qtbot.addWidget(before)
+    with qtbot.waitSignal(before.runs_loaded, timeout=10_000):
+        before.refresh()
+    before.select_runs([second.run_id])
+    before.set_axis(XAxis.EPOCH)
+    before.close()
+
+    after = RunDashboard(backends, state=state)
+    qtbot.addWidget(after)
+    with qtbot.waitSignal(after.runs_loaded, timeout=10_000):
+        after.refresh()
+
+    assert after.axis.currentText() == "Epoch"
+    assert after.runs.selected_ids() == [second.run_id]
+    assert list(after.shown_curves()) == [second.run_id]
+    assert first.run_id in after.runs.infos
