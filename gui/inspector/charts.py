@@ -47,9 +47,16 @@ class SizePlot(pg.PlotWidget):  # type: ignore[misc]
         super().__init__(parent, background="w")
         self.setMenuEnabled(False)
         self.getPlotItem().hideButtons()
-        self.setLabel("bottom", "width", units="px")
-        self.setLabel("left", "height", units="px")
-        self.points = pg.ScatterPlotItem(size=7, brush=pg.mkBrush(30, 136, 229, 120), pen=None)
+        for side, name in (("bottom", "width"), ("left", "height")):
+            self.getAxis(side).enableAutoSIPrefix(False)  # 4000 px, not "4 kpx"
+            self.setLabel(side, name, units="px")
+        self.points = pg.ScatterPlotItem(
+            size=7,
+            brush=pg.mkBrush(30, 136, 229, 120),
+            pen=None,
+            hoverable=True,
+            tip=size_tip,
+        )
         self.addItem(self.points)
         self.count = 0
 
@@ -59,3 +66,8 @@ class SizePlot(pg.PlotWidget):  # type: ignore[misc]
         self.count = len(sizes)
         distinct = len(set(sizes))
         self.setTitle(f"{len(sizes):,} images, {distinct:,} distinct sizes" if sizes else "")
+
+
+def size_tip(x: float, y: float, data: object) -> str:
+    """A point's tooltip: the size in pixels, and in megapixels."""
+    return f"{x:.0f} x {y:.0f} px ({x * y / 1e6:.1f} MP)"

@@ -15,6 +15,7 @@ from pytestqt.qtbot import QtBot
 
 from datayard.core.store.workspace import Workspace
 from datayard.gui.inspector import Inspector
+from datayard.gui.inspector.charts import SizePlot
 from datayard.gui.thumbnails import ERROR_ROLE
 from datayard.gui.workers import Operation
 from tests.fixtures.messy_tree import MessyTree
@@ -242,3 +243,19 @@ def test_the_chosen_images_are_the_selected_ones_or_else_all_it_shows(
     for row in (3, 1):
         selection.select(inspector.thumbnails.index(row), QItemSelectionModel.SelectionFlag.Select)
     assert inspector.chosen_images() == [shown[1], shown[3]]
+
+
+def test_image_sizes_are_plotted_in_pixels_with_megapixels_on_hover(qtbot: QtBot) -> None:
+    plot = SizePlot()
+    qtbot.addWidget(plot)
+    plot.show_sizes([(4000, 3000), (640, 480)])
+    plot.resize(400, 300)
+    plot.show()
+    qtbot.waitExposed(plot)
+
+    axis = plot.getAxis("bottom")
+    plot.getPlotItem().getViewBox().autoRange()
+    qtbot.waitUntil(lambda: axis.range[1] > 1000, timeout=10_000)
+    assert "width (px)<" in axis.labelString()  # pyqtgraph would say "kpx" at these sizes
+    assert "12.0 MP" in plot.points.opts["tip"](4000, 3000, None)
+    assert plot.points.opts["hoverable"]
