@@ -306,16 +306,19 @@ class RunDashboard(QWidget):
         top.addWidget(self.resume_button)
         top.addWidget(self.rename_button)
         top.addWidget(self.promote_button)
-        top.addSpacing(16)
-        top.addWidget(QLabel("Smoothing:"))
-        top.addWidget(self.smoothing)
-        top.addWidget(self.smoothing_value)
-        top.addSpacing(16)
-        top.addWidget(QLabel("X axis:"))
-        top.addWidget(self.axis)
         top.addStretch()
-        top.addWidget(self.csv_button)
-        top.addWidget(self.png_button)
+        # The curves' own controls sit over them: in one row with the runs' actions, they
+        # made the tab wider than a 1280-pixel window, whose plots were then cut off.
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Smoothing:"))
+        controls.addWidget(self.smoothing)
+        controls.addWidget(self.smoothing_value)
+        controls.addSpacing(16)
+        controls.addWidget(QLabel("X axis:"))
+        controls.addWidget(self.axis)
+        controls.addStretch()
+        controls.addWidget(self.csv_button)
+        controls.addWidget(self.png_button)
 
         side = QSplitter(Qt.Orientation.Vertical)
         side.addWidget(self.runs)
@@ -325,6 +328,7 @@ class RunDashboard(QWidget):
         curves = QWidget()
         column = QVBoxLayout(curves)
         column.setContentsMargins(0, 0, 0, 0)
+        column.addLayout(controls)
         column.addWidget(self.progress)
         column.addWidget(self.plots, 1)
         self.views.addTab(curves, "Curves")
@@ -628,7 +632,9 @@ class RunDashboard(QWidget):
                 self._update_row(shown)
             if shown.curves.version == shown.drawn:
                 continue
-            self.plots.draw(run_id, shown.curves, shown.colour, self._smoothing)
+            record = shown.info.record
+            label = record.label if record else run_id
+            self.plots.draw(run_id, shown.curves, shown.colour, self._smoothing, label)
             shown.drawn = shown.curves.version
             changed = True
         if changed:

@@ -106,7 +106,8 @@ class CurvePlots(QWidget):
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setSpacing(2)
         self._legend: pg.LegendItem | None = None
-        self._in_legend: set[str] = set()
+        self._in_legend: dict[str, pg.PlotDataItem] = {}
+        """Each run's curve that the legend shows, by run id."""
         self._axis = XAxis.STEP
         self.ensure_losses(list(DEFAULT_LOSSES))
 
@@ -143,8 +144,11 @@ class CurvePlots(QWidget):
             plot.setLabel("bottom", X_LABELS[axis])
             plot.enableAutoRange()
 
-    def draw(self, run_id: str, curves: RunCurves, colour: QColor, weight: float) -> None:
-        """Give every curve of ``run_id`` its current data on the current x axis."""
+    def draw(
+        self, run_id: str, curves: RunCurves, colour: QColor, weight: float, label: str
+    ) -> None:
+        """Give every curve of ``run_id`` its current data on the current x axis; the
+        legend calls the run ``label`` (its name, as the runs list does)."""
         self.ensure_losses(curves.loss_names)
         for spec in self._specs:
             for line in spec.lines:
@@ -164,26 +168,26 @@ class CurvePlots(QWidget):
                     raw.setData(x, y)
                 smoothed = series.smoothed(weight)
                 self._curve(spec, run_id, line, "smooth", colour).setData(x, smoothed)
-        self._name_in_legend(run_id)
+        self._name_in_legend(run_id, label)
 
     def remove(self, run_id: str) -> None:
+        named = self._in_legend.pop(run_id, None)
+        if named is not None and self._legend is not None:
+            self._legend.removeItem(named)
+            self._legend.setVisible(len(self._in_legend) > 1)
         for key, curves in self.curves.items():
             for curve_key in [k for k in curves if k[0] == run_id]:
                 self.plots[key].removeItem(curves.pop(curve_key))
-        if run_id in self._in_legend and self._legend is not None:
-            self._in_legend.discard(run_id)
-            self._legend.removeItem(run_id)
-            self._legend.setVisible(len(self._in_legend) > 1)
 
-    def _name_in_legend(self, run_id: str) -> None:
+    def _name_in_legend(self, run_id: str, label: str) -> None:
         if run_id in self._in_legend or self._legend is None:
             return
         first = self.curves[f"batch:{self.losses[0]}"].get(
             (run_id, BATCH + self.losses[0], "smooth")
         )
         if first is not None:
-            self._legend.addItem(first, run_id)
-            self._in_legend.add(run_id)
+            self._legend.addItem(first, label)
+            self._in_legend[run_id] = first
             # One run is named by the headline already; the legend would only hide its curve.
             self._legend.setVisible(len(self._in_legend) > 1)
 

@@ -180,7 +180,9 @@ def test_two_selected_runs_overlay_one_colour_each(qtbot: QtBot, registry: RunRe
     assert len(smoothed) == 2
     assert smoothed[0].opts["pen"].color() != smoothed[1].opts["pen"].color()
     legend = dashboard.plots.legend
-    assert legend is not None and legend.isVisible() and len(legend.items) == 2
+    assert legend is not None and legend.isVisible()
+    records = [first.record(), second.record()]
+    assert sorted(label.text for _, label in legend.items) == sorted(r.label for r in records)
 
     dashboard.select_runs([second.run_id])
     qtbot.waitUntil(
@@ -602,3 +604,10 @@ def test_the_x_axis_and_the_selected_runs_are_remembered(
     assert after.runs.selected_ids() == [second.run_id]
     assert list(after.shown_curves()) == [second.run_id]
     assert first.run_id in after.runs.infos
+
+
+def test_the_tab_fits_a_1280_pixel_window(qtbot: QtBot, registry: RunRegistry) -> None:
+    """Wider than the window, the plots on the right were cut off."""
+    write_run(registry, epochs=3, batches=10)
+    dashboard = dashboard_for(qtbot, registry)
+    assert dashboard.minimumSizeHint().width() <= 1280
