@@ -119,6 +119,7 @@ def test_a_run_launched_on_a_host_is_followed_here_and_again_after_the_app_resta
         assert not folder.summary().status.ended
         earlier = set(run_processes(remote, folder, "follow"))  # silent: they may outlive it
         window.show_datasets()  # the next start opens there, not on the Training tab
+        dashboard.select_runs([])  # kept unselected: the next start follows it all the same
         window.close()
 
         # The restarted app follows it again by itself, and controls it over SSH.
