@@ -34,7 +34,14 @@ _STYLES = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO
 @click.option("--deep", is_flag=True, help="Decode every image fully: slower, finds more damage.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--include-hidden", is_flag=True, help="Also check hidden files and folders.")
-def command(path: Path, deep: bool, as_json: bool, include_hidden: bool) -> None:
+@click.option(
+    "--similar/--no-similar",
+    default=True,
+    show_default=True,
+    help="Compare the images by their looks: near-duplicates, leaks between splits. "
+    "Decodes each image not compared before.",
+)
+def command(path: Path, deep: bool, as_json: bool, include_hidden: bool, similar: bool) -> None:
     """Check the images, labels and dataset sets under PATH before training on them.
 
     Exits with 0 when nothing blocks a training run, 1 when something does;
@@ -54,7 +61,9 @@ def command(path: Path, deep: bool, as_json: bool, include_hidden: bool) -> None
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             inventory = run_to_end(follow(scanning), Inventory)
-            checking = check(inventory, deep=deep, cancel=cancel, database=database)
+            checking = check(
+                inventory, deep=deep, cancel=cancel, database=database, similar=similar
+            )
             report = run_to_end(follow(checking), CheckReport)
         except KeyboardInterrupt:
             # Stop the work in flight; closing the scan saves the hashes it has.
@@ -106,9 +115,14 @@ def _show_group(group: FindingGroup) -> None:
     for finding in group.findings[:SHOWN_PER_GROUP]:
         line = Text(f"  {finding.path}", style="bold")
         line.append(f"  {finding.detail}")
-        if finding.related:
+        if finding.related and not finding.pairs:
             line.append(f"  (also: {', '.join(finding.related)})")
         out.print(line)
+        for image, copy in finding.pairs[:SHOWN_PER_GROUP]:
+            out.print(Text(f"    {image}  ~  {copy}"))
+        if len(finding.pairs) > SHOWN_PER_GROUP:
+            more = len(finding.pairs) - SHOWN_PER_GROUP
+            out.print(Text(f"    ... and {more} more pairs (--json lists them all)", style="dim"))
     hidden = len(group.findings) - SHOWN_PER_GROUP
     if hidden > 0:
         out.print(Text(f"  ... and {hidden} more (--json lists them all)", style="dim"))

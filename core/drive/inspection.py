@@ -251,7 +251,7 @@ def _scan_and_check(
             yield event
     assert inventory is not None
     report: CheckReport | None = None
-    for checked in check(inventory, cancel=cancel, database=database):
+    for checked in check(inventory, cancel=cancel, database=database, similar=True):
         if isinstance(checked, Finished):
             report = checked.result
         else:

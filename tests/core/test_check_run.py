@@ -119,13 +119,16 @@ def test_set_problems(tmp_path: Path) -> None:
         ("data_yaml_missing_split", "ds/data.yaml"),
         ("data_yaml_too_few_names", "ds/data.yaml"),
         ("orphan_label", "ds/labels/train/gone.txt"),
-        ("duplicate_images", "ds/images/train/a.jpg"),
+        ("leaky_splits", "ds/data.yaml"),
         ("unlabelled_image", "ds/images/train/background.jpg"),
         ("unused_class", "ds/data.yaml"),
     }
-    (duplicate,) = report.of_kind(K.DUPLICATE_IMAGES)
-    assert duplicate.related == ("ds/images/val/c.jpg",)
-    assert "in train and val" in duplicate.detail
+    (leak,) = report.of_kind(K.LEAKY_SPLITS)
+    assert leak.pairs == (("ds/images/val/c.jpg", "ds/images/train/a.jpg"),)
+    assert leak.detail == (
+        "1 image of val has a copy in train (1 with the same bytes): "
+        "their scores will look better than they are"
+    )
     (too_few,) = report.of_kind(K.DATA_YAML_TOO_FEW_NAMES)
     assert too_few.detail == "names 3 classes (ids 0-2) but labels use class id 5"
     assert [finding.detail for finding in report.of_kind(K.UNUSED_CLASS)] == [

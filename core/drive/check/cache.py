@@ -11,6 +11,9 @@ sha256 and those, and found again by any file, anywhere, with the same. What
 sets add up to (duplicates, orphans, unlabelled images, unused classes) is
 always worked out again from them.
 
+The fingerprints that compare images by their looks (:mod:`.similar`) are
+kept here too, under the content's sha256 alone.
+
 A file the scan did not hash has no key and is always checked. The table
 remembers the rules its results were found by (:data:`RULES_VERSION`): when
 the check's rules change, it is emptied.
@@ -53,6 +56,11 @@ def image_key(sha256: str, suffix: str, deep: bool, max_pixels: int | None) -> s
 
 def label_key(sha256: str, class_count: int | None) -> str:
     return f"label {sha256} {class_count}"
+
+
+def looks_key(sha256: str) -> str:
+    """The key of an image's fingerprint (see :mod:`.similar`)."""
+    return f"looks {sha256}"
 
 
 def encode(findings: Sequence[Finding], class_ids: tuple[int, ...] | None = None) -> str:

@@ -59,6 +59,10 @@ class FindingKind(StrEnum):
     NO_LABELLED_IMAGES = "no_labelled_images"
     ORPHAN_LABEL = "orphan_label"
     DUPLICATE_IMAGES = "duplicate_images"
+    LEAKY_SPLITS = "leaky_splits"
+    NEAR_DUPLICATES = "near_duplicates"
+    SHARED_WITH_SET = "shared_with_set"
+    LABELS_DIFFER_ACROSS_SETS = "labels_differ_across_sets"
     SPLITS_SHARE_IMAGES = "splits_share_images"
     UNLABELLED_IMAGE = "unlabelled_image"
     UNUSED_CLASS = "unused_class"
@@ -243,8 +247,33 @@ _ABOUT: dict[FindingKind, _About] = {
     FindingKind.DUPLICATE_IMAGES: _About(
         _W,
         "identical images under several names",
-        "Delete the copies: duplicates weigh double in training, and a copy in both train "
-        "and val inflates the validation scores.",
+        "Delete the copies: duplicates weigh double in training.",
+    ),
+    FindingKind.LEAKY_SPLITS: _About(
+        _W,
+        "images of val or test also in an earlier split",
+        "A model is scored on images it trained on, or nearly: the same bytes, or the same "
+        "picture re-encoded, resized, slightly cropped, or a neighbouring video frame. Move "
+        "each pair (and the frames around it) into one split; split videos by recording, "
+        "not by frame.",
+    ),
+    FindingKind.NEAR_DUPLICATES: _About(
+        _I,
+        "images that look the same",
+        "Re-encoded, resized or slightly cropped copies, or neighbouring video frames: they "
+        "weigh more in training than other images. Keep one where they add nothing.",
+    ),
+    FindingKind.SHARED_WITH_SET: _About(
+        _I,
+        "images also in another set",
+        "The same bytes under another set (another person's folder, often): the store "
+        "keeps them once. Train on both sets and these images count twice.",
+    ),
+    FindingKind.LABELS_DIFFER_ACROSS_SETS: _About(
+        _W,
+        "the same image labelled differently in two sets",
+        "One of the labellings is probably wrong, and a model trained on both sets learns "
+        "both answers: compare them and fix one.",
     ),
     FindingKind.UNLABELLED_IMAGE: _About(
         _I,
@@ -286,7 +315,8 @@ class Finding:
     """One problem at one place.
 
     ``path`` is POSIX and relative to the scanned root; ``related`` lists other
-    paths involved in the same problem (the copies of a duplicate image).
+    paths involved in the same problem (the copies of a duplicate image; by
+    default every image of ``pairs``).
     """
 
     kind: FindingKind
@@ -294,6 +324,13 @@ class Finding:
     detail: str
     line: int | None = None
     related: tuple[str, ...] = ()
+    pairs: tuple[tuple[str, str], ...] = ()
+    """For a finding about a whole set, the two images of each case it counts."""
+
+    def __post_init__(self) -> None:
+        if self.pairs and not self.related:
+            paths = dict.fromkeys(path for pair in self.pairs for path in pair)
+            object.__setattr__(self, "related", tuple(paths))
 
     @property
     def severity(self) -> Severity:

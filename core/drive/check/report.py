@@ -94,6 +94,7 @@ def _group_json(group: FindingGroup) -> dict[str, Any]:
                 "detail": finding.detail,
                 "line": finding.line,
                 "related": list(finding.related),
+                **({"pairs": [list(pair) for pair in finding.pairs]} if finding.pairs else {}),
             }
             for finding in group.findings
         ],

@@ -20,12 +20,22 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image
 
-from datayard.core.drive.check.cache import CheckCache, decode, encode, image_key, label_key
+from datayard.core.drive.check.across_sets import across_sets
+from datayard.core.drive.check.cache import (
+    CheckCache,
+    decode,
+    encode,
+    image_key,
+    label_key,
+    looks_key,
+)
 from datayard.core.drive.check.findings import Finding, FindingKind
 from datayard.core.drive.check.images import check_image
 from datayard.core.drive.check.labels import LabelResult, check_label
 from datayard.core.drive.check.report import CheckReport
 from datayard.core.drive.check.sets import check_set
+from datayard.core.drive.check.similar import Fingerprint, fingerprint
+from datayard.core.drive.decoding import UndecodableImageError
 from datayard.core.drive.inventory import FileEntry, FileKind, Inventory, ScanProblemKind
 from datayard.core.events import CancelToken, Finished, Progress, Throttle, check_cancel
 from datayard.core.pool import run_parallel
@@ -34,6 +44,9 @@ from datayard.core.stepwise import sorted_stepwise
 log = logging.getLogger(__name__)
 
 PHASE = "checking"
+COMPARING = "comparing"
+_FLAT = "flat"
+"""What the cache keeps for an image that has no fingerprint (see :mod:`.similar`)."""
 _QUEUED_PER_WORKER = 4
 _SCAN_PROBLEMS = {
     ScanProblemKind.UNREADABLE_FOLDER: FindingKind.UNREADABLE_FOLDER,
@@ -74,6 +87,7 @@ def check(
     cancel: CancelToken | None = None,
     max_pixels: int | None = None,
     database: Path | None = None,
+    similar: bool = False,
 ) -> Iterator[Progress | Finished[CheckReport]]:
     """Check every image, every label of a set, then every set of ``inventory``.
 
@@ -82,6 +96,9 @@ def check(
     ``Finished(report)``; raises :class:`~datayard.core.events.Cancelled` once
     ``cancel`` is set. ``deep`` decodes every image (see :mod:`.images`).
     ``database`` holds the results of files checked before (see :mod:`.cache`).
+    ``similar`` also compares the sets' images by their looks (see
+    :mod:`.similar`), in a phase of its own (``"comparing"``): it decodes
+    every image not compared before, which a push does without.
     """
     check_cancel(cancel)
     limit = max_pixels if max_pixels is not None else Image.MAX_IMAGE_PIXELS
@@ -101,7 +118,8 @@ def check(
                 cache.add(key, encode(result.findings, _class_ids(result)))
             return result
 
-        report = yield from _run(inventory, jobs, run_job, deep, workers, cancel)
+        compare = _Comparer(inventory.root, cache, workers, cancel) if similar else None
+        report = yield from _run(inventory, jobs, run_job, deep, workers, cancel, compare)
     yield Finished(report)
 
 
@@ -112,6 +130,7 @@ def _run(
     deep: bool,
     workers: int | None,
     cancel: CancelToken | None,
+    compare: _Comparer | None,
 ) -> Generator[Progress, None, CheckReport]:
     findings: list[Finding] = [
         Finding(_SCAN_PROBLEMS[problem.kind], problem.rel, problem.detail)
@@ -138,11 +157,13 @@ def _run(
             hashes[result.job.rel] = result.sha256
         if throttle.due() or done == len(jobs):
             yield Progress(PHASE, done, len(jobs), current=result.job.rel)
+    looks = (yield from compare.run(inventory, hashes)) if compare is not None else {}
     summaries = []
     for dataset in inventory.sets:
-        set_findings, summary = check_set(dataset, labels, hashes, inventory.root)
+        set_findings, summary = check_set(dataset, labels, hashes, inventory.root, looks)
         findings += set_findings
         summaries.append(summary)
+    findings += across_sets(inventory.sets, hashes, _label_hashes(inventory))
     report = CheckReport(
         root=inventory.root,
         findings=tuple(sorted_stepwise(findings, key=Finding.sort_key)),
@@ -154,6 +175,72 @@ def _run(
     )
     log.info("checked %s: %s", inventory.root, report.counts)
     return report
+
+
+class _Comparer:
+    """The fingerprints of the sets' images: from the check cache, else decoded in threads.
+
+    Each content is fingerprinted once, whatever number of files hold it.
+    """
+
+    def __init__(
+        self, root: Path, cache: CheckCache | None, workers: int | None, cancel: CancelToken | None
+    ) -> None:
+        self._root = root
+        self._cache = cache
+        self._workers = workers
+        self._cancel = cancel
+
+    def run(
+        self, inventory: Inventory, hashes: dict[str, str]
+    ) -> Generator[Progress, None, dict[str, Fingerprint]]:
+        """Fingerprints by path; images that are flat, undecodable or unhashed have none."""
+        holder: dict[str, str] = {}
+        for dataset in inventory.sets:
+            for item in dataset.items:
+                digest = hashes.get(item.image)
+                if digest is not None:
+                    holder.setdefault(digest, item.image)
+        kept = self._cache.lookup(map(looks_key, holder)) if self._cache is not None else {}
+        prints = {
+            digest: _looks(kept[looks_key(digest)])
+            for digest in holder
+            if looks_key(digest) in kept
+        }
+        todo = [(digest, rel) for digest, rel in holder.items() if digest not in prints]
+        yield Progress(COMPARING, 0, len(todo))
+        throttle = Throttle()
+        results = run_parallel(
+            self._fingerprint,
+            todo,
+            workers=self._workers or _default_workers(),
+            cancel=self._cancel,
+            name="datayard-compare",
+            queued=_QUEUED_PER_WORKER,
+        )
+        for done, (digest, rel, found) in enumerate(results, start=1):
+            prints[digest] = found
+            if throttle.due() or done == len(todo):
+                yield Progress(COMPARING, done, len(todo), current=rel)
+        return {
+            rel: found
+            for rel, digest in hashes.items()
+            if (found := prints.get(digest)) is not None
+        }
+
+    def _fingerprint(self, job: tuple[str, str]) -> tuple[str, str, Fingerprint | None]:
+        digest, rel = job
+        try:
+            found = fingerprint(self._root / rel)
+        except UndecodableImageError:
+            return digest, rel, None  # the check reports it; a later check tries again
+        if self._cache is not None:
+            self._cache.add(looks_key(digest), _FLAT if found is None else found.to_text())
+        return digest, rel, found
+
+
+def _looks(kept: str) -> Fingerprint | None:
+    return None if kept == _FLAT else Fingerprint.from_text(kept)
 
 
 def _key(job: _FileJob, deep: bool, limit: int | None) -> str | None:
@@ -231,6 +318,15 @@ def _known_hashes(inventory: Inventory) -> dict[str, str]:
         entry.rel: entry.sha256
         for entry in inventory.of_kind(FileKind.IMAGE)
         if entry.sha256 is not None and entry.size > 0
+    }
+
+
+def _label_hashes(inventory: Inventory) -> dict[str, str]:
+    labels = {item.label for dataset in inventory.sets for item in dataset.items if item.label}
+    return {
+        entry.rel: entry.sha256
+        for entry in inventory.files
+        if entry.sha256 is not None and entry.rel in labels
     }
 
 

@@ -1,4 +1,4 @@
-"""Checks that need a whole set: pairing, duplicates, class usage.
+"""Checks that need a whole set: pairing, duplicates, leaks between splits, class usage.
 
 They run after every file of the set was checked, on the per-file results, so
 nothing here touches the disk except through :mod:`.datayaml`.
@@ -14,6 +14,7 @@ from pathlib import Path
 from datayard.core.drive.check.datayaml import check_data_yaml
 from datayard.core.drive.check.findings import Finding, FindingKind
 from datayard.core.drive.check.labels import LabelResult
+from datayard.core.drive.check.similar import Fingerprint, look_alike_pairs
 from datayard.core.drive.inventory import DatasetSet, LayoutKind, SharedSplit
 
 
@@ -43,12 +44,14 @@ def check_set(
     labels: Mapping[str, LabelResult],
     hashes: Mapping[str, str],
     root: Path,
+    looks: Mapping[str, Fingerprint] | None = None,
 ) -> tuple[list[Finding], SetSummary]:
     """Findings and summary of one set.
 
     ``labels`` holds the result of every label file of the set's items;
     ``hashes`` the sha256 of its non-empty images (empty ones are already an
-    error, and would all look identical).
+    error, and would all look identical); ``looks`` the fingerprints of those
+    images that were compared (see :mod:`.similar`).
     """
     place = dataset.root or "."
     results = [labels[item.label] for item in dataset.items if item.label is not None]
@@ -59,7 +62,7 @@ def check_set(
     ]
     findings += _pairing(dataset, place, labelled=len(results))
     findings += [_shared(dataset.data_yaml or place, shared) for shared in dataset.shared]
-    findings += _duplicates(dataset, hashes)
+    findings += _copies(dataset, dataset.data_yaml or place, hashes, looks or {})
     if dataset.data_yaml is not None:
         findings += check_data_yaml(root, dataset.data_yaml)
     if dataset.class_names and results:
@@ -109,24 +112,139 @@ def _shared(place: str, shared: SharedSplit) -> Finding:
     return Finding(FindingKind.SPLITS_SHARE_IMAGES, place, detail)
 
 
-def _duplicates(dataset: DatasetSet, hashes: Mapping[str, str]) -> list[Finding]:
-    groups: defaultdict[str, list[str]] = defaultdict(list)
+def _copies(
+    dataset: DatasetSet, place: str, hashes: Mapping[str, str], looks: Mapping[str, Fingerprint]
+) -> list[Finding]:
+    """Copies within a split (weighing double), and copies across splits (leaks): by
+    their bytes, then by their looks where the images were compared."""
     split_of = {item.image: item.split for item in dataset.items}
+    groups: defaultdict[str, list[str]] = defaultdict(list)
     for item in dataset.items:
         digest = hashes.get(item.image)
         if digest is not None:
             groups[digest].append(item.image)
     findings = []
+    leaks: list[_Leak] = []
     for paths in groups.values():
-        if len(paths) < 2:
-            continue
-        first, *copies = sorted(paths)
-        detail = f"{len(paths)} files with the same bytes"
-        splits = sorted({split_of[path] for path in paths} - {""})
-        if len(splits) > 1:
-            detail += f", in {' and '.join(splits)}: validation sees training images"
-        findings.append(Finding(FindingKind.DUPLICATE_IMAGES, first, detail, related=tuple(copies)))
+        by_split: defaultdict[str, list[str]] = defaultdict(list)
+        for path in sorted(paths):
+            by_split[split_of[path]].append(path)
+        for same in by_split.values():
+            if len(same) > 1:
+                first, *copies = same
+                detail = f"{len(same)} files with the same bytes"
+                findings.append(
+                    Finding(FindingKind.DUPLICATE_IMAGES, first, detail, related=tuple(copies))
+                )
+        leaks += _leaks(by_split, exact=True)
+    compared = sorted(path for path in split_of if path in looks)
+    clusters = _Clusters()
+    for mine, theirs in look_alike_pairs([looks[path] for path in compared]):
+        one, other = compared[mine], compared[theirs]
+        if hashes.get(one) == hashes.get(other):
+            continue  # the same bytes: reported above
+        if split_of[one] == split_of[other]:
+            clusters.join(one, other)
+        else:
+            leaks += _leaks({split_of[one]: [one], split_of[other]: [other]}, exact=False)
+    findings += [
+        Finding(
+            FindingKind.NEAR_DUPLICATES,
+            first,
+            f"{len(copies) + 1} images{_in(split_of[first])} that look the same",
+            related=tuple(copies),
+        )
+        for first, *copies in clusters.groups()
+    ]
+    if leaks:
+        findings.append(_leak_finding(place, leaks))
     return findings
+
+
+@dataclass(frozen=True, slots=True)
+class _Leak:
+    evaluated: str
+    """The split whose scores the copy inflates: the later of the two (train, val, test)."""
+    source: str
+    image: str
+    """The image in ``evaluated``."""
+    copy: str
+    exact: bool
+
+
+_SPLIT_ORDER = {"train": 0, "val": 1, "test": 2}
+
+
+def _leaks(by_split: Mapping[str, list[str]], *, exact: bool) -> list[_Leak]:
+    """Each image of a later split paired with its copy in the earliest split."""
+    splits = sorted((split for split in by_split if split), key=_split_rank)
+    if len(splits) < 2:
+        return []
+    source, *later = splits
+    copy = by_split[source][0]
+    return [
+        _Leak(split, source, image, copy, exact) for split in later for image in by_split[split]
+    ]
+
+
+def _split_rank(split: str) -> tuple[int, str]:
+    return _SPLIT_ORDER.get(split, len(_SPLIT_ORDER)), split
+
+
+def _leak_finding(place: str, leaks: list[_Leak]) -> Finding:
+    """One finding for the set: per pair of splits how many images leak, and the pairs."""
+    by_splits: defaultdict[tuple[str, str], dict[str, _Leak]] = defaultdict(dict)
+    for leak in sorted(leaks, key=lambda leak: (not leak.exact, leak.image)):
+        by_splits[leak.evaluated, leak.source].setdefault(leak.image, leak)
+    parts = []
+    pairs: list[tuple[str, str]] = []
+    for (evaluated, source), found in sorted(
+        by_splits.items(), key=lambda item: [_split_rank(split) for split in item[0]]
+    ):
+        exact = sum(leak.exact for leak in found.values())
+        near = len(found) - exact
+        ways = [
+            f"{exact} with the same bytes" * bool(exact),
+            f"{near} that look the same" * bool(near),
+        ]
+        images = "1 image" if len(found) == 1 else f"{len(found)} images"
+        verb = "has" if len(found) == 1 else "have"
+        parts.append(
+            f"{images} of {evaluated} {verb} a copy in {source} ({', '.join(filter(None, ways))})"
+        )
+        pairs += [
+            (leak.image, leak.copy) for leak in sorted(found.values(), key=lambda leak: leak.image)
+        ]
+    detail = "; ".join(parts) + ": their scores will look better than they are"
+    return Finding(FindingKind.LEAKY_SPLITS, place, detail, pairs=tuple(pairs))
+
+
+class _Clusters:
+    """Union-find over paths: look-alikes chained by pairs make one cluster."""
+
+    def __init__(self) -> None:
+        self._parent: dict[str, str] = {}
+
+    def join(self, one: str, other: str) -> None:
+        self._parent[self._root(one)] = self._root(other)
+
+    def _root(self, path: str) -> str:
+        root = self._parent.setdefault(path, path)
+        while self._parent[root] != root:
+            root = self._parent[root]
+        while path != root:  # point the chain at its root: the next look is one step
+            path, self._parent[path] = self._parent[path], root
+        return root
+
+    def groups(self) -> list[list[str]]:
+        members: defaultdict[str, list[str]] = defaultdict(list)
+        for path in self._parent:
+            members[self._root(path)].append(path)
+        return sorted(sorted(group) for group in members.values())
+
+
+def _in(split: str) -> str:
+    return f" in {split}" if split else ""
 
 
 def _class_stats(names: tuple[str, ...], results: list[LabelResult]) -> tuple[ClassStats, ...]:
