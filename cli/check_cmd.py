@@ -2,7 +2,8 @@
 
 Exit codes are the answer for scripts: 0 trainable, 1 blocking problems,
 2 usage error. The readable report goes to stdout, grouped by problem with one
-fix hint per group; ``--json`` prints the full report instead.
+fix hint per group; ``--json`` prints the full report instead. ``--csv`` and
+``--html`` also write it to files, to share or to open in a spreadsheet.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from rich.table import Table
 from rich.text import Text
 
 from datayard.core.drive.check import CheckReport, FindingGroup, SetSummary, Severity, check
+from datayard.core.drive.check.export import check_destination, write_csv, write_html
 from datayard.core.drive.inventory import Inventory
 from datayard.core.drive.scan import scan
+from datayard.core.drive.thumbnails import ThumbnailCache
 from datayard.core.events import CancelToken, run_to_end
 from datayard.core.paths import AppDirs
 
@@ -41,14 +44,38 @@ _STYLES = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO
     help="Compare the images by their looks: near-duplicates, leaks between splits. "
     "Decodes each image not compared before.",
 )
-def command(path: Path, deep: bool, as_json: bool, include_hidden: bool, similar: bool) -> None:
+@click.option(
+    "--csv",
+    "csv_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the findings to FILE as CSV, one row each.",
+)
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the report to FILE as one HTML page, with thumbnails of the images.",
+)
+def command(
+    path: Path,
+    deep: bool,
+    as_json: bool,
+    include_hidden: bool,
+    similar: bool,
+    csv_file: Path | None,
+    html_file: Path | None,
+) -> None:
     """Check the images, labels and dataset sets under PATH before training on them.
 
     Exits with 0 when nothing blocks a training run, 1 when something does;
-    a PATH that is not a folder is a usage error (the scan says so).
+    a PATH that is not a folder, or a report file that cannot be written, is
+    a usage error.
     """
+    for file in filter(None, (csv_file, html_file)):  # before the check, which may take minutes
+        check_destination(file)
     cancel = CancelToken()
-    database = AppDirs.default().ensure().database
+    dirs = AppDirs.default().ensure()
+    database = dirs.database
     scanning = scan(
         path,
         database=database,
@@ -74,6 +101,10 @@ def command(path: Path, deep: bool, as_json: bool, include_hidden: bool, similar
         print_json(report.to_json())
     else:
         show_report(report)
+    if csv_file is not None:
+        write_csv(report, csv_file)
+    if html_file is not None:
+        write_html(report, html_file, ThumbnailCache(dirs.thumbnails))
     click.get_current_context().exit(0 if report.trainable else 1)
 
 

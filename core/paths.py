@@ -48,3 +48,8 @@ class AppDirs:
     @property
     def database(self) -> Path:
         return self.state / "datayard.sqlite3"
+
+    @property
+    def thumbnails(self) -> Path:
+        """Shared by the inspector's grid and the exported reports: an image is decoded once."""
+        return self.cache / "thumbnails"

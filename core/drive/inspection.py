@@ -15,13 +15,20 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Generator, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
 from PIL import Image
 
-from datayard.core.drive.check import CheckReport, FindingKind, Severity, check
+from datayard.core.drive.check import (
+    CheckReport,
+    Finding,
+    FindingKind,
+    SetSummary,
+    Severity,
+    check,
+)
 from datayard.core.drive.decoding import open_image
 from datayard.core.drive.inventory import FileKind, Inventory, SetItem
 from datayard.core.drive.scan import scan
@@ -29,7 +36,7 @@ from datayard.core.drive.scan.summary import class_name
 from datayard.core.errors import UsageError
 from datayard.core.events import CancelToken, Finished, Progress, Throttle, check_cancel
 from datayard.core.pool import helper_pool
-from datayard.core.stepwise import release_stepwise
+from datayard.core.stepwise import release_stepwise, sorted_stepwise
 
 PHASE_MEASURING = "measuring images"
 _MEASURE_WORKERS = 8
@@ -143,6 +150,9 @@ class Inspection:
     sizes: tuple[tuple[int, int], ...]
     """Width and height of every image whose header could be read."""
     folders: tuple[FolderSummary, ...]
+    report: CheckReport
+    """The checks of the selection as one report, for an export: paths relative to the
+    folder that holds every scanned one, findings narrowed to the selected files."""
 
     @cached_property
     def labelled(self) -> int:
@@ -188,6 +198,7 @@ def inspect(
         problems=_problems(parts),
         sizes=tuple(sizes),
         folders=tuple(part.summary for part in parts if part.only is None),
+        report=_report(parts),
     )
     _ = inspection.labelled, inspection.counts  # counted here, not by a UI thread that shows them
     yield Finished(inspection)
@@ -347,6 +358,44 @@ def _problems(parts: Sequence[_Part]) -> tuple[ProblemGroup, ...]:
                 found += [ProblemRow(root / rel, same, related=True) for rel in finding.related]
     ordered = sorted(rows.items(), key=lambda pair: pair[0].severity.rank)
     return tuple(ProblemGroup(kind, tuple(found)) for kind, found in ordered)
+
+
+def _report(parts: Sequence[_Part]) -> CheckReport:
+    if len(parts) == 1 and parts[0].only is None:
+        return parts[0].report
+    try:
+        root = Path(os.path.commonpath([part.report.root for part in parts]))
+    except ValueError:  # on different drives, or nothing selected: paths stay absolute
+        root = Path()
+    findings: list[Finding] = []
+    sets: list[SetSummary] = []
+    for part in parts:
+        base = part.report.root
+        for finding in part.report.findings:
+            if part.relevant([finding.path, *finding.related]):
+                findings.append(
+                    replace(
+                        finding,
+                        path=_moved(base, finding.path, root),
+                        related=tuple(_moved(base, rel, root) for rel in finding.related),
+                    )
+                )
+        sets += (replace(set_, root=_moved(base, set_.root, root)) for set_ in part.report.sets)
+    return CheckReport(
+        root=root,
+        findings=tuple(sorted_stepwise(findings, key=Finding.sort_key)),
+        sets=tuple(sets),
+        images_checked=sum(part.report.images_checked for part in parts),
+        labels_checked=sum(part.report.labels_checked for part in parts),
+        deep=any(part.report.deep for part in parts),
+        from_cache=sum(part.report.from_cache for part in parts),
+    )
+
+
+def _moved(base: Path, rel: str, root: Path) -> str:
+    """``rel``, relative to ``base``, made relative to ``root`` (absolute without one)."""
+    path = base / rel
+    return (path.relative_to(root) if root.parts else path).as_posix()
 
 
 def _measure(

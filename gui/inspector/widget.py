@@ -31,6 +31,7 @@ from ..thumbnails import ThumbnailModel
 from ..workers import Operation, release_in_background, run_in_background
 from .lazy_chart import LazyChart
 from .problems import ProblemTree
+from .report_export import ReportExportButton
 from .viewer import LabelViewer
 
 
@@ -67,7 +68,7 @@ class Inspector(QWidget):
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.bar = OperationBar()
 
-        self.thumbnails = ThumbnailModel(ThumbnailCache(workspace.dirs.cache / "thumbnails"), self)
+        self.thumbnails = ThumbnailModel(ThumbnailCache(workspace.dirs.thumbnails), self)
         self.grid = QListView()
         self.grid.setViewMode(QListView.ViewMode.IconMode)
         self.grid.setModel(self.thumbnails)
@@ -93,6 +94,8 @@ class Inspector(QWidget):
         problems_layout.setContentsMargins(0, 0, 0, 0)
         problems_layout.addWidget(self.problems, 1)
         problems_layout.addWidget(self.problems.hint)
+        self.export = ReportExportButton(self.thumbnails.cache)
+        problems_layout.addWidget(self.export, 0, Qt.AlignmentFlag.AlignRight)
         self.tabs.addTab(problems, "Problems")
         self.tabs.addTab(self.histogram, "Classes")
         self.tabs.addTab(self.sizes, "Image sizes")
@@ -168,6 +171,7 @@ class Inspector(QWidget):
         self.sizes.call("show_sizes", inspection.sizes if inspection else ())
         root = _common_root(inspection.paths) if inspection else None
         self.problems.show_problems(inspection.problems if inspection else (), root)
+        self.export.show_report(inspection.report if inspection else None)
         found = sum(inspection.counts.values()) if inspection else 0
         self.tabs.setTabText(0, f"Problems ({found:,})" if inspection else "Problems")
         self.viewer.show_message("Select an image to see its labels.")
@@ -180,6 +184,7 @@ class Inspector(QWidget):
         if old is not None:  # the last references to 100,000 images and paths go in a worker
             garbage: list[object] = [*old.images, *old.sizes]
             garbage += (row for group in old.problems for row in group.rows)
+            garbage += old.report.findings
             del old
             # After the emptied views have painted: the paint's Python callbacks each wait
             # for the GIL, and with the release started at once the window stalled 45-58 ms.

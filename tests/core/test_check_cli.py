@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -88,3 +89,30 @@ def test_a_folder_the_user_cannot_read_is_reported(messy_tree: MessyTree, tmp_pa
     done = datayard(tmp_path, str(messy_tree.root), "--json", prefix=tuple(prefix))
     assert done.returncode == 1, done.stderr
     assert findings(json.loads(done.stdout)) == Counter(messy_tree.findings_as_user())
+
+
+def test_the_report_is_also_written_as_csv_and_html(messy_tree: MessyTree, tmp_path: Path) -> None:
+    csv_file, html_file = tmp_path / "report.csv", tmp_path / "report.html"
+    done = datayard(
+        tmp_path, str(messy_tree.root), "--csv", str(csv_file), "--html", str(html_file)
+    )
+    assert done.returncode == 1, done.stderr
+    with csv_file.open(encoding="utf-8", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert Counter(ExpectedFinding(row["kind"], row["severity"], row["path"]) for row in rows) == (
+        Counter(messy_tree.findings)
+    )
+    page = html_file.read_text("utf-8")
+    assert f"Check of {messy_tree.root}" in page
+    assert '<img src="data:image/jpeg;base64,' in page
+
+
+def test_a_report_file_that_cannot_be_written_stops_before_the_check(tmp_path: Path) -> None:
+    folder = make_clean_set(tmp_path / "pets")
+    target = tmp_path / "no such folder" / "report.html"
+    done = datayard(tmp_path, str(folder), "--html", str(target))
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert (
+        done.stderr.strip() == f"error: cannot write {target}: there is no folder {target.parent}"
+    )
