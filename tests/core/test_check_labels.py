@@ -64,6 +64,10 @@ def test_valid_files_have_no_finding(text: str, class_ids: tuple[int, ...]) -> N
         ("0 0.5 0.5 0.2 0.2\n0 0.5 0.5 0 0.2\n", [(K.LABEL_NO_AREA, 2)]),
         ("1 0.1 0.1 0.1 0.1 0.5 0.9\n", [(K.LABEL_NO_AREA, 1)]),
         ("1 0.1 0.1 0.5 0.5 0.9 0.9\n", [(K.LABEL_NO_AREA, 1)]),
+        # 0.002 of 640 pixels is 1.28: under the 2 pixels Ultralytics' augmentation keeps.
+        ("0 0.5 0.5 0.2 0.2\n0 0.5 0.5 0.002 0.2\n", [(K.LABEL_TINY_OBJECT, 2)]),
+        ("0 0.5 0.5 0.004 0.004\n", []),
+        ("1 0.1 0.1 0.5 0.101 0.9 0.1\n", [(K.LABEL_TINY_OBJECT, 1)]),
         (
             "car 1.5 0.5 0.2\n",
             [(K.LABEL_MALFORMED, 1), (K.LABEL_CLASS_ID, 1), (K.LABEL_COORDINATES, 1)],
@@ -133,3 +137,18 @@ def test_an_object_with_no_area_says_why() -> None:
         "line 1: the polygon has 2 distinct point(s); it needs 3",
         "line 1: the polygon's points lie on one line",
     ]
+
+
+def test_a_tiny_object_says_its_size_at_the_training_size() -> None:
+    (tiny,) = check_label_data(b"0 0.5 0.5 0.0015 0.25\n", 3, rel="a.txt").findings
+    assert tiny.detail == "line 1: at most 1.0 x 160.0 pixels at the training size of 640"
+
+
+def test_more_objects_than_ultralytics_keeps_is_one_note_for_the_file() -> None:
+    def crowd(count: int) -> str:
+        return "".join(f"0 {0.1 + i / 1000:.4f} 0.5 0.01 0.01\n" for i in range(count))
+
+    assert found(crowd(300)) == []
+    (crowded,) = check_label_data(crowd(600).encode(), 3, rel="a.txt").findings
+    assert (crowded.kind, crowded.line) == (K.LABEL_MANY_OBJECTS, None)
+    assert crowded.detail == "600 objects: at least 300 can never all be found"

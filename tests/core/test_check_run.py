@@ -345,3 +345,16 @@ def test_splits_that_share_some_images_say_how_many(tmp_path: Path) -> None:
     ]
     (summary,) = report.sets
     assert summary.splits == {"train": 2, "val": 1}
+
+
+def test_a_class_ten_times_rarer_than_another_is_a_note_with_the_ratio(tmp_path: Path) -> None:
+    many_cars = b"".join(b"0 0.%d5 0.5 0.05 0.05\n" % i for i in range(9)) + b"2 0.5 0.5 0.2 0.2\n"
+    pairs = {f"ds/images/train/{n}.jpg": many_cars for n in "abcd"}
+    pairs["ds/images/train/e.jpg"] = BOX + b"1 0.3 0.3 0.2 0.2\n"  # BOX is a cat
+    (imbalance,) = run(yaml_set(tmp_path, GOOD_YAML, pairs)).of_kind(K.CLASS_IMBALANCE)
+    assert (imbalance.path, imbalance.detail) == (
+        "ds/data.yaml",
+        "'cat' has 37 objects, 'dog' 1: 37 to 1",
+    )
+    pairs["ds/images/train/e.jpg"] = BOX + b"".join(b"1 0.3 0.%d 0.2 0.2\n" % i for i in range(4))
+    assert not run(yaml_set(tmp_path / "even", GOOD_YAML, pairs)).of_kind(K.CLASS_IMBALANCE)

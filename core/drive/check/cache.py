@@ -31,7 +31,7 @@ from datayard.core.database import connect, forget_on_new_rules
 from datayard.core.drive.check.findings import Finding, FindingKind
 from datayard.core.drive.labels import RULES_VERSION as LABEL_RULES
 
-RULES_VERSION = (2, LABEL_RULES)
+RULES_VERSION = (3, LABEL_RULES)
 """Raise the first number whenever a check of one file changes what it finds."""
 
 SCHEMA = """

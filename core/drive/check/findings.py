@@ -52,6 +52,8 @@ class FindingKind(StrEnum):
     LABEL_MIXED_SHAPES = "label_mixed_shapes"
     LABEL_DUPLICATE_LINE = "label_duplicate_line"
     LABEL_NO_AREA = "label_no_area"
+    LABEL_TINY_OBJECT = "label_tiny_object"
+    LABEL_MANY_OBJECTS = "label_many_objects"
     # Sets
     DATA_YAML_INVALID = "data_yaml_invalid"
     DATA_YAML_MISSING_SPLIT = "data_yaml_missing_split"
@@ -66,6 +68,7 @@ class FindingKind(StrEnum):
     SPLITS_SHARE_IMAGES = "splits_share_images"
     UNLABELLED_IMAGE = "unlabelled_image"
     UNUSED_CLASS = "unused_class"
+    CLASS_IMBALANCE = "class_imbalance"
     # What the scan could not look at
     UNREADABLE_FOLDER = "unreadable_folder"
     UNREADABLE_FILE = "unreadable_file"
@@ -211,6 +214,20 @@ _ABOUT: dict[FindingKind, _About] = {
         "distinct ones or lie on one line, outlines nothing: Ultralytics drops it in "
         "training, so the object is not learnt. Redraw it or delete the line.",
     ),
+    FindingKind.LABEL_TINY_OBJECT: _About(
+        _W,
+        "object under 2 pixels at the training size",
+        "Training scales each image to 640 pixels on its longer side, and Ultralytics' "
+        "augmentation drops objects under 2 pixels wide or high: this one is not learnt. "
+        "Train at a larger imgsz, crop the image into tiles, or delete the line.",
+    ),
+    FindingKind.LABEL_MANY_OBJECTS: _About(
+        _I,
+        "more than 300 objects in one image",
+        "Ultralytics keeps at most 300 detections per image (max_det) when it validates and "
+        "predicts, so recall on this image is capped: raise max_det, or cut the image into "
+        "tiles.",
+    ),
     FindingKind.DATA_YAML_INVALID: _About(
         _E, "invalid data.yaml", "Fix data.yaml: training reads it before anything else."
     ),
@@ -285,6 +302,12 @@ _ABOUT: dict[FindingKind, _About] = {
         "class never used",
         "No label uses this class: add examples, or remove it from data.yaml (and "
         "renumber the labels after it).",
+    ),
+    FindingKind.CLASS_IMBALANCE: _About(
+        _I,
+        "classes used very unevenly",
+        "The model sees the rare class too seldom to learn it well: label more of it, or "
+        "weigh it up (copies, or cls weights), and judge it by its own scores.",
     ),
     FindingKind.UNREADABLE_FOLDER: _About(
         _W,

@@ -17,6 +17,13 @@ from datayard.core.drive.labels import Fault, Label, LabelObject, parse_label
 
 _NO_AREA = 1e-12
 """Twice the area of a polygon below which its points lie on one line (rounding aside)."""
+TRAINING_SIZE = 640
+"""Ultralytics' default training size (``imgsz``): the longer side of every image, in pixels."""
+SMALLEST_SIDE = 2
+"""Pixels at the training size below which Ultralytics' augmentation drops an object
+(``box_candidates``' ``wh_thr``)."""
+MOST_OBJECTS = 300
+"""Ultralytics' ``max_det``: detections kept per image when it validates and predicts."""
 
 _KIND_OF_FAULT = {
     Fault.NOT_TEXT: FindingKind.LABEL_UNREADABLE,
@@ -64,11 +71,10 @@ def check_label_data(data: bytes, class_count: int | None = None, *, rel: str = 
         *_beyond_names(label, class_count, rel),
         *_repeats(label, rel),
         *_no_area(label, rel),
+        *_too_small(label, rel),
     ]
     findings.sort(key=lambda finding: finding.line or 0)  # stable: a line's findings stay in order
-    mixed = _mixed_shapes(label, rel)
-    if mixed is not None:
-        findings.append(mixed)
+    findings += filter(None, (_mixed_shapes(label, rel), _too_many(label, rel)))
     return LabelResult(rel, label.class_ids, tuple(findings))
 
 
@@ -118,6 +124,36 @@ def _no_area(label: Label, rel: str) -> Iterator[Finding]:
             yield Finding(
                 FindingKind.LABEL_NO_AREA, rel, f"line {item.line}: {why}", line=item.line
             )
+
+
+def _too_small(label: Label, rel: str) -> Iterator[Finding]:
+    """Objects under :data:`SMALLEST_SIDE` pixels wide or high at the training size.
+
+    The image's own size is not needed: training scales its longer side to
+    :data:`TRAINING_SIZE`, so a fraction of it is at most that many pixels
+    (the shorter side gets fewer, which only makes the object smaller).
+    Objects without area, and lines with problems, are reported as such.
+    """
+    troubled = {problem.line for problem in label.problems}
+    for item in label.objects:
+        if item.line in troubled or _why_no_area(item):
+            continue
+        xs, ys = zip(*item.points, strict=True)
+        width, height = (max(xs) - min(xs)) * TRAINING_SIZE, (max(ys) - min(ys)) * TRAINING_SIZE
+        if min(width, height) < SMALLEST_SIDE:
+            detail = (
+                f"line {item.line}: at most {width:.1f} x {height:.1f} pixels at the training "
+                f"size of {TRAINING_SIZE}"
+            )
+            yield Finding(FindingKind.LABEL_TINY_OBJECT, rel, detail, line=item.line)
+
+
+def _too_many(label: Label, rel: str) -> Finding | None:
+    count = len(label.objects)
+    if count <= MOST_OBJECTS:
+        return None
+    detail = f"{count} objects: at least {count - MOST_OBJECTS} can never all be found"
+    return Finding(FindingKind.LABEL_MANY_OBJECTS, rel, detail)
 
 
 def _why_no_area(item: LabelObject) -> str:

@@ -265,6 +265,27 @@ def _class_stats(names: tuple[str, ...], results: list[LabelResult]) -> tuple[Cl
     )
 
 
+IMBALANCE = 10
+"""Objects of the most used class per object of the least used one, from which a set
+hears of it."""
+
+
+def _imbalance(place: str, classes: tuple[ClassStats, ...]) -> list[Finding]:
+    used = [stats for stats in classes if stats.instances and stats.name is not None]
+    if len(used) < 2:
+        return []
+    most = max(used, key=lambda stats: stats.instances)
+    least = min(used, key=lambda stats: stats.instances)
+    ratio = most.instances / least.instances
+    if ratio < IMBALANCE:
+        return []
+    detail = (
+        f"'{most.name}' has {most.instances:,} objects, '{least.name}' {least.instances:,}: "
+        f"{ratio:,.0f} to 1"
+    )
+    return [Finding(FindingKind.CLASS_IMBALANCE, place, detail)]
+
+
 def _class_names(dataset: DatasetSet, place: str, classes: tuple[ClassStats, ...]) -> list[Finding]:
     count = len(dataset.class_names)
     findings = []
@@ -276,6 +297,7 @@ def _class_names(dataset: DatasetSet, place: str, classes: tuple[ClassStats, ...
             f"class id{'s' if len(beyond) > 1 else ''} {ids}"
         )
         findings.append(Finding(FindingKind.DATA_YAML_TOO_FEW_NAMES, place, detail))
+    findings += _imbalance(place, classes)
     findings += [
         Finding(
             FindingKind.UNUSED_CLASS,
