@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 _HEIF_SUFFIXES = frozenset({".heic", ".heif"})
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
+_ORIENTATION = 0x0112
+_TRANSPOSING = frozenset({5, 6, 7, 8})
+"""EXIF orientations that turn the image a quarter: its width is then its height."""
 HEAD_BYTES = 16
 """Enough of a file's start to tell a HEIF file by its brand."""
 
@@ -56,12 +59,21 @@ def decode(path: Path, max_side: int | None = None) -> Image.Image:
     A JPEG is decoded at a reduced scale when that is enough, which is much
     faster. Raises :class:`UndecodableImageError`.
     """
+    return decode_sized(path, max_side)[0]
+
+
+def decode_sized(path: Path, max_side: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
+    """:func:`decode`'s image and the full size of the image upright, which a reduced
+    copy no longer tells: the size labels and training refer to."""
     try:
         with open_image(path) as image:
+            width, height = image.size
+            if image.getexif().get(_ORIENTATION, 1) in _TRANSPOSING:
+                width, height = height, width
             if max_side is not None:
                 image.draft("RGB", (max_side, max_side))
                 image.thumbnail((max_side, max_side))
-            return ImageOps.exif_transpose(image).convert("RGB")
+            return ImageOps.exif_transpose(image).convert("RGB"), (width, height)
     except Image.DecompressionBombError:
         raise UndecodableImageError("the image declares too many pixels to be shown") from None
     except Exception as error:  # image plugins raise anything on hostile data
