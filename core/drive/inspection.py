@@ -105,6 +105,11 @@ class InspectedImage:
     """The most serious finding about the image or its label (a copy of a duplicate
     included); ``None`` when the check found nothing."""
 
+    @property
+    def has_problems(self) -> bool:
+        """An error or a warning is about it: notes (an unlabelled image) are not problems."""
+        return self.severity is Severity.ERROR or self.severity is Severity.WARNING
+
 
 @dataclass(frozen=True)
 class ClassCount:
@@ -157,6 +162,10 @@ class Inspection:
         return sum(image.label is not None for image in self.images)
 
     @cached_property
+    def with_problems(self) -> int:
+        return sum(image.has_problems for image in self.images)
+
+    @cached_property
     def counts(self) -> dict[Severity, int]:
         counted = Counter(
             group.severity for group in self.problems for row in group.rows if not row.related
@@ -197,7 +206,8 @@ def inspect(
         sizes=tuple(sizes),
         folders=tuple(part.summary for part in parts if part.only is None),
     )
-    _ = inspection.labelled, inspection.counts  # counted here, not by a UI thread that shows them
+    # Counted here, not by a UI thread that shows them.
+    _ = inspection.labelled, inspection.with_problems, inspection.counts
     yield Finished(inspection)
     _release(parts)
 

@@ -25,6 +25,7 @@ from ..rich_text import as_written, quoted
 
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 HINT_ROLE = Qt.ItemDataRole.UserRole + 2
+LINE_ROLE = Qt.ItemDataRole.UserRole + 3
 _ICONS = {
     Severity.ERROR: QStyle.StandardPixmap.SP_MessageBoxCritical,
     Severity.WARNING: QStyle.StandardPixmap.SP_MessageBoxWarning,
@@ -33,14 +34,16 @@ _ICONS = {
 
 
 class _PathDelegate(QStyledItemDelegate):
-    """Long paths lose their beginning, not the file name; headings and details keep theirs."""
+    """Long paths lose their middle: the folder they start in and the file name stay.
+
+    Headings and details keep their ends."""
 
     def initStyleOption(  # noqa: N802 - Qt override
         self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> None:
         super().initStyleOption(option, index)
         if index.parent().isValid():
-            option.textElideMode = Qt.TextElideMode.ElideLeft
+            option.textElideMode = Qt.TextElideMode.ElideMiddle
 
 
 class ProblemTree(QTreeWidget):
@@ -49,8 +52,9 @@ class ProblemTree(QTreeWidget):
     A heading's fix hint is long prose: it is shown wrapped in :attr:`hint`, not in a cell.
     """
 
-    file_selected = Signal(object)
-    """The user selected a file row (its ``Path``)."""
+    file_selected = Signal(object, object)
+    """The user selected a file row: its ``Path``, and the line of the file it is about
+    (1-based) or ``None``."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -83,6 +87,7 @@ class ProblemTree(QTreeWidget):
             for row in group.rows:
                 child = QTreeWidgetItem([self._shown(row.path), row.detail])
                 child.setData(0, PATH_ROLE, row.path)
+                child.setData(0, LINE_ROLE, row.line)
                 child.setToolTip(0, as_written(str(row.path)))
                 child.setToolTip(1, as_written(row.detail))
                 heading.addChild(child)
@@ -131,7 +136,7 @@ class ProblemTree(QTreeWidget):
         for item in self.selectedItems():
             path = item.data(0, PATH_ROLE)
             if path is not None:
-                self.file_selected.emit(path)
+                self.file_selected.emit(path, item.data(0, LINE_ROLE))
                 return
 
     def _open(self, item: QTreeWidgetItem, _column: int) -> None:

@@ -97,9 +97,12 @@ def test_each_image_carries_its_split_classes_and_worst_finding(messy_tree: Mess
     assert by_name["sign_002.jpg"].severity is Severity.ERROR  # its label: class 7 has no name
     assert by_name["sign_101.jpg"].severity is Severity.WARNING  # a PNG named .jpg
     assert by_name["sign_102.jpg"].severity is Severity.WARNING  # a copy of sign_006
+    assert by_name["sign_102.jpg"].has_problems
     background = by_name["background_01.jpg"]
     assert (background.label, background.class_ids, background.severity) == (
         None,
         (),
         Severity.INFO,
     )
+    assert not background.has_problems  # a note
+    assert inspection.with_problems == sum(image.has_problems for image in by_name.values())
