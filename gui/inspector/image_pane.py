@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
-from ..rich_text import plain_label
+from ..rich_text import as_written, plain_label
 from .viewer import LabelViewer
 
 
@@ -59,7 +59,7 @@ class ImagePane(QWidget):
 
     def _on_described(self, info: str) -> None:
         self.info.setText(info)
-        self.info.setToolTip(info)
+        self.info.setToolTip(as_written(info))
         for action in (self.fit_action, self.actual_action):
             action.setEnabled(bool(info))
         self._show_zoom()

@@ -56,8 +56,9 @@ MAX_SIDE = 4096
 more than a large screen shows would only cost memory and decoding time."""
 MIN_ZOOM, MAX_ZOOM = 0.02, 50.0
 """Screen pixels per image pixel, at least and at most."""
-WHEEL_STEP = 1.0015
-"""The zoom factor per eighth of a degree of the wheel: 1.2 per notch."""
+ZOOM_PER_NOTCH = 1.2
+NOTCH = 120
+"""Eighths of a degree in a notch of a mouse wheel (touchpads send fractions of one)."""
 _PALETTE = ("#e53935", "#1e88e5", "#43a047", "#fb8c00", "#8e24aa", "#00acc1", "#fdd835")
 
 
@@ -306,7 +307,7 @@ class LabelViewer(QGraphicsView):
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt override
         steps = event.angleDelta().y()
         if steps:
-            self.zoom_by(WHEEL_STEP**steps, event.position().toPoint())
+            self.zoom_by(ZOOM_PER_NOTCH ** (steps / NOTCH), event.position().toPoint())
         event.accept()
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override

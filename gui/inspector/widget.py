@@ -6,13 +6,11 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
     QLabel,
-    QListView,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -21,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from datayard.core.drive.check import Severity
 from datayard.core.drive.inspection import InspectedImage, Inspection, inspect
-from datayard.core.drive.thumbnails import THUMBNAIL_PX, ThumbnailCache
+from datayard.core.drive.thumbnails import ThumbnailCache
 from datayard.core.events import CancelToken
 from datayard.core.store.workspace import Workspace
 
@@ -31,6 +29,7 @@ from ..rich_text import quoted
 from ..thumbnails import ThumbnailModel
 from ..workers import Operation, release_in_background, run_in_background
 from .filters import FilterBox
+from .grid import ThumbnailGrid
 from .image_pane import ImagePane
 from .lazy_chart import LazyChart
 from .problems import ProblemTree
@@ -70,18 +69,7 @@ class Inspector(QWidget):
         self.bar = OperationBar()
 
         self.thumbnails = ThumbnailModel(ThumbnailCache(workspace.dirs.cache / "thumbnails"), self)
-        self.grid = QListView()
-        self.grid.setViewMode(QListView.ViewMode.IconMode)
-        self.grid.setModel(self.thumbnails)
-        self.grid.setUniformItemSizes(True)
-        self.grid.setIconSize(QSize(THUMBNAIL_PX, THUMBNAIL_PX))
-        self.grid.setGridSize(self.thumbnails.cell_size())
-        self.grid.setResizeMode(QListView.ResizeMode.Adjust)
-        self.grid.setMovement(QListView.Movement.Static)
-        self.grid.setLayoutMode(QListView.LayoutMode.Batched)
-        self.grid.setWordWrap(False)
-        self.grid.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.grid.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.grid = ThumbnailGrid(self.thumbnails)
         self.grid.selectionModel().currentChanged.connect(self._on_current)
 
         self.filter = FilterBox()
