@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QFont, QResizeEvent
+from PySide6.QtGui import QDesktopServices, QFont, QFontMetrics, QResizeEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QHeaderView,
     QLabel,
     QStyle,
@@ -33,8 +35,26 @@ _ICONS = {
 }
 
 
+def elide_path(text: str, metrics: QFontMetrics, width: int) -> str:
+    """``text`` in ``width`` pixels, cut among the folders between its start and its file name.
+
+    Qt's own middle elision cuts the string's middle: often the file name's start.
+    """
+    if metrics.horizontalAdvance(text) <= width:
+        return text
+    cut = max(text.rfind("/"), text.rfind(os.sep)) + 1
+    room = width - metrics.horizontalAdvance(text[cut:])
+    if not cut or room < metrics.horizontalAdvance(_LEAST_FOLDERS):
+        return metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, width)
+    return metrics.elidedText(text[:cut], Qt.TextElideMode.ElideMiddle, room) + text[cut:]
+
+
+_LEAST_FOLDERS = "abc…/"
+"""Less room than this for the folders, and the file name is cut too."""
+
+
 class _PathDelegate(QStyledItemDelegate):
-    """Long paths lose their middle: the folder they start in and the file name stay.
+    """Long paths lose the middle of their folders: where they start and the file name stay.
 
     Headings and details keep their ends."""
 
@@ -43,6 +63,12 @@ class _PathDelegate(QStyledItemDelegate):
     ) -> None:
         super().initStyleOption(option, index)
         if index.parent().isValid():
+            style = option.widget.style() if option.widget else QApplication.style()
+            # The text's margin in the cell, as Qt's styles draw an item's text.
+            margin = style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin) + 1
+            option.text = elide_path(
+                option.text, option.fontMetrics, option.rect.width() - 2 * margin
+            )
             option.textElideMode = Qt.TextElideMode.ElideMiddle
 
 

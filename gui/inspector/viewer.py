@@ -176,6 +176,8 @@ class LabelViewer(QGraphicsView):
             self._operation.cancel()
 
     def show_message(self, text: str) -> None:
+        """``text`` instead of an image: showing an image again loads it again."""
+        self.current = None
         self._clear()
         message = self.scene().addSimpleText(text)
         message.setBrush(QColor("#dddddd"))

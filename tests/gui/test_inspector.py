@@ -8,7 +8,17 @@ from pathlib import Path
 import pillow_heif
 import pytest
 from PIL import Image
-from PySide6.QtCore import QItemSelectionModel, QObject, QPoint, QPointF, QRectF, Qt, QUrl, Slot
+from PySide6.QtCore import (
+    QItemSelectionModel,
+    QObject,
+    QPoint,
+    QPointF,
+    QRect,
+    QRectF,
+    Qt,
+    QUrl,
+    Slot,
+)
 from PySide6.QtGui import QDesktopServices, QWheelEvent
 from PySide6.QtWidgets import (
     QApplication,
@@ -415,6 +425,7 @@ def test_the_grid_filters_by_problems_labels_and_class(
     assert filtered(inspector, "Class 7 (1)") == {"sign_002.jpg"}  # beyond the names
     assert inspector.chosen_images() == [messy_tree.root / "road_signs/images/train/sign_002.jpg"]
     assert filtered(inspector, "All images") == everything
+    assert inspector.grid.currentIndex().data() == "sign_002.jpg"  # the image in the viewer
 
 
 def test_a_label_finding_selects_its_image_and_outlines_the_object_of_its_line(
@@ -428,9 +439,12 @@ def test_a_label_finding_selects_its_image_and_outlines_the_object_of_its_line(
     assert row is not None
     label = messy_tree.root / "road_signs/labels/train/sign_002.txt"
     assert row.toolTip(0) == str(label)  # the whole path; the cell elides its middle
-    options = QStyleOptionViewItem()
-    tree.itemDelegateForColumn(0).initStyleOption(options, tree.indexFromItem(row))
-    assert options.textElideMode == Qt.TextElideMode.ElideMiddle
+    cell = QStyleOptionViewItem()
+    cell.initFrom(tree)
+    cell.rect = QRect(0, 0, cell.fontMetrics.horizontalAdvance("road_signs/lab…/sign_002.txt"), 20)
+    tree.itemDelegateForColumn(0).initStyleOption(cell, tree.indexFromItem(row))
+    start, _, end = cell.text.partition("…")  # 'road_si…/train/sign_002.txt'
+    assert start and "road_signs/labels/".startswith(start) and end.endswith("/sign_002.txt")
 
     with qtbot.waitSignal(viewer.drawn, timeout=30_000, check_params_cb=showing("sign_002.jpg")):
         tree.setCurrentItem(row)  # "line 2: class 7 is beyond the set's 4 class names"
