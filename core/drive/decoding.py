@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 _HEIF_SUFFIXES = frozenset({".heic", ".heif"})
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
+_ORIENTATION = 0x0112
+_TRANSPOSING = frozenset({5, 6, 7, 8})
+"""EXIF orientations that turn the image a quarter: its width is then its height."""
 HEAD_BYTES = 16
 """Enough of a file's start to tell a HEIF file by its brand."""
 
@@ -50,18 +53,31 @@ def open_image(path: Path) -> Iterator[Image.Image]:
             yield image
 
 
-def decode(path: Path, max_side: int | None = None) -> Image.Image:
-    """The image in RGB, upright, at most ``max_side`` pixels on its longer side.
+def decode(path: Path, max_side: int | None = None, *, mode: str = "RGB") -> Image.Image:
+    """The image in ``mode`` (RGB, or L for grey), upright, at most ``max_side`` pixels
+    on its longer side.
 
     A JPEG is decoded at a reduced scale when that is enough, which is much
-    faster. Raises :class:`UndecodableImageError`.
+    faster, and straight to grey when grey is asked for. Raises
+    :class:`UndecodableImageError`.
     """
+    return decode_sized(path, max_side, mode=mode)[0]
+
+
+def decode_sized(
+    path: Path, max_side: int | None = None, *, mode: str = "RGB"
+) -> tuple[Image.Image, tuple[int, int]]:
+    """:func:`decode`'s image and the full size of the image upright, which a reduced
+    copy no longer tells: the size labels and training refer to."""
     try:
         with open_image(path) as image:
+            width, height = image.size
+            if image.getexif().get(_ORIENTATION, 1) in _TRANSPOSING:
+                width, height = height, width
             if max_side is not None:
-                image.draft("RGB", (max_side, max_side))
+                image.draft(mode, (max_side, max_side))
                 image.thumbnail((max_side, max_side))
-            return ImageOps.exif_transpose(image).convert("RGB")
+            return ImageOps.exif_transpose(image).convert(mode), (width, height)
     except Image.DecompressionBombError:
         raise UndecodableImageError("the image declares too many pixels to be shown") from None
     except Exception as error:  # image plugins raise anything on hostile data

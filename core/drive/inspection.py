@@ -103,6 +103,19 @@ class InspectedImage:
     label: Path | None
     class_names: tuple[str, ...]
     """The names of the image's set (data.yaml or classes.txt); may be empty."""
+    split: str = ""
+    """``train``, ``val``, ``test``, or ``""`` when its set has no splits."""
+    class_ids: tuple[int, ...] = ()
+    """The class of each object of its label, as the scan read them: what a filter
+    by class looks at, without reading the label again."""
+    severity: Severity | None = None
+    """The most serious finding about the image or its label (a copy of a duplicate
+    included); ``None`` when the check found nothing."""
+
+    @property
+    def has_problems(self) -> bool:
+        """An error or a warning is about it: notes (an unlabelled image) are not problems."""
+        return self.severity is Severity.ERROR or self.severity is Severity.WARNING
 
 
 @dataclass(frozen=True)
@@ -159,6 +172,10 @@ class Inspection:
         return sum(image.label is not None for image in self.images)
 
     @cached_property
+    def with_problems(self) -> int:
+        return sum(image.has_problems for image in self.images)
+
+    @cached_property
     def counts(self) -> dict[Severity, int]:
         counted = Counter(
             group.severity for group in self.problems for row in group.rows if not row.related
@@ -200,7 +217,8 @@ def inspect(
         folders=tuple(part.summary for part in parts if part.only is None),
         report=_report(parts),
     )
-    _ = inspection.labelled, inspection.counts  # counted here, not by a UI thread that shows them
+    # Counted here, not by a UI thread that shows them.
+    _ = inspection.labelled, inspection.with_problems, inspection.counts
     yield Finished(inspection)
     _release(parts)
 
@@ -289,9 +307,29 @@ class _Part:
 
     def images(self) -> Iterator[InspectedImage]:
         root = self.inventory.root
+        ids_of, worst = self.class_ids_of, self._worst
         for item, names in self.items():
             label = root / item.label if item.label else None
-            yield InspectedImage(root / item.image, label, names)
+            ids = (ids_of.get(item.label) if item.label else None) or ()
+            found = [worst[rel] for rel in (item.image, item.label) if rel in worst]
+            severity = min(found, key=lambda severity: severity.rank, default=None)
+            yield InspectedImage(root / item.image, label, names, item.split, ids, severity)
+
+    @cached_property
+    def class_ids_of(self) -> dict[str, tuple[int, ...] | None]:
+        """Each label file's class ids, as the scan read them."""
+        return {entry.rel: entry.class_ids for entry in self.inventory.of_kind(FileKind.LABEL)}
+
+    @cached_property
+    def _worst(self) -> dict[str, Severity]:
+        """The most serious finding about each file it names."""
+        worst: dict[str, Severity] = {}
+        for finding in self.report.findings:
+            for rel in (finding.path, *finding.related):
+                known = worst.get(rel)
+                if known is None or finding.severity.rank < known.rank:
+                    worst[rel] = finding.severity
+        return worst
 
     def leaves(self) -> Iterator[object]:
         """The objects of the scan and the check there is one of per file."""
@@ -336,9 +374,8 @@ def _classes(parts: Sequence[_Part]) -> tuple[ClassCount, ...]:
     objects: Counter[str] = Counter()
     images: Counter[str] = Counter()
     for part in parts:
-        ids_of = {entry.rel: entry.class_ids for entry in part.inventory.of_kind(FileKind.LABEL)}
         for item, names in part.items():
-            ids = ids_of.get(item.label) if item.label else None
+            ids = part.class_ids_of.get(item.label) if item.label else None
             if ids:
                 found = [class_name(names, class_id) for class_id in ids]
                 objects.update(found)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QFont, QResizeEvent
+from PySide6.QtGui import QDesktopServices, QFont, QFontMetrics, QResizeEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QHeaderView,
     QLabel,
     QStyle,
@@ -25,6 +27,7 @@ from ..rich_text import as_written, quoted
 
 PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 HINT_ROLE = Qt.ItemDataRole.UserRole + 2
+LINE_ROLE = Qt.ItemDataRole.UserRole + 3
 _ICONS = {
     Severity.ERROR: QStyle.StandardPixmap.SP_MessageBoxCritical,
     Severity.WARNING: QStyle.StandardPixmap.SP_MessageBoxWarning,
@@ -32,15 +35,41 @@ _ICONS = {
 }
 
 
+def elide_path(text: str, metrics: QFontMetrics, width: int) -> str:
+    """``text`` in ``width`` pixels, cut among the folders between its start and its file name.
+
+    Qt's own middle elision cuts the string's middle: often the file name's start.
+    """
+    if metrics.horizontalAdvance(text) <= width:
+        return text
+    cut = max(text.rfind("/"), text.rfind(os.sep)) + 1
+    room = width - metrics.horizontalAdvance(text[cut:])
+    if not cut or room < metrics.horizontalAdvance(_LEAST_FOLDERS):
+        return metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, width)
+    return metrics.elidedText(text[:cut], Qt.TextElideMode.ElideMiddle, room) + text[cut:]
+
+
+_LEAST_FOLDERS = "abc…/"
+"""Less room than this for the folders, and the file name is cut too."""
+
+
 class _PathDelegate(QStyledItemDelegate):
-    """Long paths lose their beginning, not the file name; headings and details keep theirs."""
+    """Long paths lose the middle of their folders: where they start and the file name stay.
+
+    Headings and details keep their ends."""
 
     def initStyleOption(  # noqa: N802 - Qt override
         self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> None:
         super().initStyleOption(option, index)
         if index.parent().isValid():
-            option.textElideMode = Qt.TextElideMode.ElideLeft
+            style = option.widget.style() if option.widget else QApplication.style()
+            # The text's margin in the cell, as Qt's styles draw an item's text.
+            margin = style.pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin) + 1
+            option.text = elide_path(
+                option.text, option.fontMetrics, option.rect.width() - 2 * margin
+            )
+            option.textElideMode = Qt.TextElideMode.ElideMiddle
 
 
 class ProblemTree(QTreeWidget):
@@ -49,8 +78,9 @@ class ProblemTree(QTreeWidget):
     A heading's fix hint is long prose: it is shown wrapped in :attr:`hint`, not in a cell.
     """
 
-    file_selected = Signal(object)
-    """The user selected a file row (its ``Path``)."""
+    file_selected = Signal(object, object)
+    """The user selected a file row: its ``Path``, and the line of the file it is about
+    (1-based) or ``None``."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -83,6 +113,7 @@ class ProblemTree(QTreeWidget):
             for row in group.rows:
                 child = QTreeWidgetItem([self._shown(row.path), row.detail])
                 child.setData(0, PATH_ROLE, row.path)
+                child.setData(0, LINE_ROLE, row.line)
                 child.setToolTip(0, as_written(str(row.path)))
                 child.setToolTip(1, as_written(row.detail))
                 heading.addChild(child)
@@ -131,7 +162,7 @@ class ProblemTree(QTreeWidget):
         for item in self.selectedItems():
             path = item.data(0, PATH_ROLE)
             if path is not None:
-                self.file_selected.emit(path)
+                self.file_selected.emit(path, item.data(0, LINE_ROLE))
                 return
 
     def _open(self, item: QTreeWidgetItem, _column: int) -> None:

@@ -6,12 +6,11 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
+    QHBoxLayout,
     QLabel,
-    QListView,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -20,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from datayard.core.drive.check import Severity
 from datayard.core.drive.inspection import InspectedImage, Inspection, inspect
-from datayard.core.drive.thumbnails import THUMBNAIL_PX, ThumbnailCache
+from datayard.core.drive.thumbnails import ThumbnailCache
 from datayard.core.events import CancelToken
 from datayard.core.store.workspace import Workspace
 
@@ -29,10 +28,12 @@ from ..operation_bar import OperationBar
 from ..rich_text import quoted
 from ..thumbnails import ThumbnailModel
 from ..workers import Operation, release_in_background, run_in_background
+from .filters import FilterBox
+from .grid import ThumbnailGrid
+from .image_pane import ImagePane
 from .lazy_chart import LazyChart
 from .problems import ProblemTree
 from .report_export import ReportExportButton
-from .viewer import LabelViewer
 
 
 def _class_histogram() -> QWidget:
@@ -69,21 +70,13 @@ class Inspector(QWidget):
         self.bar = OperationBar()
 
         self.thumbnails = ThumbnailModel(ThumbnailCache(workspace.dirs.thumbnails), self)
-        self.grid = QListView()
-        self.grid.setViewMode(QListView.ViewMode.IconMode)
-        self.grid.setModel(self.thumbnails)
-        self.grid.setUniformItemSizes(True)
-        self.grid.setIconSize(QSize(THUMBNAIL_PX, THUMBNAIL_PX))
-        self.grid.setGridSize(self.thumbnails.cell_size())
-        self.grid.setResizeMode(QListView.ResizeMode.Adjust)
-        self.grid.setMovement(QListView.Movement.Static)
-        self.grid.setLayoutMode(QListView.LayoutMode.Batched)
-        self.grid.setWordWrap(False)
-        self.grid.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.grid.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.grid = ThumbnailGrid(self.thumbnails)
         self.grid.selectionModel().currentChanged.connect(self._on_current)
 
-        self.viewer = LabelViewer()
+        self.filter = FilterBox()
+        self.filter.picked.connect(self._on_filter)
+        self.image_pane = ImagePane()
+        self.viewer = self.image_pane.viewer
         self.histogram = LazyChart(_class_histogram)
         self.sizes = LazyChart(_size_plot)
         self.problems = ProblemTree()
@@ -100,9 +93,19 @@ class Inspector(QWidget):
         self.tabs.addTab(self.histogram, "Classes")
         self.tabs.addTab(self.sizes, "Image sizes")
 
+        grid = QWidget()
+        grid_layout = QVBoxLayout(grid)
+        grid_layout.setContentsMargins(0, 0, 0, 0)
+        grid_layout.setSpacing(2)
+        filter_row = QHBoxLayout()
+        filter_row.addWidget(QLabel("Show:"))
+        filter_row.addWidget(self.filter)
+        filter_row.addStretch(1)
+        grid_layout.addLayout(filter_row)
+        grid_layout.addWidget(self.grid, 1)
         left = QSplitter(Qt.Orientation.Vertical)
-        left.addWidget(self.grid)
-        left.addWidget(self.viewer)
+        left.addWidget(grid)
+        left.addWidget(self.image_pane)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
         self.splitter.addWidget(self.tabs)
@@ -165,8 +168,7 @@ class Inspector(QWidget):
 
     def _show(self, inspection: Inspection | None) -> None:
         old, self.inspection = self.inspection, inspection
-        images = inspection.images if inspection else ()
-        self.thumbnails.set_images(images)
+        self.filter.show_filters(inspection)
         self.histogram.call("show_classes", inspection.classes if inspection else ())
         self.sizes.call("show_sizes", inspection.sizes if inspection else ())
         root = _common_root(inspection.paths) if inspection else None
@@ -175,12 +177,9 @@ class Inspector(QWidget):
         found = sum(inspection.counts.values()) if inspection else 0
         self.tabs.setTabText(0, f"Problems ({found:,})" if inspection else "Problems")
         self.viewer.show_message("Select an image to see its labels.")
+        self._show_images(inspection.images if inspection else ())
         if inspection is not None:
             self.summary.setText(_describe(inspection))
-            if images:  # shown, not selected: a selection is what the user picks
-                self.grid.selectionModel().setCurrentIndex(
-                    self.thumbnails.index(0), QItemSelectionModel.SelectionFlag.NoUpdate
-                )
         if old is not None:  # the last references to 100,000 images and paths go in a worker
             garbage: list[object] = [*old.images, *old.sizes]
             garbage += (row for group in old.problems for row in group.rows)
@@ -190,27 +189,60 @@ class Inspector(QWidget):
             # for the GIL, and with the release started at once the window stalled 45-58 ms.
             QTimer.singleShot(RELEASE_DELAY_MS, self, lambda: release_in_background(garbage, self))
 
+    def _show_images(self, images: Sequence[InspectedImage]) -> None:
+        """Fill the grid; the image in the viewer stays current if it is among ``images``."""
+        shown = self.viewer.current
+        self.thumbnails.set_images(images)
+        if images:  # current, not selected: a selection is what the user picks
+            row = next((row for row, image in enumerate(images) if image is shown), 0)
+            self.grid.selectionModel().setCurrentIndex(
+                self.thumbnails.index(row), QItemSelectionModel.SelectionFlag.NoUpdate
+            )
+
+    def _on_filter(self) -> None:
+        picked = self.filter.current
+        if self.inspection is None or picked is None:
+            return
+        images = picked.apply(self.inspection.images)
+        self._show_images(images)
+        if not images:
+            self.viewer.show_message("No image of the inspection passes this filter.")
+
     def chosen_images(self) -> list[Path]:
-        """The images selected in the grid, or all the inspection shows when none is."""
-        images = self.inspection.images if self.inspection else ()
+        """The images selected in the grid, or all the grid shows when none is."""
+        images = self.thumbnails.images
         rows = sorted(index.row() for index in self.grid.selectionModel().selectedIndexes())
         return [images[row].path for row in rows] or [image.path for image in images]
 
-    def show_file(self, path: Path) -> None:
-        """Show an image of the inspection in the viewer and select it in the grid."""
-        # A scan on demand: an index of 100,000 paths built with each inspection
-        # stalled the UI for a tenth of a second, for a lookup made on a click.
+    def show_file(self, path: Path, line: int | None = None) -> None:
+        """Select an image in the grid and show it, or the image of a label file.
+
+        ``line`` (1-based) of the image's label is outlined: a finding's line.
+        An image the grid's filter hides is shown with the filter reset.
+        """
         wanted = Path(path)
-        images = self.inspection.images if self.inspection else ()
-        row = next((row for row, image in enumerate(images) if image.path == wanted), None)
+        row = self._row_of(wanted)
+        if row is None and self.filter.currentIndex() > 0:
+            self.filter.setCurrentIndex(0)
+            row = self._row_of(wanted)
         if row is not None:
             self.grid.setCurrentIndex(self.thumbnails.index(row))
+            self.viewer.show_image(self.thumbnails.images[row], line)
+
+    def _row_of(self, path: Path) -> int | None:
+        # A scan on demand: an index of 100,000 paths built with each inspection
+        # stalled the UI for a tenth of a second, for a lookup made on a click.
+        images = self.thumbnails.images
+        return next(
+            (row for row, image in enumerate(images) if path in (image.path, image.label)), None
+        )
 
     def _on_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        if self.inspection is not None and current.isValid():
-            image: InspectedImage = self.inspection.images[current.row()]
+        if current.isValid():
+            image = self.thumbnails.images[current.row()]
             self.grid.scrollTo(current)
-            self.viewer.show_image(image)
+            if image is not self.viewer.current:
+                self.viewer.show_image(image)
 
 
 def _common_root(paths: Sequence[Path]) -> Path | None:

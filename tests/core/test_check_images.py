@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from datayard.core.drive.check import FindingKind, check_image
+from datayard.core.drive.decoding import decode_sized
 from tests.fixtures.messy_tree import (
     encode,
     exif_rotated_jpeg,
@@ -137,3 +138,10 @@ def test_a_file_that_cannot_be_opened_is_reported_not_raised(tmp_path: Path) -> 
     folder = tmp_path / "looks_like.jpg"
     folder.mkdir()
     assert kinds(folder) == [K.UNREADABLE_IMAGE]
+
+
+def test_a_reduced_decode_still_tells_the_full_upright_size(tmp_path: Path) -> None:
+    rotated = write(tmp_path, "phone.jpg", exif_rotated_jpeg(29, orientation=6))  # 64 x 48 stored
+    image, size = decode_sized(rotated, max_side=16)
+    assert size == (48, 64)
+    assert image.size[1] > image.size[0] and max(image.size) <= 16

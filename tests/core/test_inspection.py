@@ -86,3 +86,23 @@ def test_broken_image_sizes_are_left_out(messy_tree: MessyTree) -> None:
     assert image_size(messy_tree.root / "phone_dump/notes.png") is None
     assert image_size(messy_tree.root / "phone_dump/scan_huge.png") is None
     assert image_size(messy_tree.root / "phone_dump/panorama.png") == (1000, 5)
+
+
+def test_each_image_carries_its_split_classes_and_worst_finding(messy_tree: MessyTree) -> None:
+    inspection, _ = run([messy_tree.root / "road_signs"], measure=False)
+    by_name = {image.path.name: image for image in inspection.images}
+    assert (by_name["sign_000.jpg"].split, by_name["sign_000.jpg"].class_ids) == ("train", (0, 1))
+    assert by_name["sign_100.jpg"].split == "val"
+    assert by_name["sign_000.jpg"].severity is None
+    assert by_name["sign_002.jpg"].severity is Severity.ERROR  # its label: class 7 has no name
+    assert by_name["sign_101.jpg"].severity is Severity.WARNING  # a PNG named .jpg
+    assert by_name["sign_102.jpg"].severity is Severity.WARNING  # a copy of sign_006
+    assert by_name["sign_102.jpg"].has_problems
+    background = by_name["background_01.jpg"]
+    assert (background.label, background.class_ids, background.severity) == (
+        None,
+        (),
+        Severity.INFO,
+    )
+    assert not background.has_problems  # a note
+    assert inspection.with_problems == sum(image.has_problems for image in by_name.values())

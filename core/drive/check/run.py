@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path, PurePosixPath
 
 from PIL import Image
@@ -109,27 +110,43 @@ def check(
         keys = (_key(job, deep, limit) for job in jobs)
         kept = cache.lookup(key for key in keys if key) if cache is not None else {}
 
+        to_check: list[_FileJob] = []
+
+        def known() -> Iterator[_FileResult]:
+            """The kept results, here: a thread per file would cost more than reading them."""
+            for job in jobs:
+                key = _key(job, deep, limit) if cache is not None else None
+                if key is not None and key in kept:
+                    yield _kept(job, kept[key])
+                else:
+                    to_check.append(job)
+
         def run_job(job: _FileJob) -> _FileResult:
-            key = _key(job, deep, limit) if cache is not None else None
-            if key is not None and key in kept:
-                return _kept(job, kept[key])
             result = _check_file(inventory.root, job, deep, limit)
+            key = _key(job, deep, limit) if cache is not None else None
             if cache is not None and key is not None and _keepable(result, inventory.root):
                 cache.add(key, encode(result.findings, _class_ids(result)))
             return result
 
+        checked = run_parallel(
+            run_job,
+            to_check,  # complete once ``known`` is: the pool starts after it
+            workers=workers or _default_workers(),
+            cancel=cancel,
+            name="datayard-check",
+            queued=_QUEUED_PER_WORKER,
+        )
         compare = _Comparer(inventory.root, cache, workers, cancel) if similar else None
-        report = yield from _run(inventory, jobs, run_job, deep, workers, cancel, compare)
+        results = chain(known(), checked)
+        report = yield from _run(inventory, len(jobs), results, deep, compare)
     yield Finished(report)
 
 
 def _run(
     inventory: Inventory,
-    jobs: list[_FileJob],
-    run_job: Callable[[_FileJob], _FileResult],
+    total: int,
+    results: Iterable[_FileResult],
     deep: bool,
-    workers: int | None,
-    cancel: CancelToken | None,
     compare: _Comparer | None,
 ) -> Generator[Progress, None, CheckReport]:
     findings: list[Finding] = [
@@ -139,24 +156,17 @@ def _run(
     labels: dict[str, LabelResult] = {}
     hashes = _known_hashes(inventory)
     throttle = Throttle()
-    results = run_parallel(
-        run_job,
-        jobs,
-        workers=workers or _default_workers(),
-        cancel=cancel,
-        name="datayard-check",
-        queued=_QUEUED_PER_WORKER,
-    )
-    from_cache = 0
+    images = from_cache = 0
     for done, result in enumerate(results, start=1):
         findings += result.findings
         from_cache += result.cached
+        images += not result.job.is_label
         if result.label is not None:
             labels[result.job.rel] = result.label
         if result.sha256 is not None:
             hashes[result.job.rel] = result.sha256
-        if throttle.due() or done == len(jobs):
-            yield Progress(PHASE, done, len(jobs), current=result.job.rel)
+        if throttle.due() or done == total:
+            yield Progress(PHASE, done, total, current=result.job.rel)
     looks = (yield from compare.run(inventory, hashes)) if compare is not None else {}
     summaries = []
     for dataset in inventory.sets:
@@ -168,7 +178,7 @@ def _run(
         root=inventory.root,
         findings=tuple(sorted_stepwise(findings, key=Finding.sort_key)),
         sets=tuple(summaries),
-        images_checked=sum(not job.is_label for job in jobs),
+        images_checked=images,
         labels_checked=len(labels),
         deep=deep,
         from_cache=from_cache,
