@@ -2,9 +2,9 @@
 transfers and the log at the bottom, the store's state in the status bar.
 
 It only composes the panels and wires their signals; each panel owns its
-behaviour. Window geometry, dock positions, the selected tab and the height of the open
-Transfers panel are kept in QSettings (UI state, not user settings, which live in
-settings.toml).
+behaviour. Window geometry, dock positions, the selected tab, the height of the open
+Transfers panel and the last folder browsed are kept in QSettings (UI state, not user
+settings, which live in settings.toml).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class MainWindow(QMainWindow):
     """The status-bar text of the store connection, after every change."""
 
     def __init__(self, workspace: Workspace, *, state: QSettings | None = None) -> None:
-        """``state`` keeps the layout (the app's own QSettings if omitted)."""
+        """``state`` keeps the layout and the last folder (the app's own QSettings if omitted)."""
         super().__init__()
         self.workspace = workspace
         self._state = state if state is not None else QSettings("Datayard", "Datayard")
@@ -74,7 +74,7 @@ class MainWindow(QMainWindow):
 
         # The inspector scans what is selected and hands the results to the tree's
         # badges, so a selected folder is not scanned twice.
-        self.browser = DriveBrowser(workspace, scan_on_select=False)
+        self.browser = DriveBrowser(workspace, scan_on_select=False, state=self._state)
         self.inspector = Inspector(workspace)
         self.datasets = DatasetsView(workspace)
         self.backend = Backends.of(workspace)

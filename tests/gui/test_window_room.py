@@ -1,5 +1,5 @@
-"""At the default 1280x760 the images get the room: Transfers is one line while idle, and
-opens for a push or a drag."""
+"""At the default 1280x760 the images get the room: Transfers is one line while idle, opens
+for a push or a drag, and the last folder browsed is selected again at the next start."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pytestqt.qtbot import QtBot
 
 from datayard.core.datasets.push.queue import JobState
 from datayard.core.datasets.push.request import PushRequest
+from datayard.core.settings import Settings
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.workspace import Workspace
 from datayard.gui.main_window import MainWindow
@@ -117,3 +118,44 @@ def test_a_push_opens_transfers_at_the_height_the_user_gave_them_and_they_stay_o
     later.transfers.strip.click()
     qtbot.waitUntil(lambda: transfers_height(later) == chosen)
     later.close()
+
+
+def test_the_last_folder_is_selected_again_and_a_gone_one_is_ignored(
+    qtbot: QtBot, open_window: Opener, tmp_path: Path
+) -> None:
+    share = tmp_path / "share"
+    deep = share / "projects" / "cats"
+    deep.mkdir(parents=True)
+    (share / "dogs").mkdir()
+    workspace = Workspace.default()
+    workspace.save(Settings(owner="ada", roots=(str(share),)))
+
+    first = open_window()
+    tree = first.browser.model
+    qtbot.waitUntil(lambda: tree.folder(share / "projects") is not None, timeout=LONG_MS)
+    first.browser.tree.expand(tree.folder(share / "projects").index())  # type: ignore[union-attr]
+    qtbot.waitUntil(lambda: tree.folder(deep) is not None, timeout=LONG_MS)
+    first.browser.tree.setCurrentIndex(tree.folder(deep).index())  # type: ignore[union-attr]
+    first.close()
+
+    second = open_window()
+    qtbot.waitUntil(lambda: second.browser.selected_paths() == [deep], timeout=LONG_MS)
+    selected = second.browser.tree.currentIndex()
+    assert second.browser.tree.isExpanded(selected.parent())
+    assert second.browser.tree.visualRect(selected).intersects(
+        second.browser.tree.viewport().rect()
+    )
+    second.close()
+
+    deep.rmdir()
+    third = open_window()
+    model = third.browser.model
+    qtbot.waitUntil(
+        lambda: share / "projects" in map(Path, model.loaded_folders()), timeout=LONG_MS
+    )
+    assert third.browser.selected_paths() == []
+    third.browser.tree.setCurrentIndex(model.folder(share / "dogs").index())  # type: ignore[union-attr]
+    third.close()
+    fourth = open_window()
+    qtbot.waitUntil(lambda: fourth.browser.selected_paths() == [share / "dogs"], timeout=LONG_MS)
+    fourth.close()
