@@ -2,8 +2,9 @@
 transfers and the log at the bottom, the store's state in the status bar.
 
 It only composes the panels and wires their signals; each panel owns its
-behaviour. Window geometry, dock positions and the selected tab are kept in
-QSettings (UI state, not user settings, which live in settings.toml).
+behaviour. Window geometry, dock positions, the selected tab, the height of the open
+Transfers panel and the last folder browsed are kept in QSettings (UI state, not user
+settings, which live in settings.toml).
 """
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ import logging
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QDockWidget,
     QMainWindow,
@@ -31,6 +39,7 @@ from datayard.core.training.runs import RunFolder
 from .about import AboutDialog
 from .browser import DriveBrowser
 from .datasets import DatasetsView
+from .dock_fold import DockFold
 from .inspector import Inspector
 from .inspector.lazy_chart import LazyChart
 from .log_panel import LogPanel
@@ -38,6 +47,7 @@ from .rich_text import as_written, plain_label
 from .settings_dialog import SettingsDialog
 from .training.runs_list import remote_runs_going
 from .transfers import TransfersPanel
+from .transfers.drop_area import take_paths
 from .welcome import WelcomeDialog, is_first_start
 from .workers import Operation, call_in_background, stop_all
 
@@ -53,16 +63,18 @@ class MainWindow(QMainWindow):
     store_state_changed = Signal(str)
     """The status-bar text of the store connection, after every change."""
 
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, *, state: QSettings | None = None) -> None:
+        """``state`` keeps the layout and the last folder (the app's own QSettings if omitted)."""
         super().__init__()
         self.workspace = workspace
+        self._state = state if state is not None else QSettings("Datayard", "Datayard")
         self.connection: Connection | None = None
         self.setWindowTitle("Datayard")
         self.resize(1280, 760)
 
         # The inspector scans what is selected and hands the results to the tree's
         # badges, so a selected folder is not scanned twice.
-        self.browser = DriveBrowser(workspace, scan_on_select=False)
+        self.browser = DriveBrowser(workspace, scan_on_select=False, state=self._state)
         self.inspector = Inspector(workspace)
         self.datasets = DatasetsView(workspace)
         self.backend = Backends.of(workspace)
@@ -86,6 +98,11 @@ class MainWindow(QMainWindow):
         self.log_dock = self._dock("Log", self.log_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.tabifyDockWidget(self.transfers_dock, self.log_dock)
         self.transfers_dock.raise_()
+        self.transfers_fold = DockFold(
+            self, self.transfers_dock, state=self._state, key="window/transfers_height"
+        )
+        # Anything dragged in opens Transfers, and a drop anywhere pushes what it carries.
+        self.setAcceptDrops(True)
 
         self.store_state = plain_label("Store: not connected")
         self.statusBar().addPermanentWidget(self.store_state)
@@ -94,6 +111,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._wire()
         self._restore_layout()
+        self.transfers_fold.set_folded(not self.transfers.is_open)
 
     # -- composition -----------------------------------------------------------
 
@@ -148,6 +166,7 @@ class MainWindow(QMainWindow):
         self.browser.add_root_requested.connect(self.open_settings)
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.datasets.train_requested.connect(self.open_training_dialog)
+        self.transfers.open_changed.connect(self._on_transfers_open)
 
     # -- actions ---------------------------------------------------------------
 
@@ -161,6 +180,24 @@ class MainWindow(QMainWindow):
             return
         self.transfers_dock.raise_()
         self.transfers.request_push(paths)
+
+    def _on_transfers_open(self, open_: bool) -> None:
+        self.transfers_fold.set_folded(not open_)
+        if open_:
+            self.transfers_dock.show()
+            self.transfers_dock.raise_()
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if take_paths(event):
+            self.transfers.set_open(True)
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 - Qt override
+        take_paths(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        paths = take_paths(event)
+        if paths:
+            self.transfers.request_push(paths)
 
     def refresh(self) -> None:
         self.browser.refresh()
@@ -176,7 +213,7 @@ class MainWindow(QMainWindow):
     def _build_dashboard(self) -> QWidget:
         from .training.dashboard import RunDashboard
 
-        dashboard = RunDashboard(self.backend, state=self._ui_state())
+        dashboard = RunDashboard(self.backend, state=self._state)
         dashboard.try_it.selection = self.inspector.chosen_images
         if self.connection is not None:
             self._offer_store(dashboard, self.connection)
@@ -280,11 +317,8 @@ class MainWindow(QMainWindow):
 
     # -- layout and closing ------------------------------------------------------
 
-    def _ui_state(self) -> QSettings:
-        return QSettings("Datayard", "Datayard")
-
     def _restore_layout(self) -> None:
-        state = self._ui_state()
+        state = self._state
         geometry = state.value("window/geometry")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
@@ -294,7 +328,8 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(int(str(state.value("window/tab", 0))))
 
     def _save_layout(self) -> None:
-        state = self._ui_state()
+        self.transfers_fold.remember()
+        state = self._state
         state.setValue("window/geometry", self.saveGeometry())
         state.setValue("window/state", self.saveState(_STATE_VERSION))
         state.setValue("window/tab", self.tabs.currentIndex())

@@ -98,6 +98,9 @@ class WelcomeDialog(QDialog):
         busy.addWidget(self.cancel)
         self.busy = QWidget()
         self.busy.setLayout(busy)
+        policy = self.busy.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)  # its room is kept: the rows above stay put
+        self.busy.setSizePolicy(policy)
         self.busy.hide()
         self.status = Notice()
         later = QPushButton("Not now")
@@ -115,8 +118,15 @@ class WelcomeDialog(QDialog):
         layout.addWidget(self.remote)
         layout.addWidget(self.busy)
         layout.addWidget(self.status)
+        layout.addStretch(1)
         layout.addLayout(bottom)
+        self.setMinimumWidth(620)
         self.resize(620, self.sizeHint().height())
+        layout.activate()
+        for button in (self.local, self.remote):
+            # Their text needs this height at the narrowest the dialog gets: no more, so a
+            # message that appears below takes its room from the stretch, not from them.
+            button.setFixedHeight(button.heightForWidth(button.width()))
         self._validate()
 
     def choose_folder(self) -> None:
@@ -130,8 +140,7 @@ class WelcomeDialog(QDialog):
 
     def start_local(self) -> Operation:
         owner, folder = self.owner.text().strip(), self.folder
-        self._busy(True)
-        self.status.info("Starting the built-in store; this takes a few seconds…")
+        self._busy(True, "Starting the built-in store; this takes a few seconds…")
         operation = run_in_background(
             lambda token: start_with_local_store(self.workspace, owner, folder, token), self
         )
@@ -162,11 +171,14 @@ class WelcomeDialog(QDialog):
         for button in (self.local, self.remote):
             button.setEnabled(valid and self._operation is None)
 
-    def _busy(self, busy: bool) -> None:
+    def _busy(self, busy: bool, message: str, *, error: bool = False) -> None:
         self.busy.setVisible(busy)
         for button in (self.local, self.remote):
             button.setEnabled(not busy)
         self.owner.setEnabled(not busy)
+        (self.status.error if error else self.status.info)(message)
+        # A wrapped message's lines are not in the layout's minimum: grow to fit them.
+        self.resize(self.width(), max(self.height(), self.heightForWidth(self.width())))
 
     def _done(self, settings: Settings) -> None:
         self._operation = None
@@ -175,10 +187,11 @@ class WelcomeDialog(QDialog):
 
     def _failed(self, error: Exception) -> None:
         self._operation = None
-        self._busy(False)
-        self.status.error(
+        self._busy(
+            False,
             f"The built-in store did not start: {error}\n"
-            "Try again, or connect to a MinIO server instead."
+            "Try again, or connect to a MinIO server instead.",
+            error=True,
         )
 
     def _cancel(self) -> None:
@@ -189,9 +202,8 @@ class WelcomeDialog(QDialog):
 
     def _cancelled(self) -> None:
         self._operation = None
-        self._busy(False)
         self.cancel.setEnabled(True)
-        self.status.info("Cancelled: the built-in store was stopped. Choose a store when ready.")
+        self._busy(False, "Cancelled: the built-in store was stopped. Choose a store when ready.")
 
 
 def workspace_owner(workspace: Workspace) -> str:

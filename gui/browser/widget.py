@@ -3,7 +3,8 @@
 Every disk access runs in a worker (ordering the roots, listing a folder,
 scanning for badges); this widget only turns their results into rows. Folders
 the user opened are watched, so files that appear are picked up; F5 re-lists
-them all (network shares do not always report changes).
+them all (network shares do not always report changes). The folder last selected is
+selected again at the next start.
 """
 
 from __future__ import annotations
@@ -12,7 +13,15 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-from PySide6.QtCore import QFileSystemWatcher, QItemSelection, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QFileSystemWatcher,
+    QItemSelection,
+    QModelIndex,
+    QSettings,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -35,6 +44,7 @@ from ..heap import settle_soon
 from ..operation_bar import OperationBar, describe_error
 from ..workers import Operation, call_in_background, run_in_background
 from .badges import BadgeDelegate, is_stale
+from .last_folder import LastFolder
 from .tree import FolderTree, FolderUpdate, Kind, Role, plan_update
 
 log = logging.getLogger(__name__)
@@ -55,8 +65,14 @@ class DriveBrowser(QWidget):
     """A folder was scanned and checked: its :class:`FolderSummary`."""
 
     def __init__(
-        self, workspace: Workspace, parent: QWidget | None = None, *, scan_on_select: bool = True
+        self,
+        workspace: Workspace,
+        parent: QWidget | None = None,
+        *,
+        scan_on_select: bool = True,
+        state: QSettings | None = None,
     ) -> None:
+        """``state`` keeps the selected folder from one start to the next."""
         super().__init__(parent)
         self.workspace = workspace
         self.scan_on_select = scan_on_select
@@ -110,6 +126,7 @@ class DriveBrowser(QWidget):
         self._scan_timer = QTimer(self, singleShot=True, interval=SCAN_DELAY_MS)
         self._scan_timer.timeout.connect(lambda: self.scan(self.selected_folders()))
         self.model.folder_filled.connect(self._on_filled)
+        self.last_folder = LastFolder(self.tree, self.model, state)
 
         self.bar = OperationBar()
         self.pages = QStackedWidget()
@@ -174,6 +191,7 @@ class DriveBrowser(QWidget):
             item = self.model.folder(first.path)
             if item is not None:
                 self.tree.expand(item.index())
+        self.last_folder.resume()
 
     # Listing -----------------------------------------------------------------
 
@@ -281,6 +299,7 @@ class DriveBrowser(QWidget):
         return [path for path in self.selected_paths() if self.model.folder(path) is not None]
 
     def _on_selection(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        self.last_folder.remember(self.selected_folders())
         self.selection_changed.emit(self.selected_paths())
         if self.scan_on_select:
             self._scan_timer.start()

@@ -21,6 +21,9 @@ from ..sortable import SORT_KEY, SortableItem
 
 COLUMNS = ("Run", "Status", "Where", "Best mAP50-95", "Duration", "Dataset", "Model")
 _RUN, _STATUS, _WHERE, _BEST, _DURATION, _DATASET, _MODEL = range(len(COLUMNS))
+_WIDEST = {_RUN: 240, _STATUS: 220, _WHERE: 160, _DATASET: 260, _MODEL: 200}
+"""Pixels a column grows to for its contents; past that its text is cut in the middle
+(owner/name…@v12) and the cell's tooltip holds it whole."""
 THIS_COMPUTER = "this computer"
 
 
@@ -121,10 +124,13 @@ class RunsList(QTreeWidget):
         self.setSelectionMode(QTreeWidget.SelectionMode.ExtendedSelection)
         self.setSortingEnabled(True)
         self.sortByColumn(_RUN, Qt.SortOrder.DescendingOrder)
-        self.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.header().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.header().setStretchLastSection(False)
         self.setToolTip("Select runs to plot them; Ctrl-click or Shift-click to overlay several")
 
     def show_runs(self, infos: list[RunInfo]) -> None:
+        new_runs = {info.run_id for info in infos} - set(self.infos)
         self.infos = {info.run_id: info for info in infos}
         rows = {self.run_id_of(item): item for item in self._rows()}
         for run_id, item in rows.items():
@@ -139,6 +145,16 @@ class RunsList(QTreeWidget):
                 self.addTopLevelItem(row)
             self._fill(row, info)
         self.setSortingEnabled(True)
+        if new_runs:  # not at every refresh: a width the user dragged is kept
+            self.fit_columns()
+
+    def fit_columns(self) -> None:
+        """Each column as wide as its contents and its header, within its limit."""
+        header = self.header()
+        for column in range(len(COLUMNS)):
+            contents = self.sizeHintForColumn(column)
+            limit = _WIDEST.get(column, contents)
+            header.resizeSection(column, max(header.sectionSizeHint(column), min(contents, limit)))
 
     def show_run(self, info: RunInfo) -> None:
         """One run's row anew, in place."""
@@ -184,6 +200,8 @@ class RunsList(QTreeWidget):
         }
         for column, text in cells.items():
             row.setText(column, text)
+        for column in (_DATASET, _MODEL):  # cut in the middle when long
+            row.setToolTip(column, as_written(cells[column]))
         if record is not None:  # the last columns sit behind a scroll in a narrow list
             what = f"trains on: {info.where}\ndataset: {record.dataset}\nmodel: {record.spec.model}"
             row.setToolTip(_RUN, as_written(f"{info.run_id}\n{what}"))

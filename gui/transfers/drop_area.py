@@ -21,6 +21,17 @@ def local_paths(mime: QMimeData) -> list[Path]:
     return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
 
 
+def take_paths(event: QDropEvent) -> list[Path]:
+    """The local paths a drag or drop carries; the event is accepted if there are any,
+    ignored otherwise (a drag of text or web links is left to other widgets)."""
+    paths = local_paths(event.mimeData())
+    if paths:
+        event.acceptProposedAction()
+    else:
+        event.ignore()
+    return paths
+
+
 class DropArea(QFrame):
     """Emits ``dropped`` with the dropped paths; what to push is decided elsewhere."""
 
@@ -60,17 +71,11 @@ class DropArea(QFrame):
         self.style().polish(self)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
-        if local_paths(event.mimeData()):
-            event.acceptProposedAction()
+        if take_paths(event):
             self._set_hover(True)
-        else:
-            event.ignore()
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 - Qt override
-        if local_paths(event.mimeData()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+        take_paths(event)
 
     def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:  # noqa: N802 - Qt override
         self._set_hover(False)
@@ -78,12 +83,9 @@ class DropArea(QFrame):
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
         self._set_hover(False)
-        paths = local_paths(event.mimeData())
-        if not paths:
-            event.ignore()
-            return
-        event.acceptProposedAction()
-        self.dropped.emit(paths)
+        paths = take_paths(event)
+        if paths:
+            self.dropped.emit(paths)
 
     def _choose(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose a folder to push")

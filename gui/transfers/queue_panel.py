@@ -4,6 +4,10 @@ The queue itself (states, what may start, what survives a restart) is
 :class:`datayard.core.datasets.push.queue.PushQueue`; this panel draws it, turns buttons into
 queue actions and runs the jobs it says may start, in background operations.
 Pausing cancels the running operation: a push is resumable by running it again.
+
+With nothing in the list the panel folds to a one-line strip, so the window's room goes
+to the images; a push opens it, and it stays open until the user hides it or clears the
+list.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -37,6 +42,7 @@ from datayard.core.store.workspace import Workspace
 
 from ..rich_text import as_written, quoted
 from ..workers import Operation, run_in_background
+from . import text
 from .drop_area import DropArea
 from .job_row import JobRow
 from .push_dialog import PushDialog
@@ -49,6 +55,8 @@ _ACTIONS = {"pause", "resume", "retry", "cancel", "remove"}
 class TransfersPanel(QWidget):
     active_changed = Signal(bool)
     """Whether any push is queued or running, after every change of that answer."""
+    open_changed = Signal(bool)
+    """Whether the panel shows the drop zone and the list (``False``: the strip alone)."""
 
     def __init__(
         self,
@@ -67,6 +75,7 @@ class TransfersPanel(QWidget):
         self.rows: dict[str, JobRow] = {}
         self._operations: dict[str, Operation] = {}
         self._active = False
+        self._open = True
 
         self.drop_area = DropArea()
         self.drop_area.setMaximumWidth(230)
@@ -80,11 +89,15 @@ class TransfersPanel(QWidget):
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.clear_button = QPushButton("Clear finished")
         self.clear_button.clicked.connect(self.clear_finished)
+        self.hide_button = QPushButton("Hide")
+        self.hide_button.setToolTip("Fold the panel to one line; a push opens it again")
+        self.hide_button.clicked.connect(lambda: self.set_open(False))
         header = QHBoxLayout()
         heading = QLabel("<b>Pushes</b>")
         header.addWidget(heading)
         header.addStretch(1)
         header.addWidget(self.clear_button)
+        header.addWidget(self.hide_button)
         self._list = QVBoxLayout()
         self._list.setSpacing(4)
         self._list.addWidget(self.empty)
@@ -99,9 +112,22 @@ class TransfersPanel(QWidget):
         jobs.setContentsMargins(0, 0, 0, 0)
         jobs.addLayout(header)
         jobs.addWidget(scroll, 1)
-        layout = QHBoxLayout(self)
-        layout.addWidget(self.drop_area)
-        layout.addLayout(jobs, 1)
+        self.body = QWidget()
+        body = QHBoxLayout(self.body)
+        body.addWidget(self.drop_area)
+        body.addLayout(jobs, 1)
+        self.strip = QPushButton(text.IDLE)
+        self.strip.setFlat(True)
+        self.strip.setStyleSheet("text-align: left; padding: 2px 6px;")
+        self.strip.setToolTip("Show the transfers")
+        self.strip.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.strip.clicked.connect(lambda: self.set_open(True))
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.strip)
+        layout.addWidget(self.body, 1)
+        self.set_open(False)
 
     # -- public: what the main window calls ------------------------------------------
 
@@ -120,6 +146,19 @@ class TransfersPanel(QWidget):
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
         return dialog
+
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
+    def set_open(self, open_: bool) -> None:
+        """Show the drop zone and the list, or fold them away behind the strip."""
+        if open_ == self._open:
+            return
+        self._open = open_
+        self.body.setVisible(open_)
+        self.strip.setVisible(not open_)
+        self.open_changed.emit(open_)
 
     def has_active_jobs(self) -> bool:
         return self.queue.has_active()
@@ -245,6 +284,8 @@ class TransfersPanel(QWidget):
                 row = self.rows.pop(job_id)
                 row.deleteLater()
                 self._update_empty()
+                if not self.rows:
+                    self.set_open(False)  # nothing left to show
         except DatayardError as error:
             # The job changed state between the click and now; its row is redrawn.
             log.info("push job %s: %s", job_id, error)
@@ -258,17 +299,20 @@ class TransfersPanel(QWidget):
             row.action.connect(self._act)
             self.rows[job.id] = row
             self._list.insertWidget(self._list.count() - 1, row)
-            self._update_empty()
         else:
             row.show_job(job)
+        self._update_empty()
         active = self.queue.has_active()
         if active != self._active:
             self._active = active
             self.active_changed.emit(active)
+        if job.state in (JobState.QUEUED, JobState.INTERRUPTED):
+            self.set_open(True)  # a push queued, resumed or left over: the user follows it
 
     def _update_empty(self) -> None:
         self.empty.setVisible(not self.rows)
         self.clear_button.setEnabled(bool(self.rows))
+        self.strip.setText(text.strip(self.queue.jobs))
 
     def _warn(self, title: str, message: str) -> None:
         box = QMessageBox(

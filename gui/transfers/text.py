@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from datayard.core.datasets.push.queue import Job, JobState
@@ -9,6 +11,19 @@ from datayard.core.units import duration, size
 
 ERROR_COLOUR = "#d64541"
 """A red that reads on both the light and the dark palette."""
+
+
+IDLE = "No transfers · drop folders here to push"
+
+
+def strip(jobs: Sequence[Job]) -> str:
+    """The folded panel's one line: enough to know whether opening it is worth a click."""
+    if not jobs:
+        return IDLE
+    counts = Counter(job.state for job in jobs)
+    states = " · ".join(f"{counts[state]} {state.value}" for state in JobState if counts[state])
+    noun = "push" if len(jobs) == 1 else "pushes"
+    return f"{len(jobs)} {noun}: {states}"
 
 
 def title(job: Job) -> str:

@@ -1,4 +1,5 @@
-"""One real drag, as a user's mouse makes it: from the tree onto the drop zone, under Xvfb.
+"""One real drag, as a user's mouse makes it: from the tree onto the drop zone of the folded
+Transfers panel, which opens as the drag enters the window, under Xvfb.
 
 Offscreen Qt cannot run a real drag (QDrag.exec needs a window system), so this
 test starts Xvfb, runs the app on it in a child process, and moves the mouse
@@ -32,7 +33,6 @@ workspace.save(Settings(owner="ada", roots=(sys.argv[1],)))
 window = MainWindow(workspace)
 window.setGeometry(0, 0, 1200, 760)
 window.show()
-window.transfers_dock.raise_()
 panel = window.transfers
 
 def requested(paths):
@@ -51,7 +51,11 @@ def report():
         return
     source = tree.visualRect(model.index(0, 0, root)).center()
     source = tree.viewport().mapToGlobal(source)
+    # Where the drop zone will be: the drag opens the folded panel as it enters the window.
+    panel.set_open(True)
+    app.processEvents()
     target = panel.drop_area.mapToGlobal(panel.drop_area.rect().center())
+    panel.set_open(False)
     print("AT", source.x(), source.y(), target.x(), target.y(), flush=True)
 
 QTimer.singleShot(500, report)
