@@ -141,9 +141,10 @@ def _within(short: np.ndarray, members: np.ndarray) -> Iterator[tuple[np.ndarray
     values = short[members]
     for row in range(0, len(members), _ROWS_PER_STEP):
         rows = slice(row, row + _ROWS_PER_STEP)
-        distance = np.bitwise_count(values[rows, None] ^ values[None, :])
+        # Each row against the members from its own on: the pairs before were seen.
+        distance = np.bitwise_count(values[rows, None] ^ values[None, row:])
         mine, theirs = np.nonzero(distance <= SHORT_DISTANCE)
-        first, second = members[rows][mine], members[theirs]
+        first, second = members[rows][mine], members[row:][theirs]
         keep = first < second
         yield first[keep], second[keep]
 
