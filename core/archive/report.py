@@ -86,36 +86,45 @@ class PassReport:
 
     @classmethod
     def parse(cls, raw: bytes, key: str) -> PassReport:
+        """The report stored at ``key``; :class:`InvalidStoreObjectError` naming the field
+        that does not fit."""
         try:
             data = schema.json_object(schema.load_json(raw))
-            fields = schema.checked_fields(cls, {k: v for k, v in data.items() if k != "sets"})
+            duration = schema.member(data, "duration_s")
+            if type(duration) not in (int, float) or duration < 0:
+                raise schema.SchemaError("duration_s", "is not a number of seconds")
             sets = schema.member(data, "sets")
             if type(sets) is not list:
                 raise schema.SchemaError("sets", "is not a list")
-            parsed = []
-            for index, item in enumerate(sets):
-                try:
-                    parsed.append(
-                        SetReport(**schema.checked_fields(SetReport, schema.json_object(item)))
-                    )
-                except schema.SchemaError as error:
-                    raise error.within(f"sets[{index}]") from None
-                except TypeError:
-                    raise schema.SchemaError(f"sets[{index}]", "lacks a field") from None
-            return cls(**fields, sets=tuple(parsed))
+            return cls(
+                rule=schema.text(data, "rule"),
+                host=schema.text(data, "host"),
+                started=schema.iso_time(data, "started"),
+                duration_s=float(duration),
+                sets=tuple(_set_report(item, index) for index, item in enumerate(sets)),
+                interrupted=schema.text(data, "interrupted"),
+            )
         except schema.SchemaError as error:
             raise InvalidStoreObjectError(key, error.field, error.problem) from None
-        except TypeError:
-            raise InvalidStoreObjectError(key, "", "lacks a field of a pass report") from None
 
 
-def report_key(rule: str, started: datetime) -> str:
-    return f"{archive_reports(rule)}{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}.json"
+def _set_report(item: object, index: int) -> SetReport:
+    try:
+        fields = schema.checked_fields(SetReport, schema.json_object(item))
+        return SetReport(**fields)
+    except schema.SchemaError as error:
+        raise error.within(f"sets[{index}]") from None
+    except TypeError:
+        raise schema.SchemaError(f"sets[{index}]", "lacks a field of a dataset") from None
+
+
+def report_key(rule: str, stored: datetime) -> str:
+    """Named by when it is stored, to the microsecond: the last key is the last pass's."""
+    return f"{archive_reports(rule)}{stored:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}.json"
 
 
 def store_report(bucket: Bucket, report: PassReport) -> str:
-    started = datetime.fromisoformat(report.started).astimezone(UTC)
-    key = report_key(report.rule, started)
+    key = report_key(report.rule, datetime.now(UTC))
     bucket.put_bytes(key, report.to_json(), content_type="application/json")
     return key
 
