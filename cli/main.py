@@ -48,6 +48,7 @@ COMMANDS = {
     "fetch": "runs_cmd:fetch",
     "export": "export_cmd",
     "predict": "predict_cmd",
+    "archive": "archive_cmd",
 }
 
 log = logging.getLogger(__name__)

@@ -12,6 +12,7 @@ same image pushed by two people is stored once:
     pushes/<push-id>.json                         blobs of a push in progress
     locks/<scope>/<mode>-<id>.json                who works on the store (see locks.py)
     quarantine/<sha256>.<etag>                    blobs found damaged, set aside until gc
+    archive/<rule>/reports/<time>-<id>.json       what each pass of an archive rule did
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ PUSHES = "pushes/"
 """One marker per push in progress, listing its blobs, which gc must keep."""
 LOCKS = "locks/"
 QUARANTINE = "quarantine/"
+ARCHIVE = "archive/"
+"""The reports of archive passes, per rule; their locks are under ``locks/archive/<rule>/``."""
 GENERATION_KEY = "blobs/generation"
 """Changed by every gc that deletes blobs, so that local indexes of known blobs
 (which let a push skip asking about each blob) know to forget what they knew."""
@@ -51,6 +54,16 @@ def push_marker_key(push_id: str) -> str:
 
 def lock_prefix(scope: str) -> str:
     return f"{LOCKS}{scope}/"
+
+
+def archive_reports(rule: str) -> str:
+    """The prefix of a rule's pass reports; their names sort as the passes started."""
+    return f"{ARCHIVE}{rule}/reports/"
+
+
+def archive_lock_scope(rule: str) -> str:
+    """The lock scope that keeps two passes of one rule apart, on any machine."""
+    return f"archive/{rule}"
 
 
 def latest_key(owner: str, name: str, root: str = DATASETS) -> str:

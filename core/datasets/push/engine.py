@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from datayard.core.datasets.catalog import Catalog, DatasetRef
-from datayard.core.datasets.manifest import Manifest, ManifestFile, new_version_id
+from datayard.core.datasets.manifest import MAX_MESSAGE, Manifest, ManifestFile, new_version_id
 from datayard.core.datasets.push.check_beside import CheckBeside
 from datayard.core.datasets.push.journal import Journal
 from datayard.core.datasets.push.plan import Plan, PlannedFile, SplitMode, plan
@@ -107,6 +107,9 @@ class PushOptions:
     include_hidden: bool = False
     message: str = ""
     """The version's message (:func:`.manifest.check_message`)."""
+    mark_untrainable: bool = False
+    """With ``force``: a version published past blocking problems says so in its message
+    (:func:`untrainable_message`), so that whoever reads it later knows before training."""
 
     def __post_init__(self) -> None:
         if self.part_size < MIN_PART_SIZE:
@@ -156,18 +159,24 @@ def push(
     cancel: CancelToken | None = None,
     timing: LockTiming | None = None,
     checkpoint: Checkpoint | None = None,
+    scanned: Sequence[Inventory] | None = None,
 ) -> Generator[PushEvent, None, None]:
     """Push folders as a new version of ``owner/dataset``; see the module doc.
 
     ``timing`` tunes the store lock; ``checkpoint`` hears each step of the
     protocol with the store ("marker-written", "store-checked", "uploaded",
-    "published", and the lock's own).
+    "published", and the lock's own). ``scanned`` are the inventories of ``paths``
+    when the caller has them already (an archive pass scans its root once and gives
+    each dataset its share), so they are not scanned again.
     """
     bucket = bucket.heeding(cancel)
     ref = DatasetRef.parse(f"{options.owner}/{options.dataset}", options.owner)
-    inventories = yield from scan_each(
-        paths, database=database, include_hidden=options.include_hidden, cancel=cancel
-    )
+    if scanned is None:
+        inventories = yield from scan_each(
+            paths, database=database, include_hidden=options.include_hidden, cancel=cancel
+        )
+    else:
+        inventories = list(scanned)
     catalog = Catalog(bucket)
     latest = catalog.newest(ref.owner, ref.name)
     early = _plan_if_possible(inventories, options.split)
@@ -228,6 +237,25 @@ def push(
         if beside is not None:
             beside.close()
         journal.close()
+
+
+NOT_TRAINABLE = "not trainable"
+"""How a version's message starts its note of the blocking problems it was published with."""
+
+
+def untrainable_message(message: str, reports: Sequence[CheckReport]) -> str:
+    """``message`` with the blocking problems that the version was forced past, counted by
+    kind; cut to the longest message a version keeps."""
+    counted: dict[str, int] = {}
+    for report in reports:
+        for group in report.groups:
+            if group.severity is checking.Severity.ERROR:
+                heading = group.kind.heading
+                counted[heading] = counted.get(heading, 0) + len(group.findings)
+    kinds = ", ".join(f"{heading} ({n})" for heading, n in counted.items())
+    note = f"{NOT_TRAINABLE}: {sum(counted.values())} blocking problem(s): {kinds}"
+    text = f"{message}; {note}" if message else note
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
 
 
 def _refuse_if_blocked(reports: Sequence[CheckReport], force: bool) -> None:
@@ -322,7 +350,7 @@ class _Session:
                 source_paths=sources,
                 class_names=planned.class_names,
                 files=files,
-                message=self.options.message,
+                message=self._message(reports),
             ),
             timing=self.timing,
             checkpoint=self.checkpoint,
@@ -341,6 +369,11 @@ class _Session:
                 reports=tuple(reports),
             )
         )
+
+    def _message(self, reports: Sequence[CheckReport]) -> str:
+        if self.options.mark_untrainable and not all(r.trainable for r in reports):
+            return untrainable_message(self.options.message, reports)
+        return self.options.message
 
     def missing(self, planned: Plan) -> list[str]:
         """The planned blobs the store lacks; the index is forgotten if a gc ran since."""

@@ -1,0 +1,275 @@
+"""``datayard archive``: rules that version a shared drive's folders on a schedule."""
+
+from __future__ import annotations
+
+import click
+from rich.text import Text
+
+from datayard.core.archive.report import Outcome, PassReport, SetReport, last_report
+from datayard.core.archive.rules import DEFAULT_TEMPLATE, Per, Rule, RuleBook, check_root
+from datayard.core.archive.run import SetDone, run_pass
+from datayard.core.archive.units import (
+    executable,
+    install_systemd,
+    launchd_plist,
+    systemd_user_folder,
+    unit_name,
+    windows_task,
+)
+from datayard.core.errors import DatayardError, UsageError
+from datayard.core.events import CancelToken, Finished
+from datayard.core.store.bucket import Bucket
+from datayard.core.store.workspace import Workspace
+from datayard.core.units import duration, size
+
+from .render import console, follow, print_json
+
+
+def _book() -> RuleBook:
+    return RuleBook(Workspace.default().dirs.config)
+
+
+@click.group("archive")
+def command() -> None:
+    """Archive shared-drive folders as dataset versions, unattended."""
+
+
+@command.command("add")
+@click.argument("name")
+@click.option("--root", required=True, help="The shared-drive folder to archive.")
+@click.option(
+    "--per",
+    default=Per.PERSON.value,
+    show_default=True,
+    help="person: a dataset per top-level folder; set: per set the scan finds; "
+    "folder: per folder at --depth.",
+)
+@click.option("--depth", type=int, default=1, show_default=True, help="For --per folder.")
+@click.option(
+    "--dataset-template",
+    default=DEFAULT_TEMPLATE,
+    show_default=True,
+    help="[OWNER/]NAME of each dataset from {owner}, {set}, {folder}, {rule}.",
+)
+@click.option("--include", multiple=True, help="Glob on dataset folders (relative to the root).")
+@click.option("--exclude", multiple=True, help="Glob on dataset folders to leave out.")
+@click.option("--profile", "-p", default="", help="Storage profile (default: the settings').")
+@click.option(
+    "--schedule",
+    default="daily",
+    show_default=True,
+    help="hourly, daily (02:00) or a cron expression ('30 1 * * *').",
+)
+def add(
+    name: str,
+    root: str,
+    per: str,
+    depth: int,
+    dataset_template: str,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    profile: str,
+    schedule: str,
+) -> None:
+    """Add the archive rule NAME (nothing runs until `archive run` or `archive install`)."""
+    if per not in Per.__members__.values():
+        raise UsageError(f"--per {per!r}: use one of {', '.join(Per)}")
+    workspace = Workspace.default()
+    if profile:
+        workspace.settings().profile(profile)
+    rule = Rule(
+        name=name,
+        root=check_root(root),
+        per=Per(per),
+        depth=depth,
+        template=dataset_template,
+        include=include,
+        exclude=exclude,
+        profile=profile,
+        schedule=schedule,
+    )
+    RuleBook(workspace.dirs.config).add(rule)
+    console.print(f"Added archive rule {name}: {_describe(rule)}")
+
+
+@command.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def list_rules(as_json: bool) -> None:
+    """The archive rules."""
+    rules = _book().all()
+    if as_json:
+        print_json([_as_dict(rule) for rule in rules])
+        return
+    for rule in rules:
+        console.print(Text(f"{rule.name}: {_describe(rule)}"))
+    if not rules:
+        console.print("No archive rules; add one with 'datayard archive add NAME --root PATH'.")
+
+
+@command.command("remove")
+@click.argument("name")
+def remove(name: str) -> None:
+    """Remove the rule NAME (its versions and reports stay in the store)."""
+    _book().remove(name)
+    console.print(
+        f"Removed archive rule {name}. If its units are installed: "
+        f"systemctl --user disable --now {unit_name(name)}.timer"
+    )
+
+
+@command.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+def show(name: str, as_json: bool) -> None:
+    """The rule NAME and the report of its last pass."""
+    workspace = Workspace.default()
+    rule = RuleBook(workspace.dirs.config).get(name)
+    connection = workspace.connect(rule.profile or None)
+    report = last_report(Bucket(connection.profile, connection.secret), rule.name)
+    if as_json:
+        print_json({"rule": _as_dict(rule), "last_pass": report.to_dict() if report else None})
+        return
+    console.print(Text(f"{rule.name}: {_describe(rule)}"))
+    if report is None:
+        console.print("No pass yet.")
+        return
+    _show_report(report, every_set=True)
+
+
+@command.command("run")
+@click.argument("name", required=False)
+@click.option("--workers", type=click.IntRange(1, 256), default=16, show_default=True)
+def run(name: str | None, workers: int) -> None:
+    """One pass of rule NAME (of every rule without NAME): push what changed.
+
+    Exit codes: 0 every dataset archived, 1 a dataset failed or a pass could not
+    run (another pass of the rule is running), 2 usage or configuration error.
+    """
+    workspace = Workspace.default()
+    book = RuleBook(workspace.dirs.config)
+    rules = [book.get(name)] if name else book.all()
+    if not rules:
+        raise UsageError("there are no archive rules; add one with 'datayard archive add'")
+    failed = False
+    for rule in rules:
+        try:
+            failed |= not _run_one(workspace, rule, workers)
+        except DatayardError as error:
+            if name:
+                raise
+            console.print(Text.assemble(("error:", "bold red"), f" rule {rule.name}: {error}"))
+            failed = True
+    click.get_current_context().exit(1 if failed else 0)
+
+
+def _run_one(workspace: Workspace, rule: Rule, workers: int) -> bool:
+    """Run the rule's pass; whether every dataset was archived."""
+    settings = workspace.settings()
+    connection = workspace.connect(rule.profile or None)
+    bucket = Bucket(connection.profile, connection.secret, connections=2 * workers)
+    cancel = CancelToken()
+    report: PassReport | None = None
+    operation = run_pass(
+        rule,
+        bucket=bucket,
+        database=workspace.dirs.database,
+        owner=settings.owner,
+        workers=workers,
+        cancel=cancel,
+    )
+    try:
+        for event in follow(operation):
+            if isinstance(event, SetDone):
+                _show_set(event.report)
+            elif isinstance(event, Finished):
+                report = event.result
+    except KeyboardInterrupt:
+        cancel.set()
+        operation.close()
+        console.print("Interrupted: the next pass archives the rest.")
+        raise
+    assert report is not None
+    _show_report(report, every_set=False)
+    return report.count(Outcome.FAILED) == 0
+
+
+def _show_set(found: SetReport) -> None:
+    if found.outcome == Outcome.FAILED:
+        console.print(
+            Text.assemble(("failed", "red"), f" {found.dataset} ({found.folder}): {found.reason}")
+        )
+        return
+    style = "green" if found.outcome == Outcome.PUSHED else "dim"
+    what = f"{found.outcome} {found.dataset}"
+    detail = f" {found.version}, {found.files} files, sent {size(found.sent_bytes)}"
+    parts: list[str | tuple[str, str]] = [(what, style), detail]
+    if not found.trainable:
+        parts.append(("; not trainable: ", "yellow"))
+        parts.append(found.problems)
+    console.print(Text.assemble(*parts))
+
+
+def _show_report(report: PassReport, *, every_set: bool) -> None:
+    counted = report.summary()
+    console.print(
+        f"Pass of rule {report.rule} on {report.host} at {report.started}, "
+        f"{duration(report.duration_s)}: {counted['seen']} datasets, {counted['changed']} "
+        f"changed, {counted['pushed']} pushed, {counted['skipped']} unchanged, "
+        f"{counted['failed']} failed, {counted['not_trainable']} not trainable, "
+        f"{size(counted['sent_bytes'])} sent."
+    )
+    if report.interrupted:
+        console.print(Text(report.interrupted, style="yellow"))
+    if every_set:
+        for found in report.sets:
+            _show_set(found)
+
+
+@command.command("install")
+@click.argument("name")
+@click.option("--print-windows", is_flag=True, help="Print a Task Scheduler task (XML).")
+@click.option("--print-launchd", is_flag=True, help="Print a launchd agent (plist).")
+def install(name: str, print_windows: bool, print_launchd: bool) -> None:
+    """Write a systemd user timer and service that run `archive run NAME` on its schedule."""
+    rule = _book().get(name)
+    program = executable()
+    if print_windows:
+        click.echo(windows_task(rule, program), nl=False)
+        return
+    if print_launchd:
+        click.echo(launchd_plist(rule, program), nl=False)
+        return
+    written = install_systemd(rule, program, systemd_user_folder())
+    for path in written:
+        console.print(Text(f"wrote {path}"))
+    console.print(
+        Text(
+            "Turn it on with:\n  systemctl --user daemon-reload && "
+            f"systemctl --user enable --now {unit_name(rule.name)}.timer\n"
+            "and, for passes while you are logged out: loginctl enable-linger"
+        )
+    )
+
+
+def _describe(rule: Rule) -> str:
+    depth = f" at depth {rule.depth}" if rule.per is Per.FOLDER else ""
+    globs = "".join(f" +{g}" for g in rule.include) + "".join(f" -{g}" for g in rule.exclude)
+    profile = f", profile {rule.profile}" if rule.profile else ""
+    return (
+        f"{rule.root}, a dataset per {rule.per.value}{depth} named {rule.template}{globs}, "
+        f"{rule.schedule}{profile}"
+    )
+
+
+def _as_dict(rule: Rule) -> dict[str, object]:
+    return {
+        "name": rule.name,
+        "root": rule.root,
+        "per": rule.per.value,
+        "depth": rule.depth,
+        "template": rule.template,
+        "include": list(rule.include),
+        "exclude": list(rule.exclude),
+        "profile": rule.profile,
+        "schedule": rule.schedule,
+    }

@@ -1,0 +1,195 @@
+"""Archive rules: which shared-drive folder becomes which datasets, in which store, when.
+
+Rules are kept in ``archive.toml`` beside the settings, readable and editable by hand,
+each change one atomic write. A rule holds no secret: its store is a profile's, whose
+secret key stays in the keyring.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from datayard.core.archive.schedule import Schedule
+from datayard.core.atomic import write_atomically
+from datayard.core.errors import ConfigError, UsageError
+from datayard.core.place_registry import known_keys, typed
+from datayard.core.settings import read_toml
+
+RULES_FILE = "archive.toml"
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+"""Also the name of the rule's units and of its prefix in the store: no dot, no slash."""
+FIELDS = ("owner", "set", "folder", "rule")
+"""What a dataset template may name (see :mod:`.split`)."""
+DEFAULT_TEMPLATE = "{owner}/{set}"
+_LITERAL = re.compile(r"[A-Za-z0-9._-]*")
+MAX_DEPTH = 16
+
+
+class Per(StrEnum):
+    PERSON = "person"
+    """One dataset per top-level folder; its name is the owner."""
+    SET = "set"
+    """One dataset per set that the scan recognises."""
+    FOLDER = "folder"
+    """One dataset per folder at the rule's depth."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    root: str
+    """An absolute folder: the share as this machine mounts it."""
+    per: Per = Per.PERSON
+    depth: int = 1
+    """For ``per folder``: 1 is the root's own folders."""
+    template: str = DEFAULT_TEMPLATE
+    include: tuple[str, ...] = ()
+    """Globs on each dataset's folder, relative to the root; none means every folder."""
+    exclude: tuple[str, ...] = ()
+    profile: str = ""
+    """The store's profile; empty: the settings' default at each pass."""
+    schedule: str = "daily"
+
+    def validated(self) -> Rule:
+        """Self, or :class:`UsageError` naming the value that is not valid."""
+        if not NAME.fullmatch(self.name):
+            raise UsageError(
+                f"rule name {self.name!r} is not valid: use letters, digits, '_' or '-' "
+                "(at most 64, starting with a letter or digit)"
+            )
+        if not 1 <= self.depth <= MAX_DEPTH:
+            raise UsageError(f"--depth must be from 1 to {MAX_DEPTH}, not {self.depth}")
+        if self.depth != 1 and self.per is not Per.FOLDER:
+            raise UsageError("--depth is for --per folder only")
+        check_template(self.template)
+        Schedule.parse(self.schedule)
+        return self
+
+    @property
+    def parsed_schedule(self) -> Schedule:
+        return Schedule.parse(self.schedule)
+
+
+def check_template(template: str) -> None:
+    """:class:`UsageError` unless ``template`` makes ``[OWNER/]NAME`` from known fields."""
+    described = f"--dataset-template {template!r}"
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as error:
+        raise UsageError(f"{described}: {error}") from None
+    for literal, field, spec, conversion in parts:
+        if field is not None and (field not in FIELDS or spec or conversion):
+            raise UsageError(
+                f"{described}: {{{field}}} is not a field; use "
+                f"{', '.join('{' + f + '}' for f in FIELDS)}"
+            )
+        if not _LITERAL.fullmatch(literal.replace("/", "")):
+            raise UsageError(f"{described}: use letters, digits, '.', '_', '-' and one '/'")
+    names = template.split("/")
+    if len(names) > 2 or not all(names) or not any(field for _, field, _, _ in parts):
+        raise UsageError(
+            f"{described}: write [OWNER/]NAME with at least one field, like '{DEFAULT_TEMPLATE}'"
+        )
+
+
+def check_root(root: str) -> str:
+    """The root as an absolute path; :class:`UsageError` when it is not a folder."""
+    path = Path(root).expanduser()
+    if not path.exists():
+        raise UsageError(f"--root {root}: does not exist")
+    if not path.is_dir():
+        raise UsageError(f"--root {root}: is not a folder")
+    return str(path.absolute())
+
+
+class RuleBook:
+    """The rules of ``archive.toml`` in the config folder."""
+
+    def __init__(self, config_dir: Path) -> None:
+        self.path = config_dir / RULES_FILE
+
+    def all(self) -> list[Rule]:
+        data = read_toml(self.path, str(self.path)) or {}
+        table = data.get("rules", {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{self.path}: [rules] is not a table")
+        rules = []
+        for name, fields in table.items():
+            if not isinstance(fields, dict):
+                raise ConfigError(f"{self.path}: [rules.{name}] is not a table")
+            try:
+                rules.append(self._parse(name, fields).validated())
+            except UsageError as error:
+                raise ConfigError(f"{self.path}: [rules.{name}]: {error}") from error
+        return rules
+
+    def get(self, name: str) -> Rule:
+        rules = self.all()
+        for rule in rules:
+            if rule.name == name:
+                return rule
+        known = ", ".join(rule.name for rule in rules) or "none"
+        raise UsageError(
+            f"there is no archive rule {name!r} (known: {known}); add one with "
+            f"'datayard archive add {name} --root PATH'"
+        )
+
+    def add(self, rule: Rule) -> None:
+        rule = rule.validated()
+        rules = self.all()
+        if any(known.name == rule.name for known in rules):
+            raise UsageError(f"archive rule {rule.name!r} exists; remove it first")
+        self._save([*rules, rule])
+
+    def remove(self, name: str) -> None:
+        self.get(name)
+        self._save([rule for rule in self.all() if rule.name != name])
+
+    def _parse(self, name: str, fields: dict[str, Any]) -> Rule:
+        table = f"rules.{name}"
+        known_keys(self.path, table, fields, set(Rule.__dataclass_fields__) - {"name"})
+        per = typed(self.path, table, fields, "per", str, Per.PERSON.value)
+        if per not in Per.__members__.values():
+            raise ConfigError(f"{self.path}: [{table}].per must be one of {', '.join(Per)}")
+        lists = {
+            key: typed(self.path, table, fields, key, list, []) for key in ("include", "exclude")
+        }
+        for key, values in lists.items():
+            if not all(isinstance(value, str) for value in values):
+                raise ConfigError(f"{self.path}: [{table}].{key} must be a list of globs")
+        return Rule(
+            name=name,
+            root=typed(self.path, table, fields, "root", str, ""),
+            per=Per(per),
+            depth=typed(self.path, table, fields, "depth", int, 1),
+            template=typed(self.path, table, fields, "template", str, DEFAULT_TEMPLATE),
+            include=tuple(lists["include"]),
+            exclude=tuple(lists["exclude"]),
+            profile=typed(self.path, table, fields, "profile", str, ""),
+            schedule=typed(self.path, table, fields, "schedule", str, "daily"),
+        )
+
+    def _save(self, rules: list[Rule]) -> None:
+        data = {
+            "rules": {
+                rule.name: {
+                    "root": rule.root,
+                    "per": rule.per.value,
+                    **({"depth": rule.depth} if rule.per is Per.FOLDER else {}),
+                    "template": rule.template,
+                    "include": list(rule.include),
+                    "exclude": list(rule.exclude),
+                    **({"profile": rule.profile} if rule.profile else {}),
+                    "schedule": rule.schedule,
+                }
+                for rule in sorted(rules, key=lambda rule: rule.name)
+            }
+        }
+        write_atomically(self.path, tomli_w.dumps(data).encode("utf-8"), mode=0o600)
