@@ -14,12 +14,13 @@ case "$mode" in app|test) ;; *) usage ;; esac
 
 # Qt's runtime libraries and fonts (offscreen and xcb), the Secret Service that
 # keeps credentials, and what the tests drive: Xvfb, xdotool, a private sshd in a
-# network namespace of its own (iproute2).
+# network namespace of its own (iproute2), and systemd-analyze, which verifies the
+# archive's timer units (systemd).
 APT_APP=(libgl1 libegl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
          libglib2.0-0 fonts-dejavu-core libx11-xcb1 libxcb-cursor0 libxcb-icccm4
          libxcb-image0 libxcb-keysyms1 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0
          libxcb-randr0 libxcb-xfixes0 libxcb-xkb1 gnome-keyring libsecret-tools dbus)
-APT_TEST=(xvfb xauth xdotool openssh-server iproute2)
+APT_TEST=(xvfb xauth xdotool openssh-server iproute2 systemd)
 
 want=("${APT_APP[@]}")
 [ "$mode" = test ] && want+=("${APT_TEST[@]}")
