@@ -13,7 +13,7 @@ it then keeps that zoom from image to image, to compare the same detail.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from PIL import Image
@@ -93,6 +93,15 @@ def _load(item: InspectedImage) -> _Loaded:
     return _Loaded(image, size, shapes, problem)
 
 
+def as_is(item: InspectedImage, _cancel: CancelToken) -> InspectedImage:
+    """An image of the share: its files are the ones to read."""
+    return item
+
+
+Localize = Callable[[InspectedImage, CancelToken], InspectedImage]
+"""The item with the local files to read (run in the worker): a stored version's fetches them."""
+
+
 def _qimage(picture: Image.Image) -> QImage:
     """The RGB picture as a QImage that owns its pixels (a worker may make a QImage)."""
     width, height = picture.size
@@ -124,8 +133,9 @@ class LabelViewer(QGraphicsView):
     zoomed = Signal()
     """The zoom changed, or whether the view fits the image."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, local: Localize = as_is) -> None:
         super().__init__(parent)
+        self.local = local
         self.setScene(QGraphicsScene(self))
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
@@ -141,6 +151,8 @@ class LabelViewer(QGraphicsView):
         self.highlighted: QGraphicsPolygonItem | None = None
         self.info = ""
         """:func:`describe`'s line for the image shown; empty while none is."""
+        self.message = ""
+        """The text shown instead of an image; empty while one is shown."""
         self.fitting = True
         """The image is fitted to the view, again when the view is resized."""
         self.current: InspectedImage | None = None
@@ -162,8 +174,8 @@ class LabelViewer(QGraphicsView):
             self._operation.cancel()
         self.current, self._line = item, line
 
-        def run(_token: CancelToken) -> Iterator[object]:
-            yield Finished(_load(item))
+        def run(token: CancelToken) -> Iterator[object]:
+            yield Finished(_load(self.local(item, token)))
 
         operation = run_in_background(run, self)
         operation.finished.connect(lambda loaded: self._draw(item, loaded))
@@ -179,6 +191,7 @@ class LabelViewer(QGraphicsView):
         """``text`` instead of an image: showing an image again loads it again."""
         self.current = None
         self._clear()
+        self.message = text
         message = self.scene().addSimpleText(text)
         message.setBrush(QColor("#dddddd"))
         self.setSceneRect(message.boundingRect())
@@ -240,6 +253,7 @@ class LabelViewer(QGraphicsView):
             self.show_message(loaded.problem or "This image cannot be shown.")
             return
         self._clear()
+        self.message = ""
         scene = self.scene()
         width, height = loaded.size
         picture = QGraphicsPixmapItem(QPixmap.fromImage(loaded.image))
