@@ -41,6 +41,8 @@ class BlobCache:
         self.fetched = 0
         """Blobs downloaded through this object: what a second look spares."""
         self._lock = threading.Lock()
+        self._fetching: dict[str, threading.Lock] = {}
+        """A lock per blob being downloaded."""
         self._total: int | None = None
         """Bytes in the folder, counted at the first download and kept up to date."""
 
@@ -53,6 +55,16 @@ class BlobCache:
         Raises :class:`~datayard.core.datasets.blobs.BlobMissingError` and the
         store's other errors, and :class:`BlobCacheError`.
         """
+        with self._lock:
+            gate = self._fetching.setdefault(sha256, threading.Lock())
+        try:
+            with gate:  # one download of a blob that the grid and the viewer ask for at once
+                return self._fetch(sha256, size, cancel)
+        finally:
+            with self._lock:
+                self._fetching.pop(sha256, None)
+
+    def _fetch(self, sha256: str, size: int, cancel: CancelToken | None) -> Path:
         target = self.path(sha256)
         try:
             os.utime(target)  # used now: the last to be pruned
@@ -69,7 +81,7 @@ class BlobCache:
             raise _cache_error(self.folder, error) from error
         with self._lock:
             self.fetched += 1
-            self._total = (self._measure() if self._total is None else self._total) + size
+            self._total = self._measure() if self._total is None else self._total + size
             if self._total > self.limit:
                 self._total = self._prune(int(self.limit * KEPT_AFTER_PRUNING), target)
         return target

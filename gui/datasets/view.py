@@ -356,7 +356,10 @@ class DatasetsView(QWidget):
         chosen = {
             item.manifest.ref: item for item in self.tree.selectedItems() if isinstance(item, _Row)
         }
-        return sorted(chosen.values(), key=lambda row: (row.manifest.id, row.manifest.ref))
+        rows = sorted(chosen.values(), key=lambda row: (row.manifest.id, row.manifest.ref))
+        if len({(row.manifest.owner, row.manifest.name) for row in rows}) == 1:
+            rows.sort(key=lambda row: row.number)  # history's order, which ids may not follow
+        return rows
 
     def _selection_changed(self) -> None:
         versions = self.selected_versions()

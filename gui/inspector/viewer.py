@@ -13,6 +13,7 @@ it then keeps that zoom from image to image, to compare the same detail.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -56,6 +57,8 @@ MAX_SIDE = 4096
 more than a large screen shows would only cost memory and decoding time."""
 MIN_ZOOM, MAX_ZOOM = 0.02, 50.0
 """Screen pixels per image pixel, at least and at most."""
+MESSAGE_WIDTH = 70
+"""Characters per line of a message shown instead of an image (a store's error is long)."""
 ZOOM_PER_NOTCH = 1.2
 NOTCH = 120
 """Eighths of a degree in a notch of a mouse wheel (touchpads send fractions of one)."""
@@ -192,7 +195,7 @@ class LabelViewer(QGraphicsView):
         self.current = None
         self._clear()
         self.message = text
-        message = self.scene().addSimpleText(text)
+        message = self.scene().addSimpleText(textwrap.fill(text, MESSAGE_WIDTH))
         message.setBrush(QColor("#dddddd"))
         self.setSceneRect(message.boundingRect())
         self.setTransform(QTransform())
