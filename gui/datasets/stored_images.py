@@ -63,8 +63,9 @@ class _StoredGrid(QWidget):
             )
 
 
-def _pane(local: VersionImages, caption: str) -> tuple[QWidget, ImagePane]:
-    pane = ImagePane(local=local.local)
+def _pane(version: VersionImages, caption: str) -> tuple[QWidget, ImagePane]:
+    """A viewer of ``version``'s images under a caption that names it."""
+    pane = ImagePane(local=version.local)
     box = QWidget()
     layout = QVBoxLayout(box)
     layout.setContentsMargins(0, 0, 0, 0)

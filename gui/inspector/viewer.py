@@ -182,9 +182,13 @@ class LabelViewer(QGraphicsView):
 
         operation = run_in_background(run, self)
         operation.finished.connect(lambda loaded: self._draw(item, loaded))
-        operation.failed.connect(lambda error: self.show_message(describe_error(error)))
+        operation.failed.connect(lambda error: self._failed(item, error))
         self._operation = operation
         return operation
+
+    def _failed(self, item: InspectedImage, error: Exception) -> None:
+        if item is self.current:  # a slow fetch of an image clicked before says nothing
+            self.show_message(describe_error(error))
 
     def stop(self) -> None:
         if self._operation is not None:
