@@ -53,3 +53,8 @@ class AppDirs:
     def thumbnails(self) -> Path:
         """Shared by the inspector's grid and the exported reports: an image is decoded once."""
         return self.cache / "thumbnails"
+
+    @property
+    def blobs(self) -> Path:
+        """Stored versions' files fetched to be looked at (see core.datasets.blob_cache)."""
+        return self.cache / "blobs"

@@ -3,8 +3,10 @@
 The view asks for an item's picture only when it paints it, so a request is
 the proof that the item is visible. Requests are gathered for a moment and
 sent as one batch; a newer batch cancels an older one whose items scrolled
-away. Thumbnails come from :class:`~datayard.core.drive.thumbnails.ThumbnailCache`
-(on disk, so a second visit decodes nothing); a few hundred stay in memory.
+away. Thumbnails come from a :class:`ThumbnailSource`: the files of the share's
+:class:`~datayard.core.drive.thumbnails.ThumbnailCache`, or a stored version's
+(:class:`~datayard.core.datasets.stored_images.StoredThumbnails`), both on disk,
+so a second visit decodes nothing; a few hundred stay in memory.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 from collections import Counter, OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 from PySide6.QtCore import (
     QAbstractListModel,
@@ -27,7 +31,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
 
 from datayard.core.drive.inspection import InspectedImage
-from datayard.core.drive.thumbnails import THUMBNAIL_PX, Thumbnail, ThumbnailCache
+from datayard.core.drive.thumbnails import THUMBNAIL_PX, Thumbnail
 from datayard.core.events import CancelToken
 
 from .rich_text import as_written
@@ -42,6 +46,14 @@ PATH_ROLE = Qt.ItemDataRole.UserRole + 1
 ERROR_ROLE = Qt.ItemDataRole.UserRole + 2
 
 AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+class ThumbnailSource(Protocol):
+    def get_all(
+        self, sources: Sequence[Path], *, cancel: CancelToken | None = None
+    ) -> Iterator[Thumbnail]:
+        """The thumbnails of the images at ``sources`` (the items' paths), in their order."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -76,7 +88,7 @@ class ThumbnailModel(QAbstractListModel):
     thumbnails_loaded = Signal()
     """A batch ended: what was on screen is drawn."""
 
-    def __init__(self, cache: ThumbnailCache, parent: QObject | None = None) -> None:
+    def __init__(self, cache: ThumbnailSource, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.cache = cache
         self.images: Sequence[InspectedImage] = ()

@@ -38,6 +38,7 @@ from ..workers import Operation, call_in_background, run_in_background
 from .details import VersionDetails, VersionDiff
 from .formatting import when
 from .pull_panel import PullPanel
+from .stored_images import StoredImagesView, VersionCompareView
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,15 @@ class DatasetsView(QWidget):
         self.train_button.setToolTip("Set up a YOLO training run on the selected version")
         self.train_button.setEnabled(False)
         self.train_button.clicked.connect(self._request_training)
+        self.browse_button = QPushButton("Browse images")
+        self.browse_button.setToolTip(
+            "See the selected version's images and labels, or the images that changed "
+            "between two selected versions"
+        )
+        self.browse_button.setEnabled(False)
+        self.browse_button.clicked.connect(self.browse)
+        self.windows: list[QWidget] = []
+        """The image windows opened from here and not yet closed."""
         self.status = Notice()
         top = QHBoxLayout()
         top.addWidget(QLabel("Store:"))
@@ -189,6 +199,7 @@ class DatasetsView(QWidget):
         top.addWidget(self.busy)
         top.addWidget(self.cancel)
         top.addStretch()
+        top.addWidget(self.browse_button)
         top.addWidget(self.train_button)
 
         self.tree = QTreeWidget()
@@ -345,12 +356,17 @@ class DatasetsView(QWidget):
         chosen = {
             item.manifest.ref: item for item in self.tree.selectedItems() if isinstance(item, _Row)
         }
-        return sorted(chosen.values(), key=lambda row: (row.manifest.id, row.manifest.ref))
+        rows = sorted(chosen.values(), key=lambda row: (row.manifest.id, row.manifest.ref))
+        if len({(row.manifest.owner, row.manifest.name) for row in rows}) == 1:
+            rows.sort(key=lambda row: row.number)  # history's order, which ids may not follow
+        return rows
 
     def _selection_changed(self) -> None:
         versions = self.selected_versions()
         contents = self.contents
         self.train_button.setEnabled(len(versions) == 1)
+        self.browse_button.setEnabled(len(versions) in (1, 2))
+        self.browse_button.setText("Compare images" if len(versions) == 2 else "Browse images")
         if len(versions) == 1 and contents is not None:
             version = versions[0]
             history = next(
@@ -373,6 +389,28 @@ class DatasetsView(QWidget):
         else:
             self.hint.setText(_HINT if not versions else "Select one version, or two to compare.")
             self.side.setCurrentWidget(self.hint)
+
+    def browse(self) -> QWidget | None:
+        """Open a window on the selected version's images, or on what changed between the
+        two selected versions (oldest first); the window, or ``None`` with nothing to show."""
+        rows, contents = self._selected_rows(), self.contents
+        if contents is None or len(rows) not in (1, 2):
+            return None
+        dirs = self.workspace.dirs
+        window: QWidget
+        if len(rows) == 1:
+            window = StoredImagesView(rows[0].manifest, rows[0].number, contents.bucket, dirs)
+        else:
+            old, new = ((row.manifest, row.number) for row in rows)
+            window = VersionCompareView(old, new, contents.bucket, dirs)
+        # A window of its own that goes with the app's (whose closing stops all work).
+        window.setParent(self, Qt.WindowType.Window)
+        window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        window.destroyed.connect(lambda: self.windows.remove(window))
+        window.resize(1200, 800)
+        window.show()
+        self.windows.append(window)
+        return window
 
     def _request_training(self) -> None:
         versions = self.selected_versions()

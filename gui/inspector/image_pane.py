@@ -7,7 +7,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 from ..rich_text import as_written, plain_label
-from .viewer import LabelViewer
+from .viewer import LabelViewer, Localize, as_is
 
 
 class ImagePane(QWidget):
@@ -17,9 +17,10 @@ class ImagePane(QWidget):
     so that letters typed in the thumbnail grid still find images by name.
     """
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, local: Localize = as_is) -> None:
+        """``local`` gives the files of an item to read (see :data:`.viewer.Localize`)."""
         super().__init__(parent)
-        self.viewer = LabelViewer()
+        self.viewer = LabelViewer(local=local)
         self.info = plain_label()
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         # A long file name is cut, rather than widening the inspector's column.

@@ -13,7 +13,8 @@ it then keeps that zoom from image to image, to compare the same detail.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import textwrap
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from PIL import Image
@@ -56,6 +57,8 @@ MAX_SIDE = 4096
 more than a large screen shows would only cost memory and decoding time."""
 MIN_ZOOM, MAX_ZOOM = 0.02, 50.0
 """Screen pixels per image pixel, at least and at most."""
+MESSAGE_WIDTH = 70
+"""Characters per line of a message shown instead of an image (a store's error is long)."""
 ZOOM_PER_NOTCH = 1.2
 NOTCH = 120
 """Eighths of a degree in a notch of a mouse wheel (touchpads send fractions of one)."""
@@ -93,6 +96,15 @@ def _load(item: InspectedImage) -> _Loaded:
     return _Loaded(image, size, shapes, problem)
 
 
+def as_is(item: InspectedImage, _cancel: CancelToken) -> InspectedImage:
+    """An image of the share: its files are the ones to read."""
+    return item
+
+
+Localize = Callable[[InspectedImage, CancelToken], InspectedImage]
+"""The item with the local files to read (run in the worker): a stored version's fetches them."""
+
+
 def _qimage(picture: Image.Image) -> QImage:
     """The RGB picture as a QImage that owns its pixels (a worker may make a QImage)."""
     width, height = picture.size
@@ -124,8 +136,9 @@ class LabelViewer(QGraphicsView):
     zoomed = Signal()
     """The zoom changed, or whether the view fits the image."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, local: Localize = as_is) -> None:
         super().__init__(parent)
+        self.local = local
         self.setScene(QGraphicsScene(self))
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
@@ -141,6 +154,8 @@ class LabelViewer(QGraphicsView):
         self.highlighted: QGraphicsPolygonItem | None = None
         self.info = ""
         """:func:`describe`'s line for the image shown; empty while none is."""
+        self.message = ""
+        """The text shown instead of an image; empty while one is shown."""
         self.fitting = True
         """The image is fitted to the view, again when the view is resized."""
         self.current: InspectedImage | None = None
@@ -162,14 +177,18 @@ class LabelViewer(QGraphicsView):
             self._operation.cancel()
         self.current, self._line = item, line
 
-        def run(_token: CancelToken) -> Iterator[object]:
-            yield Finished(_load(item))
+        def run(token: CancelToken) -> Iterator[object]:
+            yield Finished(_load(self.local(item, token)))
 
         operation = run_in_background(run, self)
         operation.finished.connect(lambda loaded: self._draw(item, loaded))
-        operation.failed.connect(lambda error: self.show_message(describe_error(error)))
+        operation.failed.connect(lambda error: self._failed(item, error))
         self._operation = operation
         return operation
+
+    def _failed(self, item: InspectedImage, error: Exception) -> None:
+        if item is self.current:  # a slow fetch of an image clicked before says nothing
+            self.show_message(describe_error(error))
 
     def stop(self) -> None:
         if self._operation is not None:
@@ -179,7 +198,8 @@ class LabelViewer(QGraphicsView):
         """``text`` instead of an image: showing an image again loads it again."""
         self.current = None
         self._clear()
-        message = self.scene().addSimpleText(text)
+        self.message = text
+        message = self.scene().addSimpleText(textwrap.fill(text, MESSAGE_WIDTH))
         message.setBrush(QColor("#dddddd"))
         self.setSceneRect(message.boundingRect())
         self.setTransform(QTransform())
@@ -240,6 +260,7 @@ class LabelViewer(QGraphicsView):
             self.show_message(loaded.problem or "This image cannot be shown.")
             return
         self._clear()
+        self.message = ""
         scene = self.scene()
         width, height = loaded.size
         picture = QGraphicsPixmapItem(QPixmap.fromImage(loaded.image))

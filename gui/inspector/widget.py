@@ -69,7 +69,8 @@ class Inspector(QWidget):
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         self.bar = OperationBar()
 
-        self.thumbnails = ThumbnailModel(ThumbnailCache(workspace.dirs.thumbnails), self)
+        thumbnails = ThumbnailCache(workspace.dirs.thumbnails)
+        self.thumbnails = ThumbnailModel(thumbnails, self)
         self.grid = ThumbnailGrid(self.thumbnails)
         self.grid.selectionModel().currentChanged.connect(self._on_current)
 
@@ -87,7 +88,7 @@ class Inspector(QWidget):
         problems_layout.setContentsMargins(0, 0, 0, 0)
         problems_layout.addWidget(self.problems, 1)
         problems_layout.addWidget(self.problems.hint)
-        self.export = ReportExportButton(self.thumbnails.cache)
+        self.export = ReportExportButton(thumbnails)
         problems_layout.addWidget(self.export, 0, Qt.AlignmentFlag.AlignRight)
         self.tabs.addTab(problems, "Problems")
         self.tabs.addTab(self.histogram, "Classes")
