@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from datayard.core.archive.report import PassReport, last_stored
+from datayard.core.archive.report import Outcome, PassReport, last_stored
 from datayard.core.archive.rules import Rule
 from datayard.core.errors import DatayardError
 from datayard.core.store.bucket import Bucket
@@ -34,6 +34,18 @@ class RuleStatus:
     @property
     def failed(self) -> bool:
         return self.report is not None and self.report.failed
+
+    @property
+    def verdict(self) -> str:
+        """How its last pass ended, in a word or two."""
+        if self.problem:
+            return "store not read"
+        if self.report is None:
+            return "no pass yet"
+        if self.report.interrupted:
+            return "stopped"
+        failed = self.report.count(Outcome.FAILED)
+        return f"{failed} failed" if failed else "archived"
 
     def unseen_failure(self, seen_key: str) -> bool:
         """Its last pass failed, and it is newer than the report keyed ``seen_key``."""
