@@ -45,9 +45,10 @@ from .rich_text import as_written, plain_label
 from .workers import Operation, call_in_background, run_in_background
 
 COLUMNS = (
-    "Rule", "Root", "Per", "Schedule", "Next run", "Last pass",
-    "Outcome", "Pushed", "Skipped", "Failed", "Not trainable",
+    "Rule", "Per", "Schedule", "Next run", "Last pass",
+    "Outcome", "Pushed", "Skipped", "Failed", "Not trainable", "Root",
 )  # fmt: skip
+"""The root last: a long path would push the counts out of view."""
 SET_COLUMNS = ("Dataset", "Folder", "Outcome", "Version", "Files", "Sent", "Problems")
 SEEN_KEY = "archive/seen/"
 """``state`` key prefix: the key of the last report of each rule the user has seen."""
@@ -72,6 +73,8 @@ class ArchivePage(QWidget):
         self._state = state
         self._rules: dict[str, Rule] = {}
         self._statuses: dict[str, RuleStatus] = {}
+        self._told: set[str] = set()
+        """The keys of the failed reports said in the attention line."""
         self._loading: Operation | None = None
         self._pass: Operation | None = None
 
@@ -130,10 +133,14 @@ class ArchivePage(QWidget):
         self._statuses = {status.rule.name: status for status in statuses}
         self._list([status.rule for status in statuses])
         unseen = unseen_failures(statuses, self._seen())
-        if unseen:
+        # Told once, the line stays for the session: the tab may have been opened (and
+        # the passes seen) before their reports were read.
+        self._told.update(status.report_key for status in unseen)
+        told = [status for status in statuses if status.report_key in self._told]
+        if told:
             self.attention.error(
                 "Unattended archive passes failed: "
-                + "; ".join(f"rule {s.rule.name}, {s.verdict}" for s in unseen)
+                + "; ".join(f"rule {s.rule.name}, {s.verdict}" for s in told)
                 + ". Select the rule to see its report."
             )
         else:
@@ -189,22 +196,29 @@ class ArchivePage(QWidget):
         self._update()
 
     def _row(self, rule: Rule, status: RuleStatus | None, now: datetime) -> list[str]:
-        known = [rule.name, rule.root, rule.per.value, rule.schedule, next_run(rule, now)]
-        if status is None:
-            return [*known, "not read yet"]
-        report = status.report
+        cells = {
+            "Rule": rule.name,
+            "Per": rule.per.value,
+            "Schedule": rule.schedule,
+            "Next run": next_run(rule, now),
+            "Root": rule.root,
+            "Outcome": status.verdict if status else "not read yet",
+        }
+        report = status.report if status else None
         if report is None:
-            return [*known, "never", status.verdict]
-        counted = report.summary()
-        return [
-            *known,
-            f"{_local(report.started)} on {report.host}",
-            status.verdict,
-            str(counted["pushed"]),
-            str(counted["skipped"]),
-            str(counted["failed"]),
-            ", ".join(found.dataset for found in report.untrainable),
-        ]
+            cells["Last pass"] = "never" if status else ""
+        else:
+            counted = report.summary()
+            cells.update(
+                {
+                    "Last pass": f"{_local(report.started)} on {report.host}",
+                    "Pushed": str(counted["pushed"]),
+                    "Skipped": str(counted["skipped"]),
+                    "Failed": str(counted["failed"]),
+                    "Not trainable": ", ".join(s.dataset for s in report.untrainable),
+                }
+            )
+        return [cells.get(column, "") for column in COLUMNS]
 
     def current_name(self) -> str:
         row = self.rules.currentItem()
@@ -227,7 +241,7 @@ class ArchivePage(QWidget):
             )
             self._update()
             return
-        self.details_title.setText(_described(report))
+        self.details_title.setText(f"Last pass: {_described(report)}")
         for found in report.sets:
             self.details.addTopLevelItem(_set_row(found))
         self._update()
@@ -330,6 +344,7 @@ class ArchivePage(QWidget):
         buttons.addWidget(self.refresh_button)
         buttons.addWidget(self.progress, 1)
         buttons.addWidget(self.cancel_button)
+        buttons.addStretch()
         top = QWidget()
         upper = QVBoxLayout(top)
         upper.setContentsMargins(0, 0, 0, 0)

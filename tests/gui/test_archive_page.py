@@ -138,6 +138,7 @@ def test_a_failed_unattended_pass_is_told_at_the_next_start_until_seen(
         window.show_archive()
     assert tabs.tabText(tabs.indexOf(window.archive)) == "Archive"
     assert state.value(SEEN_KEY + "drive") == stored
+    assert "rule drive, 1 failed" in window.archive.attention.text()  # for this session
     assert details(window.archive) == [("ada/drive", "unchanged"), ("eve/drive", "failed")]
     tabs.setCurrentIndex(0)
     window.close()
