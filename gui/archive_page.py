@@ -313,13 +313,13 @@ class ArchivePage(QWidget):
             self.result.warning(text)
         else:
             self.result.success(text)
-        self.refresh()
 
     def _pass_ended(self, operation: Operation) -> None:
         if operation is self._pass:
             self._pass = None
             self._update()
             self.pass_ended.emit()
+            self.refresh()  # its report, a stopped pass's too, as every machine reads it
 
     def stop(self) -> None:
         """Stop the pass that runs; the window closes."""

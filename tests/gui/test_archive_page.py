@@ -19,6 +19,7 @@ from datayard.core.store.workspace import Workspace
 from datayard.gui.archive_page import COLUMNS, SEEN_KEY, ArchivePage
 from datayard.gui.main_window import MainWindow
 from tests.e2e.test_archive import _finish, a_pass, write_set
+from tests.fixtures.store_proxy import StoreProxy, blob_request
 from tests.fixtures.waits import LONG_MS
 
 pytestmark = pytest.mark.usefixtures("secret_service")
@@ -95,13 +96,33 @@ def test_run_now_while_another_pass_holds_the_lock_is_refused_in_a_line(
     taking = acquire(
         bucket, Mode.EXCLUSIVE, "archive pass of rule busy", scope=archive_lock_scope("busy")
     )
-    with _finish(taking), qtbot.waitSignal(page.pass_ended, timeout=LONG_MS):
+    with _finish(taking), qtbot.waitSignal(page.loaded, timeout=LONG_MS):  # refused, read again
         page.run_button.click()
 
     assert "another pass of rule busy is running on" in page.result.text()
     assert "this one did nothing" in page.result.text()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert cells(page)["Outcome"] == "no pass yet" and page.run_button.isEnabled()
+
+
+def test_a_pass_cancelled_from_the_page_stops_and_its_report_says_so(
+    qtbot: QtBot, bucket: Bucket, tmp_path: Path, store_proxy: StoreProxy
+) -> None:
+    for person, shade in (("ada", 200), ("bob", 100)):
+        write_set(tmp_path / "share" / person / "cats", shade)
+    added(tmp_path / "share")
+    page = shown_page(qtbot, tmp_path)
+    held = store_proxy.hold(blob_request("PUT"))
+    page.run_button.click()
+    qtbot.waitUntil(held.holding.is_set, timeout=LONG_MS)
+
+    with qtbot.waitSignal(page.loaded, timeout=LONG_MS):  # stopped, then its report read
+        page.cancel_button.click()
+        held.release()
+
+    assert "Stopped the pass of rule drive: the next pass archives the rest" in page.result.text()
+    assert cells(page)["Outcome"] == "stopped"
+    assert "bob/drive" not in [dataset for dataset, _ in details(page)]
 
 
 def failed_pass(rule: str) -> PassReport:
