@@ -13,8 +13,9 @@ they make are the same as on the machine that added it.
 Kubernetes, not Datayard, schedules: ``concurrencyPolicy: Forbid`` starts no pass
 while one runs (the pass's lock in the store refuses one started elsewhere), and a
 run the controller missed starts late within :data:`STARTING_DEADLINE_S`. A pass that
-ran and exited with its verdict (1: a dataset failed or another pass holds the lock;
-2: the rule or the credentials are wrong) is not retried: the next run is the retry.
+ran and exited with its verdict (1: a dataset failed, the store failed, or another
+pass holds the lock; 2: the rule or the credentials are wrong) is not retried: the
+next run is the retry.
 A pod that crashed or was evicted is, once.
 """
 

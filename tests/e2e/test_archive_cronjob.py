@@ -117,6 +117,13 @@ def test_the_pods_command_with_the_pods_environment_archives_the_share(
     assert report is not None and report.summary()["pushed"] == 1
     assert s3_server.secret not in done.stdout + done.stderr
 
+    ruleless = subprocess.run(
+        container["command"], env=environment, capture_output=True, text=True, timeout=LONG_S
+    )
+    assert ruleless.returncode == 2 and ruleless.stderr.count("\n") == 1, ruleless.stderr
+    assert "DATAYARD_ARCHIVE_RULE is not set" in ruleless.stderr
+    assert s3_server.secret not in ruleless.stderr
+
 
 def test_install_prints_or_writes_the_cronjob_and_refuses_what_cannot_work(
     s3_server: S3Server, tmp_path: Path
