@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from rich.text import Text
 
+from datayard.core.archive.cronjob import (
+    RULE_VARIABLE,
+    cronjob_manifest,
+    drive_volume,
+    rule_from_environment,
+)
 from datayard.core.archive.report import Outcome, PassReport, SetReport, last_report
 from datayard.core.archive.rules import DEFAULT_TEMPLATE, Per, Rule, RuleBook, check_root
 from datayard.core.archive.run import SetDone, run_pass
@@ -16,10 +24,16 @@ from datayard.core.archive.units import (
     unit_name,
     windows_task,
 )
+from datayard.core.atomic import write_atomically
+from datayard.core.checks import State
+from datayard.core.clusters.manifests import as_yaml, secret_name
+from datayard.core.clusters.registry import ClusterRegistry
 from datayard.core.errors import DatayardError, UsageError
 from datayard.core.events import CancelToken, Finished
 from datayard.core.store.bucket import Bucket
-from datayard.core.store.workspace import Workspace
+from datayard.core.store.workspace import Connection, Workspace
+from datayard.core.training import credentials
+from datayard.core.training.cluster import store_check
 from datayard.core.units import duration, size
 
 from .render import console, follow, print_json
@@ -98,7 +112,7 @@ def list_rules(as_json: bool) -> None:
     """The archive rules."""
     rules = _book().all()
     if as_json:
-        print_json([_as_dict(rule) for rule in rules])
+        print_json([rule.as_dict() for rule in rules])
         return
     for rule in rules:
         console.print(Text(f"{rule.name}: {_describe(rule)}"))
@@ -127,7 +141,7 @@ def show(name: str, as_json: bool) -> None:
     connection = workspace.connect(rule.profile or None)
     report = last_report(Bucket(connection.profile, connection.secret), rule.name)
     if as_json:
-        print_json({"rule": _as_dict(rule), "last_pass": report.to_dict() if report else None})
+        print_json({"rule": rule.as_dict(), "last_pass": report.to_dict() if report else None})
         return
     console.print(Text(f"{rule.name}: {_describe(rule)}"))
     if report is None:
@@ -139,13 +153,26 @@ def show(name: str, as_json: bool) -> None:
 @command.command("run")
 @click.argument("name", required=False)
 @click.option("--workers", type=click.IntRange(1, 256), default=16, show_default=True)
-def run(name: str | None, workers: int) -> None:
+@click.option(
+    "--from-environment",
+    is_flag=True,
+    hidden=True,
+    help=f"Run the rule of ${RULE_VARIABLE} with the store of "
+    f"${credentials.ENVIRONMENT_VARIABLE}: as a CronJob's pod does.",
+)
+def run(name: str | None, workers: int, from_environment: bool) -> None:
     """One pass of rule NAME (of every rule without NAME): push what changed.
 
     Exit codes: 0 every dataset archived, 1 a dataset failed or a pass could not
     run (another pass of the rule is running), 2 usage or configuration error.
     """
     workspace = Workspace.default()
+    if from_environment:
+        if name:
+            raise UsageError(f"--from-environment runs the rule of ${RULE_VARIABLE}: give no NAME")
+        connection = credentials.from_environment()
+        done = _run_one(workspace, rule_from_environment(), workers, connection)
+        click.get_current_context().exit(0 if done else 1)
     book = RuleBook(workspace.dirs.config)
     rules = [book.get(name)] if name else book.all()
     if not rules:
@@ -162,10 +189,13 @@ def run(name: str | None, workers: int) -> None:
     click.get_current_context().exit(1 if failed else 0)
 
 
-def _run_one(workspace: Workspace, rule: Rule, workers: int) -> bool:
-    """Run the rule's pass; whether every dataset was archived."""
+def _run_one(
+    workspace: Workspace, rule: Rule, workers: int, connection: Connection | None = None
+) -> bool:
+    """Run the rule's pass, in ``connection``'s store (its profile's without one); whether
+    every dataset was archived."""
     settings = workspace.settings()
-    connection = workspace.connect(rule.profile or None)
+    connection = connection or workspace.connect(rule.profile or None)
     bucket = Bucket(connection.profile, connection.secret, connections=2 * workers)
     cancel = CancelToken()
     report: PassReport | None = None
@@ -229,9 +259,40 @@ def _show_report(report: PassReport, *, every_set: bool) -> None:
 @click.argument("name")
 @click.option("--print-windows", is_flag=True, help="Print a Task Scheduler task (XML).")
 @click.option("--print-launchd", is_flag=True, help="Print a launchd agent (plist).")
-def install(name: str, print_windows: bool, print_launchd: bool) -> None:
+@click.option(
+    "--kubernetes",
+    "cluster_name",
+    metavar="CLUSTER",
+    help="Render a CronJob that runs the passes on the cluster CLUSTER instead.",
+)
+@click.option("--nfs", metavar="SERVER:/PATH", help="With --kubernetes: the share over NFS.")
+@click.option(
+    "--pvc", metavar="CLAIM", help="With --kubernetes: the share's PersistentVolumeClaim."
+)
+@click.option("--print", "print_yaml", is_flag=True, help="With --kubernetes: print the YAML.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --kubernetes: write the YAML to this file.",
+)
+def install(
+    name: str,
+    print_windows: bool,
+    print_launchd: bool,
+    cluster_name: str | None,
+    nfs: str | None,
+    pvc: str | None,
+    print_yaml: bool,
+    out: Path | None,
+) -> None:
     """Write a systemd user timer and service that run `archive run NAME` on its schedule."""
-    rule = _book().get(name)
+    workspace = Workspace.default()
+    rule = RuleBook(workspace.dirs.config).get(name)
+    if cluster_name is not None:
+        _install_cronjob(workspace, rule, cluster_name, nfs, pvc, print_yaml, out)
+        return
+    if nfs or pvc or print_yaml or out:
+        raise UsageError("--nfs, --pvc, --print and --out go with --kubernetes CLUSTER")
     program = executable()
     if print_windows:
         click.echo(windows_task(rule, program), nl=False)
@@ -251,6 +312,37 @@ def install(name: str, print_windows: bool, print_launchd: bool) -> None:
     )
 
 
+def _install_cronjob(
+    workspace: Workspace,
+    rule: Rule,
+    cluster_name: str,
+    nfs: str | None,
+    pvc: str | None,
+    print_yaml: bool,
+    out: Path | None,
+) -> None:
+    """Render the rule's CronJob; refuse a store that the cluster's pods cannot reach."""
+    if print_yaml == (out is not None):
+        raise UsageError("with --kubernetes, give --print or --out FILE")
+    cluster = ClusterRegistry(workspace.dirs.config).get(cluster_name)
+    profile = rule.profile or workspace.settings().default_profile
+    reachable = store_check(workspace.endpoint(rule.profile or None))
+    if reachable.state is State.FAIL:
+        raise UsageError(f"rule {rule.name}: {reachable.detail}; use a rule with --profile")
+    text = as_yaml([cronjob_manifest(cluster, rule, profile, drive_volume(nfs, pvc))])
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    write_atomically(out, text.encode("utf-8"), mode=0o644)
+    console.print(
+        Text(
+            f"wrote {out}\nApply it with:\n  kubectl apply -f {out}\nIts pods read the store's "
+            f"credentials from the Secret {secret_name(profile)} in namespace "
+            f"{cluster.namespace}, which training runs of profile {profile} there create."
+        )
+    )
+
+
 def _describe(rule: Rule) -> str:
     depth = f" at depth {rule.depth}" if rule.per is Per.FOLDER else ""
     globs = "".join(f" +{g}" for g in rule.include) + "".join(f" -{g}" for g in rule.exclude)
@@ -259,17 +351,3 @@ def _describe(rule: Rule) -> str:
         f"{rule.root}, a dataset per {rule.per.value}{depth} named {rule.template}{globs}, "
         f"{rule.schedule}{profile}"
     )
-
-
-def _as_dict(rule: Rule) -> dict[str, object]:
-    return {
-        "name": rule.name,
-        "root": rule.root,
-        "per": rule.per.value,
-        "depth": rule.depth,
-        "template": rule.template,
-        "include": list(rule.include),
-        "exclude": list(rule.exclude),
-        "profile": rule.profile,
-        "schedule": rule.schedule,
-    }

@@ -124,7 +124,7 @@ def _table(path: Path, kind: str) -> dict[str, Any]:
     return table
 
 
-def known_keys(path: Path, table: str, fields: dict[str, Any], allowed: set[str]) -> None:
+def known_keys(path: Path | str, table: str, fields: dict[str, Any], allowed: set[str]) -> None:
     """:class:`ConfigError` naming the keys of ``fields`` that are not ``allowed``."""
     unknown = set(fields) - allowed
     if unknown:
@@ -132,7 +132,7 @@ def known_keys(path: Path, table: str, fields: dict[str, Any], allowed: set[str]
 
 
 def typed(
-    path: Path, table: str, fields: dict[str, Any], key: str, kind: type, default: Any
+    path: Path | str, table: str, fields: dict[str, Any], key: str, kind: type, default: Any
 ) -> Any:
     """``fields[key]`` when it is a ``kind`` (``default`` when absent); else
     :class:`ConfigError` naming it."""

@@ -16,10 +16,12 @@ from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
+    QColor,
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
     QKeySequence,
+    QPalette,
 )
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -37,12 +39,14 @@ from datayard.core.training.backends import Backends
 from datayard.core.training.runs import RunFolder
 
 from .about import AboutDialog
+from .archive_page import ArchivePage
 from .browser import DriveBrowser
 from .datasets import DatasetsView
 from .dock_fold import DockFold
 from .inspector import Inspector
 from .inspector.lazy_chart import LazyChart
 from .log_panel import LogPanel
+from .notice import ERROR_COLOR
 from .rich_text import as_written, plain_label
 from .settings_dialog import SettingsDialog
 from .training.runs_list import remote_runs_going
@@ -57,6 +61,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _STATE_VERSION = 1
+ARCHIVE_TAB = "Archive"
 
 
 class MainWindow(QMainWindow):
@@ -88,6 +93,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.inspector, "Inspector")
         self.tabs.addTab(self.datasets, "Datasets in the store")
         self.tabs.addTab(self.training, "Training")
+        self.archive = ArchivePage(workspace, state=self._state)
+        self.tabs.addTab(self.archive, ARCHIVE_TAB)
         self.setCentralWidget(self.tabs)
         self.browser_dock = self._dock(
             "Shared drive", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea
@@ -153,6 +160,7 @@ class MainWindow(QMainWindow):
         )
         view_menu.addAction(self._action("&Datasets", "Ctrl+2", self.show_datasets))
         view_menu.addAction(self._action("&Training runs", "Ctrl+3", self.show_training))
+        view_menu.addAction(self._action("&Archive", "Ctrl+4", self.show_archive))
         view_menu.addSeparator()
         for dock in (self.browser_dock, self.transfers_dock, self.log_dock):
             view_menu.addAction(dock.toggleViewAction())
@@ -167,6 +175,7 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self.datasets.train_requested.connect(self.open_training_dialog)
         self.transfers.open_changed.connect(self._on_transfers_open)
+        self.archive.attention_changed.connect(self._on_archive_attention)
 
     # -- actions ---------------------------------------------------------------
 
@@ -210,6 +219,20 @@ class MainWindow(QMainWindow):
     def show_training(self) -> None:
         self.tabs.setCurrentWidget(self.training)
 
+    def show_archive(self) -> None:
+        self.tabs.setCurrentWidget(self.archive)
+
+    def _on_archive_attention(self, failed: int) -> None:
+        """A failed unattended pass is told on the tab until the user has looked at it."""
+        index = self.tabs.indexOf(self.archive)
+        self.tabs.setTabText(index, f"{ARCHIVE_TAB} ({failed} failed)" if failed else ARCHIVE_TAB)
+        self.tabs.tabBar().setTabTextColor(
+            index,
+            QColor(ERROR_COLOR)
+            if failed
+            else self.tabs.palette().color(QPalette.ColorRole.WindowText),
+        )
+
     def _build_dashboard(self) -> QWidget:
         from .training.dashboard import RunDashboard
 
@@ -249,6 +272,8 @@ class MainWindow(QMainWindow):
             self.datasets.refresh()
         elif self.tabs.widget(index) is self.training:
             self.training.chart().refresh()
+        elif self.tabs.widget(index) is self.archive and self.connection is not None:
+            self.archive.refresh()
 
     def open_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self.workspace, self)
@@ -306,6 +331,7 @@ class MainWindow(QMainWindow):
         self.store_state_changed.emit(f"Store: {profile.name} ({profile.endpoint}) connected")
         if self.training.built:
             self._offer_store(self.training.chart(), connection)
+        self.archive.refresh()  # a failed unattended pass is told at once
 
     def _on_connect_failed(self, error: Exception) -> None:
         self.store_state_changed.emit("Store: not connected")
@@ -341,7 +367,7 @@ class MainWindow(QMainWindow):
         self.transfers.pause_all()
         self._save_layout()
         # Workers are cancelled and joined before the store they may use goes away.
-        for panel in (self.browser, self.inspector):
+        for panel in (self.browser, self.inspector, self.archive):
             panel.stop()
         if self.training.built:
             self.training.chart().shutdown()

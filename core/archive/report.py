@@ -64,6 +64,11 @@ class PassReport:
     def untrainable(self) -> tuple[SetReport, ...]:
         return tuple(found for found in self.sets if not found.trainable)
 
+    @property
+    def failed(self) -> bool:
+        """A dataset failed or the pass stopped early: what a person should hear of."""
+        return bool(self.count(Outcome.FAILED) or self.interrupted)
+
     def summary(self) -> dict[str, int]:
         """The counts a person reads first: seen, changed, pushed, skipped, failed."""
         pushed, failed = self.count(Outcome.PUSHED), self.count(Outcome.FAILED)
@@ -131,7 +136,14 @@ def store_report(bucket: Bucket, report: PassReport) -> str:
 
 def last_report(bucket: Bucket, rule: str) -> PassReport | None:
     """The report of the rule's last pass, ``None`` before its first."""
+    stored = last_stored(bucket, rule)
+    return stored[1] if stored else None
+
+
+def last_stored(bucket: Bucket, rule: str) -> tuple[str, PassReport] | None:
+    """The key and report of the rule's last pass: the key tells a report from the one a
+    person saw before (a later pass's key sorts after)."""
     keys = sorted(item.key for item in bucket.objects(archive_reports(rule)))
     if not keys:
         return None
-    return PassReport.parse(bucket.get_bytes(keys[-1]), keys[-1])
+    return keys[-1], PassReport.parse(bucket.get_bytes(keys[-1]), keys[-1])

@@ -7,6 +7,7 @@ secret key stays in the keyring.
 
 from __future__ import annotations
 
+import json
 import re
 import string
 from dataclasses import dataclass
@@ -76,6 +77,20 @@ class Rule:
     def parsed_schedule(self) -> Schedule:
         return Schedule.parse(self.schedule)
 
+    def as_dict(self) -> dict[str, Any]:
+        """Every field, as ``archive list --json`` prints it and a CronJob's pod reads it."""
+        return {
+            "name": self.name,
+            "root": self.root,
+            "per": self.per.value,
+            "depth": self.depth,
+            "template": self.template,
+            "include": list(self.include),
+            "exclude": list(self.exclude),
+            "profile": self.profile,
+            "schedule": self.schedule,
+        }
+
 
 def check_template(template: str) -> None:
     """:class:`UsageError` unless ``template`` makes ``[OWNER/]NAME`` from known fields."""
@@ -125,7 +140,7 @@ class RuleBook:
             if not isinstance(fields, dict):
                 raise ConfigError(f"{self.path}: [rules.{name}] is not a table")
             try:
-                rules.append(self._parse(name, fields).validated())
+                rules.append(parse_rule(self.path, name, fields).validated())
             except UsageError as error:
                 raise ConfigError(f"{self.path}: [rules.{name}]: {error}") from error
         return rules
@@ -152,44 +167,57 @@ class RuleBook:
         self.get(name)
         self._save([rule for rule in self.all() if rule.name != name])
 
-    def _parse(self, name: str, fields: dict[str, Any]) -> Rule:
-        table = f"rules.{name}"
-        known_keys(self.path, table, fields, set(Rule.__dataclass_fields__) - {"name"})
-        per = typed(self.path, table, fields, "per", str, Per.PERSON.value)
-        if per not in Per.__members__.values():
-            raise ConfigError(f"{self.path}: [{table}].per must be one of {', '.join(Per)}")
-        lists = {
-            key: typed(self.path, table, fields, key, list, []) for key in ("include", "exclude")
-        }
-        for key, values in lists.items():
-            if not all(isinstance(value, str) for value in values):
-                raise ConfigError(f"{self.path}: [{table}].{key} must be a list of globs")
-        return Rule(
-            name=name,
-            root=typed(self.path, table, fields, "root", str, ""),
-            per=Per(per),
-            depth=typed(self.path, table, fields, "depth", int, 1),
-            template=typed(self.path, table, fields, "template", str, DEFAULT_TEMPLATE),
-            include=tuple(lists["include"]),
-            exclude=tuple(lists["exclude"]),
-            profile=typed(self.path, table, fields, "profile", str, ""),
-            schedule=typed(self.path, table, fields, "schedule", str, "daily"),
-        )
-
     def _save(self, rules: list[Rule]) -> None:
         data = {
             "rules": {
                 rule.name: {
-                    "root": rule.root,
-                    "per": rule.per.value,
-                    **({"depth": rule.depth} if rule.per is Per.FOLDER else {}),
-                    "template": rule.template,
-                    "include": list(rule.include),
-                    "exclude": list(rule.exclude),
-                    **({"profile": rule.profile} if rule.profile else {}),
-                    "schedule": rule.schedule,
+                    key: value
+                    for key, value in rule.as_dict().items()
+                    if key != "name"
+                    and (key != "depth" or rule.per is Per.FOLDER)
+                    and (key != "profile" or value)
                 }
                 for rule in sorted(rules, key=lambda rule: rule.name)
             }
         }
         write_atomically(self.path, tomli_w.dumps(data).encode("utf-8"), mode=0o600)
+
+
+def parse_rule(where: Path | str, name: str, fields: dict[str, Any]) -> Rule:
+    """The rule ``name`` of ``fields`` (a table of ``archive.toml``, or the JSON a pod is
+    given); :class:`ConfigError` naming ``where`` and the field that does not fit."""
+    table = f"rules.{name}"
+    known_keys(where, table, fields, set(Rule.__dataclass_fields__) - {"name"})
+    per = typed(where, table, fields, "per", str, Per.PERSON.value)
+    if per not in Per.__members__.values():
+        raise ConfigError(f"{where}: [{table}].per must be one of {', '.join(Per)}")
+    lists = {key: typed(where, table, fields, key, list, []) for key in ("include", "exclude")}
+    for key, values in lists.items():
+        if not all(isinstance(value, str) for value in values):
+            raise ConfigError(f"{where}: [{table}].{key} must be a list of globs")
+    return Rule(
+        name=name,
+        root=typed(where, table, fields, "root", str, ""),
+        per=Per(per),
+        depth=typed(where, table, fields, "depth", int, 1),
+        template=typed(where, table, fields, "template", str, DEFAULT_TEMPLATE),
+        include=tuple(lists["include"]),
+        exclude=tuple(lists["exclude"]),
+        profile=typed(where, table, fields, "profile", str, ""),
+        schedule=typed(where, table, fields, "schedule", str, "daily"),
+    )
+
+
+def rule_from_json(raw: str, where: str) -> Rule:
+    """The rule of :meth:`Rule.as_dict`'s JSON, checked as one of ``archive.toml`` is."""
+    try:
+        fields = json.loads(raw)
+    except ValueError as error:
+        raise ConfigError(f"{where}: not JSON ({error})") from None
+    if not isinstance(fields, dict) or not isinstance(fields.get("name"), str):
+        raise ConfigError(f"{where}: not an archive rule (a JSON object with a name)")
+    name = fields.pop("name")
+    try:
+        return parse_rule(where, name, fields).validated()
+    except UsageError as error:
+        raise ConfigError(f"{where}: {error}") from error

@@ -9,6 +9,7 @@ them can be written from.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 
 from datayard.core.errors import UsageError
 
@@ -24,6 +25,9 @@ _FIELDS = (
 )
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _DAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
+HORIZON_DAYS = 8 * 366
+"""How far :meth:`Schedule.next_after` looks: every date that exists, a 29 February
+included, comes round within it."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,35 @@ class Schedule:
                 "not both (cron would run on either; the platforms' schedulers on both)"
             )
         return cls(text.strip(), minutes, hours, days, months, weekdays)
+
+    def cron(self) -> str:
+        """The five fields in numbers only, which every cron reads alike (Kubernetes'
+        refuses a Sunday written 7, and an alias may mean another time there)."""
+        fields = (self.minutes, self.hours, self.days, self.months, self.weekdays)
+        return " ".join("*" if v is None else ",".join(map(str, v)) for v in fields)
+
+    def next_after(self, moment: datetime) -> datetime | None:
+        """The first time after ``moment`` that it names, in ``moment``'s time zone (a naive
+        ``moment`` is local time, as the timers read it); ``None`` when no date names it
+        (a 31 April)."""
+        start = moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        day = start.date()
+        for _ in range(HORIZON_DAYS):
+            if self._names(day):
+                for hour in self.hours or range(24):
+                    for minute in self.minutes or range(60):
+                        found = datetime.combine(day, time(hour, minute), moment.tzinfo)
+                        if found >= start:
+                            return found
+            day += timedelta(days=1)
+        return None
+
+    def _names(self, day: date) -> bool:
+        return (
+            (self.months is None or day.month in self.months)
+            and (self.days is None or day.day in self.days)
+            and (self.weekdays is None or day.isoweekday() % 7 in self.weekdays)
+        )
 
     def on_calendar(self) -> str:
         """systemd's ``OnCalendar=`` for it (``systemd.time(7)``)."""

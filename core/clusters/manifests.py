@@ -41,15 +41,21 @@ def job_name(run_id: str) -> str:
 
 
 def secret_name(profile: str) -> str:
-    """``datayard-store-<profile>``; a profile name Kubernetes would refuse ("Lab_1") is
-    lowercased, its other characters made '-', and a short hash of the name added, so that
-    two such profiles never share a Secret."""
-    name = f"datayard-store-{profile}"
-    if _SUBDOMAIN.fullmatch(name):
-        return name
-    tidy = re.sub(r"[^a-z0-9]+", "-", profile.lower()).strip("-")
-    digest = hashlib.sha256(profile.encode()).hexdigest()[:8]
-    return f"datayard-store-{tidy}-{digest}" if tidy else f"datayard-store-{digest}"
+    """``datayard-store-<profile>``, as :func:`object_name` makes it."""
+    return object_name("datayard-store", profile)
+
+
+def object_name(prefix: str, name: str, limit: int = 253) -> str:
+    """``<prefix>-<name>``; a name Kubernetes would refuse ("Lab_1") is lowercased, its
+    other characters made '-', and a short hash of the name added, so that two such names
+    never make one object's; cut to ``limit`` characters."""
+    whole = f"{prefix}-{name}"
+    if len(whole) <= limit and _SUBDOMAIN.fullmatch(whole):
+        return whole
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    room = limit - len(prefix) - len(digest) - 2
+    tidy = re.sub(r"[^a-z0-9]+", "-", name.lower())[:room].strip("-")
+    return f"{prefix}-{tidy}-{digest}" if tidy else f"{prefix}-{digest}"
 
 
 def run_labels(run_id: str) -> dict[str, str]:
@@ -102,6 +108,14 @@ def job_manifest(cluster: Cluster, run_id: str, profile: str, gpus: int = 0) -> 
 
 
 def _pod(cluster: Cluster, run_id: str, profile: str, gpus: int) -> dict[str, Any]:
+    return pod_spec(cluster, _container(cluster, run_id, profile, gpus), _volumes(cluster))
+
+
+def pod_spec(
+    cluster: Cluster, container: dict[str, Any], volumes: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The pod of every Datayard Job: ``container`` run once, as the image's unprivileged
+    user, placed and pulled as the cluster says."""
     pod: dict[str, Any] = {
         "restartPolicy": "Never",
         # The worker needs no Kubernetes API: no token of the service account in the pod.
@@ -114,8 +128,8 @@ def _pod(cluster: Cluster, run_id: str, profile: str, gpus: int) -> dict[str, An
             "fsGroup": WORKER_UID,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "containers": [_container(cluster, run_id, profile, gpus)],
-        "volumes": _volumes(cluster),
+        "containers": [container],
+        "volumes": volumes,
     }
     if cluster.service_account:
         pod["serviceAccountName"] = cluster.service_account
@@ -135,9 +149,8 @@ def _container(cluster: Cluster, run_id: str, profile: str, gpus: int) -> dict[s
     limits: dict[str, str] = {"memory": cluster.memory}
     if gpus:
         requests[cluster.gpu_resource] = limits[cluster.gpu_resource] = str(gpus)
-    credentials = {"secretKeyRef": {"name": secret_name(profile), "key": SECRET_KEY}}
     env = [
-        {"name": CREDENTIALS_VARIABLE, "valueFrom": credentials},
+        credentials_env(profile),
         {"name": "HOME", "value": WORKER_HOME},
         {"name": "DATAYARD_RUNS", "value": RUNS_FOLDER},
     ]
@@ -158,11 +171,20 @@ def _container(cluster: Cluster, run_id: str, profile: str, gpus: int) -> dict[s
         "env": env,
         "resources": {"requests": requests, "limits": limits},
         "volumeMounts": mounts,
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": container_security(),
     }
+
+
+def container_security() -> dict[str, Any]:
+    """What the "restricted" Pod Security Standard asks of each container."""
+    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+def credentials_env(profile: str) -> dict[str, Any]:
+    """The variable that hands a container the store credentials of ``profile``'s Secret:
+    the manifest names the Secret, never its content."""
+    credentials = {"secretKeyRef": {"name": secret_name(profile), "key": SECRET_KEY}}
+    return {"name": CREDENTIALS_VARIABLE, "valueFrom": credentials}
 
 
 def _volumes(cluster: Cluster) -> list[dict[str, Any]]:

@@ -1,0 +1,407 @@
+"""The Archive tab: each archive rule, what its last pass did, when it runs next, and
+Run now.
+
+Passes mostly run unattended (a timer, a CronJob, another machine), so what they did
+is read from their reports in the store, in the background, whenever the store is
+connected or the tab is opened. A failed pass that its user has not seen yet is
+counted for the window's tab and said in a line at the top: its report's key is
+remembered in the window's ``state`` once the tab has been shown with it, so it is
+said once, at the first start after it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QShowEvent
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QHeaderView,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from datayard.core.archive.report import Outcome, PassReport, SetReport
+from datayard.core.archive.rules import Rule, RuleBook
+from datayard.core.archive.run import SetDone, run_pass
+from datayard.core.archive.status import RuleStatus, next_run, read_statuses, unseen_failures
+from datayard.core.errors import DatayardError
+from datayard.core.events import CancelToken, Finished, Progress
+from datayard.core.store.bucket import Bucket
+from datayard.core.store.workspace import Workspace
+from datayard.core.units import duration, size
+
+from .notice import ERROR_COLOR, OK_COLOR, WARN_COLOR, Notice
+from .operation_bar import describe_error
+from .rich_text import as_written, plain_label
+from .workers import Operation, call_in_background, run_in_background
+
+COLUMNS = (
+    "Rule", "Per", "Schedule", "Next run", "Last pass",
+    "Outcome", "Pushed", "Skipped", "Failed", "Not trainable", "Root",
+)  # fmt: skip
+"""The root last: a long path would push the counts out of view."""
+SET_COLUMNS = ("Dataset", "Folder", "Outcome", "Version", "Files", "Sent", "Problems")
+SEEN_KEY = "archive/seen/"
+"""``state`` key prefix: the key of the last report of each rule the user has seen."""
+WORKERS = 8
+"""Files a Run now sends at once: the app stays responsive while it runs."""
+PROGRESS_EVERY_S = 0.1
+"""The UI hears of a pass's progress at most this often: a scan counts every file."""
+_COLORS = {Outcome.PUSHED.value: OK_COLOR, Outcome.FAILED.value: ERROR_COLOR}
+
+
+class ArchivePage(QWidget):
+    loaded = Signal()
+    """The rules' statuses were read from their stores and shown."""
+    attention_changed = Signal(int)
+    """How many rules have a failed pass that the user has not seen."""
+    pass_ended = Signal()
+    """A Run now ended, whatever its end."""
+
+    def __init__(self, workspace: Workspace, *, state: QSettings) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self._state = state
+        self._rules: dict[str, Rule] = {}
+        self._statuses: dict[str, RuleStatus] = {}
+        self._told: set[str] = set()
+        """The keys of the failed reports said in the attention line."""
+        self._loading: Operation | None = None
+        self._pass: Operation | None = None
+
+        self.attention = Notice()
+        self.rules = QTreeWidget()
+        self.rules.setHeaderLabels(list(COLUMNS))
+        self.rules.setRootIsDecorated(False)
+        self.rules.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.load_error = Notice()
+        self.run_button = QPushButton("Run now")
+        self.run_button.setToolTip("Run a pass of the selected rule now: push what changed")
+        self.refresh_button = QPushButton("Refresh")
+        self.progress = QProgressBar()
+        self.cancel_button = QPushButton("Cancel")
+        self.result = Notice()
+        self.details_title = plain_label()
+        self.details_title.setWordWrap(True)
+        self.details = QTreeWidget()
+        self.details.setHeaderLabels(list(SET_COLUMNS))
+        self.details.setRootIsDecorated(False)
+        self.details.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+
+        self._lay_out()
+        self.run_button.clicked.connect(self.run_now)
+        self.refresh_button.clicked.connect(self.refresh)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.rules.currentItemChanged.connect(lambda *_: self._show_details())
+        self._list(self._read_rules())
+
+    # -- reading -----------------------------------------------------------------------
+
+    def refresh(self) -> Operation:
+        """Read the rules again and, in the background, their last passes."""
+        rules = self._read_rules()
+        self._list(rules)
+        workspace = self.workspace
+        operation = call_in_background(lambda: read_statuses(workspace, rules), self)
+        operation.finished.connect(lambda statuses: self._loaded(operation, statuses))
+        operation.failed.connect(lambda error: self.load_error.error(describe_error(error)))
+        self._loading = operation
+        return operation
+
+    def _read_rules(self) -> list[Rule]:
+        try:
+            rules = RuleBook(self.workspace.dirs.config).all()
+        except DatayardError as error:
+            self.load_error.error(str(error))
+            return []
+        self.load_error.clear()
+        return rules
+
+    def _loaded(self, operation: Operation, statuses: list[RuleStatus]) -> None:
+        if operation is not self._loading:
+            return  # a later refresh is under way
+        self._loading = None
+        self._statuses = {status.rule.name: status for status in statuses}
+        self._list([status.rule for status in statuses])
+        unseen = unseen_failures(statuses, self._seen())
+        # Told once, the line stays for the session: the tab may have been opened (and
+        # the passes seen) before their reports were read.
+        self._told.update(status.report_key for status in unseen)
+        told = [status for status in statuses if status.report_key in self._told]
+        if told:
+            self.attention.error(
+                "Unattended archive passes failed: "
+                + "; ".join(f"rule {s.rule.name}, {s.verdict}" for s in told)
+                + ". Select the rule to see its report."
+            )
+        else:
+            self.attention.clear()
+        self.attention_changed.emit(len(unseen))
+        if self.isVisible():
+            self.mark_seen()
+        self.loaded.emit()
+
+    def _seen(self) -> dict[str, str]:
+        return {name: str(self._state.value(SEEN_KEY + name, "")) for name in self._statuses}
+
+    def mark_seen(self) -> None:
+        """The user has the reports in view: what failed is not said at the next start."""
+        for name, status in self._statuses.items():
+            if status.report_key:
+                self._state.setValue(SEEN_KEY + name, status.report_key)
+        self.attention_changed.emit(0)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._statuses:
+            self.mark_seen()
+
+    # -- the table -----------------------------------------------------------------------
+
+    def _list(self, rules: list[Rule]) -> None:
+        current = self.current_name()
+        self._rules = {rule.name: rule for rule in rules}
+        self.rules.clear()
+        now = datetime.now()
+        for rule in rules:
+            row = QTreeWidgetItem(self._row(rule, self._statuses.get(rule.name), now))
+            row.setData(0, Qt.ItemDataRole.UserRole, rule.name)
+            for column in range(len(COLUMNS)):
+                row.setToolTip(column, as_written(row.text(column)))
+            status = self._statuses.get(rule.name)
+            if status is not None and status.problem:
+                row.setToolTip(COLUMNS.index("Outcome"), as_written(status.problem))
+            if status is not None and (status.failed or status.problem):
+                row.setForeground(COLUMNS.index("Outcome"), _brush(ERROR_COLOR))
+            self.rules.addTopLevelItem(row)
+            if rule.name == current:
+                self.rules.setCurrentItem(row)
+        first = self.rules.topLevelItem(0)
+        if self.rules.currentItem() is None and first is not None:
+            self.rules.setCurrentItem(first)
+        if not rules:
+            self.details_title.setText(
+                "No archive rules yet: add one with 'datayard archive add NAME --root PATH'."
+            )
+        self._show_details()
+        self._update()
+
+    def _row(self, rule: Rule, status: RuleStatus | None, now: datetime) -> list[str]:
+        cells = {
+            "Rule": rule.name,
+            "Per": rule.per.value,
+            "Schedule": rule.schedule,
+            "Next run": next_run(rule, now),
+            "Root": rule.root,
+            "Outcome": status.verdict if status else "not read yet",
+        }
+        report = status.report if status else None
+        if report is None:
+            cells["Last pass"] = "never" if status else ""
+        else:
+            counted = report.summary()
+            cells.update(
+                {
+                    "Last pass": f"{_local(report.started)} on {report.host}",
+                    "Pushed": str(counted["pushed"]),
+                    "Skipped": str(counted["skipped"]),
+                    "Failed": str(counted["failed"]),
+                    "Not trainable": ", ".join(s.dataset for s in report.untrainable),
+                }
+            )
+        return [cells.get(column, "") for column in COLUMNS]
+
+    def current_name(self) -> str:
+        row = self.rules.currentItem()
+        return str(row.data(0, Qt.ItemDataRole.UserRole)) if row is not None else ""
+
+    def _show_details(self) -> None:
+        self.details.clear()
+        status = self._statuses.get(self.current_name())
+        if status is None:
+            if self.current_name():
+                self.details_title.setText(
+                    f"Rule {self.current_name()}: its last pass is not read yet"
+                )
+            self._update()
+            return
+        report = status.report
+        if report is None:
+            self.details_title.setText(
+                f"Rule {status.rule.name}: {status.problem or 'no pass yet'}"
+            )
+            self._update()
+            return
+        self.details_title.setText(f"Last pass: {_described(report)}")
+        for found in report.sets:
+            self.details.addTopLevelItem(_set_row(found))
+        self._update()
+
+    # -- Run now -------------------------------------------------------------------------
+
+    def run_now(self) -> Operation | None:
+        """A pass of the selected rule, in the background, its report shown at the end."""
+        rule = self._rules.get(self.current_name())
+        if rule is None or self._pass is not None:
+            return None
+        operation = run_in_background(self._passing(rule), self)
+        self._pass = operation
+        self.result.info(f"Running a pass of rule {rule.name}…")
+        self.progress.setRange(0, 0)
+        self.progress.setFormat(f"Rule {rule.name}: starting")
+        operation.yielded.connect(self._on_event)
+        operation.finished.connect(self._passed)
+        operation.failed.connect(lambda error: self.result.error(describe_error(error)))
+        operation.cancelled.connect(
+            lambda: self.result.warning(
+                f"Stopped the pass of rule {rule.name}: the next pass archives the rest."
+            )
+        )
+        operation.ended.connect(lambda: self._pass_ended(operation))
+        self._update()
+        return operation
+
+    def cancel(self) -> None:
+        if self._pass is not None:
+            self._pass.cancel()
+
+    def _passing(self, rule: Rule) -> Callable[[CancelToken], Iterator[object]]:
+        workspace = self.workspace
+
+        def run(token: CancelToken) -> Iterator[object]:
+            connection = workspace.connect(rule.profile or None)
+            events = run_pass(
+                rule,
+                bucket=Bucket(connection.profile, connection.secret, connections=2 * WORKERS),
+                database=workspace.dirs.database,
+                owner=workspace.settings().owner,
+                workers=WORKERS,
+                cancel=token,
+            )
+            shown = 0.0
+            for event in events:
+                if isinstance(event, Progress):
+                    if time.monotonic() - shown < PROGRESS_EVERY_S:
+                        continue
+                    shown = time.monotonic()
+                if isinstance(event, Progress | SetDone | Finished):
+                    yield event
+
+        return run
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, Progress):
+            counted = f"{event.done:,}" + (f" of {event.total:,}" if event.total else "")
+            self.progress.setFormat(f"{event.phase.capitalize()}: {counted}")
+            self.progress.setRange(0, event.total or 0)
+            self.progress.setValue(event.done)
+        elif isinstance(event, SetDone):
+            self.progress.setFormat(f"{event.report.outcome} {event.report.dataset}")
+
+    def _passed(self, report: PassReport) -> None:
+        text = _described(report)
+        if report.failed:
+            self.result.warning(text)
+        else:
+            self.result.success(text)
+
+    def _pass_ended(self, operation: Operation) -> None:
+        if operation is self._pass:
+            self._pass = None
+            self._update()
+            self.pass_ended.emit()
+            self.refresh()  # its report, a stopped pass's too, as every machine reads it
+
+    def stop(self) -> None:
+        """Stop the pass that runs; the window closes."""
+        self.cancel()
+
+    # -- showing -------------------------------------------------------------------------
+
+    def _update(self) -> None:
+        busy = self._pass is not None
+        self.run_button.setEnabled(not busy and self.current_name() in self._rules)
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+
+    def _lay_out(self) -> None:
+        intro = plain_label(
+            "Archive rules version shared-drive folders unattended (datayard archive add, "
+            "install). Their passes' reports are read from the store."
+        )
+        intro.setWordWrap(True)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.refresh_button)
+        buttons.addWidget(self.progress, 1)
+        buttons.addWidget(self.cancel_button)
+        buttons.addStretch()
+        top = QWidget()
+        upper = QVBoxLayout(top)
+        upper.setContentsMargins(0, 0, 0, 0)
+        upper.addWidget(self.rules, 1)
+        upper.addLayout(buttons)
+        upper.addWidget(self.result)
+        bottom = QWidget()
+        lower = QVBoxLayout(bottom)
+        lower.setContentsMargins(0, 0, 0, 0)
+        lower.addWidget(self.details_title)
+        lower.addWidget(self.details, 1)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(top)
+        split.addWidget(bottom)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(self.attention)
+        layout.addWidget(self.load_error)
+        layout.addWidget(split, 1)
+
+
+def _described(report: PassReport) -> str:
+    counted = report.summary()
+    stopped = f" {report.interrupted}." if report.interrupted else ""
+    return (
+        f"Pass of rule {report.rule} on {report.host} at {_local(report.started)}, "
+        f"{duration(report.duration_s)}: {counted['seen']} datasets, {counted['pushed']} "
+        f"pushed, {counted['skipped']} unchanged, {counted['failed']} failed, "
+        f"{counted['not_trainable']} not trainable, {size(counted['sent_bytes'])} sent." + stopped
+    )
+
+
+def _set_row(found: SetReport) -> QTreeWidgetItem:
+    problems = found.reason or (f"not trainable: {found.problems}" if not found.trainable else "")
+    row = QTreeWidgetItem(
+        [
+            found.dataset,
+            found.folder or "(the root)",
+            found.outcome,
+            found.version,
+            str(found.files),
+            size(found.sent_bytes),
+            problems,
+        ]
+    )
+    color = WARN_COLOR if not found.trainable else _COLORS.get(found.outcome, "")
+    if color:
+        row.setForeground(SET_COLUMNS.index("Outcome"), _brush(color))
+    if problems:
+        row.setToolTip(SET_COLUMNS.index("Problems"), as_written(problems))
+    return row
+
+
+def _local(started: str) -> str:
+    """A report's start (ISO, UTC) in this computer's time."""
+    return f"{datetime.fromisoformat(started).astimezone():%Y-%m-%d %H:%M}"
+
+
+def _brush(color: str) -> QBrush:
+    return QBrush(QColor(color))

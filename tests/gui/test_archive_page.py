@@ -1,0 +1,170 @@
+"""The Archive tab against the real store: rules with their last pass, Run now, the
+refusal while another pass runs, and a failed unattended pass told once."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings
+from pytestqt.qtbot import QtBot
+
+from datayard.core.archive.report import Outcome, PassReport, SetReport, store_report
+from datayard.core.archive.rules import Rule, RuleBook
+from datayard.core.store.bucket import Bucket
+from datayard.core.store.layout import archive_lock_scope
+from datayard.core.store.locks import Mode, acquire
+from datayard.core.store.workspace import Workspace
+from datayard.gui.archive_page import COLUMNS, SEEN_KEY, ArchivePage
+from datayard.gui.main_window import MainWindow
+from tests.e2e.test_archive import _finish, a_pass, write_set
+from tests.fixtures.store_proxy import StoreProxy, blob_request
+from tests.fixtures.waits import LONG_MS
+
+pytestmark = pytest.mark.usefixtures("secret_service")
+
+
+def ui_state(tmp_path: Path) -> QSettings:
+    return QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat)
+
+
+def added(share: Path, name: str = "drive") -> Rule:
+    rule = Rule(name=name, root=str(share))
+    RuleBook(Workspace.default().dirs.config).add(rule)
+    return rule
+
+
+def cells(page: ArchivePage, row: int = 0) -> dict[str, str]:
+    item = page.rules.topLevelItem(row)
+    assert item is not None
+    return {column: item.text(index) for index, column in enumerate(COLUMNS)}
+
+
+def details(page: ArchivePage) -> list[tuple[str, str]]:
+    rows = [page.details.topLevelItem(i) for i in range(page.details.topLevelItemCount())]
+    return [(row.text(0), row.text(2)) for row in rows if row is not None]
+
+
+def shown_page(qtbot: QtBot, tmp_path: Path) -> ArchivePage:
+    page = ArchivePage(Workspace.default(), state=ui_state(tmp_path))
+    qtbot.addWidget(page)
+    page.show()
+    with qtbot.waitSignal(page.loaded, timeout=LONG_MS):
+        page.refresh()
+    return page
+
+
+def test_the_page_shows_the_last_pass_and_run_now_publishes_and_updates_it(
+    qtbot: QtBot, bucket: Bucket, tmp_path: Path
+) -> None:
+    share = tmp_path / "share"
+    write_set(share / "ada" / "cats", 200)
+    rule = added(share)
+    a_pass(rule, bucket, Workspace.default().dirs.database)  # as its timer ran it
+
+    page = shown_page(qtbot, tmp_path)
+    row = cells(page)
+    assert (row["Rule"], row["Root"], row["Schedule"]) == ("drive", str(share), "daily")
+    assert row["Next run"].endswith("02:00")
+    assert (row["Outcome"], row["Pushed"], row["Skipped"], row["Failed"]) == (
+        "archived",
+        "1",
+        "0",
+        "0",
+    )
+    assert details(page) == [("ada/drive", "pushed")]
+
+    write_set(share / "bob" / "dogs", 100)
+    with qtbot.waitSignal(page.loaded, timeout=LONG_MS):  # the pass, then its report read
+        page.run_button.click()
+        assert not page.run_button.isEnabled() and page.cancel_button.isVisible()
+
+    row = cells(page)
+    assert (row["Pushed"], row["Skipped"], row["Failed"]) == ("1", "1", "0")
+    assert details(page) == [("ada/drive", "unchanged"), ("bob/drive", "pushed")]
+    assert "1 pushed, 1 unchanged, 0 failed" in page.result.text()
+    assert page.run_button.isEnabled() and not page.cancel_button.isVisible()
+
+
+def test_run_now_while_another_pass_holds_the_lock_is_refused_in_a_line(
+    qtbot: QtBot, bucket: Bucket, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_set(tmp_path / "share" / "ada" / "cats", 200)
+    added(tmp_path / "share", "busy")
+    page = shown_page(qtbot, tmp_path)
+    taking = acquire(
+        bucket, Mode.EXCLUSIVE, "archive pass of rule busy", scope=archive_lock_scope("busy")
+    )
+    with _finish(taking), qtbot.waitSignal(page.loaded, timeout=LONG_MS):  # refused, read again
+        page.run_button.click()
+
+    assert "another pass of rule busy is running on" in page.result.text()
+    assert "this one did nothing" in page.result.text()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert cells(page)["Outcome"] == "no pass yet" and page.run_button.isEnabled()
+
+
+def test_a_pass_cancelled_from_the_page_stops_and_its_report_says_so(
+    qtbot: QtBot, bucket: Bucket, tmp_path: Path, store_proxy: StoreProxy
+) -> None:
+    for person, shade in (("ada", 200), ("bob", 100)):
+        write_set(tmp_path / "share" / person / "cats", shade)
+    added(tmp_path / "share")
+    page = shown_page(qtbot, tmp_path)
+    held = store_proxy.hold(blob_request("PUT"))
+    page.run_button.click()
+    qtbot.waitUntil(held.holding.is_set, timeout=LONG_MS)
+
+    with qtbot.waitSignal(page.loaded, timeout=LONG_MS):  # stopped, then its report read
+        page.cancel_button.click()
+        held.release()
+
+    assert "Stopped the pass of rule drive: the next pass archives the rest" in page.result.text()
+    assert cells(page)["Outcome"] == "stopped"
+    assert "bob/drive" not in [dataset for dataset, _ in details(page)]
+
+
+def failed_pass(rule: str) -> PassReport:
+    broken = SetReport("eve", "eve/drive", Outcome.FAILED.value, reason="a file cannot be read")
+    done = SetReport("ada", "ada/drive", Outcome.UNCHANGED.value, version="v1", files=7)
+    return PassReport(rule, "nas-1", "2026-12-07T02:00:03+00:00", 2.5, (done, broken))
+
+
+def started_window(qtbot: QtBot, state: QSettings) -> MainWindow:
+    window = MainWindow(Workspace.default(), state=state)
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.archive.loaded, timeout=LONG_MS):
+        window.connect_store()
+    return window
+
+
+def test_a_failed_unattended_pass_is_told_at_the_next_start_until_seen(
+    qtbot: QtBot, bucket: Bucket, tmp_path: Path
+) -> None:
+    (tmp_path / "share").mkdir()
+    added(tmp_path / "share")
+    stored = store_report(bucket, failed_pass("drive"))
+    state = ui_state(tmp_path)
+
+    window = started_window(qtbot, state)
+    tabs = window.tabs
+    assert tabs.currentWidget() is not window.archive
+    assert tabs.tabText(tabs.indexOf(window.archive)) == "Archive (1 failed)"
+    assert "rule drive, 1 failed" in window.archive.attention.text()
+    assert state.value(SEEN_KEY + "drive") is None
+
+    with qtbot.waitSignal(window.archive.loaded, timeout=LONG_MS):
+        window.show_archive()
+    assert tabs.tabText(tabs.indexOf(window.archive)) == "Archive"
+    assert state.value(SEEN_KEY + "drive") == stored
+    assert "rule drive, 1 failed" in window.archive.attention.text()  # for this session
+    assert details(window.archive) == [("ada/drive", "unchanged"), ("eve/drive", "failed")]
+    tabs.setCurrentIndex(0)
+    window.close()
+
+    again = started_window(qtbot, state)
+    assert again.tabs.tabText(again.tabs.indexOf(again.archive)) == "Archive"
+    assert again.archive.attention.text() == ""
+    again.close()
