@@ -383,6 +383,24 @@ def _classes(parts: Sequence[_Part]) -> tuple[ClassCount, ...]:
     return tuple(ClassCount(name, count, images[name]) for name, count in objects.most_common())
 
 
+_PAIRED = {
+    FindingKind.LEAKY_SPLITS: "its copy: {}",
+    FindingKind.SHARED_WITH_SET: "also {}",
+    FindingKind.LABELS_DIFFER_ACROSS_SETS: "labelled otherwise as {}",
+}
+"""How a row of a finding about pairs of images names the other image of its pair."""
+
+
+def _related_rows(finding: Finding) -> list[tuple[str, str]]:
+    """The rows under a finding for the other files it concerns, each with what it is."""
+    if finding.pairs:
+        told = _PAIRED.get(finding.kind, "with {}")
+        return [(image, told.format(other)) for image, other in finding.pairs]
+    if finding.kind is FindingKind.NEAR_DUPLICATES:
+        return [(rel, f"looks like {finding.path}") for rel in finding.related]
+    return [(rel, f"same bytes as {finding.path}") for rel in finding.related]
+
+
 def _problems(parts: Sequence[_Part]) -> tuple[ProblemGroup, ...]:
     rows: dict[FindingKind, list[ProblemRow]] = {}
     for part in parts:
@@ -391,8 +409,10 @@ def _problems(parts: Sequence[_Part]) -> tuple[ProblemGroup, ...]:
             if part.relevant([finding.path, *finding.related]):
                 found = rows.setdefault(finding.kind, [])
                 found.append(ProblemRow(root / finding.path, finding.detail, finding.line))
-                same = f"same bytes as {finding.path}"
-                found += [ProblemRow(root / rel, same, related=True) for rel in finding.related]
+                found += [
+                    ProblemRow(root / rel, detail, related=True)
+                    for rel, detail in _related_rows(finding)
+                ]
     ordered = sorted(rows.items(), key=lambda pair: pair[0].severity.rank)
     return tuple(ProblemGroup(kind, tuple(found)) for kind, found in ordered)
 

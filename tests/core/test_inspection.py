@@ -32,6 +32,22 @@ def test_the_whole_tree_has_every_image_and_every_planted_problem(messy_tree: Me
         if not row.related
     )
     assert found == Counter((f.kind, root / f.path) for f in messy_tree.findings)
+    # Rows under a finding name the file each stands for: here the train image that the
+    # val image leaks, and the phone photo whose bytes another set holds.
+    related = {
+        (group.kind.value, row.path.relative_to(root).as_posix(), row.detail)
+        for group in inspection.problems
+        for row in group.rows
+        if row.related
+    }
+    assert related == {
+        (
+            "leaky_splits",
+            "road_signs/images/val/sign_102.jpg",
+            "its copy: road_signs/images/train/sign_006.jpg",
+        ),
+        ("shared_with_set", "phone_dump/IMG_0009.jpg", "also Über Straße/çamión 02.jpg"),
+    }
     expected = Counter(finding.severity for finding in messy_tree.findings)
     assert {str(k): v for k, v in inspection.counts.items()} == dict(expected)
     assert [c.summary.folder for c in checked] == [root]
