@@ -419,3 +419,29 @@ def test_after_a_gc_deleted_known_blobs_a_push_sends_them_again(
 
     assert result.manifest is not None and result.uploaded_blobs == 4
     assert stored_blobs(bucket) == set(result.manifest.blobs)
+
+
+def test_the_store_is_asked_about_many_unknown_blobs_by_listing_and_about_a_few_one_by_one(
+    bucket: Bucket, store_proxy: StoreProxy, s3_server: S3Server, tmp_path: Path
+) -> None:
+    """A first push lists the blob prefixes (a request per 1000 blobs); a push after a few
+    files changed asks about those few alone, not about the thousands their prefixes hold."""
+    proxied = Bucket(replace(bucket.profile, endpoint=store_proxy.endpoint), s3_server.secret)
+    folder = write_images(tmp_path / "many", 600, side=4)
+
+    def asked() -> tuple[int, int]:
+        listings = store_proxy.count(lambda m, p: m == "GET" and "list-type" in p and "blobs" in p)
+        heads = store_proxy.count(lambda m, p: m == "HEAD" and "/blobs/sha256/" in p)
+        return listings, heads
+
+    first = run_push([folder], proxied)
+    assert first.uploaded_blobs == 600
+    listed, headed = asked()
+    assert listed > 0 and headed == 0
+
+    rng = random.Random(1)
+    for name in ("img_00007.png", "img_00300.png", "img_00599.png"):
+        write_image(folder / name, 4, rng)
+    second = run_push([folder], proxied)
+    assert second.uploaded_blobs == 3
+    assert asked() == (listed, headed + 3)

@@ -27,6 +27,7 @@ from collections.abc import Generator, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -61,7 +62,7 @@ from datayard.core.events import (
 )
 from datayard.core.pool import helper_pool
 from datayard.core.store.bucket import Bucket
-from datayard.core.store.layout import BLOBS, blob_generation, push_marker_key
+from datayard.core.store.layout import BLOBS, blob_generation, blob_key, push_marker_key
 from datayard.core.store.locks import HeldLock, LockTiming, Mode, acquire
 
 log = logging.getLogger(__name__)
@@ -477,28 +478,42 @@ def same_content(latest: Manifest, planned: Plan) -> bool:
     )
 
 
-def missing_blobs(bucket: Bucket, journal: Journal, planned: Plan, workers: int) -> list[str]:
-    """Blobs the store lacks, asking it only about prefixes the local index cannot vouch for.
+HEADS_PER_PREFIX = 2
+"""Blobs to ask about one by one rather than list their prefix, per prefix: listing costs at
+least a request and reads every blob there, thousands in a large store."""
 
-    Listing ``blobs/sha256/<xx>/`` costs one request per 1000 blobs, instead of
-    one request per file; the prefixes are listed in parallel.
+
+def missing_blobs(bucket: Bucket, journal: Journal, planned: Plan, workers: int) -> list[str]:
+    """Blobs the store lacks, asking it only about those the local index cannot vouch for.
+
+    Many unknown blobs (a first push) are found by listing their prefixes
+    ``blobs/sha256/<xx>/``, one request per 1000 blobs; a few (a push after
+    some files changed) by a HEAD each, which does not read the thousands of
+    other blobs their prefixes hold. Either runs in parallel.
     """
     needed = planned.blobs
     unknown = set(needed) - journal.known(needed)
     prefixes = sorted({sha[:2] for sha in unknown})
-
-    def listed(prefix: str) -> list[tuple[str, int]]:
-        return [
-            (item.key.rsplit("/", 1)[1], item.size) for item in bucket.objects(f"{BLOBS}{prefix}/")
-        ]
-
-    with helper_pool(min(workers, len(prefixes)), "blob-listing") as pool:
-        for found in pool.map(listed, prefixes):
+    if len(unknown) <= HEADS_PER_PREFIX * len(prefixes):
+        asked, ask = sorted(unknown), partial(_stored_blob, bucket)
+    else:
+        asked, ask = prefixes, partial(_listed_blobs, bucket)
+    with helper_pool(min(workers, len(asked)), "blob-listing") as pool:
+        for found in pool.map(ask, asked):
             journal.remember(found)
             unknown.difference_update(
                 sha for sha, size in found if sha in needed and size == needed[sha].entry.size
             )
     return sorted(unknown, key=lambda sha: needed[sha].entry.size, reverse=True)
+
+
+def _listed_blobs(bucket: Bucket, prefix: str) -> list[tuple[str, int]]:
+    return [(item.key.rsplit("/", 1)[1], item.size) for item in bucket.objects(f"{BLOBS}{prefix}/")]
+
+
+def _stored_blob(bucket: Bucket, sha256: str) -> list[tuple[str, int]]:
+    stored = bucket.stat(blob_key(sha256))
+    return [] if stored is None else [(sha256, stored.size)]
 
 
 def _marker(blobs: Iterable[str]) -> bytes:
