@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from datayard.core.datasets.blob_cache import BlobCache
 from datayard.core.datasets.blobs import BlobMissingError
 from datayard.core.datasets.manifest import Manifest, ManifestFile, Role, diff
-from datayard.core.drive.inspection import InspectedImage
+from datayard.core.drive.inspection import ClassCount, InspectedImage, class_counts
 from datayard.core.drive.thumbnails import Thumbnail, ThumbnailCache
 from datayard.core.errors import DatayardError
 from datayard.core.events import CancelToken
@@ -44,7 +44,11 @@ def fetch_file(blobs: BlobCache, file: ManifestFile, cancel: CancelToken | None 
 
 
 class VersionImages:
-    """The images of one version, each with its label and its label's classes."""
+    """The images of one version, each with its label and its label's classes, and
+    their counts as an inspection gives them (nothing checked them: no problems)."""
+
+    with_problems = None
+    """Nothing checked a stored version: a filter by problems does not apply."""
 
     def __init__(self, manifest: Manifest, blobs: BlobCache) -> None:
         self.manifest = manifest
@@ -53,6 +57,9 @@ class VersionImages:
         self.images = tuple(self._image(file) for file in manifest.files if file.role is Role.IMAGE)
         self.by_path = {image.path.as_posix(): image for image in self.images}
         """Each image by its path in the manifest."""
+        self.labelled = sum(image.label is not None for image in self.images)
+        self.classes: tuple[ClassCount, ...] = class_counts(self.images)
+        """Objects and images per class name, most objects first."""
 
     def _image(self, file: ManifestFile) -> InspectedImage:
         label = self.files.get(label_path(file.path))

@@ -125,6 +125,18 @@ class ClassCount:
     images: int
 
 
+def class_counts(images: Iterable[InspectedImage]) -> tuple[ClassCount, ...]:
+    """Objects and images per class name, most objects first (an id beyond its set's
+    names is named by the number)."""
+    objects: Counter[str] = Counter()
+    counted: Counter[str] = Counter()
+    for image in images:
+        found = [class_name(image.class_names, class_id) for class_id in image.class_ids]
+        objects.update(found)
+        counted.update(set(found))
+    return tuple(ClassCount(name, count, counted[name]) for name, count in objects.most_common())
+
+
 @dataclass(frozen=True)
 class ProblemRow:
     path: Path
@@ -211,7 +223,7 @@ def inspect(
     inspection = Inspection(
         paths=tuple(paths),
         images=tuple(images),
-        classes=_classes(parts),
+        classes=class_counts(images),
         problems=_problems(parts),
         sizes=tuple(sizes),
         folders=tuple(part.summary for part in parts if part.only is None),
@@ -368,19 +380,6 @@ def _mtime_ns(folder: Path) -> int:
         return folder.stat().st_mtime_ns
     except OSError:
         return 0
-
-
-def _classes(parts: Sequence[_Part]) -> tuple[ClassCount, ...]:
-    objects: Counter[str] = Counter()
-    images: Counter[str] = Counter()
-    for part in parts:
-        for item, names in part.items():
-            ids = part.class_ids_of.get(item.label) if item.label else None
-            if ids:
-                found = [class_name(names, class_id) for class_id in ids]
-                objects.update(found)
-                images.update(set(found))
-    return tuple(ClassCount(name, count, images[name]) for name, count in objects.most_common())
 
 
 _PAIRED = {

@@ -25,6 +25,7 @@ from datayard.core.drive.thumbnails import ThumbnailCache
 from datayard.core.paths import AppDirs
 from datayard.core.store.bucket import Bucket
 
+from ..inspector.filters import FilterBox
 from ..inspector.grid import ThumbnailGrid
 from ..inspector.image_pane import ImagePane
 from ..notice import Notice
@@ -79,7 +80,8 @@ def _version_name(manifest: Manifest, number: int) -> str:
 
 
 class StoredImagesView(QWidget):
-    """Every image of one version; the one clicked with its label."""
+    """Every image of one version, or those a filter keeps (the unlabelled, a class's);
+    the one clicked with its label."""
 
     def __init__(
         self,
@@ -101,11 +103,13 @@ class StoredImagesView(QWidget):
         self.image_pane = ImagePane(local=self.version.local)
         self.viewer = self.image_pane.viewer
         images = self.version.images
-        labelled = sum(1 for image in images if image.label is not None)
         self.summary = plain_label(
             f"{_version_name(manifest, number)} ({manifest.id}): "
-            f"{count(len(images), 'image')}, {labelled} labelled"
+            f"{count(len(images), 'image')}, {self.version.labelled} labelled"
         )
+        self.filter = FilterBox()
+        self.filter.show_filters(self.version)
+        self.filter.picked.connect(self._on_filter)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.stored)
         splitter.addWidget(self.image_pane)
@@ -113,6 +117,7 @@ class StoredImagesView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.summary)
+        layout.addLayout(self.filter.row())
         layout.addWidget(splitter, 1)
         self.stored.show_images(images)
         if not images:
@@ -126,6 +131,15 @@ class StoredImagesView(QWidget):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.stop()
         super().closeEvent(event)
+
+    def _on_filter(self) -> None:
+        picked = self.filter.current
+        if picked is None:
+            return
+        images = picked.apply(self.version.images)
+        self.stored.show_images(images)
+        if not images:
+            self.viewer.show_message("No image of this version passes this filter.")
 
     def _on_current(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if current.isValid():

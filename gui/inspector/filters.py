@@ -1,21 +1,41 @@
 """Which images the thumbnail grid shows: all, those with problems, the unlabelled, or a class's.
 
-Each filter is a test of what the inspection already holds about an image
-(its worst finding, its label, its class ids), so filtering 100,000 images
-reads no file: one pass in a list comprehension, not a call from Qt per row.
+Each filter is a test of what is already known about an image (its worst
+finding, its label, its class ids), so filtering 100,000 images reads no
+file: one pass in a list comprehension, not a call from Qt per row. An
+inspection and a stored version's images (which nothing checked: no filter
+by problems) both offer what :class:`Filterable` names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
 
-from datayard.core.drive.inspection import InspectedImage, Inspection
+from datayard.core.drive.inspection import ClassCount, InspectedImage
 
 Test = Callable[[InspectedImage], bool]
+
+
+class Filterable(Protocol):
+    """Images and what the filters count of them, counted once (not by the UI thread)."""
+
+    @property
+    def images(self) -> Sequence[InspectedImage]: ...
+
+    @property
+    def classes(self) -> Sequence[ClassCount]: ...
+
+    @property
+    def labelled(self) -> int: ...
+
+    @property
+    def with_problems(self) -> int | None:
+        """``None`` when nothing checked the images: no filter by problems."""
 
 
 @dataclass(frozen=True)
@@ -52,27 +72,32 @@ def _ids_named(names: tuple[str, ...], name: str) -> frozenset[int]:
     return frozenset(ids)
 
 
-def filters_of(inspection: Inspection) -> list[ImageFilter]:
-    """All, with problems, unlabelled, then one per class, each with its count of images."""
-    images = len(inspection.images)
+def filters_of(shown: Filterable) -> list[ImageFilter]:
+    """All, with problems (when checked), unlabelled, then one per class, each with its
+    count of images."""
+    images = len(shown.images)
+    problems = shown.with_problems
     return [
         ImageFilter(f"All images ({images:,})", None),
-        ImageFilter(
-            f"With errors or warnings ({inspection.with_problems:,})",
-            lambda image: image.has_problems,
+        *(
+            []
+            if problems is None
+            else [
+                ImageFilter(
+                    f"With errors or warnings ({problems:,})", lambda image: image.has_problems
+                )
+            ]
         ),
-        ImageFilter(
-            f"Unlabelled ({images - inspection.labelled:,})", lambda image: image.label is None
-        ),
+        ImageFilter(f"Unlabelled ({images - shown.labelled:,})", lambda image: image.label is None),
         *(
             ImageFilter(f"Class {count.name} ({count.images:,})", has_class(count.name))
-            for count in inspection.classes
+            for count in shown.classes
         ),
     ]
 
 
 class FilterBox(QComboBox):
-    """The filters of the inspection shown; picking one emits :attr:`picked`."""
+    """The filters of the images shown; picking one emits :attr:`picked`."""
 
     picked = Signal()
 
@@ -84,9 +109,9 @@ class FilterBox(QComboBox):
         self.currentIndexChanged.connect(self.picked)
         self.show_filters(None)
 
-    def show_filters(self, inspection: Inspection | None) -> None:
-        """The filters of ``inspection``, "All images" picked (without emitting :attr:`picked`)."""
-        self.filters = filters_of(inspection) if inspection else []
+    def show_filters(self, shown: Filterable | None) -> None:
+        """The filters of ``shown``, "All images" picked (without emitting :attr:`picked`)."""
+        self.filters = filters_of(shown) if shown is not None else []
         self.blockSignals(True)
         self.clear()
         self.addItems([image_filter.text for image_filter in self.filters] or ["All images"])
@@ -95,5 +120,13 @@ class FilterBox(QComboBox):
 
     @property
     def current(self) -> ImageFilter | None:
-        """The filter picked, ``None`` while there is no inspection."""
+        """The filter picked, ``None`` while there are no images to filter."""
         return self.filters[self.currentIndex()] if self.filters else None
+
+    def row(self) -> QHBoxLayout:
+        """The box after "Show:", as a row over a grid."""
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Show:"))
+        row.addWidget(self)
+        row.addStretch(1)
+        return row

@@ -9,7 +9,6 @@ from pathlib import Path
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QHBoxLayout,
     QLabel,
     QSplitter,
     QTabWidget,
@@ -98,11 +97,7 @@ class Inspector(QWidget):
         grid_layout = QVBoxLayout(grid)
         grid_layout.setContentsMargins(0, 0, 0, 0)
         grid_layout.setSpacing(2)
-        filter_row = QHBoxLayout()
-        filter_row.addWidget(QLabel("Show:"))
-        filter_row.addWidget(self.filter)
-        filter_row.addStretch(1)
-        grid_layout.addLayout(filter_row)
+        grid_layout.addLayout(self.filter.row())
         grid_layout.addWidget(self.grid, 1)
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(grid)

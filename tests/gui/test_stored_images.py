@@ -124,6 +124,35 @@ def test_clicking_an_image_draws_its_labels_boxes(qtbot: QtBot, view: DatasetsVi
     assert len(window.viewer.shapes) == 2
 
 
+def shown_with(window: StoredImagesView, text_start: str) -> set[str]:
+    """The names the grid shows with the filter whose text starts with ``text_start``."""
+    box = window.filter
+    box.setCurrentIndex(
+        next(i for i in range(box.count()) if box.itemText(i).startswith(text_start))
+    )
+    return {image.path.name for image in window.thumbnails.images}
+
+
+def test_the_grid_filters_a_versions_images_by_label_and_class(view: DatasetsView) -> None:
+    versions(view, 1)
+    first = view.browse()
+    assert isinstance(first, StoredImagesView)
+    filters = [first.filter.itemText(i) for i in range(first.filter.count())]
+    # Nothing checked a stored version: no filter by problems.
+    assert filters == ["All images (3)", "Unlabelled (0)", "Class cat (2)", "Class dog (2)"]
+    assert shown_with(first, "Class cat") == {"a.png", "c.png"}
+    assert shown_with(first, "Class dog") == {"a.png", "b.png"}
+    assert shown_with(first, "Unlabelled") == set()
+    assert first.viewer.message == "No image of this version passes this filter."
+    assert shown_with(first, "All images") == {"a.png", "b.png", "c.png"}
+
+    versions(view, 2)
+    second = view.browse()
+    assert isinstance(second, StoredImagesView)
+    assert shown_with(second, "Unlabelled (1)") == {"d.png"}  # added without a label
+    assert shown_with(second, "Class cat (2)") == {"a.png", "c.png"}
+
+
 def test_the_images_added_removed_and_changed_between_two_versions(
     qtbot: QtBot, view: DatasetsView
 ) -> None:
