@@ -13,8 +13,9 @@ from datayard.core.archive.cronjob import (
     drive_volume,
     rule_from_environment,
 )
+from datayard.core.archive.entry import RuleEntry
 from datayard.core.archive.report import Outcome, PassReport, SetReport, last_report
-from datayard.core.archive.rules import DEFAULT_TEMPLATE, Per, Rule, RuleBook, check_root
+from datayard.core.archive.rules import DEFAULT_TEMPLATE, Per, Rule, RuleBook
 from datayard.core.archive.run import SetDone, run_pass
 from datayard.core.archive.units import (
     executable,
@@ -72,7 +73,7 @@ def command() -> None:
     "--schedule",
     default="daily",
     show_default=True,
-    help="hourly, daily (02:00) or a cron expression ('30 1 * * *').",
+    help="hourly, daily (02:00), a cron expression ('30 1 * * *') or none (run by hand).",
 )
 def add(
     name: str,
@@ -86,15 +87,11 @@ def add(
     schedule: str,
 ) -> None:
     """Add the archive rule NAME (nothing runs until `archive run` or `archive install`)."""
-    if per not in Per.__members__.values():
-        raise UsageError(f"--per {per!r}: use one of {', '.join(Per)}")
     workspace = Workspace.default()
-    if profile:
-        workspace.settings().profile(profile)
-    rule = Rule(
+    entry = RuleEntry(
         name=name,
-        root=check_root(root),
-        per=Per(per),
+        root=root,
+        per=per,
         depth=depth,
         template=dataset_template,
         include=include,
@@ -102,6 +99,7 @@ def add(
         profile=profile,
         schedule=schedule,
     )
+    rule = entry.rule(workspace.settings())
     RuleBook(workspace.dirs.config).add(rule)
     console.print(f"Added archive rule {name}: {_describe(rule)}")
 

@@ -20,6 +20,7 @@ from PySide6.QtGui import QBrush, QColor, QShowEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -33,12 +34,14 @@ from datayard.core.archive.report import Outcome, PassReport, SetReport
 from datayard.core.archive.rules import Rule, RuleBook
 from datayard.core.archive.run import SetDone, run_pass
 from datayard.core.archive.status import RuleStatus, next_run, read_statuses, unseen_failures
+from datayard.core.archive.units import unit_name
 from datayard.core.errors import DatayardError
 from datayard.core.events import CancelToken, Finished, Progress
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.workspace import Workspace
 from datayard.core.units import duration, size
 
+from .archive_rule_dialog import AddRuleDialog
 from .notice import ERROR_COLOR, OK_COLOR, WARN_COLOR, Notice
 from .operation_bar import describe_error
 from .rich_text import as_written, plain_label
@@ -87,6 +90,12 @@ class ArchivePage(QWidget):
         self.run_button = QPushButton("Run now")
         self.run_button.setToolTip("Run a pass of the selected rule now: push what changed")
         self.refresh_button = QPushButton("Refresh")
+        self.add_button = QPushButton("Add rule…")
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setToolTip(
+            "Remove the selected rule (its versions and reports stay in the store)"
+        )
+        self.add_dialog: AddRuleDialog | None = None
         self.progress = QProgressBar()
         self.cancel_button = QPushButton("Cancel")
         self.result = Notice()
@@ -100,6 +109,8 @@ class ArchivePage(QWidget):
         self._lay_out()
         self.run_button.clicked.connect(self.run_now)
         self.refresh_button.clicked.connect(self.refresh)
+        self.add_button.clicked.connect(self.add_rule)
+        self.remove_button.clicked.connect(self.remove_rule)
         self.cancel_button.clicked.connect(self.cancel)
         self.rules.currentItemChanged.connect(lambda *_: self._show_details())
         self._list(self._read_rules())
@@ -246,6 +257,58 @@ class ArchivePage(QWidget):
             self.details.addTopLevelItem(_set_row(found))
         self._update()
 
+    # -- adding and removing ------------------------------------------------------------
+
+    def _book(self) -> RuleBook:
+        return RuleBook(self.workspace.dirs.config)
+
+    def add_rule(self) -> AddRuleDialog | None:
+        """The Add rule dialog, open; the table shows its rule once it is added."""
+        try:
+            dialog = AddRuleDialog(self._book(), self.workspace.settings(), self)
+        except DatayardError as error:  # the rules or settings file does not read
+            self.result.error(str(error))
+            return None
+        dialog.added.connect(self._rule_added)
+        self.add_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _rule_added(self, rule: Rule) -> None:
+        self.result.success(f"Added archive rule {rule.name}.")
+        self.refresh()
+        self._select(rule.name)
+
+    def remove_rule(self) -> None:
+        """Remove the selected rule once the user confirms: its timer, if installed, is
+        theirs to disable, which is said."""
+        name = self.current_name()
+        if not name:
+            return
+        answer = QMessageBox.question(
+            self,
+            "Remove archive rule",
+            f"Remove archive rule {name}? Its versions and reports stay in the store.",
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        try:
+            self._book().remove(name)
+        except DatayardError as error:
+            self.result.error(str(error))
+            return
+        self.result.success(
+            f"Removed archive rule {name}. If its units are installed: "
+            f"systemctl --user disable --now {unit_name(name)}.timer"
+        )
+        self.refresh()
+
+    def _select(self, name: str) -> None:
+        for index in range(self.rules.topLevelItemCount()):
+            row = self.rules.topLevelItem(index)
+            if row is not None and row.data(0, Qt.ItemDataRole.UserRole) == name:
+                self.rules.setCurrentItem(row)
+
     # -- Run now -------------------------------------------------------------------------
 
     def run_now(self) -> Operation | None:
@@ -330,18 +393,21 @@ class ArchivePage(QWidget):
     def _update(self) -> None:
         busy = self._pass is not None
         self.run_button.setEnabled(not busy and self.current_name() in self._rules)
+        self.remove_button.setEnabled(not busy and self.current_name() in self._rules)
         self.progress.setVisible(busy)
         self.cancel_button.setVisible(busy)
 
     def _lay_out(self) -> None:
         intro = plain_label(
-            "Archive rules version shared-drive folders unattended (datayard archive add, "
-            "install). Their passes' reports are read from the store."
+            "Archive rules version shared-drive folders unattended (Add rule…, or datayard "
+            "archive add; datayard archive install). Their passes' reports are read from the store."
         )
         intro.setWordWrap(True)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.refresh_button)
+        buttons.addWidget(self.add_button)
+        buttons.addWidget(self.remove_button)
         buttons.addWidget(self.progress, 1)
         buttons.addWidget(self.cancel_button)
         buttons.addStretch()

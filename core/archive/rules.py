@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import string
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 import tomli_w
 
-from datayard.core.archive.schedule import Schedule
+from datayard.core.archive.schedule import MANUAL, Schedule
 from datayard.core.atomic import write_atomically
 from datayard.core.errors import ConfigError, UsageError
 from datayard.core.place_registry import known_keys, typed
@@ -60,21 +61,26 @@ class Rule:
 
     def validated(self) -> Rule:
         """Self, or :class:`UsageError` naming the value that is not valid."""
-        if not NAME.fullmatch(self.name):
-            raise UsageError(
-                f"rule name {self.name!r} is not valid: use letters, digits, '_' or '-' "
-                "(at most 64, starting with a letter or digit)"
-            )
-        if not 1 <= self.depth <= MAX_DEPTH:
-            raise UsageError(f"--depth must be from 1 to {MAX_DEPTH}, not {self.depth}")
-        if self.depth != 1 and self.per is not Per.FOLDER:
-            raise UsageError("--depth is for --per folder only")
+        check_name(self.name)
+        check_depth(self.depth, self.per)
         check_template(self.template)
-        Schedule.parse(self.schedule)
+        check_schedule(self.schedule)
         return self
 
     @property
+    def manual(self) -> bool:
+        """No timer runs it (schedule ``none``)."""
+        return self.schedule.strip().lower() == MANUAL
+
+    @property
     def parsed_schedule(self) -> Schedule:
+        """:class:`UsageError` for a manual rule: there is nothing to install."""
+        if self.manual:
+            raise UsageError(
+                f"rule {self.name} has no schedule ({MANUAL}): it runs by "
+                f"'datayard archive run {self.name}' or the app's Run now; add it again "
+                "with a --schedule to install it"
+            )
         return Schedule.parse(self.schedule)
 
     def as_dict(self) -> dict[str, Any]:
@@ -90,6 +96,42 @@ class Rule:
             "profile": self.profile,
             "schedule": self.schedule,
         }
+
+
+def check_name(name: str) -> None:
+    """:class:`UsageError` unless ``name`` can name the rule's units and store prefix."""
+    if not NAME.fullmatch(name):
+        raise UsageError(
+            f"rule name {name!r} is not valid: use letters, digits, '_' or '-' "
+            "(at most 64, starting with a letter or digit)"
+        )
+
+
+def check_unused(name: str, taken: Collection[str]) -> None:
+    """:class:`UsageError` when a rule of ``taken`` has the name: a rule is replaced on
+    purpose only, by removing it first."""
+    if name in taken:
+        raise UsageError(f"archive rule {name!r} exists; remove it first")
+
+
+def check_per(per: str) -> Per:
+    """The :class:`Per` that ``per`` names; :class:`UsageError` otherwise."""
+    if per not in Per.__members__.values():
+        raise UsageError(f"--per {per!r}: use one of {', '.join(Per)}")
+    return Per(per)
+
+
+def check_depth(depth: int, per: Per) -> None:
+    if not 1 <= depth <= MAX_DEPTH:
+        raise UsageError(f"--depth must be from 1 to {MAX_DEPTH}, not {depth}")
+    if depth != 1 and per is not Per.FOLDER:
+        raise UsageError("--depth is for --per folder only")
+
+
+def check_schedule(schedule: str) -> None:
+    """:class:`UsageError` unless ``schedule`` is ``none`` or one :class:`Schedule` reads."""
+    if schedule.strip().lower() != MANUAL:
+        Schedule.parse(schedule)
 
 
 def check_template(template: str) -> None:
@@ -116,6 +158,8 @@ def check_template(template: str) -> None:
 
 def check_root(root: str) -> str:
     """The root as an absolute path; :class:`UsageError` when it is not a folder."""
+    if not root.strip():
+        raise UsageError("--root: give the shared-drive folder to archive")  # not "." by chance
     path = Path(root).expanduser()
     if not path.exists():
         raise UsageError(f"--root {root}: does not exist")
@@ -159,8 +203,7 @@ class RuleBook:
     def add(self, rule: Rule) -> None:
         rule = rule.validated()
         rules = self.all()
-        if any(known.name == rule.name for known in rules):
-            raise UsageError(f"archive rule {rule.name!r} exists; remove it first")
+        check_unused(rule.name, [known.name for known in rules])
         self._save([*rules, rule])
 
     def remove(self, name: str) -> None:

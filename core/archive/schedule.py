@@ -15,6 +15,8 @@ from datayard.core.errors import UsageError
 
 ALIASES = {"hourly": "0 * * * *", "daily": "0 2 * * *"}
 """``daily`` runs at 02:00 (local time), when a shared drive is quiet."""
+MANUAL = "none"
+"""A rule's schedule when no timer runs it: only ``archive run`` and the app's Run now."""
 
 _FIELDS = (
     ("minute", 0, 59),

@@ -20,6 +20,8 @@ from datayard.core.store.workspace import Workspace
 
 AT_THE_NEXT_TIMER = "at the next timer"
 """What is said of a next run that the schedule does not tell (no date matches it)."""
+NOT_SCHEDULED = "not scheduled"
+"""A manual rule's next run: none until someone runs it."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,8 @@ def unseen_failures(statuses: list[RuleStatus], seen: Mapping[str, str]) -> list
 
 def next_run(rule: Rule, now: datetime) -> str:
     """When its timer runs it next after ``now`` (local time), as a person reads it."""
+    if rule.manual:
+        return NOT_SCHEDULED
     found = rule.parsed_schedule.next_after(now)
     if found is None:
         return AT_THE_NEXT_TIMER

@@ -182,12 +182,23 @@ def _finish(operation: Generator[object, None, T]) -> T:
         (("x", "--root", "{root}/missing"), "does not exist"),
         (("x", "--root", "{root}", "--dataset-template", "{who}/x"), "{who} is not a field"),
         (("x", "--root", "{root}", "--schedule", "61 * * * *"), "out of range (0-59)"),
+        (("x", "--root", "{root}", "--per", "team"), "--per 'team': use one of"),
+        (("x", "--root", ""), "--root: give the shared-drive folder"),
     ],
 )
 def test_rule_errors_are_one_line(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
     done = run_cli("archive", "add", *(a.replace("{root}", str(tmp_path)) for a in args))
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and message in done.stderr, done
+
+
+def test_a_rule_without_a_schedule_is_added_and_not_installed(
+    tmp_path: Path, private_dirs: Path
+) -> None:
+    added = run_cli("archive", "add", "byhand", "--root", str(tmp_path), "--schedule", "none")
+    assert added.returncode == 0, added.stderr
+    installed = run_cli("archive", "install", "byhand")
+    assert installed.returncode == 2 and "has no schedule (none)" in installed.stderr
 
 
 def test_installed_units_pass_systemd_verify(tmp_path: Path, private_dirs: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from datayard.core.archive.report import Outcome, PassReport, SetReport, store_report
@@ -168,3 +169,68 @@ def test_a_failed_unattended_pass_is_told_at_the_next_start_until_seen(
     assert again.tabs.tabText(again.tabs.indexOf(again.archive)) == "Archive"
     assert again.archive.attention.text() == ""
     again.close()
+
+
+def test_add_rule_says_each_refusal_under_its_field_and_adds_a_valid_rule(
+    qtbot: QtBot, bucket: Bucket, tmp_path: Path
+) -> None:
+    (tmp_path / "share").mkdir()
+    page = shown_page(qtbot, tmp_path)
+    dialog = page.add_rule()
+    assert dialog is not None
+    qtbot.addWidget(dialog)
+
+    dialog.name.setText("bad name")
+    dialog.root.setText(str(tmp_path / "missing"))
+    dialog.template.setText("{owner}/{nope}")
+    assert "rule name 'bad name' is not valid" in dialog.messages["name"].text()
+    assert "does not exist" in dialog.messages["root"].text()
+    assert "{nope} is not a field" in dialog.messages["template"].text()
+    assert not dialog.add_button.isEnabled()
+    assert not dialog.depth_box.isEnabled() and not dialog.cron.isEnabled()
+
+    dialog.name.setText("drive")
+    dialog.root.setText(str(tmp_path / "share"))
+    dialog.per.setCurrentText("folder")
+    dialog.depth_box.setValue(2)
+    dialog.template.setText("{folder}")
+    dialog.exclude.setPlainText("tmp*, old\n*/cache")
+    dialog.schedule.setCurrentText("cron")
+    dialog.cron.setText("30 1 * * mon-fri")
+    assert all(message.text() == "" for message in dialog.messages.values())
+    with qtbot.waitSignal(page.loaded, timeout=LONG_MS):
+        dialog.add_button.click()
+
+    rule = RuleBook(Workspace.default().dirs.config).get("drive")
+    assert (rule.root, rule.per.value, rule.depth, rule.template) == (
+        str(tmp_path / "share"), "folder", 2, "{folder}",
+    )  # fmt: skip
+    assert (rule.exclude, rule.schedule) == (("tmp*", "old", "*/cache"), "30 1 * * mon-fri")
+    assert cells(page)["Rule"] == "drive" and page.current_name() == "drive"
+
+
+def test_remove_asks_and_removes_the_selected_rule(
+    qtbot: QtBot, bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "share").mkdir()
+    added(tmp_path / "share", "keep")
+    added(tmp_path / "share", "old")
+    page = shown_page(qtbot, tmp_path)
+    page._select("old")
+    asked: list[str] = []
+
+    def answer(reply: QMessageBox.StandardButton) -> None:
+        monkeypatch.setattr(
+            QMessageBox, "question", lambda _parent, _title, text: asked.append(text) or reply
+        )
+
+    answer(QMessageBox.StandardButton.No)
+    page.remove_button.click()
+    assert [r.name for r in RuleBook(Workspace.default().dirs.config).all()] == ["keep", "old"]
+
+    answer(QMessageBox.StandardButton.Yes)
+    with qtbot.waitSignal(page.loaded, timeout=LONG_MS):
+        page.remove_button.click()
+    assert [r.name for r in RuleBook(Workspace.default().dirs.config).all()] == ["keep"]
+    assert "Remove archive rule old?" in asked[0] and len(asked) == 2
+    assert page.rules.topLevelItemCount() == 1 and cells(page)["Rule"] == "keep"
