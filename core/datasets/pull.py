@@ -295,7 +295,7 @@ def _proven_by_cache(cache: HashCache, root: Path, files: Sequence[ManifestFile]
             info = os.stat(path)
             if stat.S_ISREG(info.st_mode) and info.st_size == file.size:
                 candidates[CacheKey(str(path), info.st_size, info.st_mtime_ns)] = file
-    known = cache.lookup(list(candidates), folder=str(root))
+    known = cache.lookup(list(candidates))
     return {
         candidates[key].path
         for key, content in known.items()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from datayard.core.drive.inventory import DatasetSet, Inventory
@@ -30,6 +31,14 @@ def scan_to_end(root: Path, database: Path | None = None, **options: object) -> 
 def only_set(inventory: Inventory, root: str) -> DatasetSet:
     (found,) = [dataset for dataset in inventory.sets if dataset.root == root]
     return found
+
+
+def rewrite_keeping_stat(path: Path, content: bytes) -> None:
+    """Change the content but not the size or mtime: only a cache can miss that."""
+    before = path.stat()
+    assert len(content) == before.st_size
+    path.write_bytes(content)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
 
 
 def sha256(path: Path) -> str:

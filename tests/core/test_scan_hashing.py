@@ -7,20 +7,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest_scan import label, scan_to_end, sha256, touch
+from conftest_scan import label, rewrite_keeping_stat, scan_to_end, sha256, touch
 
 from datayard.core.drive.inventory import FileKind
 from datayard.core.drive.scan import PHASE_HASHING, PHASE_SCANNING, HashCache, scan
 from datayard.core.drive.scan.hash_cache import CacheKey
 from datayard.core.events import Cancelled, CancelToken, Finished, Progress
-
-
-def rewrite_keeping_stat(path: Path, content: bytes) -> None:
-    """Change the content but not the size or mtime: only a cache can miss that."""
-    before = path.stat()
-    assert len(content) == before.st_size
-    path.write_bytes(content)
-    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
 
 
 def test_hashes_and_class_ids(tmp_path: Path) -> None:
@@ -64,10 +56,11 @@ def test_second_scan_of_an_unchanged_tree_reads_no_content(tmp_path: Path) -> No
 
 
 def test_progress_phases_and_result(tmp_path: Path) -> None:
-    touch(tmp_path, "a/1.jpg", content=b"x" * 100)
-    touch(tmp_path, "a/2.jpg", content=b"y" * 50)
+    tree = tmp_path / "tree"
+    touch(tree, "a/1.jpg", content=b"x" * 100)
+    touch(tree, "a/2.jpg", content=b"y" * 50)
 
-    events = list(scan(tmp_path, database=tmp_path / "db.sqlite3"))
+    events = list(scan(tree, database=tmp_path / "db.sqlite3"))
 
     progress = [event for event in events if isinstance(event, Progress)]
     assert {event.phase for event in progress} == {PHASE_SCANNING, PHASE_HASHING}

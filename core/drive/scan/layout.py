@@ -9,12 +9,13 @@ set recognised here is a set that training reads the same way.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import posixpath
 from bisect import bisect_left
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from datayard.core.drive import formats
@@ -37,9 +38,20 @@ CLASSES_FILE = "classes.txt"
 
 def label_for(image: str) -> str:
     """Ultralytics' rule: the last ``/images/`` becomes ``/labels/``, the suffix ``.txt``."""
-    head, marker, tail = f"/{image}".rpartition("/images/")
-    path = f"{head}/labels/{tail}" if marker else f"/{image}"
-    return f"{stem_of(path)[1:]}{formats.LABEL_SUFFIX}"
+    slash = image.rfind("/") + 1
+    return f"{_labels_of(image[:slash])}{stem_of(image[slash:])}{formats.LABEL_SUFFIX}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _labels_of(folder: str) -> str:
+    """The labels folder of an images folder, both with their last ``/`` (or ``""``).
+
+    Worked out once per folder: a set's images share few folders, and this runs
+    for each of them. The last ``/images/`` is always in the folder: a name
+    holds no ``/``.
+    """
+    head, marker, tail = f"/{folder}".rpartition("/images/")
+    return (f"{head}/labels/{tail}" if marker else f"/{folder}")[1:]
 
 
 def _label_folder(folder: str) -> str:
@@ -193,14 +205,30 @@ class _Tree:
         return bool(self.labels) or any(split for _, split in self.images)
 
 
+def _placed(
+    paths: Iterable[str], claimed: set[str], marker: str
+) -> Iterator[tuple[str, tuple[str, str]]]:
+    """The paths not claimed yet that lie in an ``images``/``labels`` tree, each with
+    its ``(set root, split)``, worked out once per folder: it is a folder's."""
+    positions: dict[str, tuple[str, str] | None] = {}
+    for path in paths:
+        if path in claimed:
+            continue
+        folder = path[: path.rfind("/") + 1]
+        if folder in positions:
+            position = positions[folder]
+        else:
+            position = positions[folder] = _tree_position(path, marker)
+        if position is not None:
+            yield path, position
+
+
 def _tree_sets(root: str, index: _Index, claims: _Claims) -> list[DatasetSet]:
     trees: defaultdict[str, _Tree] = defaultdict(_Tree)
-    for image in index.images:
-        if image not in claims.images and (position := _tree_position(image, "images")):
-            trees[position[0]].images.append((image, position[1]))
-    for label in index.labels:
-        if label not in claims.labels and (position := _tree_position(label, "labels")):
-            trees[position[0]].labels.append(label)
+    for image, (tree_root, split) in _placed(index.images, claims.images, "images"):
+        trees[tree_root].images.append((image, split))
+    for label, (tree_root, _) in _placed(index.labels, claims.labels, "labels"):
+        trees[tree_root].labels.append(label)
     sets = []
     for tree_root, tree in trees.items():
         if not tree.is_dataset:

@@ -1,16 +1,17 @@
 """The scan operation: walk, read what must be read, recognise the sets.
 
 Contents are read after the walk, not during it, so that the hashing phase
-knows its total (a real progress bar with bytes) and the cache can be asked
-about all files in a few batched queries.
+knows its total (a real progress bar with bytes). The walk itself gives the
+contents the scan cache still vouches for, folder by folder.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections import defaultdict
 from collections.abc import Generator, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import replace
 from pathlib import Path
 from typing import TypeAlias
@@ -24,7 +25,7 @@ from datayard.core.drive.inventory import (
     ScanProblemKind,
 )
 from datayard.core.drive.scan import data_yaml, walker
-from datayard.core.drive.scan.hash_cache import CacheKey, Content, HashCache
+from datayard.core.drive.scan.hash_cache import CacheKey, Content, HashCache, Known, known
 from datayard.core.drive.scan.hashing import Job, default_workers, read_all
 from datayard.core.drive.scan.layout import detect_sets
 from datayard.core.errors import UsageError
@@ -65,15 +66,23 @@ def scan(
     if workers is not None and workers < 1:
         raise UsageError(f"workers must be at least 1, not {workers}")
     count = workers or default_workers()
-    found = yield from walker.walk(str(folder), include_hidden=include_hidden, cancel=cancel)
-    files, yamls = _classify_yamls(str(folder), found.files)
-    problems = list(found.problems)
-    to_read = [
-        entry for entry in files if entry.kind is FileKind.LABEL or (hash_files and _hashed(entry))
-    ]
-    phase = PHASE_HASHING if hash_files else PHASE_LABELS
-    contents = yield from _read_contents(folder, to_read, phase, database, count, cancel, problems)
-    files = [_with_content(entry, contents.get(entry.rel)) for entry in files]
+    with ExitStack() as stack:
+        cache = stack.enter_context(HashCache(database)) if database else None
+        found = yield from walker.walk(
+            str(folder),
+            include_hidden=include_hidden,
+            cancel=cancel,
+            recall=cache.recall if cache else None,
+        )
+        files, yamls = _classify_yamls(str(folder), found.files)
+        problems = list(found.problems)
+        to_read = [entry for entry in files if entry.sha256 is None and _to_read(entry, hash_files)]
+        phase = PHASE_HASHING if hash_files else PHASE_LABELS
+        rows = _Rows(cache, str(folder), files, found.stale)
+        stack.callback(rows.save)
+        contents = yield from _read_contents(folder, to_read, phase, rows, count, cancel, problems)
+    if contents:
+        files = [_with_content(entry, contents.get(entry.rel)) for entry in files]
     inventory = Inventory(
         root=folder,
         files=files,
@@ -96,9 +105,60 @@ def _check_root(root: Path) -> Path:
     return folder
 
 
-def _hashed(entry: FileEntry) -> bool:
-    """Only what a dataset is made of; other files (videos, archives) are not read."""
-    return entry.kind is not FileKind.OTHER
+def _to_read(entry: FileEntry, hash_files: bool) -> bool:
+    """Labels always; with ``hash_files``, what a dataset is made of, but not other
+    files (videos, archives)."""
+    return entry.kind is FileKind.LABEL or (hash_files and entry.kind is not FileKind.OTHER)
+
+
+class _Rows:
+    """The scan cache rows this scan must write: the folders the walk found changed,
+    and those of the files read. Saved in batches while files are read, and once
+    more on the way out, whether the scan ends, is cancelled, or is abandoned."""
+
+    def __init__(
+        self, cache: HashCache | None, base: str, files: Sequence[FileEntry], stale: list[str]
+    ) -> None:
+        self._cache = cache
+        self._base = base
+        self._files = files
+        self._by_folder: dict[str, list[FileEntry]] | None = None
+        self._dirty: set[str] = set(stale)
+        self._learnt: dict[str, Content | None] = {}
+        """Contents read, by relative path; ``None`` for a file that changed while read."""
+
+    def learn(self, rel: str, content: Content | None) -> None:
+        self._learnt[rel] = content
+        self._dirty.add(self._folder_of(rel))
+
+    def save(self) -> None:
+        if self._cache is None or not self._dirty:
+            return
+        if self._by_folder is None:  # only for a scan that writes: not an unchanged rescan
+            self._by_folder = defaultdict(list)
+            for entry in self._files:
+                self._by_folder[self._folder_of(entry.rel)].append(entry)
+        learnt = self._learnt
+        rows: dict[str, dict[str, Known]] = {}
+        for folder in self._dirty:
+            rows[folder] = {
+                entry.rel[entry.rel.rfind("/") + 1 :]: known(
+                    entry.size,
+                    entry.mtime_ns,
+                    learnt.get(entry.rel) if entry.rel in learnt else _content(entry),
+                )
+                for entry in self._by_folder.get(folder, ())
+            }
+        self._cache.remember(rows)
+        self._dirty.clear()
+
+    def _folder_of(self, rel: str) -> str:
+        slash = rel.rfind("/")
+        return f"{self._base}/{rel[:slash]}" if slash > 0 else self._base
+
+
+def _content(entry: FileEntry) -> Content | None:
+    return None if entry.sha256 is None else Content(entry.sha256, entry.class_ids)
 
 
 def _classify_yamls(
@@ -133,56 +193,40 @@ def _read_contents(
     root: Path,
     entries: Sequence[FileEntry],
     phase: str,
-    database: Path | None,
+    rows: _Rows,
     workers: int,
     cancel: CancelToken | None,
     problems: list[ScanProblem],
 ) -> Generator[Progress, None, dict[str, Content]]:
-    """Contents by relative path: from the cache when still valid, else read.
-
-    Whatever was read is saved to the cache in batches, and once more on the
-    way out, whether the loop ends, is cancelled, or is abandoned by its caller.
-    """
+    """The contents of the entries, by relative path, read in parallel."""
     base = str(root)  # joined by hand below: os.path.join is slow for 100k files
-    keys = [CacheKey(f"{base}/{entry.rel}", entry.size, entry.mtime_ns) for entry in entries]
-    bytes_total = sum(entry.size for entry in entries)
-    with ExitStack() as stack:
-        cache = stack.enter_context(HashCache(database)) if database else None
-        cached = cache.lookup(keys, folder=base) if cache else {}
-        contents: dict[str, Content] = {}
-        jobs: list[Job] = []  # only for the files to read: most of a rescan's are cached
-        for entry, key in zip(entries, keys, strict=True):
-            content = cached.get(key)
-            if content is None:
-                jobs.append(Job(entry.rel, key, entry.kind is FileKind.LABEL))
-            else:
-                contents[entry.rel] = content
-        done = len(contents)
-        bytes_done = bytes_total - sum(job.key.size for job in jobs)
-        total = len(entries)
-        yield Progress(phase, done, total, bytes_done, bytes_total)
-        unsaved: list[tuple[CacheKey, Content]] = []
-        if cache:
-            stack.callback(lambda: cache.store(unsaved))
-        throttle = Throttle()
-        outcomes = read_all(jobs, workers=workers, cancel=cancel)
-        stack.callback(outcomes.close)
+    jobs = [
+        Job(
+            entry.rel,
+            CacheKey(f"{base}/{entry.rel}", entry.size, entry.mtime_ns),
+            entry.kind is FileKind.LABEL,
+        )
+        for entry in entries
+    ]
+    total, bytes_total = len(jobs), sum(job.key.size for job in jobs)
+    done = bytes_done = 0
+    contents: dict[str, Content] = {}
+    yield Progress(phase, done, total, bytes_done, bytes_total)
+    throttle = Throttle()
+    with closing(read_all(jobs, workers=workers, cancel=cancel)) as outcomes:
         for outcome in outcomes:
             done += 1
             bytes_done += outcome.job.key.size
+            rel = outcome.job.rel
             if outcome.content is None:
-                problems.append(
-                    ScanProblem(outcome.job.rel, ScanProblemKind.UNREADABLE_FILE, outcome.error)
-                )
+                problems.append(ScanProblem(rel, ScanProblemKind.UNREADABLE_FILE, outcome.error))
             else:
-                contents[outcome.job.rel] = outcome.content
-                if outcome.stable:
-                    unsaved.append((outcome.job.key, outcome.content))
-            if cache and len(unsaved) >= _STORE_BATCH:
-                cache.store(unsaved)
-                unsaved.clear()
+                contents[rel] = outcome.content
+            rows.learn(rel, outcome.content if outcome.stable else None)
+            if done % _STORE_BATCH == 0:
+                rows.save()
             check_cancel(cancel)
             if throttle.due():
-                yield Progress(phase, done, total, bytes_done, bytes_total, outcome.job.rel)
-        yield Progress(phase, done, total, bytes_done, bytes_total)
+                yield Progress(phase, done, total, bytes_done, bytes_total, rel)
+    yield Progress(phase, done, total, bytes_done, bytes_total)
     return contents
