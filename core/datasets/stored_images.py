@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import posixpath
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
@@ -87,14 +87,23 @@ class VersionImages:
 
 class StoredThumbnails:
     """Thumbnails of stored files, named by their paths in ``files``, as
-    :meth:`ThumbnailCache.get_all` gives those of local files."""
+    :meth:`ThumbnailCache.get_all` gives those of local files.
+
+    A path also in ``before`` (an older version's files) with other content
+    there has the old picture beside the new (:meth:`ThumbnailCache.get_changed`).
+    """
 
     def __init__(
-        self, cache: ThumbnailCache, blobs: BlobCache, files: Mapping[str, ManifestFile]
+        self,
+        cache: ThumbnailCache,
+        blobs: BlobCache,
+        files: Mapping[str, ManifestFile],
+        before: Mapping[str, ManifestFile] | None = None,
     ) -> None:
         self.cache = cache
         self.blobs = blobs
         self.files = files
+        self.before: Mapping[str, ManifestFile] = before or {}
         self.failures: list[str] = []
         """Why a blob could not be fetched, one line per thumbnail: the store's problems,
         not images that cannot be decoded."""
@@ -103,9 +112,7 @@ class StoredThumbnails:
     def get_all(
         self, sources: Sequence[Path], *, cancel: CancelToken | None = None
     ) -> Iterator[Thumbnail]:
-        def get(source: Path) -> Thumbnail:
-            file = self.files[source.as_posix()]
-
+        def fetcher(file: ManifestFile) -> Callable[[], Path]:
             def fetch() -> Path:
                 try:
                     return fetch_file(self.blobs, file, cancel)
@@ -114,7 +121,16 @@ class StoredThumbnails:
                         self.failures.append(str(error))
                     raise
 
-            return self.cache.get_stored(source, file.sha256, fetch)
+            return fetch
+
+        def get(source: Path) -> Thumbnail:
+            file = self.files[source.as_posix()]
+            old = self.before.get(source.as_posix())
+            if old is not None and old.sha256 != file.sha256:
+                return self.cache.get_changed(
+                    source, (old.sha256, fetcher(old)), (file.sha256, fetcher(file))
+                )
+            return self.cache.get_stored(source, file.sha256, fetcher(file))
 
         return self.cache.get_all(sources, cancel=cancel, get=get)
 

@@ -4,7 +4,9 @@ A thumbnail is keyed by the image's path, size and modification time, so an
 edited image gets a new one and an unchanged one is never decoded twice, even
 across restarts. A file of a stored version is keyed by its sha256 instead
 (:meth:`ThumbnailCache.get_stored`): its content never changes, so its
-thumbnail never goes stale, and a hit needs nothing from the store. An image
+thumbnail never goes stale, and a hit needs nothing from the store. So is a
+file whose content changed between two versions, the old picture beside the
+new in one thumbnail (:meth:`ThumbnailCache.get_changed`). An image
 that cannot be decoded is remembered as broken (a small marker file) for the
 same reason: a broken 50 MB TIFF on a slow share must not be read again on
 every scroll.
@@ -32,6 +34,9 @@ from datayard.core.pool import helper_pool
 log = logging.getLogger(__name__)
 
 THUMBNAIL_PX = 128
+GAP_PX = 4
+"""Between the old picture and the new in a thumbnail of a changed file."""
+_GAP_COLOUR = (255, 255, 255)
 _WORKERS = 4
 _BROKEN = ".broken"
 _MODE = 0o600
@@ -81,6 +86,40 @@ class ThumbnailCache:
         """
         identity = f"sha256:{sha256}\0{self.size}"
         return self._get(source, hashlib.sha256(identity.encode()).hexdigest(), fetch)
+
+    def get_changed(
+        self,
+        source: Path,
+        old: tuple[str, Callable[[], Path]],
+        new: tuple[str, Callable[[], Path]],
+    ) -> Thumbnail:
+        """One thumbnail of a stored file whose content changed, ``old`` and ``new``
+        (each its sha256 and what fetches it, as for :meth:`get_stored`): the old
+        picture on the left, the new on the right, each in half the width.
+
+        Each side's thumbnail is kept too (a browse of either version reuses
+        it); a side that cannot be shown is the thumbnail's error, not remembered
+        as broken here (its own is, if it cannot be decoded). Never raises.
+        """
+        identity = f"changed:{old[0]}\0{new[0]}\0{self.size}"
+        key = hashlib.sha256(identity.encode()).hexdigest()
+        target = self.folder / key[:2] / f"{key}.jpg"
+        if target.is_file():
+            return Thumbnail(source, target, cached=True)
+        sides = [self.get_stored(source, sha256, fetch) for sha256, fetch in (old, new)]
+        for side, which in zip(sides, ("old", "new"), strict=True):
+            if side.file is None:
+                return Thumbnail(source, None, f"the {which} image: {side.error}")
+        try:
+            pictures: list[Image.Image] = []
+            for side in sides:
+                with Image.open(str(side.file)) as picture:
+                    pictures.append(picture.convert("RGB"))
+            write_atomically(target, _encode(_side_by_side(pictures, self.size)), mode=_MODE)
+        except OSError as failure:  # PIL's "cannot identify" too
+            log.warning("cannot write to the thumbnail cache %s: %s", self.folder, failure)
+            return Thumbnail(source, None, f"the thumbnail cannot be made ({failure})")
+        return Thumbnail(source, target)
 
     def _get(self, source: Path, key: str, fetch: Callable[[], Path]) -> Thumbnail:
         target = self.folder / key[:2] / f"{key}.jpg"
@@ -138,6 +177,23 @@ def _make(source: Path, target: Path, size: int) -> str | None:
         target, _encode(picture), mode=_MODE
     )  # a reader in another thread sees all or none
     return None
+
+
+def _side_by_side(pictures: Sequence[Image.Image], size: int) -> Image.Image:
+    """The pictures in a row, each fitted in its share of ``size`` pixels, with
+    :data:`GAP_PX` between them, centred on the height of the tallest as it was (a
+    thumbnail alone): in a grid, the name under it is where its neighbours' are."""
+    width = (size - GAP_PX * (len(pictures) - 1)) // len(pictures)
+    fitted = []
+    for picture in pictures:
+        copy = picture.copy()
+        copy.thumbnail((width, size))
+        fitted.append(copy)
+    row = Image.new("RGB", (size, max(picture.height for picture in pictures)), _GAP_COLOUR)
+    for index, picture in enumerate(fitted):
+        left = index * (width + GAP_PX) + (width - picture.width) // 2
+        row.paste(picture, (left, (row.height - picture.height) // 2))
+    return row
 
 
 def _encode(picture: Image.Image) -> bytes:

@@ -11,6 +11,7 @@ the window's notice (and in the viewer, for the image clicked).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import PurePosixPath
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt
 from PySide6.QtGui import QCloseEvent
@@ -19,7 +20,12 @@ from PySide6.QtWidgets import QSplitter, QTabBar, QVBoxLayout, QWidget
 from datayard.core.datasets.blob_cache import BlobCache
 from datayard.core.datasets.describe import count
 from datayard.core.datasets.manifest import Manifest
-from datayard.core.datasets.stored_images import StoredThumbnails, VersionImages, image_diff
+from datayard.core.datasets.stored_images import (
+    StoredThumbnails,
+    VersionImages,
+    image_diff,
+    label_path,
+)
 from datayard.core.drive.inspection import InspectedImage
 from datayard.core.drive.thumbnails import ThumbnailCache
 from datayard.core.paths import AppDirs
@@ -152,11 +158,12 @@ GROUPS = ("Added", "Removed", "Changed")
 
 class VersionCompareView(QWidget):
     """The images added, removed and changed from ``old`` to ``new``, one group at a time;
-    the one clicked in the old version beside the new.
+    the one clicked in the old version beside the new, each with its label.
 
     A changed image has other content at the same path, or the same content
-    with another label. The grid shows the new version's thumbnail, but a
-    removed image's old one.
+    with another label. The grid shows the new version's thumbnail, a removed
+    image's old one, and the old picture beside the new for an image whose
+    content changed. The line over the viewers says what changed.
     """
 
     def __init__(
@@ -176,7 +183,9 @@ class VersionCompareView(QWidget):
         diff = image_diff(before, after)
         self.groups = {"Added": diff.added, "Removed": diff.removed, "Changed": diff.changed}
         files = {**self.old.files, **self.new.files}  # paths of the new: added and changed
-        self.source = StoredThumbnails(ThumbnailCache(dirs.thumbnails), blobs, files)
+        self.source = StoredThumbnails(
+            ThumbnailCache(dirs.thumbnails), blobs, files, before=self.old.files
+        )
         self.stored = _StoredGrid(self.source)
         self.thumbnails, self.grid = self.stored.thumbnails, self.stored.grid
         self.grid.selectionModel().currentChanged.connect(self._on_current)
@@ -190,12 +199,19 @@ class VersionCompareView(QWidget):
             f"From {names[0]} to {names[1]}: {count(len(diff.added), 'image')} added, "
             f"{len(diff.removed)} removed, {len(diff.changed)} changed"
         )
+        self.change = plain_label()
+        """What changed in the image clicked: its content, its label or both."""
         sides = QSplitter(Qt.Orientation.Horizontal)
         sides.addWidget(old_box)
         sides.addWidget(new_box)
+        viewers = QWidget()
+        column = QVBoxLayout(viewers)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.change)
+        column.addWidget(sides, 1)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.stored)
-        splitter.addWidget(sides)
+        splitter.addWidget(viewers)
         splitter.setSizes([800, 1200])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -222,6 +238,7 @@ class VersionCompareView(QWidget):
         images = [side.by_path[path] for path in self.groups[group]]
         self.stored.show_images(images)
         if not images:
+            self.change.setText("")
             for pane in (self.before, self.after):
                 pane.viewer.show_message(f"No image was {group.lower()}.")
 
@@ -230,6 +247,7 @@ class VersionCompareView(QWidget):
             return
         self.grid.scrollTo(current)
         path = self.thumbnails.images[current.row()].path.as_posix()
+        self.change.setText(self._what_changed(path))
         for pane, side, number, missing in (
             (self.before, self.old, self.old_number, "added"),
             (self.after, self.new, self.new_number, "removed"),
@@ -239,3 +257,20 @@ class VersionCompareView(QWidget):
                 pane.viewer.show_message(f"Not in v{number}: the image was {missing}.")
             else:
                 pane.viewer.show_image(image)
+
+    def _what_changed(self, path: str) -> str:
+        name = PurePosixPath(path).name
+        old, new = self.old.files.get(path), self.new.files.get(path)
+        if old is None:
+            return f"{name}: added in v{self.new_number}"
+        if new is None:
+            return f"{name}: removed in v{self.new_number}"
+        label = label_path(path)
+        before, after = self.old.files.get(label), self.new.files.get(label)
+        relabelled = (before.sha256 if before else None) != (after.sha256 if after else None)
+        version = f"v{self.new_number}"
+        if old.sha256 == new.sha256:
+            return f"{name}: its label changed in {version}, the image did not"
+        if relabelled:
+            return f"{name}: the image and its label changed in {version}"
+        return f"{name}: the image changed in {version}, its label did not"

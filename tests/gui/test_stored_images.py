@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from PySide6.QtCore import QItemSelectionModel
-from PySide6.QtWidgets import QTreeWidgetItem
+from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtWidgets import QGraphicsPixmapItem, QTreeWidgetItem
 from pytestqt.qtbot import QtBot
 
 from datayard.core.store.bucket import Bucket
@@ -15,6 +16,7 @@ from datayard.core.store.workspace import Workspace
 from datayard.gui.datasets import DatasetsView
 from datayard.gui.datasets.stored_images import StoredImagesView, VersionCompareView
 from datayard.gui.inspector.image_pane import ImagePane
+from datayard.gui.inspector.viewer import LabelViewer
 from datayard.gui.thumbnails import ThumbnailModel
 from datayard.gui.workers import any_running
 from tests.fixtures.datasets import png, publish
@@ -38,10 +40,11 @@ SECOND = {
 
 
 @pytest.fixture
-def view(qtbot: QtBot, bucket: Bucket) -> Iterator[DatasetsView]:
-    """The datasets tab on alice/cats v1 and v2, read through the store proxy."""
-    publish(bucket, "alice/cats", FIRST)
-    publish(bucket, "alice/cats", SECOND)
+def view(qtbot: QtBot, bucket: Bucket, request: pytest.FixtureRequest) -> Iterator[DatasetsView]:
+    """The datasets tab on alice/cats v1 and v2 (FIRST and SECOND, or the files a test
+    parametrizes it with), read through the store proxy."""
+    for files in getattr(request, "param", (FIRST, SECOND)):
+        publish(bucket, "alice/cats", files)
     shown = DatasetsView(Workspace.default())
     qtbot.addWidget(shown)
     with qtbot.waitSignal(shown.loaded, timeout=20_000):
@@ -183,6 +186,124 @@ def test_the_images_added_removed_and_changed_between_two_versions(
     assert window.before.viewer.names == ["cat"]
     assert window.after.viewer.names == ["cat", "dog"]
     assert window.thumbnails.stats["made"] + window.thumbnails.stats["cached"] == 3
+
+
+RED, CYAN, BLUE, GREY = (200, 30, 30), (30, 200, 200), (30, 30, 200), (90, 90, 90)
+OLD = {
+    "images/train/a.png": png(RED),
+    "labels/train/a.txt": b"0 0.5 0.5 0.4 0.4\n",
+    "images/val/c.png": png(BLUE),
+    "labels/val/c.txt": b"0 0.5 0.5 0.2 0.2\n",
+    "images/train/b.png": png(GREY),
+}
+NEW = {
+    "images/train/a.png": png(CYAN),  # repainted, its label kept
+    "labels/train/a.txt": OLD["labels/train/a.txt"],
+    "images/val/c.png": OLD["images/val/c.png"],
+    "labels/val/c.txt": b"0 0.25 0.25 0.2 0.2\n1 0.75 0.75 0.1 0.1\n",  # box moved, one more
+    "images/train/d.png": png(GREY),  # b removed, d added
+}
+
+
+def near(colour: QColor, rgb: tuple[int, int, int]) -> bool:
+    """The same colour, give or take what JPEG does to it."""
+    return all(abs(a - b) <= 24 for a, b in zip(colour.getRgb()[:3], rgb, strict=True))
+
+
+def thumbnail(window: VersionCompareView, name: str) -> QImage:
+    row = next(r for r, image in enumerate(window.thumbnails.images) if image.path.name == name)
+    picture = window.thumbnails.data(window.thumbnails.index(row), Qt.ItemDataRole.DecorationRole)
+    assert isinstance(picture, QPixmap)
+    return picture.toImage()
+
+
+def halves(image: QImage) -> tuple[QColor, QColor]:
+    """The colours a quarter of the way in from the left and from the right, half way down."""
+    middle = image.height() // 2
+    return image.pixelColor(image.width() // 4, middle), image.pixelColor(
+        3 * image.width() // 4, middle
+    )
+
+
+def picture(viewer: LabelViewer) -> QColor:
+    """The colour in the middle of the image the viewer draws."""
+    (item,) = [i for i in viewer.scene().items() if isinstance(i, QGraphicsPixmapItem)]
+    image = item.pixmap().toImage()
+    return image.pixelColor(image.width() // 2, image.height() // 2)
+
+
+Box = tuple[str, tuple[float, ...]]
+
+
+def box(name: str, x: float, y: float, width: float, height: float) -> Box:
+    """A shape drawn on a 32 × 24 picture, from its label's fractions."""
+    return name, (round(x * 32, 1), round(y * 24, 1), round(width * 32, 1), round(height * 24, 1))
+
+
+def boxes(viewer: LabelViewer) -> list[Box]:
+    """Each shape drawn, with its class name, in image pixels: left, top, width, height."""
+    found = []
+    for name, shape in zip(viewer.names, viewer.shapes, strict=True):
+        rect = shape.polygon().boundingRect()
+        edges = (rect.x(), rect.y(), rect.width(), rect.height())
+        found.append((name, tuple(round(edge, 1) for edge in edges)))
+    return found
+
+
+def both_drawn(qtbot: QtBot, window: VersionCompareView, name: str) -> None:
+    for pane in (window.before, window.after):
+        drawn(qtbot, pane, name)
+
+
+@pytest.mark.parametrize("view", [(OLD, NEW)], ids=["repainted-and-relabelled"], indirect=True)
+def test_a_changed_image_shows_its_old_and_new_pictures_and_labels_side_by_side(
+    qtbot: QtBot, view: DatasetsView
+) -> None:
+    versions(view, 1, 2)
+    window = view.browse()
+    assert isinstance(window, VersionCompareView)
+    assert window.tabs.tabText(2) == "Changed (2)"
+    window.tabs.setCurrentIndex(2)
+    wait_for_thumbnails(qtbot, window.thumbnails)
+    # The repainted image's thumbnail: the old picture on the left, the new on the right.
+    left, right = halves(thumbnail(window, "a.png"))
+    assert near(left, RED) and near(right, CYAN)
+    # The relabelled one's picture did not change: one picture, as the new version's.
+    left, right = halves(thumbnail(window, "c.png"))
+    assert near(left, BLUE) and near(right, BLUE)
+
+    click(qtbot, window, "a.png")
+    both_drawn(qtbot, window, "a.png")
+    assert near(picture(window.before.viewer), RED)
+    assert near(picture(window.after.viewer), CYAN)
+    kept = [box("cat", 0.3, 0.3, 0.4, 0.4)]  # the same label on each picture
+    assert boxes(window.before.viewer) == boxes(window.after.viewer) == kept
+    assert window.change.text() == "a.png: the image changed in v2, its label did not"
+
+    click(qtbot, window, "c.png")
+    both_drawn(qtbot, window, "c.png")
+    assert near(picture(window.before.viewer), BLUE)
+    assert near(picture(window.after.viewer), BLUE)
+    assert boxes(window.before.viewer) == [box("cat", 0.4, 0.4, 0.2, 0.2)]
+    assert boxes(window.after.viewer) == [
+        box("cat", 0.15, 0.15, 0.2, 0.2),
+        box("dog", 0.7, 0.7, 0.1, 0.1),
+    ]
+    assert window.change.text() == "c.png: its label changed in v2, the image did not"
+
+    # Added and removed images have one side only, in the grid and in the viewers.
+    window.tabs.setCurrentIndex(0)
+    wait_for_thumbnails(qtbot, window.thumbnails)
+    assert thumbnail(window, "d.png").width() == 32  # the picture alone
+    drawn(qtbot, window.after, "d.png")
+    assert window.before.viewer.message == "Not in v1: the image was added."
+    assert window.change.text() == "d.png: added in v2"
+    window.tabs.setCurrentIndex(1)
+    wait_for_thumbnails(qtbot, window.thumbnails)
+    assert thumbnail(window, "b.png").width() == 32
+    drawn(qtbot, window.before, "b.png")
+    assert window.after.viewer.message == "Not in v2: the image was removed."
+    assert window.change.text() == "b.png: removed in v2"
 
 
 def test_a_missing_blob_is_said_in_the_window(
