@@ -16,7 +16,7 @@ from datayard.core.archive.cronjob import (
 from datayard.core.archive.entry import RuleEntry
 from datayard.core.archive.report import Outcome, PassReport, SetReport, last_report
 from datayard.core.archive.rules import DEFAULT_TEMPLATE, Per, Rule, RuleBook
-from datayard.core.archive.run import SetDone, run_pass
+from datayard.core.archive.run import PassInStore, SetDone, passes_in_store, run_pass
 from datayard.core.archive.units import (
     executable,
     install_systemd,
@@ -32,6 +32,7 @@ from datayard.core.clusters.registry import ClusterRegistry
 from datayard.core.errors import DatayardError, UsageError
 from datayard.core.events import CancelToken, Finished
 from datayard.core.store.bucket import Bucket
+from datayard.core.store.locks import Liveness
 from datayard.core.store.workspace import Connection, Workspace
 from datayard.core.training import credentials
 from datayard.core.training.cluster import store_check
@@ -137,15 +138,39 @@ def show(name: str, as_json: bool) -> None:
     workspace = Workspace.default()
     rule = RuleBook(workspace.dirs.config).get(name)
     connection = workspace.connect(rule.profile or None)
-    report = last_report(Bucket(connection.profile, connection.secret), rule.name)
+    bucket = Bucket(connection.profile, connection.secret)
+    report = last_report(bucket, rule.name)
+    unreported = passes_in_store(bucket, rule.name)
     if as_json:
-        print_json({"rule": rule.as_dict(), "last_pass": report.to_dict() if report else None})
+        print_json(
+            {
+                "rule": rule.as_dict(),
+                "last_pass": report.to_dict() if report else None,
+                "passes_without_report": [_pass_in_store(found) for found in unreported],
+            }
+        )
         return
     console.print(Text(f"{rule.name}: {_describe(rule)}"))
-    if report is None:
+    if report is not None:
+        _show_report(report, every_set=True)
+    elif not unreported:
         console.print("No pass yet.")
-        return
-    _show_report(report, every_set=True)
+    for found in unreported:  # newer than the last report: they began after it was stored
+        style = "" if found.state is Liveness.LIVE else "yellow"
+        console.print(Text(found.sentence(), style=style))
+
+
+def _pass_in_store(found: PassInStore) -> dict[str, object]:
+    holder = found.holder
+    return {
+        "state": "running" if found.state is Liveness.LIVE else "ended without a report",
+        "lock_state": found.state.value,
+        "host": holder.host if holder else None,
+        "pid": holder.pid if holder else None,
+        "started": holder.started if holder else None,
+        "refreshed": found.refreshed.isoformat(timespec="seconds"),
+        "message": found.sentence(),
+    }
 
 
 @command.command("run")
@@ -246,6 +271,8 @@ def _show_report(report: PassReport, *, every_set: bool) -> None:
         f"{counted['failed']} failed, {counted['not_trainable']} not trainable, "
         f"{size(counted['sent_bytes'])} sent."
     )
+    if report.continued:
+        console.print(Text(report.continued[0].upper() + report.continued[1:], style="yellow"))
     if report.interrupted:
         console.print(Text(report.interrupted, style="yellow"))
     if every_set:

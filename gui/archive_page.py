@@ -435,6 +435,8 @@ class ArchivePage(QWidget):
 def _described(report: PassReport) -> str:
     counted = report.summary()
     stopped = f" {report.interrupted}." if report.interrupted else ""
+    if report.continued:
+        stopped += f" {report.continued[0].upper()}{report.continued[1:]}"
     return (
         f"Pass of rule {report.rule} on {report.host} at {_local(report.started)}, "
         f"{duration(report.duration_s)}: {counted['seen']} datasets, {counted['pushed']} "

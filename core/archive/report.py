@@ -52,6 +52,8 @@ class PassReport:
     sets: tuple[SetReport, ...]
     interrupted: str = ""
     """What stopped the pass before every set was done (the next pass does the rest)."""
+    continued: str = ""
+    """The passes before it that ended without their report (killed), which it took over."""
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for found in self.sets if found.outcome == outcome.value)
@@ -108,6 +110,7 @@ class PassReport:
                 duration_s=float(duration),
                 sets=tuple(_set_report(item, index) for index, item in enumerate(sets)),
                 interrupted=schema.text(data, "interrupted"),
+                continued=schema.optional_text(data, "continued") or "",
             )
         except schema.SchemaError as error:
             raise InvalidStoreObjectError(key, error.field, error.problem) from None

@@ -13,6 +13,13 @@ lock of the rule's own scope in the store (:mod:`datayard.core.store.locks`), an
 that finds another pass there refuses at once. A pass that was stopped leaves its
 published versions and the blobs it sent; the next pass pushes what is left, and the
 pushes it interrupted send only what the store still lacks.
+
+A pass killed outright (SIGKILL, a machine that went down) stores no report, and its
+lock stays in the store: the lock says where and when it began, so ``archive show``
+tells it (:func:`passes_in_store`). The lock's own rule decides when the next pass may
+go on: at once on the same machine, whose process is provably gone; from another
+machine only once the lock went stale, never on a guess. The next pass's report
+names the pass it continued.
 """
 
 from __future__ import annotations
@@ -50,7 +57,17 @@ from datayard.core.events import (
 )
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.layout import archive_lock_scope
-from datayard.core.store.locks import HeldLock, LockTiming, Mode, acquire, list_locks
+from datayard.core.store.locks import (
+    HeldLock,
+    Holder,
+    Liveness,
+    LockTiming,
+    Mode,
+    acquire,
+    list_locks,
+    liveness,
+    server_time,
+)
 
 
 class PassRunningError(StoreLockedError):
@@ -62,6 +79,60 @@ class SetDone:
     """One dataset of the pass is done, whatever its outcome."""
 
     report: SetReport
+
+
+@dataclass(frozen=True)
+class PassInStore:
+    """A pass of a rule that the store knows of by its lock alone: it runs, or it ended
+    without its report (killed, its machine went down)."""
+
+    key: str
+    """Its lock object."""
+    holder: Holder | None
+    """``None`` when its lock object could not be read."""
+    state: Liveness
+    refreshed: datetime
+    """When its holder last rewrote its lock, by the store's clock."""
+
+    def who(self) -> str:
+        """Where and when it began, as "on HOST at TIME (process N)"."""
+        if self.holder is None:
+            return f"(its lock unreadable, written {self.refreshed:%Y-%m-%d %H:%M} UTC)"
+        return f"on {self.holder.host} at {self.holder.started} (process {self.holder.pid})"
+
+    def sentence(self) -> str:
+        """What a person should read of it, on one line."""
+        if self.state is Liveness.LIVE:
+            return f"A pass is running: started {self.who()}."
+        if self.state is Liveness.ENDED:
+            end = "its process ended without a report (killed?)"
+        else:
+            end = (
+                f"its lock was not refreshed since {self.refreshed:%Y-%m-%d %H:%M} UTC "
+                "(killed, or its machine went down)"
+            )
+        return (
+            f"The pass started {self.who()} did not finish: {end}; "
+            "what it published stays, and the next pass archives the rest."
+        )
+
+
+def passes_in_store(
+    bucket: Bucket, rule_name: str, timing: LockTiming | None = None
+) -> list[PassInStore]:
+    """The passes of the rule whose lock is in the store, oldest first: the one running,
+    and those that ended without releasing it (see the module doc)."""
+    locks = sorted(list_locks(bucket, archive_lock_scope(rule_name)), key=lambda x: x.modified)
+    if not locks:
+        return []
+    now = server_time(bucket)
+    stale_s = (timing or LockTiming()).stale_s
+    return [
+        PassInStore(
+            lock.key, lock.holder, liveness(lock, server_now=now, stale_s=stale_s), lock.modified
+        )
+        for lock in locks
+    ]
 
 
 PassEvent = Progress | Transfer | Waiting | SetDone | Finished[PassReport]
@@ -88,8 +159,12 @@ def run_pass(
         raise UsageError(
             f"rule {rule.name}: its root {root} is not a folder here (is the share mounted?)"
         )
+    left = [p for p in passes_in_store(bucket, rule.name, timing) if p.state is not Liveness.LIVE]
     held = yield from _take_lock(bucket, rule, timing, checkpoint)
     with held:
+        # Taking the lock removed those of ended processes and passed over the stale ones:
+        # this pass does their rest and says so once, so their locks go too.
+        bucket.remove(p.key for p in left)
         started = datetime.now(UTC)
         clock = time.monotonic()
         done: list[SetReport] = []
@@ -102,6 +177,9 @@ def run_pass(
                 duration_s=round(time.monotonic() - clock, 3),
                 sets=tuple(done),
                 interrupted=interrupted,
+                continued="".join(
+                    f"the pass started {p.who()} did not finish; this one took over. " for p in left
+                ).strip(),
             )
 
         inventory = yield from relay(
@@ -140,10 +218,14 @@ def _take_lock(
             )
         )
     except StoreLockedError:
-        others = [lock.holder for lock in list_locks(bucket, scope) if lock.holder]
+        running = [
+            p.holder
+            for p in passes_in_store(bucket, rule.name, timing)
+            if p.state is Liveness.LIVE and p.holder
+        ]
         where = (
-            f" on {others[0].host} since {others[0].started} (process {others[0].pid})"
-            if others
+            f" on {running[0].host} since {running[0].started} (process {running[0].pid})"
+            if running
             else ""
         )
         raise PassRunningError(

@@ -3,10 +3,15 @@ the rules' command line and the units that schedule a pass."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
+import time
+import uuid
 from collections.abc import Generator
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -14,14 +19,16 @@ import pytest
 
 from datayard.core.archive.report import Outcome, PassReport, last_report
 from datayard.core.archive.rules import Per, Rule
-from datayard.core.archive.run import PassRunningError, run_pass
+from datayard.core.archive.run import PassRunningError, passes_in_store, run_pass
 from datayard.core.datasets.catalog import Catalog
 from datayard.core.events import Cancelled, Checkpoint, Finished
 from datayard.core.store.bucket import Bucket
-from datayard.core.store.layout import archive_lock_scope
-from datayard.core.store.locks import Mode, acquire
+from datayard.core.store.layout import PUSHES, archive_lock_scope, blob_key, lock_prefix
+from datayard.core.store.locks import Holder, Liveness, LockTiming, Mode, acquire, list_locks
+from tests.e2e.test_push_cli import kill_at
 from tests.fixtures.datasets import add_profile, fresh_bucket, png, run_cli
-from tests.fixtures.services import S3Server
+from tests.fixtures.services import S3Server, datayard_command
+from tests.fixtures.store_proxy import StoreProxy, request_to
 
 T = TypeVar("T")
 DATA_YAML = b"path: .\ntrain: images/train\nval: images/val\nnames: [cat, dog]\n"
@@ -49,10 +56,20 @@ def bucket(s3_server: S3Server) -> Bucket:
 
 
 def a_pass(
-    rule: Rule, bucket: Bucket, database: Path, checkpoint: Checkpoint | None = None
+    rule: Rule,
+    bucket: Bucket,
+    database: Path,
+    checkpoint: Checkpoint | None = None,
+    timing: LockTiming | None = None,
 ) -> PassReport:
     for event in run_pass(
-        rule, bucket=bucket, database=database, owner="lab", workers=4, checkpoint=checkpoint
+        rule,
+        bucket=bucket,
+        database=database,
+        owner="lab",
+        workers=4,
+        checkpoint=checkpoint,
+        timing=timing,
     ):
         if isinstance(event, Finished):
             return event.result
@@ -166,6 +183,43 @@ def test_a_pass_refuses_while_another_holds_the_rule(bucket: Bucket, tmp_path: P
     assert a_pass(rule, bucket, tmp_path / "state.sqlite3").summary()["pushed"] == 1
 
 
+def test_the_lock_of_a_pass_on_another_machine_is_passed_over_only_once_stale(
+    bucket: Bucket, tmp_path: Path
+) -> None:
+    """Whether that process runs cannot be known here: its lock holds until it goes stale,
+    then the next pass goes on, says whose rest it did, and removes it."""
+    share = tmp_path / "share"
+    write_set(share / "ada" / "cats", 200)
+    rule = Rule(name="far", root=str(share))
+    there = replace(
+        Holder.this_process("archive pass of rule far"),
+        host="far-host",
+        machine="far-host/boot/ns",
+        pid=999_999_999,  # no such process here: it must not matter
+    )
+    key = f"{lock_prefix(archive_lock_scope('far'))}exclusive-{uuid.uuid4().hex}.json"
+    bucket.put_bytes(key, there.to_json())
+    with pytest.raises(PassRunningError, match="another pass of rule far is running on far-host"):
+        a_pass(rule, bucket, tmp_path / "state.sqlite3")
+    assert versions(bucket) == {}
+    (found,) = passes_in_store(bucket, "far")
+    assert found.state is Liveness.LIVE
+    assert found.sentence().startswith("A pass is running: started on far-host at ")
+
+    quick = LockTiming(refresh_s=0.2, stale_s=1, poll_s=0.05)
+    deadline = time.monotonic() + 30
+    while passes_in_store(bucket, "far", quick)[0].state is not Liveness.STALE:
+        assert time.monotonic() < deadline, "the lock did not go stale"
+        time.sleep(0.2)  # the store's clock decides, not this test
+    assert "did not finish: its lock was not refreshed since" in (
+        passes_in_store(bucket, "far", quick)[0].sentence()
+    )
+    report = a_pass(rule, bucket, tmp_path / "state.sqlite3", timing=quick)
+    assert report.summary()["pushed"] == 1
+    assert report.continued.startswith("the pass started on far-host at ")
+    assert list_locks(bucket, archive_lock_scope("far")) == []
+
+
 def _finish(operation: Generator[object, None, T]) -> T:
     """The value a generator returns, once it has run through."""
     try:
@@ -252,3 +306,66 @@ def test_the_command_runs_a_pass_and_shows_its_report(
     assert "Pass of rule drive" in shown.stderr and "pushed ada/drive" in shown.stderr
     missing = run_cli("archive", "run", "nothing")
     assert missing.returncode == 2 and "no archive rule 'nothing'" in missing.stderr
+
+
+@pytest.mark.usefixtures("secret_service")
+def test_a_killed_pass_is_continued_by_the_next(
+    s3_server: S3Server, bucket: Bucket, store_proxy: StoreProxy, tmp_path: Path
+) -> None:
+    """`archive run` killed with SIGKILL once it has published ada's version and uploads
+    bob's: its lock stays in the store; the next pass on this machine is not refused by it,
+    publishes bob's version once and leaves ada's alone."""
+    add_profile(s3_server, bucket, endpoint=store_proxy.endpoint)
+    share = tmp_path / "share"
+    write_set(share / "ada" / "cats", 200)
+    write_set(share / "bob" / "cats", 100)
+    added = run_cli(
+        "archive", "add", "drive", "--root", str(share), "--profile", "lab", "--schedule", "none"
+    )
+    assert added.returncode == 0, added.stderr
+    bobs_image = hashlib.sha256((share / "bob/cats/images/train/a.png").read_bytes()).hexdigest()
+    hold = store_proxy.hold(request_to("PUT", blob_key(bobs_image)))
+    killed = subprocess.Popen(
+        datayard_command("archive", "run", "drive", "--workers", "1"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    kill_at(killed, hold)
+    published = versions(bucket)
+    assert {name: len(ids) for name, ids in published.items()} == {"ada/drive": 1}
+    (lock,) = list_locks(bucket, archive_lock_scope("drive"))  # nothing removed it
+    assert lock.holder is not None and lock.holder.pid == killed.pid
+
+    shown = run_cli("archive", "show", "drive")
+    assert shown.returncode == 0 and "Traceback" not in shown.stderr, shown.stderr
+    (said,) = [line for line in shown.stderr.splitlines() if "did not finish" in line]
+    assert f"(process {killed.pid}) did not finish: its process ended without" in said
+    assert "No pass yet" not in shown.stderr
+
+    ran = run_cli("archive", "run", "drive")
+    assert ran.returncode == 0, ran.stderr
+    assert "unchanged ada/drive" in ran.stderr and "pushed bob/drive" in ran.stderr
+    assert f"(process {killed.pid}) did not finish; this one took over" in ran.stderr
+    after = versions(bucket)
+    assert after["ada/drive"] == published["ada/drive"] and len(after["bob/drive"]) == 1
+    bob = Catalog(bucket).newest("bob", "drive")
+    assert bob is not None and len(bob.files) == 6
+    assert {
+        Path(f.source).relative_to(share / "bob"): bucket.get_bytes(blob_key(f.sha256))
+        for f in bob.files
+    } == {
+        path.relative_to(share / "bob"): path.read_bytes()
+        for path in (share / "bob").rglob("*.*")
+        if path.name != "data.yaml"  # its class names are the manifest's own field
+    }
+    report = last_report(bucket, "drive")
+    assert report is not None and outcomes(report) == {
+        "ada/drive": "unchanged",
+        "bob/drive": "pushed",
+    }
+    assert f"(process {killed.pid}) did not finish" in report.continued
+    assert list_locks(bucket, archive_lock_scope("drive")) == []
+    assert list(bucket.objects(PUSHES)) == []  # the killed push's marker went with bob's
+    shown = run_cli("archive", "show", "drive", "--json")
+    assert json.loads(shown.stdout)["passes_without_report"] == []
