@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 from rich.text import Text
@@ -18,10 +21,13 @@ from datayard.core.archive.report import Outcome, PassReport, SetReport, last_re
 from datayard.core.archive.rules import DEFAULT_TEMPLATE, Per, Rule, RuleBook
 from datayard.core.archive.run import PassInStore, SetDone, passes_in_store, run_pass
 from datayard.core.archive.units import (
+    TimerStatus,
     executable,
     install_systemd,
     launchd_plist,
+    read_timer_status,
     systemd_user_folder,
+    timer_status,
     unit_name,
     windows_task,
 )
@@ -50,32 +56,74 @@ def command() -> None:
     """Archive shared-drive folders as dataset versions, unattended."""
 
 
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def _rule_options(*, editing: bool) -> Callable[[F], F]:
+    """The rule's options, once for ``add`` (with their defaults, ``--root`` required)
+    and ``edit`` (each optional: one not given keeps the rule's value)."""
+
+    def default(value: str | int) -> str | int | None:
+        return None if editing else value
+
+    shown = not editing  # none to show for edit: a missing option keeps the rule's
+    options = [
+        click.option(
+            "--root", required=not editing, default=None, help="The shared-drive folder to archive."
+        ),
+        click.option(
+            "--per",
+            default=default(Per.PERSON.value),
+            show_default=shown,
+            help="person: a dataset per top-level folder; set: per set the scan finds; "
+            "folder: per folder at --depth.",
+        ),
+        click.option(
+            "--depth", type=int, default=default(1), show_default=shown, help="For --per folder."
+        ),
+        click.option(
+            "--dataset-template",
+            default=default(DEFAULT_TEMPLATE),
+            show_default=shown,
+            help="[OWNER/]NAME of each dataset from {owner}, {set}, {folder}, {rule}.",
+        ),
+        click.option(
+            "--include",
+            multiple=True,
+            help="Glob on dataset folders (relative to the root)."
+            + (" Replaces the rule's; --include '' clears them." if editing else ""),
+        ),
+        click.option(
+            "--exclude",
+            multiple=True,
+            help="Glob on dataset folders to leave out."
+            + (" Replaces the rule's; --exclude '' clears them." if editing else ""),
+        ),
+        click.option(
+            "--profile",
+            "-p",
+            default=default(""),
+            help="Storage profile ('': the settings' default at each pass).",
+        ),
+        click.option(
+            "--schedule",
+            default=default("daily"),
+            show_default=shown,
+            help="hourly, daily (02:00), a cron expression ('30 1 * * *') or none (run by hand).",
+        ),
+    ]
+
+    def decorated(function: F) -> F:
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorated
+
+
 @command.command("add")
 @click.argument("name")
-@click.option("--root", required=True, help="The shared-drive folder to archive.")
-@click.option(
-    "--per",
-    default=Per.PERSON.value,
-    show_default=True,
-    help="person: a dataset per top-level folder; set: per set the scan finds; "
-    "folder: per folder at --depth.",
-)
-@click.option("--depth", type=int, default=1, show_default=True, help="For --per folder.")
-@click.option(
-    "--dataset-template",
-    default=DEFAULT_TEMPLATE,
-    show_default=True,
-    help="[OWNER/]NAME of each dataset from {owner}, {set}, {folder}, {rule}.",
-)
-@click.option("--include", multiple=True, help="Glob on dataset folders (relative to the root).")
-@click.option("--exclude", multiple=True, help="Glob on dataset folders to leave out.")
-@click.option("--profile", "-p", default="", help="Storage profile (default: the settings').")
-@click.option(
-    "--schedule",
-    default="daily",
-    show_default=True,
-    help="hourly, daily (02:00), a cron expression ('30 1 * * *') or none (run by hand).",
-)
+@_rule_options(editing=False)
 def add(
     name: str,
     root: str,
@@ -105,16 +153,62 @@ def add(
     console.print(f"Added archive rule {name}: {_describe(rule)}")
 
 
+@command.command("edit")
+@click.argument("name")
+@_rule_options(editing=True)
+def edit(
+    name: str,
+    root: str | None,
+    per: str | None,
+    depth: int | None,
+    dataset_template: str | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    profile: str | None,
+    schedule: str | None,
+) -> None:
+    """Change the archive rule NAME: each option given replaces that field, the others
+    stay. The name stays (the store's reports and the installed timer go by it)."""
+    workspace = Workspace.default()
+    book = RuleBook(workspace.dirs.config)
+    old = book.get(name)
+    given: dict[str, object] = {
+        "root": root,
+        "per": per,
+        "depth": depth,
+        "template": dataset_template,
+        "profile": profile,
+        "schedule": schedule,
+        "include": tuple(glob for glob in include if glob) if include else None,
+        "exclude": tuple(glob for glob in exclude if glob) if exclude else None,
+    }
+    if per is not None and per != Per.FOLDER.value and depth is None:
+        given["depth"] = 1  # a depth is the folder's only
+    changes = {field: value for field, value in given.items() if value is not None}
+    entry = dataclasses.replace(RuleEntry.of_rule(old), **changes)  # type: ignore[arg-type]
+    rule = entry.rule(workspace.settings())
+    if rule == old:
+        console.print(f"Archive rule {name} is unchanged: {_describe(rule)}")
+        return
+    book.replace(rule)
+    console.print(Text(f"Changed archive rule {name}: {_describe(rule)}"))
+    stale = timer_status(rule).stale
+    if stale:
+        console.print(Text(f"Timer: {stale}", style="yellow"))
+
+
 @command.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def list_rules(as_json: bool) -> None:
     """The archive rules."""
     rules = _book().all()
+    timers = [read_timer_status(rule) for rule in rules]
     if as_json:
-        print_json([rule.as_dict() for rule in rules])
+        listed = zip(rules, timers, strict=True)
+        print_json([{**rule.as_dict(), "timer": _timer_json(timer)} for rule, timer in listed])
         return
-    for rule in rules:
-        console.print(Text(f"{rule.name}: {_describe(rule)}"))
+    for rule, timer in zip(rules, timers, strict=True):
+        console.print(Text(f"{rule.name}: {_describe(rule)}; timer {timer.describe()}"))
     if not rules:
         console.print("No archive rules; add one with 'datayard archive add NAME --root PATH'.")
 
@@ -141,16 +235,19 @@ def show(name: str, as_json: bool) -> None:
     bucket = Bucket(connection.profile, connection.secret)
     report = last_report(bucket, rule.name)
     unreported = passes_in_store(bucket, rule.name)
+    timer = read_timer_status(rule)
     if as_json:
         print_json(
             {
                 "rule": rule.as_dict(),
+                "timer": _timer_json(timer),
                 "last_pass": report.to_dict() if report else None,
                 "passes_without_report": [_pass_in_store(found) for found in unreported],
             }
         )
         return
     console.print(Text(f"{rule.name}: {_describe(rule)}"))
+    console.print(Text(f"Timer: {timer.describe()}"))
     if report is not None:
         _show_report(report, every_set=True)
     elif not unreported:
@@ -366,6 +463,10 @@ def _install_cronjob(
             f"{cluster.namespace}, which training runs of profile {profile} there create."
         )
     )
+
+
+def _timer_json(timer: TimerStatus) -> dict[str, object]:
+    return {"state": timer.state.name.lower(), "installed": timer.installed, "stale": timer.stale}
 
 
 def _describe(rule: Rule) -> str:

@@ -1,5 +1,5 @@
-"""The Archive tab: each archive rule, what its last pass did, when it runs next, and
-Run now.
+"""The Archive tab: each archive rule, whether its timer is installed, what its last
+pass did, when it runs next, and Run now; Add rule…, Edit… and Remove.
 
 Passes mostly run unattended (a timer, a CronJob, another machine), so what they did
 is read from their reports in the store, in the background, whenever the store is
@@ -7,6 +7,10 @@ connected or the tab is opened. A failed pass that its user has not seen yet is
 counted for the window's tab and said in a line at the top: its report's key is
 remembered in the window's ``state`` once the tab has been shown with it, so it is
 said once, at the first start after it.
+
+Whether a rule's timer is installed is read from its unit files when the table is
+drawn (a few file reads); whether it is enabled is asked of ``systemctl --user`` in
+the background, with the reports, since it may take a while to answer or time out.
 """
 
 from __future__ import annotations
@@ -34,21 +38,27 @@ from datayard.core.archive.report import Outcome, PassReport, SetReport
 from datayard.core.archive.rules import Rule, RuleBook
 from datayard.core.archive.run import SetDone, run_pass
 from datayard.core.archive.status import RuleStatus, next_run, read_statuses, unseen_failures
-from datayard.core.archive.units import unit_name
+from datayard.core.archive.units import (
+    TimerState,
+    TimerStatus,
+    systemctl_answer,
+    timer_status,
+    unit_name,
+)
 from datayard.core.errors import DatayardError
 from datayard.core.events import CancelToken, Finished, Progress
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.workspace import Workspace
 from datayard.core.units import duration, size
 
-from .archive_rule_dialog import AddRuleDialog
+from .archive_rule_dialog import RuleDialog
 from .notice import ERROR_COLOR, OK_COLOR, WARN_COLOR, Notice
 from .operation_bar import describe_error
 from .rich_text import as_written, plain_label
 from .workers import Operation, call_in_background, run_in_background
 
 COLUMNS = (
-    "Rule", "Per", "Schedule", "Next run", "Last pass",
+    "Rule", "Per", "Schedule", "Next run", "Timer", "Last pass",
     "Outcome", "Pushed", "Skipped", "Failed", "Not trainable", "Root",
 )  # fmt: skip
 """The root last: a long path would push the counts out of view."""
@@ -76,6 +86,8 @@ class ArchivePage(QWidget):
         self._state = state
         self._rules: dict[str, Rule] = {}
         self._statuses: dict[str, RuleStatus] = {}
+        self._answers: dict[str, tuple[str, str] | None] = {}
+        """What ``systemctl --user`` said of each rule's timer at the last refresh."""
         self._told: set[str] = set()
         """The keys of the failed reports said in the attention line."""
         self._loading: Operation | None = None
@@ -95,7 +107,10 @@ class ArchivePage(QWidget):
         self.remove_button.setToolTip(
             "Remove the selected rule (its versions and reports stay in the store)"
         )
-        self.add_dialog: AddRuleDialog | None = None
+        self.edit_button = QPushButton("Edit…")
+        self.edit_button.setToolTip("Change the selected rule (or double-click it)")
+        self.dialog: RuleDialog | None = None
+        """The Add rule or Edit dialog opened last."""
         self.progress = QProgressBar()
         self.cancel_button = QPushButton("Cancel")
         self.result = Notice()
@@ -110,6 +125,8 @@ class ArchivePage(QWidget):
         self.run_button.clicked.connect(self.run_now)
         self.refresh_button.clicked.connect(self.refresh)
         self.add_button.clicked.connect(self.add_rule)
+        self.edit_button.clicked.connect(self.edit_rule)
+        self.rules.itemDoubleClicked.connect(lambda *_: self.edit_rule())
         self.remove_button.clicked.connect(self.remove_rule)
         self.cancel_button.clicked.connect(self.cancel)
         self.rules.currentItemChanged.connect(lambda *_: self._show_details())
@@ -122,8 +139,13 @@ class ArchivePage(QWidget):
         rules = self._read_rules()
         self._list(rules)
         workspace = self.workspace
-        operation = call_in_background(lambda: read_statuses(workspace, rules), self)
-        operation.finished.connect(lambda statuses: self._loaded(operation, statuses))
+
+        def read() -> tuple[list[RuleStatus], dict[str, tuple[str, str] | None]]:
+            answers = {r.name: systemctl_answer(r.name) for r in rules if _installed(r)}
+            return read_statuses(workspace, rules), answers
+
+        operation = call_in_background(read, self)
+        operation.finished.connect(lambda found: self._loaded(operation, *found))
         operation.failed.connect(lambda error: self.load_error.error(describe_error(error)))
         self._loading = operation
         return operation
@@ -137,11 +159,17 @@ class ArchivePage(QWidget):
         self.load_error.clear()
         return rules
 
-    def _loaded(self, operation: Operation, statuses: list[RuleStatus]) -> None:
+    def _loaded(
+        self,
+        operation: Operation,
+        statuses: list[RuleStatus],
+        answers: dict[str, tuple[str, str] | None],
+    ) -> None:
         if operation is not self._loading:
             return  # a later refresh is under way
         self._loading = None
         self._statuses = {status.rule.name: status for status in statuses}
+        self._answers = answers
         self._list([status.rule for status in statuses])
         unseen = unseen_failures(statuses, self._seen())
         # Told once, the line stays for the session: the tab may have been opened (and
@@ -184,10 +212,16 @@ class ArchivePage(QWidget):
         self.rules.clear()
         now = datetime.now()
         for rule in rules:
-            row = QTreeWidgetItem(self._row(rule, self._statuses.get(rule.name), now))
+            timer = self.timer(rule)
+            row = QTreeWidgetItem(self._row(rule, self._statuses.get(rule.name), timer, now))
             row.setData(0, Qt.ItemDataRole.UserRole, rule.name)
             for column in range(len(COLUMNS)):
                 row.setToolTip(column, as_written(row.text(column)))
+            timer_column = COLUMNS.index("Timer")
+            row.setToolTip(timer_column, as_written(_timer_tip(rule, timer)))
+            if timer.stale or (not rule.manual and timer.state in _NOT_RUNNING):
+                row.setForeground(timer_column, _brush(WARN_COLOR))
+                row.setForeground(COLUMNS.index("Next run"), _brush(WARN_COLOR))
             status = self._statuses.get(rule.name)
             if status is not None and status.problem:
                 row.setToolTip(COLUMNS.index("Outcome"), as_written(status.problem))
@@ -206,12 +240,15 @@ class ArchivePage(QWidget):
         self._show_details()
         self._update()
 
-    def _row(self, rule: Rule, status: RuleStatus | None, now: datetime) -> list[str]:
+    def _row(
+        self, rule: Rule, status: RuleStatus | None, timer: TimerStatus, now: datetime
+    ) -> list[str]:
         cells = {
             "Rule": rule.name,
             "Per": rule.per.value,
             "Schedule": rule.schedule,
-            "Next run": next_run(rule, now),
+            "Next run": next_run(rule, now, timer),
+            "Timer": timer.describe(),
             "Root": rule.root,
             "Outcome": status.verdict if status else "not read yet",
         }
@@ -230,6 +267,11 @@ class ArchivePage(QWidget):
                 }
             )
         return [cells.get(column, "") for column in COLUMNS]
+
+    def timer(self, rule: Rule) -> TimerStatus:
+        """The rule's timer: its files as they are now, and what ``systemctl --user``
+        said of it at the last refresh (nothing before the first)."""
+        return timer_status(rule, answer=self._answers.get(rule.name))
 
     def current_name(self) -> str:
         row = self.rules.currentItem()
@@ -257,25 +299,44 @@ class ArchivePage(QWidget):
             self.details.addTopLevelItem(_set_row(found))
         self._update()
 
-    # -- adding and removing ------------------------------------------------------------
+    # -- adding, editing and removing ---------------------------------------------------
 
     def _book(self) -> RuleBook:
         return RuleBook(self.workspace.dirs.config)
 
-    def add_rule(self) -> AddRuleDialog | None:
+    def add_rule(self) -> RuleDialog | None:
         """The Add rule dialog, open; the table shows its rule once it is added."""
+        return self._open_dialog(None)
+
+    def edit_rule(self) -> RuleDialog | None:
+        """The selected rule in the rule dialog, open; saved, it replaces the rule."""
+        rule = self._rules.get(self.current_name())
+        if rule is None or self._pass is not None:
+            return None
+        return self._open_dialog(rule)
+
+    def _open_dialog(self, rule: Rule | None) -> RuleDialog | None:
         try:
-            dialog = AddRuleDialog(self._book(), self.workspace.settings(), self)
+            dialog = RuleDialog(self._book(), self.workspace.settings(), self, rule=rule)
         except DatayardError as error:  # the rules or settings file does not read
             self.result.error(str(error))
             return None
-        dialog.added.connect(self._rule_added)
-        self.add_dialog = dialog
+        dialog.saved.connect(lambda saved: self._rule_saved(saved, rule))
+        self.dialog = dialog
         dialog.open()
         return dialog
 
-    def _rule_added(self, rule: Rule) -> None:
-        self.result.success(f"Added archive rule {rule.name}.")
+    def _rule_saved(self, rule: Rule, before: Rule | None) -> None:
+        """Said, listed and selected; an installed timer that the new schedule leaves out
+        of date is said, not rewritten: ``archive install`` writes it, and the user
+        reloads their manager (the page does not drive ``systemctl``)."""
+        stale = self.timer(rule).stale
+        if before is None:
+            self.result.success(f"Added archive rule {rule.name}.")
+        elif stale:
+            self.result.warning(f"Saved archive rule {rule.name}. Its timer: {stale}.")
+        else:
+            self.result.success(f"Saved archive rule {rule.name}.")
         self.refresh()
         self._select(rule.name)
 
@@ -394,6 +455,7 @@ class ArchivePage(QWidget):
         busy = self._pass is not None
         self.run_button.setEnabled(not busy and self.current_name() in self._rules)
         self.remove_button.setEnabled(not busy and self.current_name() in self._rules)
+        self.edit_button.setEnabled(not busy and self.current_name() in self._rules)
         self.progress.setVisible(busy)
         self.cancel_button.setVisible(busy)
 
@@ -407,6 +469,7 @@ class ArchivePage(QWidget):
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.refresh_button)
         buttons.addWidget(self.add_button)
+        buttons.addWidget(self.edit_button)
         buttons.addWidget(self.remove_button)
         buttons.addWidget(self.progress, 1)
         buttons.addWidget(self.cancel_button)
@@ -469,6 +532,36 @@ def _set_row(found: SetReport) -> QTreeWidgetItem:
 def _local(started: str) -> str:
     """A report's start (ISO, UTC) in this computer's time."""
     return f"{datetime.fromisoformat(started).astimezone():%Y-%m-%d %H:%M}"
+
+
+_NOT_RUNNING = (TimerState.NOT_INSTALLED, TimerState.DISABLED)
+"""The timer states in which a scheduled rule does not run by itself."""
+
+
+def _installed(rule: Rule) -> bool:
+    return timer_status(rule).installed
+
+
+def _timer_tip(rule: Rule, timer: TimerStatus) -> str:
+    """What the Timer cell means, and what to do about it."""
+    if rule.manual and not timer.installed:
+        return "No schedule: the rule runs by Run now or 'datayard archive run' only."
+    if timer.state is TimerState.UNKNOWN:
+        return (
+            "Not read on this system: whether Task Scheduler or launchd runs the rule "
+            f"('datayard archive install {rule.name} --print-windows' or --print-launchd)."
+        )
+    if timer.state is TimerState.NOT_INSTALLED:
+        return (
+            f"{timer.describe()}: the rule does not run by itself. Install its systemd "
+            f"user timer with 'datayard archive install {rule.name}'."
+        )
+    if timer.state is TimerState.DISABLED:
+        return (
+            f"{timer.describe()}: the rule does not run by itself. Turn it on with "
+            f"'systemctl --user enable --now {unit_name(rule.name)}.timer'."
+        )
+    return timer.describe()
 
 
 def _brush(color: str) -> QBrush:

@@ -1,9 +1,11 @@
-"""Adding an archive rule from the app: the fields of ``datayard archive add``, each
-refusal said under its field while it is written.
+"""Adding or editing an archive rule from the app: the fields of ``datayard archive
+add``, each refusal said under its field while it is written.
 
 The values are checked by :class:`RuleEntry`, as the command checks them, so the dialog
-refuses what the command refuses, in the same words; Add stays disabled until nothing
-is refused, so a rule that is written is one a pass can run.
+refuses what the command refuses, in the same words; Add (Save) stays disabled until
+nothing is refused, so a rule that is written is one a pass can run. Editing starts
+from the rule's fields and writes the rule over itself; its name cannot change, since
+the store's reports, the pass's lock and the installed timer are keyed by it.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from datayard.core.archive.entry import FIELDS, RuleEntry
-from datayard.core.archive.rules import DEFAULT_TEMPLATE, MAX_DEPTH, Per, RuleBook
+from datayard.core.archive.rules import DEFAULT_TEMPLATE, MAX_DEPTH, Per, Rule, RuleBook
 from datayard.core.archive.schedule import MANUAL
 from datayard.core.errors import DatayardError
 from datayard.core.settings import Settings
@@ -44,16 +46,33 @@ def globs(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in _GLOB_SEPARATORS.split(text) if part.strip())
 
 
-class AddRuleDialog(QDialog):
-    added = Signal(object)
+NAME_KEPT = (
+    "The name stays: the store's reports, the pass's lock and an installed timer go by "
+    "it. To rename, add a rule with the new name and remove this one."
+)
+
+
+class RuleDialog(QDialog):
+    """Add a rule, or (given ``rule``) edit that rule."""
+
+    saved = Signal(object)
     """The :class:`Rule` just written to the rules file."""
 
-    def __init__(self, book: RuleBook, settings: Settings, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        book: RuleBook,
+        settings: Settings,
+        parent: QWidget | None = None,
+        *,
+        rule: Rule | None = None,
+    ) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Add an archive rule")
+        self.setWindowTitle(f"Edit rule {rule.name}" if rule else "Add an archive rule")
         self.book = book
         self.settings = settings
-        self._taken = {rule.name for rule in book.all()}
+        self.editing = rule
+        """The rule edited; ``None`` when adding one."""
+        self._taken = {known.name for known in book.all()} - ({rule.name} if rule else set())
 
         self.name = QLineEdit(placeholderText="drive")
         self.root = QLineEdit(placeholderText="/mnt/share/cv")
@@ -83,10 +102,14 @@ class AddRuleDialog(QDialog):
         self.problem = Notice()
         """What writing the rule refused (another app added the name meanwhile)."""
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.add_button = self.buttons.addButton("Add", QDialogButtonBox.ButtonRole.AcceptRole)
-        self.add_button.setDefault(True)
+        self.save_button = self.buttons.addButton(
+            "Save" if rule else "Add", QDialogButtonBox.ButtonRole.AcceptRole
+        )
+        self.save_button.setDefault(True)
 
         self._lay_out()
+        if rule is not None:
+            self._fill(RuleEntry.of_rule(rule))
         self.buttons.accepted.connect(self.save)
         self.buttons.rejected.connect(self.reject)
         self.choose_root.clicked.connect(self._choose_root)
@@ -116,15 +139,40 @@ class AddRuleDialog(QDialog):
         return self.entry().problems(self.settings, self._taken)
 
     def save(self) -> None:
-        """Write the rule to the rules file; a refusal is said in the dialog, which stays."""
+        """Write the rule to the rules file (over the edited one); a refusal is said in
+        the dialog, which stays."""
         try:
             rule = self.entry().rule(self.settings)
-            self.book.add(rule)
+            if self.editing is None:
+                self.book.add(rule)
+            else:
+                self.book.replace(rule)
         except DatayardError as error:
             self.problem.error(str(error))
             return
-        self.added.emit(rule)
+        self.saved.emit(rule)
         self.accept()
+
+    def _fill(self, entry: RuleEntry) -> None:
+        """Start from ``entry``'s fields; its name is read-only."""
+        self.name.setText(entry.name)
+        self.name.setReadOnly(True)
+        self.name.setToolTip(NAME_KEPT)
+        self.root.setText(entry.root)
+        self.per.setCurrentText(entry.per)
+        self.depth_box.setValue(entry.depth)
+        self.template.setText(entry.template)
+        self.include.setPlainText("\n".join(entry.include))
+        self.exclude.setPlainText("\n".join(entry.exclude))
+        if entry.profile and self.profile.findData(entry.profile) < 0:
+            self.profile.addItem(entry.profile, entry.profile)  # gone: said under it
+        self.profile.setCurrentIndex(max(0, self.profile.findData(entry.profile)))
+        chosen = entry.schedule.strip().lower()
+        if chosen in SCHEDULES and chosen != "cron":
+            self.schedule.setCurrentText(chosen)
+        else:
+            self.schedule.setCurrentText("cron")
+            self.cron.setText(entry.schedule)
 
     def _check(self) -> None:
         self.depth_box.setEnabled(self.per.currentText() == Per.FOLDER.value)
@@ -136,7 +184,7 @@ class AddRuleDialog(QDialog):
             else:
                 message.clear()
         self.problem.clear()
-        self.add_button.setEnabled(not problems)
+        self.save_button.setEnabled(not problems)
 
     def _choose_root(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "The shared-drive folder to archive")

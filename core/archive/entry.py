@@ -1,9 +1,9 @@
-"""A new archive rule as a person writes it, checked one way for each way it is written.
+"""An archive rule as a person writes it, checked one way for each way it is written.
 
-``datayard archive add`` and the app's Add rule dialog both take the rule's fields as
-text; both check them here, so a value one refuses the other refuses with the same
-words. The CLI says the first refusal and exits; the dialog shows every field's at
-once, under the field, while it is being written.
+``datayard archive add``/``edit`` and the app's rule dialog (Add rule…, Edit…) take the
+rule's fields as text; all check them here, so a value one refuses the others refuse
+with the same words. The CLI says the first refusal and exits; the dialog shows every
+field's at once, under the field, while it is being written.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ FIELDS = ("name", "root", "per", "depth", "template", "profile", "schedule")
 
 @dataclass(frozen=True)
 class RuleEntry:
-    """The fields of a rule to add, as written, not yet checked."""
+    """The fields of a rule to add or to write over one, as written, not yet checked."""
 
     name: str
     root: str
@@ -45,9 +45,25 @@ class RuleEntry:
     """Empty: the settings' default profile at each pass."""
     schedule: str = "daily"
 
+    @classmethod
+    def of_rule(cls, rule: Rule) -> RuleEntry:
+        """The fields of ``rule`` as they would be written, to edit them."""
+        return cls(
+            name=rule.name,
+            root=rule.root,
+            per=rule.per.value,
+            depth=rule.depth,
+            template=rule.template,
+            include=rule.include,
+            exclude=rule.exclude,
+            profile=rule.profile,
+            schedule=rule.schedule,
+        )
+
     def problems(self, settings: Settings, taken: Collection[str] = ()) -> dict[str, str]:
         """Each field's refusal by field (see :data:`FIELDS`); empty when :meth:`rule`
-        would accept it. ``taken``: the names of the rules already there."""
+        would accept it. ``taken``: the names of the other rules (an edited rule's own
+        name is not taken from it)."""
         checks: dict[str, Callable[[], object]] = {
             "name": lambda: self._check_name(taken),
             "root": lambda: check_root(self.root),

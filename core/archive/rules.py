@@ -109,9 +109,9 @@ def check_name(name: str) -> None:
 
 def check_unused(name: str, taken: Collection[str]) -> None:
     """:class:`UsageError` when a rule of ``taken`` has the name: a rule is replaced on
-    purpose only, by removing it first."""
+    purpose only, by editing it (or removing it first)."""
     if name in taken:
-        raise UsageError(f"archive rule {name!r} exists; remove it first")
+        raise UsageError(f"archive rule {name!r} exists; edit it or remove it first")
 
 
 def check_per(per: str) -> Per:
@@ -205,6 +205,14 @@ class RuleBook:
         rules = self.all()
         check_unused(rule.name, [known.name for known in rules])
         self._save([*rules, rule])
+
+    def replace(self, rule: Rule) -> None:
+        """Write ``rule`` in place of the rule of its name, in one atomic write; the
+        name stays: the store's reports, the pass's lock and the installed units are
+        keyed by it."""
+        rule = rule.validated()
+        self.get(rule.name)  # removed meanwhile: refused, not added back
+        self._save([rule if known.name == rule.name else known for known in self.all()])
 
     def remove(self, name: str) -> None:
         self.get(name)

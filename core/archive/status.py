@@ -14,6 +14,7 @@ from datetime import datetime
 
 from datayard.core.archive.report import Outcome, PassReport, last_stored
 from datayard.core.archive.rules import Rule
+from datayard.core.archive.units import TimerState, TimerStatus
 from datayard.core.errors import DatayardError
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.workspace import Workspace
@@ -22,6 +23,13 @@ AT_THE_NEXT_TIMER = "at the next timer"
 """What is said of a next run that the schedule does not tell (no date matches it)."""
 NOT_SCHEDULED = "not scheduled"
 """A manual rule's next run: none until someone runs it."""
+_BY_THE_TIMER = {
+    TimerState.NOT_INSTALLED: "timer not installed: it does not run by itself",
+    TimerState.DISABLED: "timer not enabled: it does not run by itself",
+    TimerState.INSTALLED: "if its timer is enabled",
+    TimerState.UNKNOWN: "if its scheduled task is installed",
+}
+"""What the next run depends on, by the timer's state; none when its timer is on."""
 
 
 @dataclass(frozen=True)
@@ -90,8 +98,20 @@ def unseen_failures(statuses: list[RuleStatus], seen: Mapping[str, str]) -> list
     return [s for s in statuses if s.unseen_failure(seen.get(s.rule.name, ""))]
 
 
-def next_run(rule: Rule, now: datetime) -> str:
-    """When its timer runs it next after ``now`` (local time), as a person reads it."""
+def next_run(rule: Rule, now: datetime, timer: TimerStatus | None = None) -> str:
+    """When its timer runs it next after ``now`` (local time), as a person reads it;
+    with its ``timer``, whether that timer is there to run it (a schedule alone runs
+    nothing)."""
+    when = _next_time(rule, now)
+    if timer is None:
+        return when
+    if timer.stale:
+        return f"{when} — {'a timer is installed' if rule.manual else 'its timer is out of date'}"
+    note = "" if rule.manual else _BY_THE_TIMER.get(timer.state, "")
+    return f"{when} — {note}" if note else when
+
+
+def _next_time(rule: Rule, now: datetime) -> str:
     if rule.manual:
         return NOT_SCHEDULED
     found = rule.parsed_schedule.next_after(now)

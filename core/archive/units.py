@@ -13,12 +13,16 @@ from __future__ import annotations
 import os
 import plistlib
 import shutil
+import subprocess
 import sys
+from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from xml.etree import ElementTree
 
 from datayard.core.archive.rules import Rule
+from datayard.core.archive.schedule import MANUAL
 from datayard.core.atomic import write_atomically
 from datayard.core.errors import UsageError
 
@@ -201,3 +205,158 @@ def install_systemd(rule: Rule, program: Path, folder: Path) -> list[Path]:
         write_atomically(folder / name, text.encode("utf-8"), mode=0o644)
         written.append(folder / name)
     return written
+
+
+SYSTEMCTL_TIMEOUT_S = 2.0
+"""How long ``systemctl --user`` may take to answer: a user manager that hangs must not
+hold the app's list or ``archive list``."""
+
+
+class TimerState(StrEnum):
+    """How far a rule's systemd user timer is from running it by itself."""
+
+    UNKNOWN = "not detectable"
+    """Not Linux: what Task Scheduler or launchd hold is not read."""
+    NOT_INSTALLED = "not installed"
+    """No timer file: the rule runs only by ``archive run`` or Run now."""
+    INSTALLED = "installed"
+    """The files are written; no ``systemctl --user`` said whether it is enabled."""
+    DISABLED = "installed, not enabled"
+    """The files are written, the timer is not enabled: it does not run."""
+    ENABLED = "enabled"
+    """Enabled, not active (the user manager is not running it now, or did not say)."""
+    ACTIVE = "active"
+    """Enabled and active: it runs the rule on its schedule."""
+
+
+@dataclass(frozen=True)
+class TimerStatus:
+    """Whether the rule's timer is installed and, as far as ``systemctl --user`` says,
+    enabled: a rule's schedule alone runs nothing, and the app and ``archive list``
+    must not let a person believe that an un-installed rule runs by itself."""
+
+    state: TimerState
+    stale: str = ""
+    """Why the installed units do not run the rule as it is now (its schedule changed
+    since ``archive install``); empty when they do, or none is installed."""
+    answer: str = ""
+    """What ``systemctl --user is-enabled`` said, when it is not ``enabled``/``disabled``
+    (``masked``, say)."""
+
+    @property
+    def installed(self) -> bool:
+        return self.state not in (TimerState.UNKNOWN, TimerState.NOT_INSTALLED)
+
+    def describe(self) -> str:
+        """One line: the state, what ``systemctl`` said beyond it, and what is stale."""
+        text = str(self.state)
+        if self.state is TimerState.INSTALLED:
+            text += " (systemctl --user did not answer: enabled or not is unknown)"
+        if self.answer:
+            text += f" ({self.answer})"
+        if self.stale:
+            text += f"; {self.stale}"
+        return text
+
+
+def timer_files(name: str, folder: Path) -> tuple[Path, Path]:
+    """The rule's ``.service`` and ``.timer`` as :func:`install_systemd` writes them."""
+    unit = unit_name(name)
+    return folder / f"{unit}.service", folder / f"{unit}.timer"
+
+
+def systemctl_answer(name: str) -> tuple[str, str] | None:
+    """What ``systemctl --user`` says of the rule's timer: ``is-enabled``'s word and,
+    when enabled, ``is-active``'s (empty when it did not answer); ``None`` when there
+    is no ``systemctl`` or it answered nothing (no user manager, a timeout).
+
+    ``is-enabled`` reads the unit files even without a user bus (a container, CI);
+    ``is-active`` needs the running manager."""
+    program = shutil.which("systemctl")
+    if program is None:
+        return None
+    timer = f"{unit_name(name)}.timer"
+    enabled = _ask(program, "is-enabled", timer)
+    if not enabled:
+        return None
+    return enabled, _ask(program, "is-active", timer) if enabled.startswith("enabled") else ""
+
+
+def _ask(program: str, verb: str, unit: str) -> str:
+    """The first word ``systemctl --user VERB UNIT`` printed; empty when it failed to."""
+    try:
+        done = subprocess.run(
+            [program, "--user", verb, unit],
+            capture_output=True,
+            text=True,
+            timeout=SYSTEMCTL_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    words = done.stdout.split()
+    return words[0] if words else ""
+
+
+def timer_status(
+    rule: Rule, folder: Path | None = None, answer: tuple[str, str] | None = None
+) -> TimerStatus:
+    """The rule's timer from its files in ``folder`` (:func:`systemd_user_folder`)
+    and ``answer`` (:func:`systemctl_answer`'s, ``None``: not asked or no answer).
+
+    Only the schedule is in the units (they run ``archive run NAME``, which reads the
+    rule when it runs), so an edit of anything else needs no new install."""
+    if folder is None:
+        if not sys.platform.startswith("linux"):
+            return TimerStatus(TimerState.UNKNOWN)
+        folder = systemd_user_folder()
+    service, timer = timer_files(rule.name, folder)
+    try:
+        text = timer.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return TimerStatus(TimerState.NOT_INSTALLED)
+    except (OSError, UnicodeError) as error:
+        return TimerStatus(TimerState.INSTALLED, stale=f"{timer} cannot be read: {error}")
+    return TimerStatus(_state(answer), _stale(rule, text, service), _odd(answer))
+
+
+def read_timer_status(rule: Rule, folder: Path | None = None) -> TimerStatus:
+    """:func:`timer_status`, asking ``systemctl --user`` when the files are there (it
+    may take up to :data:`SYSTEMCTL_TIMEOUT_S` twice: not on a GUI thread)."""
+    found = timer_status(rule, folder)
+    if not found.installed:
+        return found
+    return timer_status(rule, folder, systemctl_answer(rule.name))
+
+
+def _state(answer: tuple[str, str] | None) -> TimerState:
+    if answer is None:
+        return TimerState.INSTALLED
+    enabled, active = answer
+    if not enabled.startswith("enabled"):
+        return TimerState.DISABLED
+    return TimerState.ACTIVE if active == "active" else TimerState.ENABLED
+
+
+def _odd(answer: tuple[str, str] | None) -> str:
+    """``is-enabled``'s word when the state does not say it already."""
+    if answer is None or answer[0] in ("enabled", "disabled"):
+        return ""
+    return answer[0]
+
+
+def _stale(rule: Rule, timer: str, service: Path) -> str:
+    """Why the installed units do not run ``rule`` as it is now; empty when they do."""
+    name = rule.name
+    if rule.manual:
+        return (
+            f"the rule has no schedule ({MANUAL}) but a timer is installed for it: "
+            f"systemctl --user disable --now {unit_name(name)}.timer, then delete its "
+            "unit files"
+        )
+    if not service.is_file():
+        return f"its service is missing: datayard archive install {name}"
+    written = [line for line in timer.splitlines() if line.startswith("OnCalendar=")]
+    if written != [f"OnCalendar={rule.parsed_schedule.on_calendar()}"]:
+        return f"it runs an older schedule: datayard archive install {name}"
+    return ""

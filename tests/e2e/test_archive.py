@@ -290,6 +290,32 @@ def test_installed_units_pass_systemd_verify(tmp_path: Path, private_dirs: Path)
     assert verified.returncode == 0, verified.stderr
 
 
+def test_list_says_whether_the_timer_is_installed_and_edit_changes_a_rule(
+    tmp_path: Path, private_dirs: Path
+) -> None:
+    root = str(tmp_path)
+    assert run_cli("archive", "add", "drive", "--root", root, "--exclude", "tmp*").returncode == 0
+    listed = run_cli("archive", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "daily; timer not installed" in " ".join(listed.stderr.split())
+    assert run_cli("archive", "install", "drive").returncode == 0
+    listed = run_cli("archive", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (timer,) = [rule["timer"] for rule in json.loads(listed.stdout)]
+    assert timer["installed"] is True and timer["stale"] == ""
+
+    edited = run_cli("archive", "edit", "drive", "--schedule", "hourly", "--exclude", "")
+    assert edited.returncode == 0, edited.stderr
+    assert "Changed archive rule drive" in edited.stderr
+    assert "it runs an older schedule: datayard archive install drive" in edited.stderr
+    listed = run_cli("archive", "list")
+    said = " ".join(listed.stderr.split())  # as a narrower terminal folds it, too
+    assert f"drive: {root}, a dataset per person named {{owner}}/{{set}}, hourly; " in said
+    assert "; timer installed" in said and "; it runs an older schedule" in said
+    missing = run_cli("archive", "edit", "nothing", "--schedule", "none")
+    assert missing.returncode == 2 and "no archive rule 'nothing'" in missing.stderr
+
+
 @pytest.mark.usefixtures("secret_service")
 def test_the_command_runs_a_pass_and_shows_its_report(
     s3_server: S3Server, bucket: Bucket, tmp_path: Path

@@ -1,5 +1,6 @@
 """The Archive tab against the real store: rules with their last pass, Run now, the
-refusal while another pass runs, and a failed unattended pass told once."""
+refusal while another pass runs, a failed unattended pass told once, adding, editing
+and removing rules, and whether their timers are installed."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import logging
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from datayard.core.archive.report import Outcome, PassReport, SetReport, store_report
 from datayard.core.archive.rules import Rule, RuleBook
+from datayard.core.archive.units import install_systemd, systemd_user_folder
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.layout import archive_lock_scope
 from datayard.core.store.locks import Mode, acquire
@@ -67,7 +69,8 @@ def test_the_page_shows_the_last_pass_and_run_now_publishes_and_updates_it(
     page = shown_page(qtbot, tmp_path)
     row = cells(page)
     assert (row["Rule"], row["Root"], row["Schedule"]) == ("drive", str(share), "daily")
-    assert row["Next run"].endswith("02:00")
+    assert row["Next run"].endswith("02:00 — timer not installed: it does not run by itself")
+    assert row["Timer"] == "not installed"
     assert (row["Outcome"], row["Pushed"], row["Skipped"], row["Failed"]) == (
         "archived",
         "1",
@@ -186,7 +189,7 @@ def test_add_rule_says_each_refusal_under_its_field_and_adds_a_valid_rule(
     assert "rule name 'bad name' is not valid" in dialog.messages["name"].text()
     assert "does not exist" in dialog.messages["root"].text()
     assert "{nope} is not a field" in dialog.messages["template"].text()
-    assert not dialog.add_button.isEnabled()
+    assert not dialog.save_button.isEnabled()
     assert not dialog.depth_box.isEnabled() and not dialog.cron.isEnabled()
 
     dialog.name.setText("drive")
@@ -199,7 +202,7 @@ def test_add_rule_says_each_refusal_under_its_field_and_adds_a_valid_rule(
     dialog.cron.setText("30 1 * * mon-fri")
     assert all(message.text() == "" for message in dialog.messages.values())
     with qtbot.waitSignal(page.loaded, timeout=LONG_MS):
-        dialog.add_button.click()
+        dialog.save_button.click()
 
     rule = RuleBook(Workspace.default().dirs.config).get("drive")
     assert (rule.root, rule.per.value, rule.depth, rule.template) == (
@@ -234,3 +237,89 @@ def test_remove_asks_and_removes_the_selected_rule(
     assert [r.name for r in RuleBook(Workspace.default().dirs.config).all()] == ["keep"]
     assert "Remove archive rule old?" in asked[0] and len(asked) == 2
     assert page.rules.topLevelItemCount() == 1 and cells(page)["Rule"] == "keep"
+
+
+def test_edit_writes_the_rule_over_itself_and_says_its_timer_is_out_of_date(
+    qtbot: QtBot, bucket: Bucket, tmp_path: Path
+) -> None:
+    (tmp_path / "share").mkdir()
+    (tmp_path / "other").mkdir()
+    drive = added(tmp_path / "share")
+    added(tmp_path / "share", "keep")
+    install_systemd(drive, Path("/opt/datayard/datayard"), systemd_user_folder())
+    page = shown_page(qtbot, tmp_path)
+    assert cells(page)["Timer"].startswith("installed")
+    assert "not installed" not in cells(page)["Next run"]
+    page._select("drive")
+    dialog = page.edit_rule()
+    assert dialog is not None
+    qtbot.addWidget(dialog)
+
+    assert dialog.windowTitle() == "Edit rule drive" and dialog.save_button.text() == "Save"
+    assert (dialog.name.text(), dialog.root.text()) == ("drive", str(tmp_path / "share"))
+    assert dialog.schedule.currentText() == "daily" and dialog.per.currentText() == "person"
+    assert all(message.text() == "" for message in dialog.messages.values())  # not "taken"
+    assert dialog.name.isReadOnly() and "reports" in dialog.name.toolTip()
+    dialog.name.setFocus()
+    qtbot.keyClicks(dialog.name, "keep")
+    assert dialog.name.text() == "drive"
+
+    dialog.root.setText(str(tmp_path / "other"))
+    dialog.exclude.setPlainText("tmp*")
+    dialog.schedule.setCurrentText("cron")
+    dialog.cron.setText("30 1 * * mon-fri")
+    with qtbot.waitSignal(page.loaded, timeout=LONG_MS):
+        dialog.save_button.click()
+
+    book = RuleBook(Workspace.default().dirs.config)
+    assert [rule.name for rule in book.all()] == ["drive", "keep"]
+    rule = book.get("drive")
+    assert (rule.root, rule.exclude, rule.schedule) == (
+        str(tmp_path / "other"), ("tmp*",), "30 1 * * mon-fri",
+    )  # fmt: skip
+    assert book.get("keep").schedule == "daily"
+    assert page.current_name() == "drive"
+    row = cells(page)
+    assert row["Schedule"] == "30 1 * * mon-fri"
+    assert row["Next run"].endswith("01:30 — its timer is out of date")
+    assert "it runs an older schedule: datayard archive install drive" in row["Timer"]
+    assert "datayard archive install drive" in page.result.text()
+
+
+def test_edit_by_double_click_cancelled_changes_nothing(
+    qtbot: QtBot, bucket: Bucket, tmp_path: Path
+) -> None:
+    (tmp_path / "share").mkdir()
+    added(tmp_path / "share", "keep")
+    written = RuleBook(Workspace.default().dirs.config).path.read_bytes()
+    page = shown_page(qtbot, tmp_path)
+    item = page.rules.topLevelItem(0)
+    assert item is not None
+    spot = page.rules.visualItemRect(item).center()
+    qtbot.mouseClick(page.rules.viewport(), Qt.MouseButton.LeftButton, pos=spot)
+    qtbot.mouseDClick(page.rules.viewport(), Qt.MouseButton.LeftButton, pos=spot)
+    dialog = page.dialog
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.windowTitle() == "Edit rule keep"
+
+    dialog.schedule.setCurrentText("hourly")
+    dialog.buttons.button(dialog.buttons.StandardButton.Cancel).click()
+    assert not dialog.isVisible()
+    assert RuleBook(Workspace.default().dirs.config).path.read_bytes() == written
+    assert cells(page)["Schedule"] == "daily"
+
+
+def test_edit_of_a_rule_removed_meanwhile_is_refused_in_the_dialog(
+    qtbot: QtBot, bucket: Bucket, tmp_path: Path
+) -> None:
+    (tmp_path / "share").mkdir()
+    added(tmp_path / "share", "gone")
+    page = shown_page(qtbot, tmp_path)
+    dialog = page.edit_rule()
+    assert dialog is not None
+    qtbot.addWidget(dialog)
+    RuleBook(Workspace.default().dirs.config).remove("gone")  # by another app, meanwhile
+
+    dialog.save_button.click()
+    assert "there is no archive rule 'gone'" in dialog.problem.text()
+    assert RuleBook(Workspace.default().dirs.config).all() == []
