@@ -28,12 +28,9 @@ import random
 from collections.abc import Callable
 from typing import TypeVar
 
-from urllib3.exceptions import NameResolutionError, NewConnectionError, ProtocolError
-from urllib3.exceptions import TimeoutError as HTTPTimeoutError
-
 from datayard.core.errors import AccessError, PreconditionFailedError, StorageError
 from datayard.core.events import Cancelled, CancelToken
-from datayard.core.store.s3 import S3Answer, http_status, s3_code
+from datayard.core.store.s3 import S3Answer, http_status, s3_code, urllib3_error
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +51,9 @@ def is_transient(error: BaseException) -> bool:
     ):
         return False
     cause = error.__cause__
-    if isinstance(cause, NameResolutionError):
+    if urllib3_error(cause, "NameResolutionError"):
         return False
-    if isinstance(cause, NewConnectionError | ProtocolError | HTTPTimeoutError):
+    if urllib3_error(cause, "NewConnectionError", "ProtocolError", "TimeoutError"):
         return True
     if isinstance(cause, S3Answer) and cause.unanswered:
         return True

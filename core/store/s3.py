@@ -8,7 +8,8 @@ scientist can act on.
 
 minio is imported when first used, not with this module: it takes 0.16 s,
 and the desktop app imports this module before its first paint, which needs
-no store.
+no store. So is urllib3, which only minio sends through: errors are matched
+against their classes only once they are loaded (:func:`urllib3_error`).
 """
 
 from __future__ import annotations
@@ -21,14 +22,6 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import certifi
-import urllib3
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    NameResolutionError,
-    NewConnectionError,
-    ProtocolError,
-    SSLError,
-)
 
 from datayard.core.errors import (
     BucketMissingError,
@@ -71,6 +64,7 @@ def make_client(profile: Profile, secret: str, *, connections: int = 10) -> Mini
             tls["server_hostname"] = profile.tls_hostname
     else:
         tls = {"cert_reqs": "CERT_NONE"}
+    import urllib3
     from minio import Minio
 
     http = urllib3.PoolManager(
@@ -145,18 +139,18 @@ def translate(error: Exception, profile: Profile) -> DatayardError:
                 "ask the store's administrator for read and write access"
             )
         return StorageError(f"{where}: the server refused the request ({code}: {answer.message})")
-    if isinstance(error, SSLError) or (answer is not None and answer.tls):
+    if urllib3_error(error, "SSLError") or (answer is not None and answer.tls):
         why = answer.tls if answer is not None else error
         return TLSError(
             f"{where}: the TLS connection failed ({why}); check the endpoint's certificate, "
             "set a CA bundle for a private certificate authority, or use http:// if the "
             "server has no TLS"
         )
-    if isinstance(error, NameResolutionError):
+    if urllib3_error(error, "NameResolutionError"):
         return EndpointUnreachableError(
             f"{where}: the host name {profile.host.split(':')[0]!r} cannot be resolved"
         )
-    if isinstance(error, NewConnectionError | ConnectTimeoutError | ProtocolError) or (
+    if urllib3_error(error, "NewConnectionError", "ConnectTimeoutError", "ProtocolError") or (
         answer is not None and answer.unanswered
     ):
         return EndpointUnreachableError(
@@ -190,10 +184,11 @@ def translated(profile: Profile) -> Iterator[None]:
 
 def _library_errors() -> tuple[type[Exception], ...]:
     if not _minio_loaded():
-        return (urllib3.exceptions.HTTPError, OSError)
+        return (OSError,)  # nor is urllib3, which minio imports
     from minio.error import MinioException
+    from urllib3.exceptions import HTTPError
 
-    return (MinioException, urllib3.exceptions.HTTPError, OSError)
+    return (MinioException, HTTPError, OSError)
 
 
 def _minio_loaded() -> bool:
@@ -201,6 +196,16 @@ def _minio_loaded() -> bool:
     push that finds nothing new, whose reads all go through obstore, spares its import
     (0.15 s of 0.7 s): so its classes are not imported only to match an error."""
     return "minio.error" in sys.modules
+
+
+def urllib3_error(error: BaseException | None, *names: str) -> bool:
+    """Whether ``error`` is one of the classes of ``urllib3.exceptions`` so named.
+
+    Asked without importing urllib3 (0.07 s), which only minio loads: until it is
+    loaded, no error can be one of its classes.
+    """
+    module = sys.modules.get("urllib3.exceptions")
+    return module is not None and isinstance(error, tuple(getattr(module, n) for n in names))
 
 
 def _answer(error: BaseException | None) -> S3Answer | None:

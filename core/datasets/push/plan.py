@@ -19,6 +19,7 @@ from pathlib import Path
 from datayard.core.datasets.manifest import ManifestFile, Role, files_problem
 from datayard.core.drive import formats
 from datayard.core.drive.inventory import DatasetSet, FileEntry, Inventory, ScanProblemKind
+from datayard.core.drive.scan.walker import suffix_of
 from datayard.core.errors import UsageError, printable
 from datayard.core.events import FileFailed
 
@@ -100,9 +101,16 @@ def _inner(image: str, root: str) -> str:
 
 
 def _content_type(path: str) -> str:
-    if path.endswith(formats.LABEL_SUFFIX):
+    return _content_type_of(suffix_of(path))
+
+
+@functools.lru_cache(maxsize=64)
+def _content_type_of(suffix: str) -> str:
+    """By suffix, once each: asked for every file of a push, ``mimetypes`` costs more
+    than the rest of the file's plan."""
+    if suffix == formats.LABEL_SUFFIX:
         return "text/plain"
-    return mimetypes.guess_type(path)[0] or "application/octet-stream"
+    return mimetypes.guess_type(f"file{suffix}")[0] or "application/octet-stream"
 
 
 def _class_names(sets: Sequence[DatasetSet]) -> tuple[str, ...]:
