@@ -3,10 +3,15 @@ pass did, when it runs next, and Run now; Add rule…, Edit… and Remove.
 
 Passes mostly run unattended (a timer, a CronJob, another machine), so what they did
 is read from their reports in the store, in the background, whenever the store is
-connected or the tab is opened. A failed pass that its user has not seen yet is
-counted for the window's tab and said in a line at the top: its report's key is
-remembered in the window's ``state`` once the tab has been shown with it, so it is
-said once, at the first start after it.
+connected or the tab is opened. A pass that is running, or that ended without its
+report (killed outright, its machine went down), is read with them from its lock, and
+shown as the rule's last pass: "running", or "ended without a report" in the warning
+colour with what its lock tells as tooltip and above its details. A failed pass that its
+user has not seen yet, one that ended without a report included (see
+:meth:`RuleStatus.unseen_failure`), is counted for the window's tab and said in a line
+at the top: what the user saw of the rule (:attr:`RuleStatus.mark`) is remembered in
+the window's ``state`` once the tab has been shown with it, so it is said once, at the
+first start after it.
 
 Whether a rule's timer is installed is read from its unit files when the table is
 drawn (a few file reads); whether it is enabled is asked of ``systemctl --user`` in
@@ -36,7 +41,7 @@ from PySide6.QtWidgets import (
 
 from datayard.core.archive.report import Outcome, PassReport, SetReport
 from datayard.core.archive.rules import Rule, RuleBook
-from datayard.core.archive.run import SetDone, run_pass
+from datayard.core.archive.run import PassInStore, SetDone, run_pass
 from datayard.core.archive.status import RuleStatus, next_run, read_statuses, unseen_failures
 from datayard.core.archive.units import (
     TimerState,
@@ -48,6 +53,7 @@ from datayard.core.archive.units import (
 from datayard.core.errors import DatayardError
 from datayard.core.events import CancelToken, Finished, Progress
 from datayard.core.store.bucket import Bucket
+from datayard.core.store.locks import Liveness
 from datayard.core.store.workspace import Workspace
 from datayard.core.units import duration, size
 
@@ -64,7 +70,9 @@ COLUMNS = (
 """The root last: a long path would push the counts out of view."""
 SET_COLUMNS = ("Dataset", "Folder", "Outcome", "Version", "Files", "Sent", "Problems")
 SEEN_KEY = "archive/seen/"
-"""``state`` key prefix: the key of the last report of each rule the user has seen."""
+"""``state`` key prefix: what the user has seen of each rule's passes, its
+:attr:`RuleStatus.mark` (the key of its last report, and the passes that ended without
+one)."""
 WORKERS = 8
 """Files a Run now sends at once: the app stays responsive while it runs."""
 PROGRESS_EVERY_S = 0.1
@@ -76,7 +84,8 @@ class ArchivePage(QWidget):
     loaded = Signal()
     """The rules' statuses were read from their stores and shown."""
     attention_changed = Signal(int)
-    """How many rules have a failed pass that the user has not seen."""
+    """How many rules have a failed pass that the user has not seen, a pass that ended
+    without a report included."""
     pass_ended = Signal()
     """A Run now ended, whatever its end."""
 
@@ -89,7 +98,7 @@ class ArchivePage(QWidget):
         self._answers: dict[str, tuple[str, str] | None] = {}
         """What ``systemctl --user`` said of each rule's timer at the last refresh."""
         self._told: set[str] = set()
-        """The keys of the failed reports said in the attention line."""
+        """The marks of the rules whose failure was said in the attention line."""
         self._loading: Operation | None = None
         self._pass: Operation | None = None
 
@@ -174,12 +183,12 @@ class ArchivePage(QWidget):
         unseen = unseen_failures(statuses, self._seen())
         # Told once, the line stays for the session: the tab may have been opened (and
         # the passes seen) before their reports were read.
-        self._told.update(status.report_key for status in unseen)
-        told = [status for status in statuses if status.report_key in self._told]
+        self._told.update(status.mark for status in unseen)
+        told = [status for status in statuses if status.mark in self._told]
         if told:
             self.attention.error(
                 "Unattended archive passes failed: "
-                + "; ".join(f"rule {s.rule.name}, {s.verdict}" for s in told)
+                + "; ".join(f"rule {s.rule.name}, {s.failure}" for s in told)
                 + ". Select the rule to see its report."
             )
         else:
@@ -195,8 +204,8 @@ class ArchivePage(QWidget):
     def mark_seen(self) -> None:
         """The user has the reports in view: what failed is not said at the next start."""
         for name, status in self._statuses.items():
-            if status.report_key:
-                self._state.setValue(SEEN_KEY + name, status.report_key)
+            if status.mark:
+                self._state.setValue(SEEN_KEY + name, status.mark)
         self.attention_changed.emit(0)
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
@@ -223,10 +232,18 @@ class ArchivePage(QWidget):
                 row.setForeground(timer_column, _brush(WARN_COLOR))
                 row.setForeground(COLUMNS.index("Next run"), _brush(WARN_COLOR))
             status = self._statuses.get(rule.name)
+            outcome = COLUMNS.index("Outcome")
             if status is not None and status.problem:
-                row.setToolTip(COLUMNS.index("Outcome"), as_written(status.problem))
-            if status is not None and (status.failed or status.problem):
-                row.setForeground(COLUMNS.index("Outcome"), _brush(ERROR_COLOR))
+                row.setToolTip(outcome, as_written(status.problem))
+                row.setForeground(outcome, _brush(ERROR_COLOR))
+            elif status is not None and status.latest is not None:
+                told = as_written(_unreported(status))
+                row.setToolTip(outcome, told)
+                row.setToolTip(COLUMNS.index("Last pass"), told)
+                if status.latest.state is not Liveness.LIVE:
+                    row.setForeground(outcome, _brush(WARN_COLOR))
+            elif status is not None and status.failed:
+                row.setForeground(outcome, _brush(ERROR_COLOR))
             self.rules.addTopLevelItem(row)
             if rule.name == current:
                 self.rules.setCurrentItem(row)
@@ -253,7 +270,10 @@ class ArchivePage(QWidget):
             "Outcome": status.verdict if status else "not read yet",
         }
         report = status.report if status else None
-        if report is None:
+        latest = status.latest if status else None
+        if latest is not None:  # newer than its report, whose counts are not its own
+            cells["Last pass"] = _began(latest)
+        elif report is None:
             cells["Last pass"] = "never" if status else ""
         else:
             counted = report.summary()
@@ -288,13 +308,16 @@ class ArchivePage(QWidget):
             self._update()
             return
         report = status.report
+        unreported = _unreported(status) if not status.problem else ""
         if report is None:
-            self.details_title.setText(
-                f"Rule {status.rule.name}: {status.problem or 'no pass yet'}"
-            )
+            said = status.problem or unreported or "no pass yet"
+            self.details_title.setText(f"Rule {status.rule.name}: {said}")
             self._update()
             return
-        self.details_title.setText(f"Last pass: {_described(report)}")
+        if unreported:
+            self.details_title.setText(f"{unreported}\nThe pass before: {_described(report)}")
+        else:
+            self.details_title.setText(f"Last pass: {_described(report)}")
         for found in report.sets:
             self.details.addTopLevelItem(_set_row(found))
         self._update()
@@ -506,6 +529,21 @@ def _described(report: PassReport) -> str:
         f"pushed, {counted['skipped']} unchanged, {counted['failed']} failed, "
         f"{counted['not_trainable']} not trainable, {size(counted['sent_bytes'])} sent." + stopped
     )
+
+
+def _unreported(status: RuleStatus) -> str:
+    """What the locks of its passes without a report tell, one sentence each."""
+    return " ".join(found.sentence() for found in status.unreported)
+
+
+def _began(found: PassInStore) -> str:
+    """When and where a pass without a report began, for the Last pass column."""
+    if found.holder is None:
+        return f"{found.refreshed.astimezone():%Y-%m-%d %H:%M} (its lock unreadable)"
+    try:
+        return f"{_local(found.holder.started)} on {found.holder.host}"
+    except ValueError:  # not an ISO time: said as its lock says it
+        return f"{found.holder.started} on {found.holder.host}"
 
 
 def _set_row(found: SetReport) -> QTreeWidgetItem:

@@ -1,18 +1,20 @@
 """What the app computes of a rule without a store: its next run, a pod's copy of it, and
-which failed passes its user has not seen."""
+which failed passes its user has not seen, passes killed outright included."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 
 from datayard.core.archive.report import Outcome, PassReport, SetReport
 from datayard.core.archive.rules import Per, Rule, rule_from_json
+from datayard.core.archive.run import PassInStore
 from datayard.core.archive.schedule import Schedule
 from datayard.core.archive.status import AT_THE_NEXT_TIMER, RuleStatus, next_run, unseen_failures
 from datayard.core.errors import ConfigError
+from datayard.core.store.locks import Liveness
 
 NOW = datetime(2026, 12, 7, 19, 55, 30)  # a Monday
 
@@ -70,3 +72,33 @@ def test_only_failed_passes_newer_than_the_seen_report_need_attention() -> None:
     assert unseen_failures(statuses, {}) == [failed, stopped]
     assert unseen_failures(statuses, {"bad": "k2", "cut": "k1"}) == [stopped]
     assert unseen_failures(statuses, {"bad": "k2", "cut": "k3"}) == []
+
+
+def unreported(key: str, state: Liveness) -> PassInStore:
+    return PassInStore(f"locks/archive/r/{key}", None, state, datetime(2026, 12, 7, tzinfo=UTC))
+
+
+def test_a_pass_that_ended_without_a_report_is_a_failure_until_seen() -> None:
+    """Killed or gone stale, it counts as a stopped pass does; running, it does not (yet);
+    a mark saved before such passes were shown (a report's key) still reads."""
+    rule = Rule(name="r", root="/r")
+    killed = RuleStatus(rule, report(Outcome.PUSHED), "k2", unreported=(
+        unreported("a", Liveness.ENDED),
+    ))  # fmt: skip
+    gone = RuleStatus(rule, unreported=(unreported("b", Liveness.STALE),))
+    running = RuleStatus(rule, report(Outcome.FAILED), "k2", unreported=(
+        unreported("c", Liveness.LIVE),
+    ))  # fmt: skip
+    assert (killed.verdict, gone.verdict, running.verdict) == (
+        "ended without a report", "ended without a report", "running",
+    )  # fmt: skip
+    assert (killed.failure, running.failure) == ("ended without a report", "1 failed")
+    assert (killed.mark, gone.mark, running.mark) == (
+        "k2|locks/archive/r/a",
+        "|locks/archive/r/b",
+        "k2",
+    )
+    assert [s.unseen_failure("k2") for s in (killed, gone, running)] == [True, True, False]
+    assert [s.unseen_failure(s.mark) for s in (killed, gone, running)] == [False, False, False]
+    assert running.unseen_failure("k1")  # its last report failed after the one seen
+    assert killed.unseen_failure("k2|locks/archive/r/older")  # another pass killed since

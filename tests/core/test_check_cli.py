@@ -97,7 +97,7 @@ def test_the_report_is_also_written_as_csv_and_html(messy_tree: MessyTree, tmp_p
         tmp_path, str(messy_tree.root), "--csv", str(csv_file), "--html", str(html_file)
     )
     assert done.returncode == 1, done.stderr
-    with csv_file.open(encoding="utf-8", newline="") as file:
+    with csv_file.open(encoding="utf-8-sig", newline="") as file:
         rows = list(csv.DictReader(file))
     assert Counter(ExpectedFinding(row["kind"], row["severity"], row["path"]) for row in rows) == (
         Counter(messy_tree.findings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import codecs
 import csv
 import io
 from html.parser import HTMLParser
@@ -87,7 +88,10 @@ def test_the_csv_has_a_row_per_finding_that_a_csv_reader_reads_back(tmp_path: Pa
     )
     target = tmp_path / "report.csv"
     write_csv(report, target)
-    with target.open(encoding="utf-8", newline="") as file:
+    written = target.read_bytes()
+    assert written.startswith(codecs.BOM_UTF8 + b"severity,kind,path,")  # Excel reads it as UTF-8
+    assert UNICODE_NAME.encode() in written
+    with target.open(encoding="utf-8-sig", newline="") as file:  # as a script reads it
         header, *rows = list(csv.reader(file))
     assert tuple(header) == CSV_COLUMNS
     assert rows == [

@@ -1,26 +1,38 @@
 """The Archive tab against the real store: rules with their last pass, Run now, the
-refusal while another pass runs, a failed unattended pass told once, adding, editing
-and removing rules, and whether their timers are installed."""
+refusal while another pass runs, a failed unattended pass told once, a pass killed
+outright shown and told until the next pass, adding, editing and removing rules, and
+whether their timers are installed."""
 
 from __future__ import annotations
 
 import logging
+import socket
+import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
-from datayard.core.archive.report import Outcome, PassReport, SetReport, store_report
+from datayard.core.archive.report import (
+    Outcome,
+    PassReport,
+    SetReport,
+    last_stored,
+    store_report,
+)
 from datayard.core.archive.rules import Rule, RuleBook
 from datayard.core.archive.units import install_systemd, systemd_user_folder
 from datayard.core.store.bucket import Bucket
-from datayard.core.store.layout import archive_lock_scope
-from datayard.core.store.locks import Mode, acquire
+from datayard.core.store.layout import archive_lock_scope, lock_prefix
+from datayard.core.store.locks import Holder, Mode, acquire, list_locks
 from datayard.core.store.workspace import Workspace
 from datayard.gui.archive_page import COLUMNS, SEEN_KEY, ArchivePage
 from datayard.gui.main_window import MainWindow
+from datayard.gui.notice import WARN_COLOR
 from tests.e2e.test_archive import _finish, a_pass, write_set
 from tests.fixtures.store_proxy import StoreProxy, blob_request
 from tests.fixtures.waits import LONG_MS
@@ -106,7 +118,10 @@ def test_run_now_while_another_pass_holds_the_lock_is_refused_in_a_line(
     assert "another pass of rule busy is running on" in page.result.text()
     assert "this one did nothing" in page.result.text()
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert cells(page)["Outcome"] == "no pass yet" and page.run_button.isEnabled()
+    row = cells(page)  # read while the other pass held its lock
+    assert row["Outcome"] == "running" and row["Last pass"].endswith(f" on {socket.gethostname()}")
+    assert page.run_button.isEnabled()
+    assert page.details_title.text().startswith("Rule busy: A pass is running: started on ")
 
 
 def test_a_pass_cancelled_from_the_page_stops_and_its_report_says_so(
@@ -323,3 +338,86 @@ def test_edit_of_a_rule_removed_meanwhile_is_refused_in_the_dialog(
     dialog.save_button.click()
     assert "there is no archive rule 'gone'" in dialog.problem.text()
     assert RuleBook(Workspace.default().dirs.config).all() == []
+
+
+def killed_pass_lock(bucket: Bucket, rule: str) -> str:
+    """The lock that a pass of ``rule`` killed outright on this machine left in the store:
+    its process is gone."""
+    dead = replace(Holder.this_process(f"archive pass of rule {rule}"), pid=999_999_999)
+    key = f"{lock_prefix(archive_lock_scope(rule))}exclusive-{uuid.uuid4().hex}.json"
+    bucket.put_bytes(key, dead.to_json())
+    return key
+
+
+def test_a_pass_killed_outright_is_shown_and_told_until_the_next_pass(
+    qtbot: QtBot, bucket: Bucket, tmp_path: Path
+) -> None:
+    """It left no report, only its lock: the rule's row and details say it ended without
+    one, and it counts as a failed pass until seen; the next pass takes it over."""
+    share = tmp_path / "share"
+    write_set(share / "ada" / "cats", 200)
+    rule = added(share)
+    a_pass(rule, bucket, Workspace.default().dirs.database)  # its report, then the killed one
+    write_set(share / "bob" / "cats", 100)
+    killed = killed_pass_lock(bucket, "drive")
+    state = ui_state(tmp_path)
+
+    window = started_window(qtbot, state)
+    tabs, page = window.tabs, window.archive
+    assert tabs.tabText(tabs.indexOf(page)) == "Archive (1 failed)"
+    assert "rule drive, ended without a report" in page.attention.text()
+    row = cells(page)
+    assert row["Outcome"] == "ended without a report"
+    assert row["Last pass"].endswith(f" on {socket.gethostname()}")
+    assert (row["Pushed"], row["Skipped"], row["Failed"]) == ("", "", "")  # not its counts
+    item = page.rules.topLevelItem(0)
+    assert item is not None
+    outcome = COLUMNS.index("Outcome")
+    assert item.foreground(outcome).color() == QColor(WARN_COLOR)
+    said = "(process 999999999) did not finish: its process ended without a report (killed?)"
+    assert said in item.toolTip(outcome)
+    assert said in item.toolTip(COLUMNS.index("Last pass"))
+    assert said in page.details_title.text()
+    assert "The pass before: Pass of rule drive" in page.details_title.text()
+    assert details(page) == [("ada/drive", "pushed")]
+
+    with qtbot.waitSignal(page.loaded, timeout=LONG_MS):
+        window.show_archive()
+    assert tabs.tabText(tabs.indexOf(page)) == "Archive"
+    stored = last_stored(bucket, "drive")
+    assert stored is not None and state.value(SEEN_KEY + "drive") == f"{stored[0]}|{killed}"
+    tabs.setCurrentIndex(0)
+    window.close()
+
+    again = started_window(qtbot, state)  # seen: not told again
+    assert again.tabs.tabText(again.tabs.indexOf(again.archive)) == "Archive"
+    assert again.archive.attention.text() == ""
+    assert cells(again.archive)["Outcome"] == "ended without a report"
+    with qtbot.waitSignal(again.archive.loaded, timeout=LONG_MS):  # the pass, its report
+        again.archive.run_button.click()
+    row = cells(again.archive)
+    assert (row["Outcome"], row["Pushed"], row["Skipped"]) == ("archived", "1", "1")
+    assert "did not finish; this one took over" in again.archive.details_title.text()
+    assert list_locks(bucket, archive_lock_scope("drive")) == []
+    again.close()
+
+
+def test_an_unseen_killed_pass_is_no_longer_told_once_the_next_pass_took_it_over(
+    qtbot: QtBot, bucket: Bucket, tmp_path: Path
+) -> None:
+    share = tmp_path / "share"
+    write_set(share / "ada" / "cats", 200)
+    rule = added(share)
+    killed_pass_lock(bucket, "drive")
+    state = ui_state(tmp_path)
+    window = started_window(qtbot, state)
+    assert window.tabs.tabText(window.tabs.indexOf(window.archive)) == "Archive (1 failed)"
+    assert window.archive.details_title.text().startswith("Rule drive: The pass started on ")
+    window.close()
+
+    a_pass(rule, bucket, Workspace.default().dirs.database)  # as its timer ran it
+    again = started_window(qtbot, state)
+    assert again.tabs.tabText(again.tabs.indexOf(again.archive)) == "Archive"
+    assert again.archive.attention.text() == ""
+    assert cells(again.archive)["Outcome"] == "archived"
+    again.close()

@@ -50,7 +50,7 @@ def test_export_writes_the_page_of_the_report_shown(
     assert '<img src="data:image/jpeg;base64,' in page
     choose(monkeypatch, tmp_path / "phones", CSV_FILTER)
     export(qtbot, inspector)
-    assert (tmp_path / "phones.csv").read_text("utf-8").startswith("severity,kind,path")
+    assert (tmp_path / "phones.csv").read_text("utf-8-sig").startswith("severity,kind,path")
 
 
 def test_a_failed_export_says_why(

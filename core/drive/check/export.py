@@ -32,6 +32,9 @@ and make a page of tens of megabytes; the rest are listed without."""
 
 CSV_COLUMNS = ("severity", "kind", "path", "line", "detail", "related", "hint")
 RELATED_SEPARATOR = ";"
+CSV_ENCODING = "utf-8-sig"
+"""UTF-8 after a byte-order mark, which tells Excel the encoding; LibreOffice and a
+csv reader opening the file with this encoding skip the mark."""
 
 _NAMES = {Severity.ERROR: "errors", Severity.WARNING: "warnings", Severity.INFO: "notes"}
 _UNDECODABLE_NAMES = "surrogateescape"
@@ -66,12 +69,16 @@ def check_destination(target: Path) -> None:
 
 
 def write_csv(report: CheckReport, target: Path) -> None:
-    """One row per finding under a header of :data:`CSV_COLUMNS`; raises :class:`ExportError`."""
+    """One row per finding under a header of :data:`CSV_COLUMNS`; raises :class:`ExportError`.
+
+    UTF-8 with a byte-order mark (:data:`CSV_ENCODING`): without one, Excel takes the file
+    for the system's code page and garbles every non-ASCII name.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     writer.writerows(_csv_row(finding) for finding in report.findings)
-    _write(target, buffer.getvalue())
+    _write(target, buffer.getvalue(), CSV_ENCODING)
 
 
 def _csv_row(finding: Finding) -> tuple[str, ...]:
@@ -211,11 +218,11 @@ def _text(value: str) -> str:
     return html.escape(value, quote=True)
 
 
-def _write(target: Path, text: str) -> None:
+def _write(target: Path, text: str, encoding: str = "utf-8") -> None:
     """Replace ``target`` whole, so that a reader or a failed export never sees half a file."""
     try:
         remove_leftovers(target)
         with atomic_file(target) as handle:
-            handle.write(text.encode("utf-8", _UNDECODABLE_NAMES))
+            handle.write(text.encode(encoding, _UNDECODABLE_NAMES))
     except OSError as error:
         raise ExportError(f"cannot write {target}: {error.strerror or error}") from error
