@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -13,6 +14,7 @@ from rich.text import Text
 from datayard.core.archive.cronjob import (
     RULE_VARIABLE,
     cronjob_manifest,
+    cronjob_name,
     drive_volume,
     rule_from_environment,
 )
@@ -33,9 +35,10 @@ from datayard.core.archive.units import (
 )
 from datayard.core.atomic import write_atomically
 from datayard.core.checks import State
-from datayard.core.clusters.manifests import as_yaml, secret_name
+from datayard.core.clusters.api import ClusterApi
+from datayard.core.clusters.manifests import as_yaml, secret_manifest, secret_name
 from datayard.core.clusters.registry import ClusterRegistry
-from datayard.core.errors import DatayardError, UsageError
+from datayard.core.errors import ClusterError, ConfigError, DatayardError, UsageError
 from datayard.core.events import CancelToken, Finished
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.locks import Liveness
@@ -220,7 +223,8 @@ def remove(name: str) -> None:
     _book().remove(name)
     console.print(
         f"Removed archive rule {name}. If its units are installed: "
-        f"systemctl --user disable --now {unit_name(name)}.timer"
+        f"systemctl --user disable --now {unit_name(name)}.timer; if its CronJob is: "
+        f"datayard archive uninstall {name} --kubernetes CLUSTER"
     )
 
 
@@ -391,6 +395,13 @@ def _show_report(report: PassReport, *, every_set: bool) -> None:
 @click.option(
     "--pvc", metavar="CLAIM", help="With --kubernetes: the share's PersistentVolumeClaim."
 )
+@click.option(
+    "--apply",
+    "apply_it",
+    is_flag=True,
+    help="With --kubernetes: create or replace the CronJob on the cluster, and create or "
+    "update the Secret of the rule's profile there (from the keyring).",
+)
 @click.option("--print", "print_yaml", is_flag=True, help="With --kubernetes: print the YAML.")
 @click.option(
     "--out",
@@ -404,6 +415,7 @@ def install(
     cluster_name: str | None,
     nfs: str | None,
     pvc: str | None,
+    apply_it: bool,
     print_yaml: bool,
     out: Path | None,
 ) -> None:
@@ -411,10 +423,10 @@ def install(
     workspace = Workspace.default()
     rule = RuleBook(workspace.dirs.config).get(name)
     if cluster_name is not None:
-        _install_cronjob(workspace, rule, cluster_name, nfs, pvc, print_yaml, out)
+        _install_cronjob(workspace, rule, cluster_name, nfs, pvc, apply_it, print_yaml, out)
         return
-    if nfs or pvc or print_yaml or out:
-        raise UsageError("--nfs, --pvc, --print and --out go with --kubernetes CLUSTER")
+    if nfs or pvc or apply_it or print_yaml or out:
+        raise UsageError("--nfs, --pvc, --apply, --print and --out go with --kubernetes CLUSTER")
     program = executable()
     if print_windows:
         click.echo(windows_task(rule, program), nl=False)
@@ -440,29 +452,97 @@ def _install_cronjob(
     cluster_name: str,
     nfs: str | None,
     pvc: str | None,
+    apply_it: bool,
     print_yaml: bool,
     out: Path | None,
 ) -> None:
-    """Render the rule's CronJob; refuse a store that the cluster's pods cannot reach."""
-    if print_yaml == (out is not None):
-        raise UsageError("with --kubernetes, give --print or --out FILE")
+    """Render the rule's CronJob, and print it, write it, or create it on the cluster with
+    the Secret its pods read; refuse a store that the cluster's pods cannot reach."""
+    if print_yaml and out is not None:
+        raise UsageError("with --kubernetes, give --print or --out FILE, not both")
+    if not (apply_it or print_yaml or out is not None):
+        raise UsageError("with --kubernetes, give --apply, or --print or --out FILE")
     cluster = ClusterRegistry(workspace.dirs.config).get(cluster_name)
     profile = rule.profile or workspace.settings().default_profile
     reachable = store_check(workspace.endpoint(rule.profile or None))
     if reachable.state is State.FAIL:
         raise UsageError(f"rule {rule.name}: {reachable.detail}; use a rule with --profile")
-    text = as_yaml([cronjob_manifest(cluster, rule, profile, drive_volume(nfs, pvc))])
-    if out is None:
+    cronjob = cronjob_manifest(cluster, rule, profile, drive_volume(nfs, pvc))
+    text = as_yaml([cronjob])
+    secret = f"the Secret {secret_name(profile)} in namespace {cluster.namespace}"
+    if out is not None:
+        write_atomically(out, text.encode("utf-8"), mode=0o644)
+        console.print(Text(f"wrote {out}"))
+    elif print_yaml:
         click.echo(text, nl=False)
+    if not apply_it:
+        needs = (
+            f"its pods read the store's credentials from {secret}, which --apply creates "
+            f"or updates with the CronJob (as does a training run of profile {profile} there)"
+        )
+        said = (
+            f"Apply it with kubectl apply -f {out}; {needs}"
+            if out
+            else needs[0].upper() + needs[1:]
+        )
+        console.print(Text(f"{said}."))
         return
-    write_atomically(out, text.encode("utf-8"), mode=0o644)
+    with _cluster_refusals():
+        connection = workspace.connect(rule.profile or None)
+        document = credentials.encode(connection)
+        with ClusterApi(cluster) as api:
+            api.apply_secret(secret_manifest(cluster, profile, document))
+            existed = api.apply_cronjob(cronjob)
     console.print(
         Text(
-            f"wrote {out}\nApply it with:\n  kubectl apply -f {out}\nIts pods read the store's "
-            f"credentials from the Secret {secret_name(profile)} in namespace "
-            f"{cluster.namespace}, which training runs of profile {profile} there create."
+            f"{'Replaced' if existed else 'Created'} CronJob {cronjob['metadata']['name']} in "
+            f"namespace {cluster.namespace} of cluster {cluster.name}, schedule "
+            f"{cronjob['spec']['schedule']}; its pods read the store's credentials from "
+            f"{secret}, created or updated from profile {profile}. Remove it with: "
+            f"datayard archive uninstall {rule.name} "
+            f"--kubernetes {cluster.name}"
         )
     )
+
+
+@command.command("uninstall")
+@click.argument("name")
+@click.option(
+    "--kubernetes",
+    "cluster_name",
+    metavar="CLUSTER",
+    help="Delete the rule's CronJob from the cluster CLUSTER (its Jobs and pods go with it).",
+)
+def uninstall(name: str, cluster_name: str | None) -> None:
+    """Delete the CronJob that `archive install NAME --kubernetes CLUSTER --apply` created.
+    The rule and the profile's Secret stay (training runs use the Secret too)."""
+    if cluster_name is None:
+        raise UsageError(
+            "give --kubernetes CLUSTER; a timer is turned off with: systemctl --user disable "
+            f"--now {unit_name(name)}.timer"
+        )
+    workspace = Workspace.default()
+    cluster = ClusterRegistry(workspace.dirs.config).get(cluster_name)
+    cronjob = cronjob_name(name)
+    with _cluster_refusals(), ClusterApi(cluster) as api:
+        deleted = api.delete_cronjob(cronjob)
+    where = f"in namespace {cluster.namespace} of cluster {cluster.name}"
+    if deleted:
+        console.print(Text(f"Deleted CronJob {cronjob} {where}, with its Jobs and pods."))
+    else:
+        console.print(Text(f"There is no CronJob {cronjob} {where}: nothing to delete."))
+
+
+@contextmanager
+def _cluster_refusals() -> Iterator[None]:
+    """A cluster that cannot be used (unreachable, forbidden, no namespace, credentials
+    refused) ends `archive install` and `uninstall` as a configuration error, exit 2."""
+    try:
+        yield
+    except ClusterError as error:
+        if error.exit_code == ConfigError.exit_code:
+            raise
+        raise ConfigError(str(error)) from error
 
 
 def _timer_json(timer: TimerStatus) -> dict[str, object]:

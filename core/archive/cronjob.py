@@ -6,7 +6,8 @@ in the cluster's worker image, shaped and placed as a training run's pod is
 (:func:`datayard.core.clusters.manifests.pod_spec`). The pod has no rules file: the
 rule is in the manifest, its JSON in :data:`RULE_VARIABLE`; it holds no secret (a
 rule names a profile, nothing more). The store's credentials come from the Secret
-that the profile's training runs use, by reference. The shared drive is mounted
+that the profile's training runs use, by reference (``archive install --apply``
+creates or updates it as a launch does). The shared drive is mounted
 read-only at the rule's root, so that the rule, its dataset folders and the names
 they make are the same as on the machine that added it.
 

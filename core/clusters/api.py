@@ -125,15 +125,52 @@ class ClusterApi:
 
     def apply_secret(self, secret: dict[str, Any]) -> None:
         """Create the Secret, or replace it when it exists (credentials change)."""
-        name, namespace = secret["metadata"]["name"], secret["metadata"]["namespace"]
+        self._apply(
+            "secrets",
+            secret,
+            self._core.create_namespaced_secret,
+            self._core.replace_namespaced_secret,
+        )
+
+    def apply_cronjob(self, cronjob: dict[str, Any]) -> bool:
+        """Create the CronJob, or replace it when it exists (the rule changed); whether it
+        existed. Jobs it started already run on as they were."""
+        return self._apply(
+            "cronjobs",
+            cronjob,
+            self._batch.create_namespaced_cron_job,
+            self._batch.replace_namespaced_cron_job,
+        )
+
+    def delete_cronjob(self, name: str) -> bool:
+        """Delete the CronJob, and the Jobs and pods it started; whether there was one."""
         try:
-            self._call("create", "secrets", self._core.create_namespaced_secret, namespace, secret)
+            self._call(
+                "delete",
+                "cronjobs",
+                self._batch.delete_namespaced_cron_job,
+                name,
+                self.cluster.namespace,
+                propagation_policy="Background",
+            )
+        except ClusterError as error:
+            if _status(error) == 404 and not isinstance(error, NamespaceMissingError):
+                return False
+            raise
+        return True
+
+    def _apply(self, resource: str, body: dict[str, Any], create: Any, replace: Any) -> bool:
+        """Create ``body``, or replace the object of its name when there is one (an
+        unconditional update: the last one sent wins); whether there was one."""
+        name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
+        try:
+            self._call("create", resource, create, namespace, body)
         except ClusterError as error:
             if _status(error) != 409:
                 raise
-            self._call(
-                "update", "secrets", self._core.replace_namespaced_secret, name, namespace, secret
-            )
+            self._call("update", resource, replace, name, namespace, body)
+            return True
+        return False
 
     def submit_job(self, job: dict[str, Any]) -> None:
         self._call(

@@ -1,6 +1,7 @@
 """An archive rule's CronJob: accepted by every Kubernetes version the training Jobs are
 checked against, free of secrets, and its pod's command, run here with the environment
-the CronJob gives it, archives the share into the real store."""
+the CronJob gives it, archives the share into the real store. ``--apply`` sends it with
+the profile's Secret to the API server of tests/fixtures/cluster_api.py."""
 
 from __future__ import annotations
 
@@ -18,9 +19,13 @@ from datayard.core.archive.report import last_report
 from datayard.core.archive.rules import Per, Rule, RuleBook
 from datayard.core.clusters.manifests import CREDENTIALS_VARIABLE
 from datayard.core.clusters.registry import Cluster, ClusterRegistry
+from datayard.core.settings import Profile
 from datayard.core.store.workspace import Connection, Workspace
+from datayard.core.training import credentials
+from tests.core.test_cluster_api import ApiServer, closed_port, kubeconfig, status
 from tests.core.test_cluster_manifests import BASE, SECRET, valid
 from tests.e2e.test_archive import write_set
+from tests.fixtures.cluster_api import SECRETS
 from tests.fixtures.datasets import fresh_bucket, run_cli
 from tests.fixtures.pods import pod_basics
 from tests.fixtures.services import S3Server
@@ -145,18 +150,20 @@ def test_install_prints_or_writes_the_cronjob_and_refuses_what_cannot_work(
     (cronjob,) = yaml.safe_load_all(printed.stdout)
     valid(cronjob)
     assert pod_secret(cronjob) == "datayard-store-lab"
+    (said,) = printed.stderr.strip().splitlines()
+    assert "datayard-store-lab" in said and "--apply creates" in said
     out = tmp_path / "cronjob.yaml"
     written = run_cli(
         "archive", "install", "drive", "--kubernetes", "gpu", "--nfs", "nas:/cv", "--out", str(out)
     )
     assert written.returncode == 0, written.stderr
-    assert f"kubectl apply -f {out}" in written.stderr
+    assert f"kubectl apply -f {out}" in written.stderr and "--apply" in written.stderr
     assert yaml.safe_load(out.read_text())["spec"]["concurrencyPolicy"] == "Forbid"
 
     for args, words in (
         (("drive", "--kubernetes", "gpu", "--print"), "--nfs SERVER:/PATH or --pvc CLAIM"),
         (("drive", "--kubernetes", "gpu", "--nfs", "nas", "--print"), "write it as SERVER:/PATH"),
-        (("drive", "--kubernetes", "gpu", "--pvc", "x"), "give --print or --out FILE"),
+        (("drive", "--kubernetes", "gpu", "--pvc", "x"), "give --apply, or --print or --out"),
         (("drive", "--pvc", "x"), "go with --kubernetes CLUSTER"),
         (("drive", "--kubernetes", "cpu", "--pvc", "x", "--print"), "no cluster 'cpu'"),
         (("near", "--kubernetes", "gpu", "--pvc", "x", "--print"), "loopback, which no pod"),
@@ -164,3 +171,124 @@ def test_install_prints_or_writes_the_cronjob_and_refuses_what_cannot_work(
         refused = run_cli("archive", "install", *args)
         assert refused.returncode == 2 and words in refused.stderr, refused.stderr
         assert refused.stderr.strip().count("\n") == 0
+
+
+CRONJOBS = "/apis/batch/v1/namespaces/ml/cronjobs"
+KEY = "archive-Only-In-The-Keyring-7f3a"
+
+
+@pytest.fixture
+def applying(api: ApiServer, tmp_path: Path, secret_service: object) -> ApiServer:
+    """Profile ``lab`` (its store where a cluster's pods could reach it, its secret key in
+    the keyring), a rule ``drive`` of it, and cluster ``gpu``, whose API server is ``api``
+    (namespace ``ml``), as ``cluster add`` keeps them; and cluster ``down``, where nothing
+    answers."""
+    workspace = Workspace.default()
+    lab = Profile(name="lab", endpoint="https://minio.lab:9000", bucket="cv-share", access_key="AK")
+    workspace.save(replace(workspace.settings().with_profile(lab), default_profile="lab"))
+    workspace.secrets.set("lab", KEY)
+    (tmp_path / "share").mkdir()
+    RuleBook(workspace.dirs.config).add(Rule(name="drive", root=str(tmp_path / "share")))
+    clusters = ClusterRegistry(workspace.dirs.config)
+    config = kubeconfig(tmp_path / "config", api.url)
+    clusters.add(replace(BASE, namespace="ml", kubeconfig=str(config)))
+    down = kubeconfig(tmp_path / "down", f"http://127.0.0.1:{closed_port()}")
+    clusters.add(replace(BASE, name="down", namespace="ml", kubeconfig=str(down)))
+    api.routes[("POST", CRONJOBS)] = (201, {})
+    return api
+
+
+def sent(api: ApiServer) -> list[tuple[str, str]]:
+    return [(method, path.split("?")[0]) for method, path, _ in api.received]
+
+
+def test_apply_creates_the_secret_and_the_cronjob_then_replaces_them(
+    applying: ApiServer,
+) -> None:
+    api = applying
+    install = ("archive", "install", "drive", "--kubernetes", "gpu", "--pvc", "cv-smb")
+
+    created = run_cli(*install, "--apply")
+
+    assert created.returncode == 0, created.stderr
+    assert sent(api) == [("POST", SECRETS), ("POST", CRONJOBS)]
+    secret, cronjob = (body for _, _, body in api.received)
+    valid(cronjob)
+    assert cronjob["kind"] == "CronJob" and cronjob["metadata"]["namespace"] == "ml"
+    assert pod_secret(cronjob) == secret["metadata"]["name"] == "datayard-store-lab"
+    given = credentials.decode(secret["stringData"]["credentials.json"].encode())
+    assert (given.profile.name, given.profile.endpoint, given.secret) == (
+        "lab",
+        "https://minio.lab:9000",
+        KEY,
+    )
+    assert KEY not in json.dumps(cronjob)
+    assert KEY not in created.stdout + created.stderr
+    assert created.stdout == ""
+    assert created.stderr.startswith(f"Created CronJob {cronjob['metadata']['name']} ")
+    assert "datayard-store-lab" in created.stderr
+    assert created.stderr.strip().count("\n") == 0, created.stderr
+
+    # Both exist now: the second apply replaces them, and may print what it sends.
+    api.routes[("POST", SECRETS)] = status(409, 'secrets "datayard-store-lab" already exists')
+    api.routes[("POST", CRONJOBS)] = status(409, "cronjobs.batch already exists")
+    name = cronjob["metadata"]["name"]
+    api.routes[("PUT", f"{SECRETS}/datayard-store-lab")] = (200, {})
+    api.routes[("PUT", f"{CRONJOBS}/{name}")] = (200, {})
+    api.received.clear()
+
+    replaced = run_cli(*install, "--apply", "--print")
+
+    assert replaced.returncode == 0, replaced.stderr
+    assert sent(api) == [
+        ("POST", SECRETS),
+        ("PUT", f"{SECRETS}/datayard-store-lab"),
+        ("POST", CRONJOBS),
+        ("PUT", f"{CRONJOBS}/{name}"),
+    ]
+    assert api.received[-1][2] == cronjob == yaml.safe_load(replaced.stdout)
+    assert api.received[1][2] == secret
+    assert KEY not in replaced.stdout + replaced.stderr
+    assert replaced.stderr.startswith(f"Replaced CronJob {name} ")
+
+    api.routes[("DELETE", f"{CRONJOBS}/{name}")] = (200, {"status": "Success"})
+    api.received.clear()
+    removed = run_cli("archive", "uninstall", "drive", "--kubernetes", "gpu")
+    assert removed.returncode == 0, removed.stderr
+    assert sent(api) == [("DELETE", f"{CRONJOBS}/{name}")]
+    assert f"Deleted CronJob {name}" in removed.stderr
+    del api.routes[("DELETE", f"{CRONJOBS}/{name}")]
+    again = run_cli("archive", "uninstall", "drive", "--kubernetes", "gpu")
+    assert again.returncode == 0, again.stderr
+    assert f"There is no CronJob {name}" in again.stderr
+
+
+def test_apply_refusals_are_one_line_and_exit_2(applying: ApiServer) -> None:
+    api = applying
+    workspace = Workspace.default()
+    keyless = Profile(name="keyless", endpoint="https://s3.lab", bucket="cv-share", access_key="AK")
+    workspace.save(workspace.settings().with_profile(keyless))
+    book = RuleBook(workspace.dirs.config)
+    book.add(Rule(name="keyless", root=book.get("drive").root, profile="keyless"))
+
+    def refused(words: str, *args: str) -> None:
+        done = run_cli("archive", *args)
+        assert done.returncode == 2, done.stderr
+        assert words in done.stderr, done.stderr
+        assert done.stderr.strip().count("\n") == 0, done.stderr
+        assert "Traceback" not in done.stderr and KEY not in done.stdout + done.stderr
+
+    install = ("install", "drive", "--kubernetes", "gpu", "--nfs", "nas:/cv", "--apply")
+    unanswered = "does not answer (connection refused)"
+    refused(unanswered, "install", "drive", "--kubernetes", "down", "--pvc", "x", "--apply")
+    refused(unanswered, "uninstall", "drive", "--kubernetes", "down")
+    refused("give --kubernetes CLUSTER", "uninstall", "drive")
+    keyless_install = ("install", "keyless", "--kubernetes", "gpu", "--pvc", "x", "--apply")
+    refused("profile 'keyless' has no secret key in the keyring", *keyless_install)
+    assert api.received == []
+
+    api.routes[("POST", CRONJOBS)] = status(403, 'cronjobs.batch is forbidden: User "ada"')
+    refused("you may not create cronjobs in namespace 'ml'", *install)
+    api.routes[("POST", SECRETS)] = status(404, 'namespaces "ml" not found')
+    refused("the cluster has no namespace 'ml'", *install)
+    assert sent(api) == [("POST", SECRETS), ("POST", CRONJOBS), ("POST", SECRETS)]
