@@ -22,7 +22,7 @@ from datayard.core.drive.inventory import (
 )
 from datayard.core.drive.scan import scan
 from datayard.core.events import Cancelled, CancelToken, Finished, Progress, run_to_end
-from tests.fixtures.messy_tree import jpeg, png
+from tests.fixtures.messy_tree import exif_rotated_jpeg, jpeg, png
 
 K = FindingKind
 BOX = b"0 0.5 0.5 0.2 0.2\n"
@@ -46,13 +46,19 @@ def found(report: CheckReport) -> set[tuple[str, str]]:
     return {(finding.kind.value, finding.path) for finding in report.findings}
 
 
-def yaml_set(root: Path, yaml: bytes, pairs: dict[str, bytes | None]) -> Inventory:
-    """A data.yaml set: image -> label content (``None``: no label)."""
+def yaml_set(
+    root: Path,
+    yaml: bytes,
+    pairs: dict[str, bytes | None],
+    pictures: dict[str, bytes] | None = None,
+) -> Inventory:
+    """A data.yaml set: image -> label content (``None``: no label); ``pictures``: the
+    bytes of some images (the others are plain JPEGs)."""
     files = [entry(root, "ds/data.yaml", yaml)]
     items = []
     for index, (image, label) in enumerate(pairs.items()):
         split = image.split("/")[2]
-        files.append(entry(root, image, jpeg(index)))
+        files.append(entry(root, image, (pictures or {}).get(image) or jpeg(index)))
         label_rel = None
         if label is not None:
             label_rel = image.replace("/images/", "/labels/").rsplit(".", 1)[0] + ".txt"
@@ -358,3 +364,29 @@ def test_a_class_ten_times_rarer_than_another_is_a_note_with_the_ratio(tmp_path:
     )
     pairs["ds/images/train/e.jpg"] = BOX + b"".join(b"1 0.3 0.%d 0.2 0.2\n" % i for i in range(4))
     assert not run(yaml_set(tmp_path / "even", GOOD_YAML, pairs)).of_kind(K.CLASS_IMBALANCE)
+
+
+def test_a_label_beyond_its_image_turned_by_exif_says_why(tmp_path: Path) -> None:
+    """Coordinates up to 4/3 on a photo the camera turned: measured in one frame and
+    divided by the other. Said where the image is turned by 90 degrees only."""
+    beyond = b"0 0.5 1.2 0.2 0.2\n"
+    pairs = {
+        "ds/images/train/phone.jpg": beyond,
+        "ds/images/train/upside.jpg": beyond,
+        "ds/images/train/plain.jpg": beyond,
+        "ds/images/train/fine.jpg": BOX,
+    }
+    pictures = {
+        "ds/images/train/phone.jpg": exif_rotated_jpeg(1, orientation=6),
+        "ds/images/train/upside.jpg": exif_rotated_jpeg(2, orientation=3),
+        "ds/images/train/fine.jpg": exif_rotated_jpeg(3, orientation=8),
+    }
+    report = run(yaml_set(tmp_path, GOOD_YAML, pairs, pictures))
+
+    (finding,) = report.of_kind(K.LABEL_FOR_UNTURNED_IMAGE)
+    assert (finding.path, finding.related) == (
+        "ds/labels/train/phone.txt",
+        ("ds/images/train/phone.jpg",),
+    )
+    assert finding.detail == "its image phone.jpg is turned by its EXIF orientation"
+    assert len(report.of_kind(K.LABEL_COORDINATES)) == 3, "the error itself stays, for each"

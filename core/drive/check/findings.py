@@ -54,6 +54,7 @@ class FindingKind(StrEnum):
     LABEL_NO_AREA = "label_no_area"
     LABEL_TINY_OBJECT = "label_tiny_object"
     LABEL_MANY_OBJECTS = "label_many_objects"
+    LABEL_FOR_UNTURNED_IMAGE = "label_for_unturned_image"
     # Sets
     DATA_YAML_INVALID = "data_yaml_invalid"
     DATA_YAML_MISSING_SPLIT = "data_yaml_missing_split"
@@ -227,6 +228,14 @@ _ABOUT: dict[FindingKind, _About] = {
         "Ultralytics keeps at most 300 detections per image (max_det) when it validates and "
         "predicts, so recall on this image is capped: raise max_det, or cut the image into "
         "tiles.",
+    ),
+    FindingKind.LABEL_FOR_UNTURNED_IMAGE: _About(
+        _W,
+        "label measured on the image as stored, not as training turns it",
+        "The image's EXIF orientation turns it by 90 degrees, so training sees its width "
+        "and height swapped, and its label has coordinates beyond [0, 1]: what a labelling "
+        "tool writes when it measures the image as stored and divides by its turned size. "
+        "Re-export the image with its rotation applied and label it there.",
     ),
     FindingKind.DATA_YAML_INVALID: _About(
         _E, "invalid data.yaml", "Fix data.yaml: training reads it before anything else."

@@ -74,6 +74,10 @@ _SIGNATURES = (
     (b"PK\x03\x04", "a ZIP archive or an Office document"),
     (b"\x7fELF", "a program"),
 )
+_ORIENTATION = "EXIF orientation "
+"""How an EXIF_ROTATED finding's detail starts, before the orientation's number."""
+_QUARTER_TURNS = frozenset({"5", "6", "7", "8"})
+"""The orientations that turn an image by 90 degrees, as its detail writes them."""
 _ROTATIONS = {
     2: "mirrored left to right",
     3: "rotated 180°",
@@ -172,9 +176,19 @@ def _header_findings(
         findings.append(Finding(FindingKind.CMYK, rel, "stored as CMYK"))
     orientation = _orientation(image)
     if orientation in _ROTATIONS:
-        detail = f"EXIF orientation {orientation}: training sees it {_ROTATIONS[orientation]}"
+        detail = f"{_ORIENTATION}{orientation}: training sees it {_ROTATIONS[orientation]}"
         findings.append(Finding(FindingKind.EXIF_ROTATED, rel, detail))
     return findings
+
+
+def quarter_turned(finding: Finding) -> bool:
+    """Whether the finding says its image's EXIF orientation turns it by 90 degrees,
+    so that training sees its width and height swapped (its cached detail is all
+    that is kept of it)."""
+    if finding.kind is not FindingKind.EXIF_ROTATED:
+        return False
+    orientation = finding.detail.removeprefix(_ORIENTATION).partition(":")[0]
+    return orientation in _QUARTER_TURNS
 
 
 def _integrity(image: Image.Image, stream: IO[bytes], rel: str, deep: bool) -> Finding | None:

@@ -31,7 +31,7 @@ from datayard.core.drive.check.cache import (
     looks_key,
 )
 from datayard.core.drive.check.findings import Finding, FindingKind
-from datayard.core.drive.check.images import check_image
+from datayard.core.drive.check.images import check_image, quarter_turned
 from datayard.core.drive.check.labels import LabelResult, check_label
 from datayard.core.drive.check.report import CheckReport
 from datayard.core.drive.check.sets import check_set
@@ -169,8 +169,9 @@ def _run(
             yield Progress(PHASE, done, total, current=result.job.rel)
     looks = (yield from compare.run(inventory, hashes)) if compare is not None else {}
     summaries = []
+    turned = {finding.path for finding in findings if quarter_turned(finding)}
     for dataset in inventory.sets:
-        set_findings, summary = check_set(dataset, labels, hashes, inventory.root, looks)
+        set_findings, summary = check_set(dataset, labels, hashes, inventory.root, looks, turned)
         findings += set_findings
         summaries.append(summary)
     findings += across_sets(inventory.sets, hashes, _label_hashes(inventory))

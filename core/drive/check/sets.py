@@ -1,4 +1,5 @@
-"""Checks that need a whole set: pairing, duplicates, leaks between splits, class usage.
+"""Checks that need a whole set: pairing, duplicates, leaks between splits, class usage,
+labels that do not fit how their image is turned.
 
 They run after every file of the set was checked, on the per-file results, so
 nothing here touches the disk except through :mod:`.datayaml`.
@@ -6,8 +7,9 @@ nothing here touches the disk except through :mod:`.datayaml`.
 
 from __future__ import annotations
 
+import posixpath
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,13 +47,15 @@ def check_set(
     hashes: Mapping[str, str],
     root: Path,
     looks: Mapping[str, Fingerprint] | None = None,
+    turned: Collection[str] = (),
 ) -> tuple[list[Finding], SetSummary]:
     """Findings and summary of one set.
 
     ``labels`` holds the result of every label file of the set's items;
     ``hashes`` the sha256 of its non-empty images (empty ones are already an
     error, and would all look identical); ``looks`` the fingerprints of those
-    images that were compared (see :mod:`.similar`).
+    images that were compared (see :mod:`.similar`); ``turned`` the images that
+    their EXIF orientation turns by 90 degrees.
     """
     place = dataset.root or "."
     results = [labels[item.label] for item in dataset.items if item.label is not None]
@@ -61,6 +65,7 @@ def check_set(
         for rel in dataset.orphan_labels
     ]
     findings += _pairing(dataset, place, labelled=len(results))
+    findings += _measured_unturned(dataset, labels, turned)
     findings += [_shared(dataset.data_yaml or place, shared) for shared in dataset.shared]
     findings += _copies(dataset, dataset.data_yaml or place, hashes, looks or {})
     if dataset.data_yaml is not None:
@@ -77,6 +82,27 @@ def check_set(
         classes=classes,
     )
     return findings, summary
+
+
+def _measured_unturned(
+    dataset: DatasetSet, labels: Mapping[str, LabelResult], turned: Collection[str]
+) -> list[Finding]:
+    """Labels with coordinates beyond [0, 1] whose image is turned by 90 degrees: the
+    coordinates alone do not say why, the two together do. A label measured on the
+    image as stored and divided by that same size stays within [0, 1] wherever its
+    boxes lie, and no check can tell it from a right one."""
+    found = []
+    for item in dataset.items:
+        if item.label is None or item.image not in turned:
+            continue
+        if any(f.kind is FindingKind.LABEL_COORDINATES for f in labels[item.label].findings):
+            detail = f"its image {posixpath.basename(item.image)} is turned by its EXIF orientation"
+            found.append(
+                Finding(
+                    FindingKind.LABEL_FOR_UNTURNED_IMAGE, item.label, detail, related=(item.image,)
+                )
+            )
+    return found
 
 
 def _pairing(dataset: DatasetSet, place: str, labelled: int) -> list[Finding]:
