@@ -237,8 +237,14 @@ def main() -> None:
             rows = []
             for round_ in range(args.rounds):
                 progress(f"{case} {round_ + 1}/{args.rounds}", started)
+                # A push sends only what the store lacks: each round pushes images of its own.
+                pushed = (
+                    write_images(work / "drive" / f"push-{round_}", args.images, seed=1 + round_)
+                    if case == "push"
+                    else folder
+                )
                 rows.append(
-                    one_round(case, work, folder, round_, x11=args.x11, verbose=args.verbose)
+                    one_round(case, work, pushed, round_, x11=args.x11, verbose=args.verbose)
                 )
             print(
                 f"{case:10s} "
