@@ -20,6 +20,7 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
+    QGuiApplication,
     QKeySequence,
     QPalette,
 )
@@ -366,6 +367,10 @@ class MainWindow(QMainWindow):
             return
         self.transfers.pause_all()
         self._save_layout()
+        # What follows (joining the workers, stopping the store: a second or more) runs
+        # with the window already gone, as the user asked, not frozen on the screen.
+        self.hide()
+        QGuiApplication.sync()
         # Workers are cancelled and joined before the store they may use goes away.
         for panel in (self.browser, self.inspector, self.archive):
             panel.stop()

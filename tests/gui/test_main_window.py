@@ -18,8 +18,10 @@ from pytestqt.qtbot import QtBot
 from datayard.core.datasets.push.queue import JobState
 from datayard.core.datasets.push.request import PushRequest
 from datayard.core.store.bucket import Bucket
+from datayard.core.store.embedded import StopOutcome
 from datayard.core.store.layout import BLOBS
 from datayard.core.store.workspace import Workspace
+from datayard.gui import main_window
 from datayard.gui.main_window import MainWindow
 from datayard.gui.workers import any_running
 from tests.e2e.test_push import write_images
@@ -74,6 +76,35 @@ def test_window_starts_the_local_store_and_stops_it_on_close(qtbot: QtBot) -> No
     assert workspace.store.started_here
 
     window.close()
+    assert not workspace.local_status().running
+
+
+def test_the_window_is_gone_before_the_close_waits_for_workers_and_the_store(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Joining the workers and stopping the store take a second or more (SeaweedFS's own
+    shutdown, now and then ten seconds more): the window is off the screen by then."""
+    workspace = Workspace.default()
+    window = MainWindow(workspace)
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.store_state_changed, timeout=60_000, check_params_cb=connected):
+        window.connect_store()
+    seen: list[tuple[str, bool]] = []
+    join_workers, stop_store = main_window.stop_all, workspace.stop_local
+
+    def stop_all() -> None:
+        seen.append(("workers", window.isVisible()))
+        join_workers()
+
+    def stop_local() -> StopOutcome:
+        seen.append(("store", window.isVisible()))
+        return stop_store()
+
+    monkeypatch.setattr(main_window, "stop_all", stop_all)
+    monkeypatch.setattr(workspace, "stop_local", stop_local)
+    window.close()
+    assert seen == [("workers", False), ("store", False)]
     assert not workspace.local_status().running
 
 
