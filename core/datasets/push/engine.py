@@ -16,6 +16,7 @@ and checks every blob with the store once more before it publishes.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import queue
@@ -23,7 +24,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -481,34 +482,60 @@ def same_content(latest: Manifest, planned: Plan) -> bool:
 HEADS_PER_PREFIX = 2
 """Blobs to ask about one by one rather than list their prefix, per prefix: listing costs at
 least a request and reads every blob there, thousands in a large store."""
+ONE_PAGE = 1000
+"""Keys in one page of a listing (S3's largest): a store holding no more blobs than this is
+listed whole, in one request."""
 
 
 def missing_blobs(bucket: Bucket, journal: Journal, planned: Plan, workers: int) -> list[str]:
     """Blobs the store lacks, asking it only about those the local index cannot vouch for.
 
-    Many unknown blobs (a first push) are found by listing their prefixes
-    ``blobs/sha256/<xx>/``, one request per 1000 blobs; a few (a push after
-    some files changed) by a HEAD each, which does not read the thousands of
-    other blobs their prefixes hold. Either runs in parallel.
+    Many unknown blobs (a first push) are found by listing: the whole of
+    ``blobs/`` when it fits in one page (a new or small store: one request
+    where its 256 prefixes took 256), else their prefixes
+    ``blobs/sha256/<xx>/``, one request per 1000 blobs. A few (a push after
+    some files changed) are asked about by a HEAD each, which does not read the
+    thousands of other blobs their prefixes hold. Prefixes and HEADs run in
+    parallel.
     """
     needed = planned.blobs
     unknown = set(needed) - journal.known(needed)
     prefixes = sorted({sha[:2] for sha in unknown})
+
+    def settle(found: list[tuple[str, int]]) -> None:
+        journal.remember(found)
+        unknown.difference_update(
+            sha for sha, size in found if sha in needed and size == needed[sha].entry.size
+        )
+
+    whole = None
     if len(unknown) <= HEADS_PER_PREFIX * len(prefixes):
         asked, ask = sorted(unknown), partial(_stored_blob, bucket)
     else:
         asked, ask = prefixes, partial(_listed_blobs, bucket)
-    with helper_pool(min(workers, len(asked)), "blob-listing") as pool:
-        for found in pool.map(ask, asked):
-            journal.remember(found)
-            unknown.difference_update(
-                sha for sha, size in found if sha in needed and size == needed[sha].entry.size
-            )
+        whole = _all_blobs_in_one_page(bucket)
+    if whole is not None:
+        settle(whole)
+    else:
+        with helper_pool(min(workers, len(asked)), "blob-listing") as pool:
+            for found in pool.map(ask, asked):
+                settle(found)
     return sorted(unknown, key=lambda sha: needed[sha].entry.size, reverse=True)
 
 
+def _all_blobs_in_one_page(bucket: Bucket) -> list[tuple[str, int]] | None:
+    """Every blob of the store, when they fit in one page of a listing; else ``None``
+    (having read a second page at most)."""
+    listed = list(itertools.islice(_blobs(bucket, BLOBS), ONE_PAGE + 1))
+    return listed if len(listed) <= ONE_PAGE else None
+
+
 def _listed_blobs(bucket: Bucket, prefix: str) -> list[tuple[str, int]]:
-    return [(item.key.rsplit("/", 1)[1], item.size) for item in bucket.objects(f"{BLOBS}{prefix}/")]
+    return list(_blobs(bucket, f"{BLOBS}{prefix}/"))
+
+
+def _blobs(bucket: Bucket, prefix: str) -> Iterator[tuple[str, int]]:
+    return ((item.key.rsplit("/", 1)[1], item.size) for item in bucket.objects(prefix))
 
 
 def _stored_blob(bucket: Bucket, sha256: str) -> list[tuple[str, int]]:
