@@ -52,6 +52,8 @@ _PORT_FLAGS = (
 )
 
 
+STOP_TIMEOUT_S = 20.0
+"""How long SeaweedFS's own shutdown may take before its server is killed."""
 _ADMIN_GRPC_OFFSET = 10_000
 """Where SeaweedFS puts a gRPC port by default: its HTTP port plus this."""
 _HIGHEST_PORT = 65_535
@@ -225,6 +227,22 @@ class EmbeddedStore:
             return {flag: int(port) for flag, port in remembered.items()}
         return {}
 
+    def _server_pid(self) -> int | None:
+        """The pid the state names, if it still runs this folder's server, answering or not.
+
+        A server still starting does not answer yet, and one whose starter was
+        killed then (an app closed at once, a test's child) starts alone; only its
+        command line tells it from a process that took its pid since.
+        """
+        pid = self._read_state().get("pid")
+        if not isinstance(pid, int) or not _alive(pid):
+            return None
+        try:
+            command = psutil.Process(pid).cmdline()
+        except psutil.Error:
+            return None
+        return pid if f"-dir={self.data_dir}" in command else None
+
     def _running_pid(self) -> int | None:
         state = self._read_state()
         pid = state.get("pid")
@@ -258,6 +276,12 @@ class EmbeddedStore:
             if self._running_pid() is not None:
                 log.info("reusing the embedded store at %s", self.endpoint())
                 return self.status()
+            orphan = self._server_pid()
+            if orphan is not None:
+                # Its starter died before it answered (the lock is ours): a second
+                # server on the same folder would fight it for its files.
+                log.warning("stopping the embedded store left starting (pid %d)", orphan)
+                self._end(orphan, STOP_TIMEOUT_S)
             ports = self._choose_ports(self._ports())
             self.data_dir.mkdir(parents=True, exist_ok=True)
             self._log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -302,32 +326,36 @@ class EmbeddedStore:
             log.info("started the embedded store at %s (pid %d)", endpoint, self._process.pid)
             return self.status()
 
-    def stop(self, timeout: float = 20.0) -> StopOutcome:
-        """Stop the server if it runs, and say how it ended.
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> StopOutcome:
+        """Stop the server if it runs, answering or still starting, and say how it ended.
 
         SIGTERM starts SeaweedFS's own shutdown; a server still running
         ``timeout`` seconds later is killed, and the outcome says so.
         """
         with self._lock:
-            pid = self._running_pid()
+            pid = self._server_pid()
             if pid is None:
                 return StopOutcome.NOT_RUNNING
-            server = psutil.Process(pid)
-            server.terminate()
-            outcome = StopOutcome.STOPPED
-            if not _exits(pid, timeout):
-                log.warning("the embedded store did not stop in %.0f s; killing it", timeout)
-                server.kill()
-                if not _exits(pid, 10):
-                    raise EmbeddedStoreError(f"the embedded store (pid {pid}) ignored a kill")
-                outcome = StopOutcome.KILLED
-            if self._process is not None:
-                self._process.poll()  # reap it if it was this process's child
-            state = self._read_state()
-            state.pop("pid", None)
-            self._write_state(state)
-            self._process = None
-            return outcome
+            return self._end(pid, timeout)
+
+    def _end(self, pid: int, timeout: float) -> StopOutcome:
+        """Stop the server ``pid`` and forget it; called with the lock held."""
+        server = psutil.Process(pid)
+        server.terminate()
+        outcome = StopOutcome.STOPPED
+        if not _exits(pid, timeout):
+            log.warning("the embedded store did not stop in %.0f s; killing it", timeout)
+            server.kill()
+            if not _exits(pid, 10):
+                raise EmbeddedStoreError(f"the embedded store (pid {pid}) ignored a kill")
+            outcome = StopOutcome.KILLED
+        if self._process is not None:
+            self._process.poll()  # reap it if it was this process's child
+        state = self._read_state()
+        state.pop("pid", None)
+        self._write_state(state)
+        self._process = None
+        return outcome
 
     # -- helpers ---------------------------------------------------------------
 

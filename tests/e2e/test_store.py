@@ -14,6 +14,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psutil
 import pytest
 
 from datayard.core import priority
@@ -246,3 +247,45 @@ def test_the_admins_grpc_port_is_where_the_maintenance_worker_dials_it(tmp_path:
         assert grpc in {port for _, port in listening(status.pid or 0)}
     finally:
         store.stop()
+
+
+def gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie its parent (this test) has not reaped."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_a_server_left_starting_is_stopped_and_never_doubled(tmp_path: Path) -> None:
+    """An app killed while its store starts leaves the server to start alone, not yet
+    answering at the port its state names. A stop still stops it, and a start stops it
+    before it starts its own: two servers on one folder would fight for its files."""
+    dirs = (tmp_path / "data", tmp_path / "state", tmp_path / "log")
+    state_file = tmp_path / "state" / "store.json"
+
+    def left_starting(pid: int, silent_port: int) -> None:
+        """The state as it reads before the server opens its S3 port."""
+        state = json.loads(state_file.read_text())
+        assert state["pid"] == pid
+        state["ports"]["s3.port"] = silent_port
+        state_file.write_text(json.dumps(state))
+
+    with socket.socket() as silent:  # bound, never listening: nothing answers there
+        silent.bind(("127.0.0.1", 0))
+        first = EmbeddedStore(*dirs).start("LEFTKEY", "left-secret")
+        assert first.pid is not None
+        left_starting(first.pid, silent.getsockname()[1])
+        assert EmbeddedStore(*dirs).stop() is StopOutcome.STOPPED
+        assert gone(first.pid)
+
+        second = EmbeddedStore(*dirs).start("LEFTKEY", "left-secret")
+        assert second.pid is not None
+        left_starting(second.pid, silent.getsockname()[1])
+        store = EmbeddedStore(*dirs)
+        third = store.start("LEFTKEY", "left-secret")
+        try:
+            assert third.running and third.pid != second.pid
+            assert gone(second.pid)
+        finally:
+            assert store.stop() is StopOutcome.STOPPED
