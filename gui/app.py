@@ -22,7 +22,7 @@ from datayard.core.store.workspace import Workspace
 
 from .heap import UiThreadCollector
 from .main_window import MainWindow, delayed_start
-from .workers import any_running
+from .workers import any_running, stop_all
 
 log = logging.getLogger(__name__)
 
@@ -90,4 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.show()
     tune_interpreter(app)
     delayed_start(window)
-    return int(app.exec())
+    code = int(app.exec())
+    # The close joined the workers, but a result delivered after it may have started one
+    # more step in the background: it ends here, while the window and its signals exist,
+    # not in the interpreter's shutdown ("Signal source has been deleted").
+    stop_all()
+    return code
