@@ -8,12 +8,16 @@ one or another, comes from :func:`helper_pool`.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Generator, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass
 from itertools import islice
-from typing import TypeVar
+from typing import Generic, TypeVar, cast
 
-from datayard.core.events import Cancelled, CancelToken, check_cancel
+from datayard.core.events import Cancelled, CancelToken
 from datayard.core.priority import lower_this_thread
 
 Item = TypeVar("Item")
@@ -27,6 +31,105 @@ def helper_pool(workers: int, name: str) -> ThreadPoolExecutor:
     )
 
 
+BATCH_S = 0.02
+"""How long the consumer of a :class:`Crew` lets ended items gather before it takes them.
+
+Waking the consumer's thread once per item, and a future per item, cost more
+CPU than the rest of the bookkeeping of a small file: a push of 5,000 files
+of 20 KB spent 0.3 s less CPU and 0.2 s less time with both gone.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Ended(Generic[Item, Result]):
+    """What became of one item given to a :class:`Crew`."""
+
+    item: Item
+    result: Result | None = None
+    error: BaseException | None = None
+    started: bool = True
+    """``False``: the crew was stopped before the item's turn, and ``work`` never saw it."""
+
+
+class Crew(Generic[Item, Result]):
+    """``workers`` threads that each take the next item from a queue, run ``work`` on it,
+    and leave what it came to on another queue; used as a context manager.
+
+    Items can be given while the crew works (a push sends a file again when the
+    one it read changed). Once ``cancel`` or ``stop`` is set, the items still
+    queued end unstarted; those running finish, or stop at
+    their own checkpoint. Leaving the block drops what is still queued and
+    waits for the threads.
+    """
+
+    def __init__(
+        self,
+        work: Callable[[Item], Result],
+        *,
+        workers: int,
+        name: str,
+        cancel: CancelToken | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        """``cancel`` is the user's; ``stop`` the caller's own, which ``work`` may heed too
+        (a push stops its uploads on an error as well)."""
+        self._work = work
+        self._workers = max(1, workers)
+        self._cancel = cancel
+        self._stop = stop or threading.Event()
+        self._queued: queue.SimpleQueue[tuple[Item] | None] = queue.SimpleQueue()
+        """Each item in a tuple, ``None`` ending a thread: an item may be ``None`` itself."""
+        self._ended: queue.SimpleQueue[Ended[Item, Result]] = queue.SimpleQueue()
+        self._pool = helper_pool(self._workers, name)
+
+    def __enter__(self) -> Crew[Item, Result]:
+        for _ in range(self._workers):
+            self._pool.submit(self._run)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        with suppress(queue.Empty):  # what is still queued is dropped, never started
+            while True:
+                self._queued.get_nowait()
+        for _ in range(self._workers):
+            self._queued.put(None)
+        self._pool.shutdown(wait=True)
+
+    def give(self, item: Item) -> None:
+        self._queued.put((item,))
+
+    def stopped(self) -> bool:
+        return self._stop.is_set() or (self._cancel is not None and self._cancel.is_set())
+
+    def ended(self, expected: int) -> list[Ended[Item, Result]]:
+        """Items that ended: waits up to a tenth of a second for the first, then up to
+        :data:`BATCH_S` for the others of the ``expected`` (less once ``stop`` is set)."""
+        try:
+            items = [self._ended.get(timeout=0.1)]
+        except queue.Empty:
+            return []
+        self._take(items)
+        if len(items) < expected and not self._stop.wait(BATCH_S):
+            self._take(items)
+        return items
+
+    def _take(self, items: list[Ended[Item, Result]]) -> None:
+        with suppress(queue.Empty):
+            while True:
+                items.append(self._ended.get_nowait())
+
+    def _run(self) -> None:
+        while (queued := self._queued.get()) is not None:
+            (item,) = queued
+            if self.stopped():
+                self._ended.put(Ended(item, started=False))
+                continue
+            try:
+                self._ended.put(Ended(item, self._work(item)))
+            except BaseException as error:  # the consumer decides what an error means
+                self._ended.put(Ended(item, error=error))
+
+
 def run_parallel(
     work: Callable[[Item], Result],
     items: Iterable[Item],
@@ -36,37 +139,36 @@ def run_parallel(
     name: str,
     queued: int = 2,
 ) -> Generator[Result, None, None]:
-    """``work`` over ``items`` in a bounded pool; results in the order they finish.
+    """``work`` over ``items`` in a :class:`Crew`; results in the order they finish.
 
     At most ``queued * workers`` items are queued, so millions of files never become
-    millions of futures. Once ``cancel`` is set nothing new starts, the running
+    millions of queued items. Once ``cancel`` is set nothing new starts, the running
     items finish (or stop at their own checkpoint), and ``Cancelled`` is raised
     if any item was left undone. Closing the iterator drops the queued items
-    and waits only for the running ones.
+    and waits only for the running ones. The first error of ``work`` is raised.
     """
-
-    def guarded(item: Item) -> Result:
-        check_cancel(cancel)
-        return work(item)
-
     pending = iter(items)
+    room = queued * max(1, workers)
     more = True
-    with helper_pool(workers, name) as pool:
-        running: set[Future[Result]] = set()
-        try:
-            while True:
-                if more and not (cancel is not None and cancel.is_set()):
-                    room = queued * max(1, workers) - len(running)
-                    batch = list(islice(pending, room))
-                    more = len(batch) == room
-                    running.update(pool.submit(guarded, item) for item in batch)
-                if not running:
-                    break
-                done, running = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield future.result()
-        finally:
-            for future in running:
-                future.cancel()
-    if more:
+    given = 0
+    undone = False
+    with Crew(work, workers=workers, name=name, cancel=cancel) as crew:
+        while True:
+            if more and not crew.stopped():
+                batch = list(islice(pending, room - given))
+                more = len(batch) == room - given
+                for item in batch:
+                    crew.give(item)
+                given += len(batch)
+            if not given:
+                break
+            for ended in crew.ended(given):
+                given -= 1
+                if not ended.started:
+                    undone = True
+                elif ended.error is not None:
+                    raise ended.error
+                else:
+                    yield cast(Result, ended.result)
+    if more or undone:
         raise Cancelled

@@ -171,6 +171,58 @@ def test_a_file_changed_after_the_scan_is_stored_as_read(bucket: Bucket, tmp_pat
     assert entry.path in result.changed_files
 
 
+def test_content_two_files_share_is_sent_from_the_other_when_the_first_changed(
+    bucket: Bucket, tmp_path: Path
+) -> None:
+    source = write_images(tmp_path / "set", 3, seed=5)
+    shared = (source / "img_00000.png").read_bytes()
+    (source / "img_00003.png").write_bytes(shared)  # the same content, sent once
+    first, second = source / "img_00000.png", source / "img_00003.png"
+    changed = (source / "img_00001.png").read_bytes()[:-1] + b"\x02"
+    result = None
+    options = PushOptions(dataset="set", owner="ada", force=True, workers=1)
+    for event in push([source], options, bucket=bucket, database=db()):
+        if isinstance(event, PushPlanned):
+            assert event.new_blobs == 3
+            first.write_bytes(changed)  # the copy the upload takes first
+        if isinstance(event, Finished):
+            result = event.result
+    assert isinstance(result, PushResult) and result.manifest is not None
+    by_name = {Path(f.source).name: f for f in result.manifest.files}
+    assert bucket.get_bytes(blob_key(by_name[first.name].sha256)) == changed
+    assert bucket.get_bytes(blob_key(by_name[second.name].sha256)) == shared
+    assert result.uploaded_blobs == 4
+
+
+def test_a_cancelled_push_starts_no_more_uploads_and_the_next_sends_the_rest(
+    bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_images(tmp_path / "set", 40, side=16, seed=6)
+    token = threading.Event()
+    sent: list[str] = []
+    put_bytes = bucket.put_bytes
+
+    def cancel_after_three(key: str, data: bytes, **kwargs: object) -> str:
+        etag = put_bytes(key, data, **kwargs)  # type: ignore[arg-type]
+        if key.startswith(BLOBS):
+            sent.append(key)
+            if len(sent) == 3:
+                token.set()
+        return etag
+
+    options = PushOptions(dataset="set", owner="ada", force=True, workers=2)
+    with monkeypatch.context() as patch, pytest.raises(Cancelled):
+        patch.setattr(bucket, "put_bytes", cancel_after_three)
+        for _ in push([source], options, bucket=bucket, database=db(), cancel=token):
+            pass
+    # The upload that set the token and the other thread's may end; none starts after.
+    assert 3 <= len(sent) <= 4
+    assert Catalog(bucket).newest("ada", "set") is None
+    result = run_push([source], bucket, dataset="set")
+    assert result.manifest is not None and len(result.manifest.files) == 40
+    assert result.uploaded_blobs == 40 - len(sent)
+
+
 def test_multipart_upload_resumes_from_the_last_finished_part(
     bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,22 +15,19 @@ and checks every blob with the store once more before it publishes.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import logging
-import queue
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Generator, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
 
 from datayard.core.datasets.catalog import Catalog, DatasetRef
 from datayard.core.datasets.manifest import MAX_MESSAGE, Manifest, ManifestFile, new_version_id
@@ -61,13 +58,12 @@ from datayard.core.events import (
     check_cancel,
     relay,
 )
-from datayard.core.pool import helper_pool
+from datayard.core.pool import Crew, Ended, helper_pool
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.layout import BLOBS, blob_generation, blob_key, push_marker_key
 from datayard.core.store.locks import HeldLock, LockTiming, Mode, acquire
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 MiB = 1 << 20
 MIN_PART_SIZE = 5 * MiB
@@ -553,18 +549,6 @@ def _marker(blobs: Iterable[str]) -> bytes:
     ).encode()
 
 
-def _drain(finished: queue.SimpleQueue[T], timeout: float) -> list[T]:
-    """What has finished: waits up to ``timeout`` for the first, then takes the rest."""
-    try:
-        items = [finished.get(timeout=timeout) if timeout else finished.get_nowait()]
-    except queue.Empty:
-        return []
-    with contextlib.suppress(queue.Empty):
-        while True:
-            items.append(finished.get_nowait())
-    return items
-
-
 def _actual(entry: ManifestFile, uploaded: Uploaded | None) -> ManifestFile:
     """The entry as stored: a file that changed since the scan has its new content."""
     if uploaded is None or uploaded.sha256 == entry.sha256:
@@ -628,39 +612,40 @@ class _Sender:
         by_sha: dict[str, list[PlannedFile]] = {}
         for f in planned.files:
             by_sha.setdefault(f.entry.sha256, []).append(f)
-        todo = list(missing)
-        total_bytes = sum(by_sha[sha][0].entry.size for sha in todo)
+        total_bytes = sum(by_sha[sha][0].entry.size for sha in missing)
         uploaded: dict[str, Uploaded] = {}
         started = time.monotonic()
         throttle = Throttle()
-        window = self.options.workers * 2
-        # Finished uploads arrive on a queue: waiting on the whole window of futures
-        # (concurrent.futures.wait) costs a lock round per future and per wake-up,
-        # which was a visible share of the CPU per small file.
-        finished: queue.SimpleQueue[Future[Uploaded]] = queue.SimpleQueue()
+        outstanding = len(missing)
+        unsent = 0
         with (
-            helper_pool(self.options.workers, "push") as pool,
             helper_pool(self.options.workers, "part") as parts_pool,
+            Crew(
+                partial(self._send, parts_pool=parts_pool),
+                workers=self.options.workers,
+                name="push",
+                cancel=self.cancel,
+                stop=self.stop,
+            ) as crew,
         ):
-            running: dict[Future[Uploaded], tuple[str, PlannedFile]] = {}
+            for sha in missing:
+                crew.give(by_sha[sha].pop(0))
             try:
-                while todo or running:
+                while outstanding:
                     if self.cancel is not None and self.cancel.is_set():
                         self.stop.set()
-                    while todo and len(running) < window and not self.stop.is_set():
-                        sha = todo.pop()
-                        candidate = by_sha[sha].pop(0)
-                        future = pool.submit(self._send, candidate, parts_pool)
-                        running[future] = (sha, candidate)
-                        future.add_done_callback(finished.put)
-                    for future in _drain(finished, timeout=0.1 if running else 0):
-                        sha, candidate = running.pop(future)
-                        failure = self._settle(future, sha, candidate, by_sha, todo, uploaded)
-                        if failure is not None:
-                            yield failure
+                    for ended in crew.ended(outstanding):
+                        outstanding -= 1
+                        if not ended.started:  # the push stopped first
+                            unsent += 1
+                        elif again := self._settle(ended, by_sha, uploaded):
+                            crew.give(again)
+                            outstanding += 1
+                        elif ended.error is not None:
+                            yield self.failures[-1]
                     if len(self._stored) >= _REMEMBER_BATCH:
                         self._remember()
-                    if throttle.due() or not (todo or running):
+                    if throttle.due() or not outstanding:
                         yield Transfer(
                             "uploading",
                             self.uploaded + len(self.failures),
@@ -669,8 +654,9 @@ class _Sender:
                             total_bytes,
                             time.monotonic() - started,
                         )
-                    if not running:
-                        check_cancel(self.stop)
+                if unsent:  # cancelled, whether or not this thread saw it yet
+                    self.stop.set()
+                check_cancel(self.stop)
             except BaseException:
                 self.stop.set()
                 raise
@@ -690,32 +676,31 @@ class _Sender:
 
     def _settle(
         self,
-        future: Future[Uploaded],
-        sha: str,
-        candidate: PlannedFile,
+        ended: Ended[PlannedFile, Uploaded],
         by_sha: dict[str, list[PlannedFile]],
-        todo: list[str],
         uploaded: dict[str, Uploaded],
-    ) -> FileFailed | None:
-        try:
-            result = future.result()
-        except (AccessError, EndpointUnreachableError):
+    ) -> PlannedFile | None:
+        """Count an upload that ended; the file to send next for its blob, when the one
+        sent had changed since the scan and another file still holds the scanned content."""
+        candidate, result, error = ended.item, ended.result, ended.error
+        if isinstance(error, AccessError | EndpointUnreachableError):
             # Retried already: the store is down or refuses us; stop, the journal keeps
             # what was done, and the same command continues later.
-            raise
-        except (DatayardError, OSError) as error:
+            raise error
+        if isinstance(error, DatayardError | OSError):
             message = (
                 error.strerror if isinstance(error, OSError) and error.strerror else str(error)
             )
             # Counted, not only reported: a version must not name a blob that was not stored.
             self.failures.append(FileFailed(candidate.entry.path, message))
-            return self.failures[-1]
+            return None
+        if error is not None:
+            raise error
+        assert result is not None
         self._stored.append((result.sha256, result.size))
-        if result.sha256 != candidate.entry.sha256:
+        sha = candidate.entry.sha256
+        if result.sha256 != sha:
             uploaded[candidate.entry.source] = result  # only what differs from the plan
         self.uploaded += 1
         self.sent += result.sent
-        if result.sha256 != sha and by_sha[sha]:
-            # This file changed since the scan; other files still hold the old content.
-            todo.append(sha)
-        return None
+        return by_sha[sha].pop(0) if result.sha256 != sha and by_sha[sha] else None
