@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from datayard.core.atomic import atomic_file, write_atomically
+from datayard.core.atomic import FLUSH_LATER, atomic_file, flush_to_disk, write_atomically
 from datayard.core.datasets.blobs import (
     BlobCorruptError,
     fetch_blob,
@@ -123,13 +123,25 @@ def pull(
     _make_folder(root)
     with ExitStack() as stack:
         stack.enter_context(_exclusive(root))
-        _remove_parts(root, files)
+        present = _survey(root, files)
         cache = stack.enter_context(HashCache(database)) if database else None
-        proven = _proven_by_cache(cache, root, files) if cache else set()
+        proven = _proven_by_cache(cache, root, files, present) if cache else set()
         learned: list[tuple[CacheKey, Content]] = []
-        if cache:
-            stack.callback(lambda: cache.store(learned))
-        writer = _Writer(bucket, root, proven, cancel)
+        unflushed = 0
+
+        def settle() -> None:
+            """Bring the files written so far to the disk, then let the cache vouch for
+            them: it must never vouch for a file that a power cut could still take back."""
+            nonlocal unflushed
+            if unflushed and FLUSH_LATER:
+                flush_to_disk(root)
+            unflushed = 0
+            if cache and learned:
+                cache.store(learned)
+                learned.clear()
+
+        stack.callback(settle)
+        writer = _Writer(bucket, root, proven, present, cancel)
 
         done = downloaded = skipped = done_bytes = downloaded_bytes = 0
         total_bytes = sum(f.size for f in files)
@@ -154,16 +166,17 @@ def pull(
                 yield failures[-1]
             elif outcome.downloaded:
                 downloaded += 1
+                unflushed += 1
                 downloaded_bytes += outcome.file.size
             else:
                 skipped += 1
             if cache and outcome.learned:
                 learned.append(outcome.learned)
                 if len(learned) >= _CACHE_BATCH:
-                    cache.store(learned)
-                    learned.clear()
+                    settle()
             if throttle.due():
                 yield progress(outcome.file.path)
+        settle()
         yield progress()
         data_yaml = _write_data_yaml(root, manifest)
         extra = _count_extra(root, files)
@@ -187,20 +200,27 @@ class _Writer:
     """Brings one file of the version into place; runs in the pool's threads."""
 
     def __init__(
-        self, bucket: Bucket, root: Path, proven: set[str], cancel: CancelToken | None
+        self,
+        bucket: Bucket,
+        root: Path,
+        proven: set[str],
+        present: dict[str, os.stat_result],
+        cancel: CancelToken | None,
     ) -> None:
         self.bucket = bucket
         self.root = root
         self.proven = proven
+        self.present = present
         self.cancel = cancel
 
     def ensure(self, file: ManifestFile) -> _Outcome:
         if file.path in self.proven:
             return _Outcome(file, downloaded=False)
         target = self.root / file.path
-        present = self._present(file, target)
-        if present is not None:
-            return _Outcome(file, downloaded=False, learned=present)
+        if file.path in self.present:
+            present = self._present(file, target)
+            if present is not None:
+                return _Outcome(file, downloaded=False, learned=present)
         try:
             written = self._download(file, target)
         except StorageError as error:
@@ -234,12 +254,15 @@ class _Writer:
 
     def _download(self, file: ManifestFile, target: Path) -> CacheKey:
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_file(target, suffix=PART_SUFFIX) as out:
+            with atomic_file(target, suffix=PART_SUFFIX, durable=not FLUSH_LATER) as out:
+                tries = 0
 
                 def attempt() -> None:
-                    out.seek(0)
-                    out.truncate()
+                    nonlocal tries
+                    tries += 1
+                    if tries > 1:  # what an earlier try wrote goes
+                        out.seek(0)
+                        out.truncate()
                     fetch_blob(self.bucket, file.sha256, file.size, out.write, self.cancel)
 
                 with_retries(attempt, file.path, self.cancel)
@@ -276,25 +299,41 @@ def _exclusive(root: Path) -> Iterator[None]:
         lock.release()
 
 
-def _remove_parts(root: Path, files: Sequence[ManifestFile]) -> None:
-    """Delete temporary files a killed pull left behind in the version's folders."""
-    for folder in {root, *((root / f.path).parent for f in files)}:
+def _survey(root: Path, files: Sequence[ManifestFile]) -> dict[str, os.stat_result]:
+    """Make the version's folders, delete the temporary files a killed pull left in them,
+    and say which of the version's files are there: one listing per folder, where a
+    look at each file cost a call per file even into an empty folder."""
+    named = {f.path for f in files}
+    present: dict[str, os.stat_result] = {}
+    for folder in sorted({root, *((root / f.path).parent for f in files)}):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise _local_error(error, folder, root) from error
+        prefix = "" if folder == root else f"{folder.relative_to(root).as_posix()}/"
         with suppress(OSError), os.scandir(folder) as entries:
             for entry in entries:
                 if entry.name.endswith(PART_SUFFIX) and entry.is_file(follow_symlinks=False):
                     log.info("removing %s, left by an interrupted pull", entry.path)
                     os.unlink(entry.path)
+                elif f"{prefix}{entry.name}" in named and entry.is_file():
+                    with suppress(OSError):
+                        present[f"{prefix}{entry.name}"] = entry.stat()
+    return present
 
 
-def _proven_by_cache(cache: HashCache, root: Path, files: Sequence[ManifestFile]) -> set[str]:
+def _proven_by_cache(
+    cache: HashCache,
+    root: Path,
+    files: Sequence[ManifestFile],
+    present: dict[str, os.stat_result],
+) -> set[str]:
     """Paths whose file the cache knows to have the right content, unchanged since."""
     candidates: dict[CacheKey, ManifestFile] = {}
     for file in files:
-        path = root / file.path
-        with suppress(OSError):
-            info = os.stat(path)
-            if stat.S_ISREG(info.st_mode) and info.st_size == file.size:
-                candidates[CacheKey(str(path), info.st_size, info.st_mtime_ns)] = file
+        info = present.get(file.path)
+        if info is not None and info.st_size == file.size:
+            candidates[CacheKey(str(root / file.path), info.st_size, info.st_mtime_ns)] = file
     known = cache.lookup(list(candidates))
     return {
         candidates[key].path

@@ -14,7 +14,8 @@ temporary XDG home, so the user's own are never read or touched.
 Every command runs as a child process; wall time, CPU seconds and peak RSS are
 that child's own with its descendants' (``os.wait4``, see measure.py). Each
 tool gets a fresh bucket for every run, so nothing is deduplicated across tools
-or runs. Datasets:
+or runs, and every tool has the same number of transfers in flight (32, or
+``--peer-workers``). Datasets:
 
 * ``5000 x 20 KB``: random-pixel PNGs (stored, not compressed) in 50 folders;
 * ``200 x 2 MB``: the same kind of PNG, larger;
@@ -526,7 +527,9 @@ def main() -> None:
     parser.add_argument("--medium-files", type=int, default=200)
     parser.add_argument("--huge-gib", type=float, default=1.0, help="0 to skip the large file")
     parser.add_argument("--rss-files", type=int, default=100_000, help="0 to skip")
-    parser.add_argument("--workers", type=int, default=16, help="datayard push --workers")
+    parser.add_argument(
+        "--workers", type=int, help="datayard push/pull --workers (default: --peer-workers)"
+    )
     parser.add_argument("--peer-workers", type=int, default=32, help="s5cmd/rclone workers")
     parser.add_argument("--keep", type=Path, help="build (or reuse) the data here and keep it")
     arguments = parser.parse_args()
@@ -538,7 +541,8 @@ def main() -> None:
     started = time.perf_counter()
     datasets = prepare(data_root, arguments)
     print(f"data ready in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    bench = Bench(work, launcher, arguments.workers, arguments.peer_workers)
+    workers = arguments.workers or arguments.peer_workers
+    bench = Bench(work, launcher, workers, arguments.peer_workers)
     rows: list[Row] = []
     try:
         small, *others = [d for d in datasets if not d.name.endswith("x 2 KB")]

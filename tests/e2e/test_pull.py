@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from datayard.core.datasets import pull as pull_module
 from datayard.core.datasets.catalog import Catalog, DatasetRef
 from datayard.core.datasets.pull import (
     LOCK_NAME,
@@ -24,6 +25,7 @@ from datayard.core.datasets.pull import (
 )
 from datayard.core.drive.inventory import Inventory
 from datayard.core.drive.scan import scan
+from datayard.core.drive.scan.hash_cache import CacheKey, Content, HashCache
 from datayard.core.errors import InvalidStoreObjectError, UsageError
 from datayard.core.events import Cancelled, CancelToken, FileFailed, Transfer, run_to_end
 from datayard.core.store.bulk import WHOLE_LIMIT
@@ -116,6 +118,41 @@ def test_pull_again_fetches_only_what_is_missing_or_wrong(
 
     again = run_to_end(pull(bucket, manifest, dest, database=database), PullResult)
     assert (again.downloaded, again.skipped) == (0, len(files))
+
+
+def test_the_cache_vouches_only_for_files_already_flushed_to_the_disk(
+    s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Files are written without an fsync each, and made durable together: a file the
+    # cache vouches for must be on the disk, or a power cut could leave a damaged file
+    # that the next pull keeps as proven.
+    bucket = fresh_bucket(s3_server)
+    files = sample_files()
+    manifest = publish(bucket, "alice/cats", files)
+    dest, database = tmp_path / "cats", tmp_path / "state.sqlite3"
+    events: list[tuple[str, int]] = []
+    flush, store = pull_module.flush_to_disk, HashCache.store
+
+    def flushing(folder: Path) -> None:
+        events.append(("flush", len(list(folder.rglob("*.jpg")))))
+        flush(folder)
+
+    def storing(cache: HashCache, found: list[tuple[CacheKey, Content]]) -> None:
+        events.append(("vouch", len(found)))
+        store(cache, found)
+
+    monkeypatch.setattr(pull_module, "flush_to_disk", flushing)
+    monkeypatch.setattr(HashCache, "store", storing)
+    monkeypatch.setattr(pull_module, "_CACHE_BATCH", 2)
+    run_to_end(pull(bucket, manifest, dest, database=database), PullResult)
+
+    images = sum(1 for path in files if path.endswith(".jpg"))
+    vouched = [n for kind, n in events if kind == "vouch"]
+    assert sum(vouched) == len(files) and len(vouched) > 1  # in batches
+    for index, (kind, _) in enumerate(events):
+        if kind == "vouch":
+            assert events[index - 1][0] == "flush"  # every batch right after a flush
+    assert events[-2] == ("flush", images)
 
 
 def test_the_scan_cache_learns_class_ids_from_the_labels_not_the_manifest(
