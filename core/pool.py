@@ -31,13 +31,9 @@ def helper_pool(workers: int, name: str) -> ThreadPoolExecutor:
     )
 
 
-BATCH_S = 0.02
-"""How long the consumer of a :class:`Crew` lets ended items gather before it takes them.
-
-Waking the consumer's thread once per item, and a future per item, cost more
-CPU than the rest of the bookkeeping of a small file: a push of 5,000 files
-of 20 KB spent 0.3 s less CPU and 0.2 s less time with both gone.
-"""
+GATHER_S = 0.02
+"""How long the consumer of a crew given all its items at once lets ended items gather
+before it takes them (see :class:`Crew`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +52,13 @@ class Crew(Generic[Item, Result]):
     and leave what it came to on another queue; used as a context manager.
 
     Items can be given while the crew works (a push sends a file again when the
-    one it read changed). Once ``cancel`` or ``stop`` is set, the items still
+    one it read changed). A future per item, and waking the consumer's thread
+    once per item, cost more CPU than the rest of the bookkeeping of a small
+    file: with neither, a push of 5,000 files of 20 KB spent 0.3 s less CPU
+    and took 0.2 s less. The second needs ``gather``: the consumer then lets
+    ended items gather for :data:`GATHER_S` before it takes them, which only
+    a consumer that gave every item at once can afford (one that feeds the
+    crew as it goes would starve it meanwhile). Once ``cancel`` or ``stop`` is set, the items still
     queued end unstarted; those running finish, or stop at
     their own checkpoint. Leaving the block drops what is still queued and
     waits for the threads.
@@ -70,6 +72,7 @@ class Crew(Generic[Item, Result]):
         name: str,
         cancel: CancelToken | None = None,
         stop: threading.Event | None = None,
+        gather: bool = False,
     ) -> None:
         """``cancel`` is the user's; ``stop`` the caller's own, which ``work`` may heed too
         (a push stops its uploads on an error as well)."""
@@ -77,6 +80,7 @@ class Crew(Generic[Item, Result]):
         self._workers = max(1, workers)
         self._cancel = cancel
         self._stop = stop or threading.Event()
+        self._gather_s = GATHER_S if gather else 0.0
         self._queued: queue.SimpleQueue[tuple[Item] | None] = queue.SimpleQueue()
         """Each item in a tuple, ``None`` ending a thread: an item may be ``None`` itself."""
         self._ended: queue.SimpleQueue[Ended[Item, Result]] = queue.SimpleQueue()
@@ -102,14 +106,15 @@ class Crew(Generic[Item, Result]):
         return self._stop.is_set() or (self._cancel is not None and self._cancel.is_set())
 
     def ended(self, expected: int) -> list[Ended[Item, Result]]:
-        """Items that ended: waits up to a tenth of a second for the first, then up to
-        :data:`BATCH_S` for the others of the ``expected`` (less once ``stop`` is set)."""
+        """Items that ended: waits up to a tenth of a second for the first, then, with
+        ``gather``, up to :data:`GATHER_S` for the others of the ``expected`` (less once
+        ``stop`` is set)."""
         try:
             items = [self._ended.get(timeout=0.1)]
         except queue.Empty:
             return []
         self._take(items)
-        if len(items) < expected and not self._stop.wait(BATCH_S):
+        if self._gather_s and len(items) < expected and not self._stop.wait(self._gather_s):
             self._take(items)
         return items
 

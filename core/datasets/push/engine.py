@@ -626,6 +626,7 @@ class _Sender:
                 name="push",
                 cancel=self.cancel,
                 stop=self.stop,
+                gather=True,
             ) as crew,
         ):
             for sha in missing:
