@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from datayard.core.drive.check import CheckReport, FindingKind, Severity, check
+from datayard.core.drive.check import run as run_module
 from datayard.core.drive.inventory import (
     DatasetSet,
     FileEntry,
@@ -255,16 +256,22 @@ def test_progress_counts_every_file_then_the_report_comes(tmp_path: Path) -> Non
     assert events[-1].result.images_checked == 20
 
 
-def test_cancel_stops_between_files(tmp_path: Path) -> None:
+def test_cancel_stops_between_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cancel = CancelToken()
-    seen: list[int] = []
+    checked: list[str] = []
+    check_file = run_module._check_file
+
+    def cancelled_after_three(root: Path, job: object, *args: object) -> object:
+        checked.append(str(job))
+        if len(checked) == 3:
+            cancel.set()  # as the user would, while the third file is checked
+        return check_file(root, job, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(run_module, "_check_file", cancelled_after_three)
     with pytest.raises(Cancelled):
-        for event in check(many_labels(tmp_path, 50), workers=1, cancel=cancel):
+        for event in check(many_labels(tmp_path, 50), workers=2, cancel=cancel):
             assert isinstance(event, Progress), "the check finished despite the cancel"
-            seen.append(event.done)
-            if event.done >= 1:
-                cancel.set()
-    assert max(seen) < 100
+    assert 3 <= len(checked) <= 4  # the other thread's file may end; none starts after
 
 
 def test_a_cancel_before_the_start_does_nothing(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 from conftest_scan import label, rewrite_keeping_stat, scan_to_end, sha256, touch
 
 from datayard.core.drive.inventory import FileKind
-from datayard.core.drive.scan import PHASE_HASHING, PHASE_SCANNING, HashCache, scan
+from datayard.core.drive.scan import PHASE_HASHING, PHASE_SCANNING, HashCache, hashing, scan
 from datayard.core.drive.scan.hash_cache import CacheKey
 from datayard.core.events import Cancelled, CancelToken, Finished, Progress
 
@@ -74,17 +74,26 @@ def test_progress_phases_and_result(tmp_path: Path) -> None:
     assert len(events[-1].result.files) == 2
 
 
-def test_cancel_keeps_the_hashes_done_so_far(tmp_path: Path) -> None:
+def test_cancel_keeps_the_hashes_done_so_far(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tree, database = tmp_path / "tree", tmp_path / "cache.sqlite3"
     for index in range(300):  # several chunks of files
         touch(tree, f"img/{index:03d}.jpg", content=os.urandom(64))
     cancel = CancelToken()
+    read_content, read = hashing.read_content, 0
 
+    def cancelled_after_ten(job: hashing.Job, token: CancelToken | None = None) -> object:
+        nonlocal read
+        read += 1
+        if read == 10:
+            cancel.set()  # as the user would, while the tenth file is read
+        return read_content(job, token)
+
+    monkeypatch.setattr(hashing, "read_content", cancelled_after_ten)
     with pytest.raises(Cancelled):
-        for event in scan(tree, database=database, workers=1, cancel=cancel):
-            # The first file read is always reported (then updates are paced).
-            if isinstance(event, Progress) and event.phase == PHASE_HASHING and event.done:
-                cancel.set()
+        for _ in scan(tree, database=database, workers=1, cancel=cancel):
+            pass
 
     keys = [
         CacheKey(str(path), path.stat().st_size, path.stat().st_mtime_ns)

@@ -549,6 +549,12 @@ def _marker(blobs: Iterable[str]) -> bytes:
     ).encode()
 
 
+_Blob = tuple[str, list[PlannedFile]]
+"""A missing blob and the files that hold it, in the order they are tried."""
+_Sent = list[tuple[PlannedFile, Uploaded | DatayardError | OSError]]
+"""What became of each file sent for a blob."""
+
+
 def _actual(entry: ManifestFile, uploaded: Uploaded | None) -> ManifestFile:
     """The entry as stored: a file that changed since the scan has its new content."""
     if uploaded is None or uploaded.sha256 == entry.sha256:
@@ -616,37 +622,26 @@ class _Sender:
         uploaded: dict[str, Uploaded] = {}
         started = time.monotonic()
         throttle = Throttle()
-        outstanding = len(missing)
-        unsent = 0
         with (
             helper_pool(self.options.workers, "part") as parts_pool,
             Crew(
-                partial(self._send, parts_pool=parts_pool),
+                partial(self._send_blob, parts_pool=parts_pool),
+                ((sha, by_sha[sha]) for sha in missing),
                 workers=self.options.workers,
                 name="push",
                 cancel=self.cancel,
                 stop=self.stop,
-                gather=True,
             ) as crew,
         ):
-            for sha in missing:
-                crew.give(by_sha[sha].pop(0))
             try:
-                while outstanding:
+                while crew.working:
                     if self.cancel is not None and self.cancel.is_set():
                         self.stop.set()
-                    for ended in crew.ended(outstanding):
-                        outstanding -= 1
-                        if not ended.started:  # the push stopped first
-                            unsent += 1
-                        elif again := self._settle(ended, by_sha, uploaded):
-                            crew.give(again)
-                            outstanding += 1
-                        elif ended.error is not None:
-                            yield self.failures[-1]
+                    for ended in crew.ended():
+                        yield from self._settle(ended, uploaded)
                     if len(self._stored) >= _REMEMBER_BATCH:
                         self._remember()
-                    if throttle.due() or not outstanding:
+                    if throttle.due() or not crew.working:
                         yield Transfer(
                             "uploading",
                             self.uploaded + len(self.failures),
@@ -655,7 +650,7 @@ class _Sender:
                             total_bytes,
                             time.monotonic() - started,
                         )
-                if unsent:  # cancelled, whether or not this thread saw it yet
+                if not crew.exhausted:  # cancelled, whether or not this thread saw it yet
                     self.stop.set()
                 check_cancel(self.stop)
             except BaseException:
@@ -664,6 +659,27 @@ class _Sender:
             finally:
                 self._remember()
         return uploaded
+
+    def _send_blob(self, blob: _Blob, parts_pool: ThreadPoolExecutor) -> _Sent:
+        """Store one missing blob from the first of its files, and from the next if that
+        one changed since the scan (it is then stored as read, under its new hash);
+        what became of each file sent."""
+        sha, candidates = blob
+        sent: _Sent = []
+        for candidate in candidates:
+            if sent:
+                check_cancel(self.stop)
+            try:
+                result = self._send(candidate, parts_pool)
+            except (AccessError, EndpointUnreachableError):
+                raise  # retried already: the store is down or refuses us; the push stops
+            except (DatayardError, OSError) as error:
+                sent.append((candidate, error))
+                break
+            sent.append((candidate, result))
+            if result.sha256 == sha:
+                break
+        return sent
 
     def _remember(self) -> None:
         """Record stored blobs in the journal, many per transaction.
@@ -676,32 +692,24 @@ class _Sender:
             self._stored = []
 
     def _settle(
-        self,
-        ended: Ended[PlannedFile, Uploaded],
-        by_sha: dict[str, list[PlannedFile]],
-        uploaded: dict[str, Uploaded],
-    ) -> PlannedFile | None:
-        """Count an upload that ended; the file to send next for its blob, when the one
-        sent had changed since the scan and another file still holds the scanned content."""
-        candidate, result, error = ended.item, ended.result, ended.error
-        if isinstance(error, AccessError | EndpointUnreachableError):
-            # Retried already: the store is down or refuses us; stop, the journal keeps
-            # what was done, and the same command continues later.
-            raise error
-        if isinstance(error, DatayardError | OSError):
+        self, ended: Ended[_Blob, _Sent], uploaded: dict[str, Uploaded]
+    ) -> Iterator[FileFailed]:
+        """Count what became of the files sent for a blob; the failures, as events."""
+        if ended.error is not None:
+            raise ended.error
+        for candidate, outcome in ended.result or ():
+            if isinstance(outcome, Uploaded):
+                self._stored.append((outcome.sha256, outcome.size))
+                if outcome.sha256 != candidate.entry.sha256:
+                    uploaded[candidate.entry.source] = outcome  # only what differs from the plan
+                self.uploaded += 1
+                self.sent += outcome.sent
+                continue
             message = (
-                error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+                outcome.strerror
+                if isinstance(outcome, OSError) and outcome.strerror
+                else str(outcome)
             )
             # Counted, not only reported: a version must not name a blob that was not stored.
             self.failures.append(FileFailed(candidate.entry.path, message))
-            return None
-        if error is not None:
-            raise error
-        assert result is not None
-        self._stored.append((result.sha256, result.size))
-        sha = candidate.entry.sha256
-        if result.sha256 != sha:
-            uploaded[candidate.entry.source] = result  # only what differs from the plan
-        self.uploaded += 1
-        self.sent += result.sent
-        return by_sha[sha].pop(0) if result.sha256 != sha and by_sha[sha] else None
+            yield self.failures[-1]

@@ -48,7 +48,6 @@ PHASE = "checking"
 COMPARING = "comparing"
 _FLAT = "flat"
 """What the cache keeps for an image that has no fingerprint (see :mod:`.similar`)."""
-_QUEUED_PER_WORKER = 4
 _SCAN_PROBLEMS = {
     ScanProblemKind.UNREADABLE_FOLDER: FindingKind.UNREADABLE_FOLDER,
     ScanProblemKind.UNREADABLE_FILE: FindingKind.UNREADABLE_FILE,
@@ -134,7 +133,6 @@ def check(
             workers=workers or _default_workers(),
             cancel=cancel,
             name="datayard-check",
-            queued=_QUEUED_PER_WORKER,
         )
         compare = _Comparer(inventory.root, cache, workers, cancel) if similar else None
         results = chain(known(), checked)
@@ -227,7 +225,6 @@ class _Comparer:
             workers=self._workers or _default_workers(),
             cancel=self._cancel,
             name="datayard-compare",
-            queued=_QUEUED_PER_WORKER,
         )
         for done, (digest, rel, found) in enumerate(results, start=1):
             prints[digest] = found
