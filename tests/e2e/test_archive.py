@@ -25,10 +25,9 @@ from datayard.core.events import Cancelled, Checkpoint, Finished
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.layout import PUSHES, archive_lock_scope, blob_key, lock_prefix
 from datayard.core.store.locks import Holder, Liveness, LockTiming, Mode, acquire, list_locks
-from tests.e2e.test_push_cli import kill_at
 from tests.fixtures.datasets import add_profile, fresh_bucket, png, run_cli
 from tests.fixtures.services import S3Server, datayard_command
-from tests.fixtures.store_proxy import StoreProxy, request_to
+from tests.fixtures.store_proxy import StoreProxy, kill_at, request_to
 
 T = TypeVar("T")
 DATA_YAML = b"path: .\ntrain: images/train\nval: images/val\nnames: [cat, dog]\n"

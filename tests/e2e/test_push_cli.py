@@ -25,7 +25,7 @@ from datayard.core.store.layout import BLOBS, PUSHES, blob_key
 from datayard.core.store.workspace import Workspace
 from tests.e2e.test_push import write_images
 from tests.fixtures.services import S3Server, datayard_command
-from tests.fixtures.store_proxy import Hold, StoreProxy, blob_request
+from tests.fixtures.store_proxy import StoreProxy, blob_request, kill_at
 
 pytestmark = pytest.mark.usefixtures("secret_service")
 
@@ -59,17 +59,6 @@ def run(command: list[str]) -> subprocess.CompletedProcess[str]:
 
 def blob_count(bucket: Bucket) -> int:
     return sum(1 for _ in bucket.objects(BLOBS))
-
-
-def kill_at(process: subprocess.Popen[str], hold: Hold) -> None:
-    """SIGKILL the push once an answer it waits for is held; fail if it ended first."""
-    while not hold.holding.wait(0.1):
-        if process.poll() is not None:
-            errors = process.stderr.read() if process.stderr else ""
-            raise AssertionError(f"the push ended before the point to interrupt it: {errors}")
-    process.send_signal(signal.SIGKILL)
-    process.communicate(timeout=30)  # and close its pipe
-    hold.release()
 
 
 def wait_while_running(process: subprocess.Popen[str], done: Callable[[], bool]) -> None:
