@@ -226,10 +226,9 @@ class VersionCatalog(ABC, Generic[R]):
             version = self.latest(owner, name)
             if version is None:
                 return None
-            key = version_key(owner, name, version, self.ROOT)
-            found = self.bucket.get_with_etag(key)
+            found = self._stored(owner, name, version)
             if found is not None:
-                return self.parse(found[0], key)
+                return found
             log.info("%s/%s: version %s went away as it was read", owner, name, version)
         raise StorageError(f"{owner}/{name}: its newest version kept going away; try again")
 
@@ -240,11 +239,16 @@ class VersionCatalog(ABC, Generic[R]):
         version = self.latest(ref.owner, ref.name) if ref.version in (None, LATEST) else ref.version
         if version is None:
             raise UsageError(f"there is no {self.KIND} {ref.owner}/{ref.name} in the store")
-        key = version_key(ref.owner, ref.name, version, self.ROOT)
-        found = self.bucket.get_with_etag(key)
+        found = self._stored(ref.owner, ref.name, version)
         if found is None:
             raise UsageError(f"{self.KIND} {ref.owner}/{ref.name} has no version {version}")
-        return self.parse(found[0], key)
+        return found
+
+    def _stored(self, owner: str, name: str, version: str) -> R | None:
+        """The version read whole, or ``None`` when the store has no such object."""
+        key = version_key(owner, name, version, self.ROOT)
+        found = self.bucket.get_with_etag(key)  # one request, not a HEAD and then a GET
+        return None if found is None else self.parse(found[0], key)
 
     def history(self, owner: str, name: str, workers: int = 8) -> list[R]:
         """The versions in the order of their history (:mod:`.history`), each read in
