@@ -144,11 +144,15 @@ class ClusterApi:
 
     def delete_cronjob(self, name: str) -> bool:
         """Delete the CronJob, and the Jobs and pods it started; whether there was one."""
+        return self._delete("cronjobs", self._batch.delete_namespaced_cron_job, name)
+
+    def _delete(self, resource: str, delete: Any, name: str) -> bool:
+        """Delete the object and what it owns (in the background); whether there was one."""
         try:
             self._call(
                 "delete",
-                "cronjobs",
-                self._batch.delete_namespaced_cron_job,
+                resource,
+                delete,
                 name,
                 self.cluster.namespace,
                 propagation_policy="Background",
@@ -215,20 +219,7 @@ class ClusterApi:
     def delete_job(self, name: str) -> bool:
         """Delete the Job and its pod: the worker is ended at once, wherever it was.
         Whether there was one (Kubernetes removes a Job a while after it ended)."""
-        try:
-            self._call(
-                "delete",
-                "jobs",
-                self._batch.delete_namespaced_job,
-                name,
-                self.cluster.namespace,
-                propagation_policy="Background",
-            )
-        except ClusterError as error:
-            if _status(error) == 404 and not isinstance(error, NamespaceMissingError):
-                return False
-            raise
-        return True
+        return self._delete("jobs", self._batch.delete_namespaced_job, name)
 
     def _allowed(self, verb: str, group: str, resource: str, subresource: str) -> bool:
         review = {
