@@ -10,7 +10,7 @@ from rich.text import Text
 from datayard.core.datasets.describe import count
 from datayard.core.events import run_to_end
 from datayard.core.units import size
-from datayard.core.upkeep.gc import STALE_PUSH, GcResult, collect_garbage
+from datayard.core.upkeep.gc import DEFAULT_WORKERS, STALE_PUSH, GcResult, collect_garbage
 
 from .render import console, follow, interruptible, out, print_json
 from .versions import (
@@ -35,7 +35,7 @@ from .versions import (
     show_default=True,
     help="With --delete: wait for the pushes in progress on the store, or refuse at once.",
 )
-@workers_option
+@workers_option(DEFAULT_WORKERS)
 @json_option
 def command(
     profile_name: str | None,

@@ -10,7 +10,7 @@ import click
 from rich.text import Text
 
 from datayard.core.datasets.describe import count
-from datayard.core.datasets.pull import PullResult, pull
+from datayard.core.datasets.pull import DEFAULT_WORKERS, PullResult, pull
 from datayard.core.events import FileFailed, run_to_end
 from datayard.core.paths import AppDirs
 from datayard.core.units import size
@@ -29,7 +29,7 @@ from .versions import (
 @click.argument("dataset", metavar=REF_METAVAR)
 @click.argument("destination", type=click.Path(path_type=Path, file_okay=False))
 @profile_option
-@workers_option
+@workers_option(DEFAULT_WORKERS)
 @json_option
 def command(
     dataset: str, destination: Path, profile_name: str | None, workers: int, as_json: bool

@@ -49,7 +49,13 @@ MiB = 1 << 20
     is_flag=True,
     help="Continue the last push that did not finish, into the store it was going to.",
 )
-@click.option("--workers", type=click.IntRange(1, 256), default=16, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=PushOptions.workers,
+    show_default=True,
+    help="Files sent at once; what they hold in memory stays within 256 MiB whatever the number.",
+)
 @click.option(
     "--part-size",
     type=click.IntRange(5, 5120),

@@ -12,7 +12,7 @@ from rich.text import Text
 from datayard.core.datasets.describe import count
 from datayard.core.datasets.repair import RepairResult
 from datayard.core.datasets.repair import repair as repair_version
-from datayard.core.datasets.verify import VerifyResult, verify
+from datayard.core.datasets.verify import DEFAULT_WORKERS, VerifyResult, verify
 from datayard.core.errors import UsageError
 from datayard.core.events import run_to_end
 from datayard.core.store.workspace import Workspace
@@ -42,7 +42,7 @@ PATHS_SHOWN = 3
     "those are readable here and unchanged; list the files to push again otherwise.",
 )
 @profile_option
-@workers_option
+@workers_option(DEFAULT_WORKERS)
 @json_option
 def command(
     dataset: str,

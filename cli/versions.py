@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.text import Text
@@ -25,13 +25,22 @@ profile_option = click.option(
     default=None,
     help="Storage profile to use [default: the default profile].",
 )
-workers_option = click.option(
-    "--workers",
-    type=click.IntRange(1, 64),
-    default=8,
-    show_default=True,
-    help="Parallel transfers.",
-)
+
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def workers_option(default: int) -> Callable[[Command], Command]:
+    """``--workers``: transfers at once, ``default`` being the command's own."""
+    return click.option(
+        "--workers",
+        type=click.IntRange(1, 64),
+        default=default,
+        show_default=True,
+        help="Parallel transfers.",
+    )
+
+
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print a machine-readable result on stdout."
 )

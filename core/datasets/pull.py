@@ -39,13 +39,15 @@ from datayard.core.drive.scan.hashing import Job, read_content
 from datayard.core.errors import DatayardError, StorageError, UsageError
 from datayard.core.events import CancelToken, FileFailed, Finished, Throttle, Transfer
 from datayard.core.lock_file import LockFile, LockHeldError
+from datayard.core.memory_budget import MemoryBudget
 from datayard.core.pool import run_parallel
 from datayard.core.store.bucket import Bucket
+from datayard.core.store.bulk import WHOLE_LIMIT
 
 log = logging.getLogger(__name__)
 
 PHASE_PULLING = "pulling"
-DEFAULT_WORKERS = 8
+DEFAULT_WORKERS = 32
 DATA_YAML = "data.yaml"
 LOCK_NAME = ".datayard-pull.lock"
 """Held while a pull writes into a folder (two pulls into one folder would collide), and
@@ -212,6 +214,8 @@ class _Writer:
         self.proven = proven
         self.present = present
         self.cancel = cancel
+        self.budget = MemoryBudget()
+        """A file up to :data:`WHOLE_LIMIT` comes in one piece, held until written."""
 
     def ensure(self, file: ManifestFile) -> _Outcome:
         if file.path in self.proven:
@@ -254,7 +258,10 @@ class _Writer:
 
     def _download(self, file: ManifestFile, target: Path) -> CacheKey:
         try:
-            with atomic_file(target, suffix=PART_SUFFIX, durable=not FLUSH_LATER) as out:
+            with (
+                self.budget.held(min(file.size, WHOLE_LIMIT)),
+                atomic_file(target, suffix=PART_SUFFIX, durable=not FLUSH_LATER) as out,
+            ):
                 tries = 0
 
                 def attempt() -> None:

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -221,6 +222,65 @@ def test_a_cancelled_push_starts_no_more_uploads_and_the_next_sends_the_rest(
     result = run_push([source], bucket, dataset="set")
     assert result.manifest is not None and len(result.manifest.files) == 40
     assert result.uploaded_blobs == 40 - len(sent)
+
+
+class InFlight:
+    """The bytes the push's requests carry at once, at most, as the store receives them."""
+
+    def __init__(self) -> None:
+        self.now = self.most = 0
+        self._lock = threading.Lock()
+
+    def carrying(self, size: int) -> None:
+        with self._lock:
+            self.now += size
+            self.most = max(self.most, self.now)
+
+    def done(self, size: int) -> None:
+        with self._lock:
+            self.now -= size
+
+
+def test_the_files_in_memory_stay_within_the_push_s_budget_whatever_the_workers(
+    bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_images(tmp_path / "set", 24, seed=8)  # about 19 KB each
+    largest_small = max(p.stat().st_size for p in source.glob("*.png"))
+    big = write_image(source / "scan.png", 2300, random.Random(8))  # 15.1 MiB: 4 parts
+    flight = InFlight()
+    put_bytes, upload_part = bucket.put_bytes, bucket.upload_part
+
+    def put(key: str, data: bytes, **kwargs: Any) -> str:
+        flight.carrying(len(data) if key.startswith(BLOBS) else 0)
+        try:
+            return put_bytes(key, data, **kwargs)
+        finally:
+            flight.done(len(data) if key.startswith(BLOBS) else 0)
+
+    second = threading.Event()
+
+    def part(key: str, upload_id: str, number: int, data: bytes) -> str:
+        flight.carrying(len(data))
+        try:
+            if number == 2:
+                second.set()
+            elif number == 1:  # a part in flight while the next would be read
+                second.wait(1)  # the budget has no room for it: it never comes
+            return upload_part(key, upload_id, number, data)
+        finally:
+            flight.done(len(data))
+
+    monkeypatch.setattr(bucket, "put_bytes", put)
+    monkeypatch.setattr(bucket, "upload_part", part)
+    budget = 5 * MiB + 2 * largest_small
+    result = run_push(
+        [source], bucket, workers=16, part_size=5 * MiB, parallel_parts=4, memory=budget, force=True
+    )
+    assert result.manifest is not None and len(result.manifest.files) == 25
+    assert bucket.get_bytes(blob_key(hashlib.sha256(big.read_bytes()).hexdigest())) == (
+        big.read_bytes()
+    )
+    assert 0 < flight.most <= budget
 
 
 def test_multipart_upload_resumes_from_the_last_finished_part(

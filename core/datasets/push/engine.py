@@ -58,6 +58,7 @@ from datayard.core.events import (
     check_cancel,
     relay,
 )
+from datayard.core.memory_budget import DEFAULT_BUDGET, MemoryBudget
 from datayard.core.pool import Crew, Ended, helper_pool
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.layout import BLOBS, blob_generation, blob_key, push_marker_key
@@ -97,8 +98,10 @@ class PushOptions:
     owner: str
     split: SplitMode = SplitMode.AUTO
     force: bool = False
-    workers: int = 16
+    workers: int = 32
     """Files uploaded at once; the HTTP pool is sized to match."""
+    memory: int = DEFAULT_BUDGET
+    """Bytes of file contents held at once by all the uploads (:mod:`.memory_budget`)."""
     part_size: int = 16 * MiB
     """Files larger than this are sent in parts of this size, resumable part by part."""
     parallel_parts: int = 4
@@ -582,6 +585,7 @@ class _Sender:
         self._bytes = 0
         self._lock = threading.Lock()
         self._stored: list[tuple[str, int]] = []
+        self.budget = MemoryBudget(options.memory)
 
     def _count(self, size: int) -> None:
         with self._lock:
@@ -607,6 +611,7 @@ class _Sender:
                 on_bytes=count,
                 expected_sha256=planned.entry.sha256,
                 cancel=self.stop,
+                budget=self.budget,
             )
         except BaseException:
             self._count(-counted)  # the bar shows what is stored, not what was tried

@@ -24,7 +24,7 @@ from datayard.core.events import CancelToken, Finished, Progress
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.workspace import Connection, Workspace
 
-DEFAULT_WORKERS = 16
+DEFAULT_WORKERS = PushOptions.workers
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from pathlib import Path
 from datayard.core.datasets.push.journal import Journal
 from datayard.core.errors import DatayardError, StorageError
 from datayard.core.events import CancelToken, check_cancel
+from datayard.core.memory_budget import MemoryBudget
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.layout import blob_key
 
@@ -84,13 +85,21 @@ def upload_blob(
     on_bytes: ByteCounter,
     expected_sha256: str,
     cancel: CancelToken | None = None,
+    budget: MemoryBudget | None = None,
 ) -> Uploaded:
-    """Store the file's current content as a blob and return what was stored."""
+    """Store the file's current content as a blob and return what was stored.
+
+    What it holds in memory at once (the file, or its parts in flight) comes
+    from ``budget``, shared by the uploads of one push; without one, this
+    upload has a budget of its own.
+    """
+    budget = budget or MemoryBudget()
     for _ in range(_READ_ATTEMPTS):
         before = _signature(path)
         try:
             if before[0] <= part_size:
-                result = _upload_small(bucket, path, on_bytes)
+                with budget.held(before[0]):
+                    result = _upload_small(bucket, path, on_bytes)
             else:
                 result = _upload_large(
                     bucket,
@@ -102,6 +111,7 @@ def upload_blob(
                     parallel=parallel_parts,
                     on_bytes=on_bytes,
                     cancel=cancel,
+                    budget=budget,
                 )
         except _ContentMovedError as moved:
             expected_sha256 = moved.sha256
@@ -159,11 +169,13 @@ def _upload_large(
     parallel: int,
     on_bytes: ByteCounter,
     cancel: CancelToken | None,
+    budget: MemoryBudget,
 ) -> Uploaded:
     """Multipart upload keyed by the expected hash (which the content must match).
 
     Parts are read in order (the sha256 needs every byte in order) and sent in
-    parallel, at most ``parallel`` in flight, which also bounds memory. A part
+    parallel, at most ``parallel`` in flight, each read only once ``budget``
+    has room for it. A part
     the server already holds from an earlier attempt, recorded in the journal or
     not, is kept when the server lists it with the MD5 of the bytes just read as
     its ETag, and sent again otherwise: the completion names the file's bytes.
@@ -183,28 +195,40 @@ def _upload_large(
     futures: list[Future[None]] = []
     size = sent = 0
 
-    def send(number: int, chunk: bytes, md5: str) -> None:
+    def send(number: int, chunk: bytes, md5: str, taken: int) -> None:
         try:
             etag = bucket.upload_part(key, upload_id, number, chunk)
             _check_etag(f"{key} part {number}", md5, etag)
             on_bytes(len(chunk))
         finally:
             in_flight.release()
+            budget.give_back(taken)
 
     with path.open("rb") as handle:
         number = 0
-        while chunk := handle.read(part_size):
-            number += 1
-            check_cancel(cancel)
-            sha.update(chunk)
-            size += len(chunk)
-            md5s[number] = hashlib.md5(chunk, usedforsecurity=False).hexdigest()
-            if md5s[number] in held.get(number, ()):
-                on_bytes(len(chunk))
-                continue
+        while True:
             in_flight.acquire()
-            futures.append(pool.submit(send, number, chunk, md5s[number]))
-            sent += len(chunk)
+            taken = budget.take(part_size)
+            submitted = False
+            try:
+                chunk = handle.read(part_size)
+                if not chunk:
+                    break
+                number += 1
+                check_cancel(cancel)
+                sha.update(chunk)
+                size += len(chunk)
+                md5s[number] = hashlib.md5(chunk, usedforsecurity=False).hexdigest()
+                if md5s[number] in held.get(number, ()):
+                    on_bytes(len(chunk))
+                    continue
+                futures.append(pool.submit(send, number, chunk, md5s[number], taken))
+                submitted = True
+                sent += len(chunk)
+            finally:
+                if not submitted:  # the part went no further: its share is free again
+                    in_flight.release()
+                    budget.give_back(taken)
     for future in futures:
         future.result()
     if sha.hexdigest() != expected_sha:
