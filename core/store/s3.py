@@ -205,7 +205,12 @@ def urllib3_error(error: BaseException | None, *names: str) -> bool:
     loaded, no error can be one of its classes.
     """
     module = sys.modules.get("urllib3.exceptions")
-    return module is not None and isinstance(error, tuple(getattr(module, n) for n in names))
+    if module is None:
+        return False
+    # Another thread may be importing it still: a class it does not have yet is one that
+    # no error can be an instance of (reading a missing one crashed that thread's caller).
+    found = (getattr(module, name, None) for name in names)
+    return isinstance(error, tuple(cls for cls in found if isinstance(cls, type)))
 
 
 def _answer(error: BaseException | None) -> S3Answer | None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import sys
+import types
 from dataclasses import replace
 from pathlib import Path
 
@@ -64,6 +66,21 @@ def test_a_missing_object_reads_as_missing(s3_server: S3Server) -> None:
     with pytest.raises(StorageError) as raised:
         list(bucket.stream("nothing/here", size=10))
     assert is_missing(raised.value)
+
+
+def test_an_unreachable_store_reads_as_such_while_urllib3_is_half_imported(
+    s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another thread importing minio, and urllib3 with it, leaves its modules in
+    # sys.modules before their classes exist: reading an error then must not fail.
+    monkeypatch.setitem(sys.modules, "urllib3.exceptions", types.ModuleType("urllib3.exceptions"))
+    with socket.socket() as unused:  # a port that nothing listens on
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    profile = replace(fresh_bucket(s3_server).profile, endpoint=f"http://127.0.0.1:{port}")
+    silent = Bucket(profile, s3_server.secret).tried_once()
+    with pytest.raises(EndpointUnreachableError, match="nothing answers"):
+        silent.get_bytes("x")
 
 
 def test_refusals_and_silence_read_as_minio_s_do(s3_server: S3Server) -> None:
