@@ -15,6 +15,7 @@ from datayard.core.datasets.push.journal import last_unfinished_push
 from datayard.core.drive.check import Severity
 from datayard.core.errors import UsageError
 from datayard.core.events import CancelToken, FileFailed, Finished
+from datayard.core.memory_budget import DEFAULT_BUDGET
 from datayard.core.store.bucket import Bucket
 from datayard.core.store.workspace import Workspace
 from datayard.core.units import size
@@ -54,7 +55,8 @@ MiB = 1 << 20
     type=click.IntRange(1, 256),
     default=PushOptions.workers,
     show_default=True,
-    help="Files sent at once; what they hold in memory stays within 256 MiB whatever the number.",
+    help=f"Files sent at once; what they hold in memory stays within {DEFAULT_BUDGET // MiB} MiB "
+    "whatever the number.",
 )
 @click.option(
     "--part-size",

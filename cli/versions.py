@@ -27,10 +27,10 @@ profile_option = click.option(
 )
 
 
-Command = TypeVar("Command", bound=Callable[..., Any])
+Decorated = TypeVar("Decorated", bound=Callable[..., Any])
 
 
-def workers_option(default: int) -> Callable[[Command], Command]:
+def workers_option(default: int) -> Callable[[Decorated], Decorated]:
     """``--workers``: transfers at once, ``default`` being the command's own."""
     return click.option(
         "--workers",

@@ -2,8 +2,8 @@
 
 Push, check, pull, verify and the blob listings all map a function over a
 long iterable in threads; one implementation (:class:`Crew`) keeps the work
-bounded and the cancellation rules the same everywhere. Every thread pool of Datayard, this
-one or another, comes from :func:`helper_pool`.
+bounded and the cancellation rules the same everywhere. Every thread pool of
+Datayard, this one or another, comes from :func:`helper_pool`.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class Crew(Generic[Item, Result]):
         self._cancel = cancel
         self._stop = stop or threading.Event()
         self._halted = threading.Event()
-        """Set when ``work`` raised or the block was left."""
+        """Set when ``work`` or the iteration of ``items`` raised, or the block was left."""
         self._ended: queue.SimpleQueue[Ended[Item, Result] | _Finished] = queue.SimpleQueue()
         self._running = self._workers
         self._exhausted = False
@@ -155,7 +155,7 @@ class Crew(Generic[Item, Result]):
                     return
                 except BaseException as error:  # the iteration broke: raised by ended()
                     self._broken = error
-                    self._stop.set()
+                    self._halted.set()
                     return
                 try:
                     self._ended.put(Ended(item, self._work(item)))

@@ -244,12 +244,9 @@ class EmbeddedStore:
         return pid if f"-dir={self.data_dir}" in command else None
 
     def _running_pid(self) -> int | None:
-        state = self._read_state()
-        pid = state.get("pid")
-        ports = self._ports()
-        if isinstance(pid, int) and ports and _alive(pid) and _answers(ports["s3.port"]):
-            return pid
-        return None
+        """The pid of this folder's server, once it answers."""
+        pid, ports = self._server_pid(), self._ports()
+        return pid if pid is not None and ports and _answers(ports["s3.port"]) else None
 
     # -- public ----------------------------------------------------------------
 

@@ -174,11 +174,11 @@ def _upload_large(
     """Multipart upload keyed by the expected hash (which the content must match).
 
     Parts are read in order (the sha256 needs every byte in order) and sent in
-    parallel, at most ``parallel`` in flight, each read only once ``budget``
-    has room for it. A part
-    the server already holds from an earlier attempt, recorded in the journal or
-    not, is kept when the server lists it with the MD5 of the bytes just read as
-    its ETag, and sent again otherwise: the completion names the file's bytes.
+    parallel, at most ``parallel`` in flight, each read only once ``budget`` has
+    room for it. A part the server already holds from an earlier attempt,
+    recorded in the journal or not, is kept when the server lists it with the
+    MD5 of the bytes just read as its ETag, and sent again otherwise: the
+    completion names the file's bytes.
     """
     key = blob_key(expected_sha)
     resumed = _resumable(bucket, journal, expected_sha, key, part_size)
